@@ -1,0 +1,48 @@
+using System.CommandLine;
+using Workers.Cli.Hosting;
+using Workers.Postgres.Corpora;
+
+namespace Workers.Cli.Commands;
+
+public static class CorpusCommands
+{
+    public static Command Rerun()
+    {
+        var corpus = new Argument<string>("CORPUS");
+        var failed = new Option<bool>("--failed") { Description = "Re-run every dead shard of the corpus." };
+        var shard = new Option<long[]>("--shard") { Description = "Re-run these shards (ids from `workers status`).", AllowMultipleArgumentsPerToken = true };
+        var cmd = new Command("rerun", "Put failed (dead) shards back in the queue with a fresh attempt budget; their attempt history is kept.") { corpus, failed, shard };
+        cmd.SetAction((pr, ct) => CommandRunner.RunAsync(async (ctx, ct) =>
+        {
+            var ids = pr.GetValue(shard) ?? [];
+            if (pr.GetValue(failed) == ids.Length > 0)
+                throw new ArgumentException("Say which shards: --failed, or --shard ID [ID ...] (not both).");
+            var db = await ctx.DatabaseAsync(ct);
+            var info = await new CorpusStatusReader(db).GetCorpusAsync(pr.GetValue(corpus)!, ct);
+            var admin = new CorpusAdmin(db, ctx.Time);
+            var done = ids.Length > 0
+                ? await admin.RerunShardsAsync(info.Id, ids, ctx.Queue.MaxAttempts, ct)
+                : await admin.RerunFailedAsync(info.Id, ctx.Queue.MaxAttempts, ct);
+            Console.WriteLine($"re-queued {done.Count} shard(s) of '{info.Name}'");
+            if (ids.Length > 0 && done.Count < ids.Length)
+                Console.Error.WriteLine($"not re-queued (not in this corpus, or still queued/running): {string.Join(", ", ids.Except(done))}");
+            return ExitCodes.Ok;
+        }, ct));
+        return cmd;
+    }
+
+    public static Command Cancel()
+    {
+        var corpus = new Argument<string>("CORPUS");
+        var cmd = new Command("cancel", "Cancel a corpus: its queued and running shards stop; results of running ones are discarded.") { corpus };
+        cmd.SetAction((pr, ct) => CommandRunner.RunAsync(async (ctx, ct) =>
+        {
+            var db = await ctx.DatabaseAsync(ct);
+            var info = await new CorpusStatusReader(db).GetCorpusAsync(pr.GetValue(corpus)!, ct);
+            var n = await new CorpusAdmin(db, ctx.Time).CancelAsync(info.Id, ct);
+            Console.WriteLine($"cancelled '{info.Name}': {n} shard(s) stopped");
+            return ExitCodes.Ok;
+        }, ct));
+        return cmd;
+    }
+}

@@ -1,0 +1,111 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Workers.Audio;
+using Workers.Cli.Hosting;
+using Workers.Core.Corpora;
+using Workers.Postgres.Corpora;
+
+namespace Workers.Cli.Commands;
+
+public static partial class EnqueueCommand
+{
+    public static Command Create()
+    {
+        var path = new Argument<string>("PATH") { Description = "A folder of audio files (searched recursively) or a JSONL manifest ({\"path\": ..., \"duration\": seconds} a line)." };
+        var name = new Option<string?>("--name") { Description = "Corpus name, unique. Default: the folder's or manifest's name." };
+        var shardMinutes = new Option<double>("--shard-minutes") { Description = "Audio per shard, in minutes.", DefaultValueFactory = _ => 30 };
+        var pipeline = new Option<string>("--pipeline") { Description = "Pipeline to run (a section of Pipelines in appsettings.json).", DefaultValueFactory = _ => "vad" };
+        var queue = new Option<string>("--queue") { Description = "Queue the shards go to.", DefaultValueFactory = _ => "default" };
+        var priority = new Option<int>("--priority") { Description = "Higher runs first.", DefaultValueFactory = _ => 0 };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Print the plan (files, hours, shards, failed files); write nothing." };
+        var json = new Option<bool>("--json") { Description = "Print the result as JSON." };
+
+        var cmd = new Command("enqueue", "Scan a folder or read a manifest, plan duration-balanced shards and queue them.")
+        {
+            path, name, shardMinutes, pipeline, queue, priority, dryRun, json,
+        };
+        cmd.SetAction((pr, ct) => CommandRunner.RunAsync(async (ctx, ct) =>
+        {
+            var req = new Request(pr.GetValue(path)!, pr.GetValue(name), pr.GetValue(shardMinutes), pr.GetValue(pipeline)!,
+                pr.GetValue(queue)!, pr.GetValue(priority), pr.GetValue(dryRun), pr.GetValue(json));
+            return await RunAsync(ctx, req, ct);
+        }, ct));
+        return cmd;
+    }
+
+    public sealed record Request(string Path, string? Name, double ShardMinutes, string Pipeline, string Queue, int Priority, bool DryRun, bool Json);
+
+    public static async Task<int> RunAsync(CliContext ctx, Request req, CancellationToken ct)
+    {
+        var problems = new List<string>();
+        if (!(req.ShardMinutes > 0 && req.ShardMinutes <= 24 * 60)) problems.Add($"--shard-minutes must be between 0 and 1440 (got {req.ShardMinutes}).");
+        if (!NamePattern().IsMatch(req.Queue)) problems.Add($"--queue '{req.Queue}' must be 1-64 letters, digits, '-', '_' or '.'.");
+        if (!ctx.Configuration.GetSection("Pipelines").GetChildren().Any(c => c.Key == req.Pipeline) && req.Pipeline != "vad")
+            problems.Add($"--pipeline '{req.Pipeline}' is not configured (Pipelines section of appsettings.json).");
+        var corpusName = req.Name ?? System.IO.Path.GetFileNameWithoutExtension(System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(req.Path)));
+        if (string.IsNullOrWhiteSpace(corpusName) || corpusName.Length > 200 || corpusName.Any(char.IsControl))
+            problems.Add($"--name '{corpusName}' must be 1-200 printable characters.");
+        if (problems.Count > 0) throw new ArgumentException(string.Join(Environment.NewLine + "       ", problems));
+
+        var sw = Stopwatch.StartNew();
+        var listing = File.Exists(req.Path) ? ManifestReader.Read(req.Path) : FolderScanner.Scan(req.Path);
+        var plan = await EnqueuePlanner.PlanAsync(listing, new AudioDurationProbe(), req.ShardMinutes * 60, ct);
+        var planned = sw.Elapsed;
+
+        long? corpusId = null;
+        if (!req.DryRun)
+        {
+            var db = await ctx.DatabaseAsync(ct);
+            corpusId = await new CorpusWriter(db, ctx.Time).WriteAsync(plan, new EnqueueRequest(corpusName, req.Pipeline, req.Queue, req.Priority, ctx.Queue.MaxAttempts), ct);
+        }
+        var total = sw.Elapsed;
+
+        if (req.Json)
+        {
+            Json.Write(new
+            {
+                name = corpusName,
+                corpus_id = corpusId,
+                dry_run = req.DryRun,
+                source = listing.Source,
+                files = plan.FileCount,
+                audio_seconds = plan.AudioSeconds,
+                audio_hours = plan.AudioSeconds / 3600,
+                shards = plan.ShardCount,
+                shard_seconds = plan.Plan.TargetSeconds,
+                queue = req.Queue,
+                pipeline = req.Pipeline,
+                priority = req.Priority,
+                failed_files = plan.FailedFiles.Select(f => new { file = f.Path, error = f.Reason }),
+                plan_seconds = planned.TotalSeconds,
+                total_seconds = total.TotalSeconds,
+            });
+        }
+        else
+        {
+            Console.WriteLine($"{(req.DryRun ? "Dry run (nothing written): " : "Enqueued ")}corpus '{corpusName}'{(corpusId is null ? "" : $" (id {corpusId})")}");
+            Console.WriteLine($"  files        {plan.FileCount:N0}");
+            Console.WriteLine($"  audio        {plan.AudioSeconds / 3600:N2} h");
+            Console.WriteLine($"  shards       {plan.ShardCount:N0} of about {req.ShardMinutes:0.##} min, queue '{req.Queue}', pipeline '{req.Pipeline}', priority {req.Priority}");
+            Console.WriteLine($"  failed files {plan.FailedFiles.Count:N0}");
+            foreach (var f in plan.FailedFiles.Take(20)) Console.WriteLine($"    {f.Path}: {f.Reason}");
+            if (plan.FailedFiles.Count > 20) Console.WriteLine($"    ... and {plan.FailedFiles.Count - 20} more (workers status {corpusName} --json lists them)");
+            Console.WriteLine($"  took         {total.TotalSeconds:0.00} s (planning {planned.TotalSeconds:0.00} s)");
+        }
+        return ExitCodes.Ok;
+    }
+
+    [GeneratedRegex(@"^[A-Za-z0-9._-]{1,64}$")]
+    private static partial Regex NamePattern();
+
+    /// <summary>Durations from WAV headers, everything else through ffprobe, in parallel.</summary>
+    private sealed class AudioDurationProbe : IDurationProbe
+    {
+        public async Task<IReadOnlyList<(double? Duration, string? Error)>> ProbeManyAsync(IReadOnlyList<string> fullPaths, CancellationToken ct)
+        {
+            var results = await new AudioProber().ProbeManyAsync(fullPaths, 0, ct);
+            return results.Select(r => (r.DurationSeconds, r.Error)).ToList();
+        }
+    }
+}

@@ -1,0 +1,72 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Workers.Core.Options;
+using Workers.Postgres.Cluster;
+using Workers.Postgres.Migrations;
+
+namespace Workers.Cli.Hosting;
+
+/// <summary>
+/// What every command shares: configuration (appsettings.json beside the binary, then in the
+/// working directory, then environment variables such as <c>ConnectionStrings__Workers</c>),
+/// logging to stderr, validated options, and the database: the configured server, or the
+/// embedded local cluster when none is configured.
+/// </summary>
+public sealed class CliContext : IAsyncDisposable
+{
+    private NpgsqlDataSource? _dataSource;
+
+    public CliContext()
+    {
+        Configuration = new ConfigurationBuilder()
+            .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: true)
+            .AddJsonFile(Path.Combine(Directory.GetCurrentDirectory(), "appsettings.json"), optional: true)
+            .AddEnvironmentVariables()
+            .Build();
+        LoggerFactory = Microsoft.Extensions.Logging.LoggerFactory.Create(b => b
+            .AddConfiguration(Configuration.GetSection("Logging"))
+            .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
+            .AddFilter("Npgsql", LogLevel.Warning)
+            // Logs go to stderr so stdout stays clean for --json and export output.
+            .Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
+        Queue = Bind<QueueOptions>(QueueOptions.Section);
+        OptionsValidationException.ThrowIfAny(Queue.Validate());
+    }
+
+    public IConfiguration Configuration { get; }
+    public ILoggerFactory LoggerFactory { get; }
+    public QueueOptions Queue { get; }
+    public TimeProvider Time { get; } = TimeProvider.System;
+
+    public ILogger Logger(string category) => LoggerFactory.CreateLogger(category);
+
+    public T Bind<T>(string section) where T : new()
+    {
+        var o = new T();
+        Configuration.GetSection(section).Bind(o);
+        return o;
+    }
+
+    public string? ConfiguredConnectionString =>
+        Configuration.GetConnectionString("Workers") is { Length: > 0 } cs ? cs : null;
+
+    public LocalCluster LocalCluster() =>
+        new(Configuration["Database:LocalRoot"] is { Length: > 0 } root ? root : Postgres.Cluster.LocalCluster.DefaultRoot(), Logger("LocalCluster"));
+
+    /// <summary>The database, migrated: the configured server, or the embedded local cluster (started if needed).</summary>
+    public async Task<NpgsqlDataSource> DatabaseAsync(CancellationToken ct)
+    {
+        if (_dataSource is not null) return _dataSource;
+        var cs = ConfiguredConnectionString ?? await LocalCluster().StartAsync(ct);
+        var ds = new NpgsqlDataSourceBuilder(cs) { Name = "workers" }.Build();
+        await new MigrationRunner(ds, Logger("Migrations")).MigrateAsync(ct: ct);
+        return _dataSource = ds;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_dataSource is not null) await _dataSource.DisposeAsync();
+        LoggerFactory.Dispose();
+    }
+}

@@ -1,0 +1,19 @@
+using System.CommandLine;
+using Workers.Cli.Commands;
+
+var root = new RootCommand("Workers: process very large speech corpora on GPU fleets, with PostgreSQL as the queue.")
+{
+    DbCommands.Create(),
+    DbCommands.Migrate(),
+    EnqueueCommand.Create(),
+    StatusCommand.Create(),
+    CorpusCommands.Rerun(),
+    CorpusCommands.Cancel(),
+    DemoCommand.Create(),
+    NotBuiltCommand.Create("models", "Fetch and verify the ONNX Runtime library and models (models fetch)", "the inference pipeline issue"),
+    NotBuiltCommand.Create("run", "Run worker processes on this node", "the inference pipeline and fleet issues"),
+    NotBuiltCommand.Create("export", "Export a corpus's speech segments as JSONL", "the inference pipeline issue"),
+    NotBuiltCommand.Create("serve", "Serve the dashboard", "the dashboard issue"),
+    NotBuiltCommand.Create("bench", "Throughput benchmarks", "the inference pipeline issue"),
+};
+return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,56 @@
+using Workers.Core.Sharding;
+
+namespace Workers.Core.Corpora;
+
+/// <summary>Measures durations of files whose duration is not known yet (WAV header, ffprobe).</summary>
+public interface IDurationProbe
+{
+    /// <summary>One result per path, in order: a duration in seconds, or an error saying why not.</summary>
+    Task<IReadOnlyList<(double? Duration, string? Error)>> ProbeManyAsync(IReadOnlyList<string> fullPaths, CancellationToken ct);
+}
+
+/// <summary>What enqueue will write: the shard plan plus every file that will not be processed and why.</summary>
+public sealed record EnqueuePlan(CorpusListing Listing, ShardPlan Plan, IReadOnlyList<SkippedEntry> FailedFiles)
+{
+    public int FileCount => Plan.Files.Count;
+    public double AudioSeconds => Plan.TotalSeconds;
+    public int ShardCount => Plan.Shards.Count;
+}
+
+public static class EnqueuePlanner
+{
+    public static async Task<EnqueuePlan> PlanAsync(CorpusListing listing, IDurationProbe probe, double targetSeconds, CancellationToken ct = default)
+    {
+        var toProbe = new List<int>();
+        for (var i = 0; i < listing.Files.Count; i++)
+            if (listing.Files[i].DurationSeconds is null) toProbe.Add(i);
+
+        var durations = new double?[listing.Files.Count];
+        var failed = new List<SkippedEntry>(listing.Skipped);
+        for (var i = 0; i < listing.Files.Count; i++) durations[i] = listing.Files[i].DurationSeconds;
+        if (toProbe.Count > 0)
+        {
+            var paths = toProbe.Select(i => FullPath(listing, listing.Files[i].Path)).ToList();
+            var results = await probe.ProbeManyAsync(paths, ct);
+            for (var k = 0; k < toProbe.Count; k++)
+            {
+                var (d, err) = results[k];
+                if (d is > 0 && double.IsFinite(d.Value)) durations[toProbe[k]] = d;
+                else failed.Add(new SkippedEntry(listing.Files[toProbe[k]].Path, err ?? "no audio (duration is zero)"));
+            }
+        }
+
+        var input = new List<PlanInputFile>(listing.Files.Count);
+        for (var i = 0; i < listing.Files.Count; i++)
+            if (durations[i] is { } d) input.Add(new PlanInputFile(listing.Files[i].Path, d));
+        if (input.Count == 0)
+            throw new CorpusSourceException(
+                $"None of the {listing.Files.Count} files in '{listing.Source}' could be read, so there is nothing to enqueue. " +
+                $"First failure: {failed[0].Path}: {failed[0].Reason}");
+        failed.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
+        return new EnqueuePlan(listing, ShardPlanner.Plan(input, targetSeconds), failed);
+    }
+
+    public static string FullPath(CorpusListing listing, string path) =>
+        Path.IsPathRooted(path) ? path : Path.Combine(listing.RootDir, path);
+}

@@ -1,0 +1,119 @@
+using System.Text;
+using System.Text.Json;
+
+namespace Workers.Core.Corpora;
+
+/// <summary>
+/// Reads a JSONL manifest: one <c>{"path": "...", "duration": seconds}</c> object a line (other
+/// keys are ignored, blank lines skipped). Durations are trusted; files are only opened when
+/// processed. Relative paths are relative to the manifest's folder. Every malformed line is
+/// reported by number (up to <see cref="MaxReportedErrors"/>) and nothing is enqueued.
+/// </summary>
+public static class ManifestReader
+{
+    public const int MaxReportedErrors = 20;
+
+    /// <summary>Longest duration accepted for one file (~11.6 days): larger values are almost
+    /// certainly a unit mistake (milliseconds or samples written as seconds).</summary>
+    public const double MaxDurationSeconds = 1_000_000;
+
+    public static CorpusListing Read(string manifestPath)
+    {
+        var full = Path.GetFullPath(manifestPath);
+        if (!File.Exists(full))
+            throw new CorpusSourceException($"Manifest '{manifestPath}' does not exist.");
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(full); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CorpusSourceException($"Manifest '{manifestPath}' cannot be read: {e.Message}");
+        }
+
+        var files = new List<SourceFile>(Math.Max(16, bytes.Length / 64));
+        var errors = new List<string>();
+        var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+        var span = bytes.AsSpan();
+        if (span.StartsWith("\uFEFF"u8)) span = span[3..];
+        var lineNo = 0;
+        while (!span.IsEmpty)
+        {
+            lineNo++;
+            var nl = span.IndexOf((byte)'\n');
+            var line = nl < 0 ? span : span[..nl];
+            span = nl < 0 ? default : span[(nl + 1)..];
+            if (line.Length > 0 && line[^1] == '\r') line = line[..^1];
+            if (line.Trim(" \t"u8).IsEmpty) continue;
+
+            var error = ParseLine(line, out var path, out var duration);
+            if (error is null)
+            {
+                if (seen.TryGetValue(path!, out var firstLine))
+                    error = $"path '{path}' already listed on line {firstLine}";
+                else
+                {
+                    seen.Add(path!, lineNo);
+                    files.Add(new SourceFile(path!, duration));
+                }
+            }
+            if (error is not null)
+            {
+                errors.Add($"line {lineNo}: {error}");
+                if (errors.Count >= MaxReportedErrors) { errors.Add("... (stopped after " + MaxReportedErrors + " errors)"); break; }
+            }
+        }
+        if (errors.Count > 0)
+            throw new CorpusSourceException(
+                $"Manifest '{manifestPath}' has malformed lines; nothing was enqueued. Each line must be a JSON object like " +
+                "{\"path\": \"audio/a.flac\", \"duration\": 12.5} (duration in seconds, > 0)." + Environment.NewLine +
+                string.Join(Environment.NewLine, errors.Select(e => "  " + e)));
+        if (files.Count == 0)
+            throw new CorpusSourceException($"Manifest '{manifestPath}' lists no files.");
+        return new CorpusListing("manifest", full, Path.GetDirectoryName(full)!, files, []);
+    }
+
+    private static string? ParseLine(ReadOnlySpan<byte> line, out string? path, out double duration)
+    {
+        path = null;
+        duration = 0;
+        var hasDuration = false;
+        try
+        {
+            var reader = new Utf8JsonReader(line, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow });
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return "not a JSON object";
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                if (reader.ValueTextEquals("path"u8))
+                {
+                    reader.Read();
+                    if (reader.TokenType != JsonTokenType.String) return "\"path\" must be a string";
+                    path = reader.GetString();
+                }
+                else if (reader.ValueTextEquals("duration"u8))
+                {
+                    reader.Read();
+                    if (reader.TokenType != JsonTokenType.Number || !reader.TryGetDouble(out duration))
+                        return "\"duration\" must be a number of seconds";
+                    hasDuration = true;
+                }
+                else
+                {
+                    reader.Read();
+                    reader.Skip();
+                }
+            }
+            if (reader.TokenType != JsonTokenType.EndObject) return "not a JSON object";
+            if (reader.Read()) return "extra text after the JSON object";
+        }
+        catch (JsonException e)
+        {
+            return "invalid JSON: " + e.Message.Split(" LineNumber", 2)[0];
+        }
+        if (string.IsNullOrWhiteSpace(path)) return "missing \"path\"";
+        if (path.Contains('\0')) return "\"path\" contains a NUL character";
+        if (!hasDuration) return "missing \"duration\" (seconds)";
+        if (!double.IsFinite(duration) || duration <= 0) return $"\"duration\" must be a positive number of seconds (got {duration})";
+        if (duration > MaxDurationSeconds)
+            return $"\"duration\" {duration} s is over {MaxDurationSeconds:0} s ({MaxDurationSeconds / 86400:0.#} days): is it in milliseconds or samples?";
+        return null;
+    }
+}

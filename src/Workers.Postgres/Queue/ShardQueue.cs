@@ -1,0 +1,241 @@
+using Npgsql;
+using NpgsqlTypes;
+using Workers.Core.Options;
+using Workers.Postgres.Sql;
+
+namespace Workers.Postgres.Queue;
+
+/// <summary>
+/// The shard queue over PostgreSQL (DESIGN.md, "Shard lifecycle"). Claims use
+/// <c>FOR UPDATE SKIP LOCKED</c>; every state change made on behalf of a worker is fenced by
+/// (shard id, attempt, lease owner, state = running, lease unexpired), so a worker that lost its
+/// lease can neither renew it nor write results. Time comes from the injected
+/// <see cref="TimeProvider"/> and is passed into every statement.
+/// </summary>
+public sealed class ShardQueue
+{
+    private readonly NpgsqlDataSource _db;
+    private readonly QueueOptions _options;
+    private readonly TimeProvider _time;
+    private readonly Func<double> _random01;
+
+    public ShardQueue(NpgsqlDataSource db, QueueOptions options, TimeProvider time, Func<double>? random01 = null)
+    {
+        OptionsValidationException.ThrowIfAny(options.Validate());
+        _db = db;
+        _options = options;
+        _time = time;
+        _random01 = random01 ?? Random.Shared.NextDouble;
+    }
+
+    public QueueOptions Options => _options;
+
+    private DateTime Now => _time.GetUtcNow().UtcDateTime;
+
+    /// <summary>Claims up to <paramref name="max"/> shards of <paramref name="queues"/>; starts an attempt row for each.</summary>
+    public async Task<IReadOnlyList<ClaimedShard>> ClaimAsync(WorkerIdentity who, IReadOnlyList<string> queues, int max = 1, CancellationToken ct = default)
+    {
+        await using var cmd = _db.CreateCommand(SqlCatalog.Get("ShardClaim"));
+        cmd.Parameters.AddWithValue("queues", queues.ToArray());
+        cmd.Parameters.AddWithValue("now", Now);
+        cmd.Parameters.AddWithValue("max", max);
+        cmd.Parameters.AddWithValue("owner", who.Worker);
+        cmd.Parameters.AddWithValue("node", who.Node);
+        cmd.Parameters.AddWithValue("gpu", (object?)who.Gpu ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("lease", _options.Lease);
+        var list = new List<ClaimedShard>(max);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+            list.Add(new ClaimedShard(r.GetInt64(0), r.GetInt64(1), r.GetInt32(2), r.GetInt32(3), r.GetString(4), r.GetDouble(5), r.GetInt32(6)));
+        return list;
+    }
+
+    /// <summary>Renews the lease and reports progress. False: the lease is lost; stop work and write nothing.</summary>
+    public async Task<bool> HeartbeatAsync(ClaimedShard shard, WorkerIdentity who, double processedSeconds, CancellationToken ct = default)
+    {
+        await using var cmd = _db.CreateCommand(SqlCatalog.Get("ShardHeartbeat"));
+        AddFence(cmd, shard, who);
+        cmd.Parameters.AddWithValue("lease", _options.Lease);
+        cmd.Parameters.AddWithValue("processed", processedSeconds);
+        return await cmd.ExecuteNonQueryAsync(ct) == 1;
+    }
+
+    /// <summary>
+    /// Completes a shard in one transaction: fenced state change first (it takes the row lock),
+    /// then the segments and file failures by binary COPY, then the attempt row. False: the lease
+    /// was lost and nothing was written.
+    /// </summary>
+    public async Task<bool> CompleteAsync(ClaimedShard shard, WorkerIdentity who, IReadOnlyList<SegmentRow> segments,
+        IReadOnlyList<FileFailureRow>? fileFailures = null, string? logTail = null, CancellationToken ct = default)
+    {
+        var now = Now;
+        await using var conn = await _db.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("ShardComplete"), conn, tx))
+        {
+            AddFence(cmd, shard, who, now);
+            cmd.Parameters.AddWithValue("segments", segments.Count);
+            if (await cmd.ExecuteScalarAsync(ct) is null)
+            {
+                await tx.RollbackAsync(ct);
+                return false;
+            }
+        }
+
+        if (segments.Count > 0)
+        {
+            await using var copy = await conn.BeginBinaryImportAsync(SqlCatalog.Get("SegmentsCopy"), ct);
+            foreach (var s in segments)
+            {
+                await copy.StartRowAsync(ct);
+                await copy.WriteAsync(shard.CorpusId, NpgsqlDbType.Bigint, ct);
+                await copy.WriteAsync(shard.Id, NpgsqlDbType.Bigint, ct);
+                await copy.WriteAsync(s.FileIndex, NpgsqlDbType.Integer, ct);
+                await copy.WriteAsync(s.StartSeconds, NpgsqlDbType.Double, ct);
+                await copy.WriteAsync(s.EndSeconds, NpgsqlDbType.Double, ct);
+            }
+            await copy.CompleteAsync(ct);
+        }
+
+        await using (var del = new NpgsqlCommand(SqlCatalog.Get("FileFailuresDeleteForShard"), conn, tx))
+        {
+            del.Parameters.AddWithValue("id", shard.Id);
+            await del.ExecuteNonQueryAsync(ct);
+        }
+        if (fileFailures is { Count: > 0 })
+        {
+            await using var copy = await conn.BeginBinaryImportAsync(SqlCatalog.Get("FileFailuresCopy"), ct);
+            foreach (var f in fileFailures)
+            {
+                await copy.StartRowAsync(ct);
+                await copy.WriteAsync(shard.CorpusId, NpgsqlDbType.Bigint, ct);
+                await copy.WriteAsync(f.FileIndex, NpgsqlDbType.Integer, ct);
+                await copy.WriteAsync(shard.Id, NpgsqlDbType.Bigint, ct);
+                await copy.WriteAsync(shard.Attempt, NpgsqlDbType.Integer, ct);
+                await copy.WriteAsync(f.StartSeconds, NpgsqlDbType.Double, ct);
+                await copy.WriteAsync(f.EndSeconds, NpgsqlDbType.Double, ct);
+                await copy.WriteAsync(f.Error, NpgsqlDbType.Text, ct);
+                await copy.WriteAsync(now, NpgsqlDbType.TimestampTz, ct);
+            }
+            await copy.CompleteAsync(ct);
+        }
+
+        await FinishAttemptAsync(conn, tx, shard, now, "succeeded", null, logTail, ct);
+        await tx.CommitAsync(ct);
+        return true;
+    }
+
+    /// <summary>Fails an attempt: retried after an exponential backoff with jitter, or dead once the budget is spent.</summary>
+    public async Task<FailOutcome> FailAsync(ClaimedShard shard, WorkerIdentity who, ShardFailure failure, CancellationToken ct = default)
+    {
+        var now = Now;
+        await using var conn = await _db.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        string? state;
+        await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("ShardFail"), conn, tx))
+        {
+            AddFence(cmd, shard, who, now);
+            cmd.Parameters.AddWithValue("retry_delay", _options.RetryDelay(shard.Attempt, _random01()));
+            cmd.Parameters.AddWithValue("error", $"{failure.ErrorType}: {failure.Message}");
+            state = (string?)await cmd.ExecuteScalarAsync(ct);
+        }
+        if (state is null)
+        {
+            await tx.RollbackAsync(ct);
+            return FailOutcome.LeaseLost;
+        }
+        await FinishAttemptAsync(conn, tx, shard, now, "failed", failure, failure.LogTail, ct);
+        await tx.CommitAsync(ct);
+        return state == "dead" ? FailOutcome.Dead : FailOutcome.Retrying;
+    }
+
+    /// <summary>Gives a shard back without spending an attempt (drain). False if it was no longer ours.</summary>
+    public async Task<bool> ReleaseAsync(ClaimedShard shard, WorkerIdentity who, string reason, CancellationToken ct = default)
+    {
+        var now = Now;
+        await using var conn = await _db.OpenConnectionAsync(ct);
+        await using var tx = await conn.BeginTransactionAsync(ct);
+        await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("ShardRelease"), conn, tx))
+        {
+            AddFence(cmd, shard, who, now);
+            if (await cmd.ExecuteNonQueryAsync(ct) != 1)
+            {
+                await tx.RollbackAsync(ct);
+                return false;
+            }
+        }
+        await FinishAttemptAsync(conn, tx, shard, now, "released", new ShardFailure("Released", reason), null, ct);
+        await tx.CommitAsync(ct);
+        await NotifyAsync(shard.Queue, ct);
+        return true;
+    }
+
+    /// <summary>
+    /// Re-queues running shards whose lease expired. Safe from any number of nodes: the rows are
+    /// taken with SKIP LOCKED, so two rescuers never handle one shard.
+    /// </summary>
+    public async Task<IReadOnlyList<RescuedShard>> RescueExpiredAsync(int max = 1000, CancellationToken ct = default)
+    {
+        await using var cmd = _db.CreateCommand(SqlCatalog.Get("ShardRescueExpired"));
+        cmd.Parameters.AddWithValue("now", Now);
+        cmd.Parameters.AddWithValue("max", max);
+        var list = new List<RescuedShard>();
+        await using (var r = await cmd.ExecuteReaderAsync(ct))
+            while (await r.ReadAsync(ct))
+                list.Add(new RescuedShard(r.GetInt64(0), r.GetInt32(1), r.GetString(2)));
+        if (list.Any(s => s.State == "queued")) await NotifyAsync(null, ct);
+        return list;
+    }
+
+    public async Task<IReadOnlyList<ShardItem>> GetItemsAsync(long shardId, CancellationToken ct = default)
+    {
+        await using var cmd = _db.CreateCommand(SqlCatalog.Get("ShardItemsGet"));
+        cmd.Parameters.AddWithValue("id", shardId);
+        var list = new List<ShardItem>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+            list.Add(new ShardItem(r.GetInt32(0), r.GetInt32(1), r.GetString(2), r.GetDouble(3), r.GetDouble(4), r.GetString(5)));
+        return list;
+    }
+
+    /// <summary>(queued, running) counts over <paramref name="queues"/>: both zero means idle.</summary>
+    public async Task<(long Queued, long Running)> ActiveCountsAsync(IReadOnlyList<string> queues, CancellationToken ct = default)
+    {
+        await using var cmd = _db.CreateCommand(SqlCatalog.Get("ShardsActiveCount"));
+        cmd.Parameters.AddWithValue("queues", queues.ToArray());
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        await r.ReadAsync(ct);
+        return (r.GetInt64(0), r.GetInt64(1));
+    }
+
+    /// <summary>Wakes listening workers. <paramref name="queue"/> null wakes every queue.</summary>
+    public async Task NotifyAsync(string? queue, CancellationToken ct = default)
+    {
+        await using var cmd = _db.CreateCommand(SqlCatalog.Get("ShardsNotify"));
+        cmd.Parameters.AddWithValue("queue", queue ?? "*");
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    private void AddFence(NpgsqlCommand cmd, ClaimedShard shard, WorkerIdentity who, DateTime? now = null)
+    {
+        cmd.Parameters.AddWithValue("id", shard.Id);
+        cmd.Parameters.AddWithValue("attempt", shard.Attempt);
+        cmd.Parameters.AddWithValue("owner", who.Worker);
+        cmd.Parameters.AddWithValue("now", now ?? Now);
+    }
+
+    private static async Task FinishAttemptAsync(NpgsqlConnection conn, NpgsqlTransaction tx, ClaimedShard shard, DateTime now,
+        string outcome, ShardFailure? failure, string? logTail, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(SqlCatalog.Get("ShardAttemptFinish"), conn, tx);
+        cmd.Parameters.AddWithValue("id", shard.Id);
+        cmd.Parameters.AddWithValue("attempt", shard.Attempt);
+        cmd.Parameters.AddWithValue("now", now);
+        cmd.Parameters.AddWithValue("outcome", outcome);
+        cmd.Parameters.AddWithValue("error_type", (object?)failure?.ErrorType ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("error_message", (object?)failure?.Message ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("error_stack", (object?)failure?.Stack ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("log_tail", (object?)logTail ?? DBNull.Value);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+}

@@ -1,0 +1,46 @@
+using System.Reflection;
+using System.Text.RegularExpressions;
+
+namespace Workers.Postgres.Sql;
+
+/// <summary>
+/// Named SQL statements loaded from the embedded <c>Sql/*.sql</c> files. Each statement starts
+/// with a line <c>-- name: NounVerb</c> (River's convention) and runs to the next such line.
+/// Statements are parameterized; nothing is ever assembled from input.
+/// </summary>
+public static partial class SqlCatalog
+{
+    private static readonly Lazy<IReadOnlyDictionary<string, string>> Statements = new(Load);
+
+    public static string Get(string name) =>
+        Statements.Value.TryGetValue(name, out var sql)
+            ? sql
+            : throw new KeyNotFoundException($"No SQL statement named '{name}' in the embedded Sql/*.sql files.");
+
+    public static IReadOnlyCollection<string> Names => (IReadOnlyCollection<string>)Statements.Value.Keys;
+
+    private static IReadOnlyDictionary<string, string> Load()
+    {
+        var asm = typeof(SqlCatalog).Assembly;
+        var result = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var resource in asm.GetManifestResourceNames().Where(n => n.StartsWith("sql/", StringComparison.Ordinal)))
+        {
+            using var stream = asm.GetManifestResourceStream(resource)!;
+            using var reader = new StreamReader(stream);
+            var text = reader.ReadToEnd();
+            var matches = NameLine().Matches(text);
+            for (var i = 0; i < matches.Count; i++)
+            {
+                var start = matches[i].Index + matches[i].Length;
+                var end = i + 1 < matches.Count ? matches[i + 1].Index : text.Length;
+                var name = matches[i].Groups[1].Value;
+                if (!result.TryAdd(name, text[start..end].Trim()))
+                    throw new InvalidOperationException($"SQL statement '{name}' is defined twice ({resource}).");
+            }
+        }
+        return result;
+    }
+
+    [GeneratedRegex(@"^--\s*name:\s*(\w+)\s*$", RegexOptions.Multiline)]
+    private static partial Regex NameLine();
+}

@@ -1,0 +1,50 @@
+-- Corpus statements: enqueue writes, status reads.
+
+-- name: CorpusInsert
+INSERT INTO corpora (name, source, source_kind, root_dir, pipeline, queue, priority, shard_seconds,
+                     files, failed_files, audio_seconds, shards, created_at)
+VALUES (@name, @source, @source_kind, @root_dir, @pipeline, @queue, @priority, @shard_seconds,
+        @files, @failed_files, @audio_seconds, @shards, @now)
+RETURNING id;
+
+-- name: ShardIdsReserve
+-- Ids for the shards about to be COPYed, so their items can reference them in the same COPY pass.
+SELECT nextval(pg_get_serial_sequence('shards', 'id')) FROM generate_series(1, @count);
+
+-- name: CorpusGetByName
+SELECT id, name, source, source_kind, root_dir, pipeline, queue, priority, shard_seconds, files,
+       failed_files, audio_seconds, shards, cancelled_at, created_at
+FROM corpora WHERE name = @name;
+
+-- name: CorpusList
+SELECT id, name, source, source_kind, root_dir, pipeline, queue, priority, shard_seconds, files,
+       failed_files, audio_seconds, shards, cancelled_at, created_at
+FROM corpora ORDER BY id;
+
+-- name: CorpusShardSummary
+-- Per-state counts and progress from the (corpus_id, state) index: one corpus's shards only.
+SELECT state::text, count(*)::int, COALESCE(sum(processed_seconds), 0), COALESCE(sum(segments), 0)::bigint
+FROM shards WHERE corpus_id = @corpus_id GROUP BY state;
+
+-- name: CorpusFailedFiles
+-- Files that failed at enqueue (could not be probed) and files that failed while processed.
+SELECT f.path, f.error FROM files f
+WHERE f.corpus_id = @corpus_id AND f.error IS NOT NULL
+UNION ALL
+SELECT f.path, ff.error FROM file_failures ff
+JOIN files f ON f.corpus_id = ff.corpus_id AND f.file_index = ff.file_index
+WHERE ff.corpus_id = @corpus_id
+ORDER BY 1
+LIMIT @max;
+
+-- name: CorpusCancel
+UPDATE corpora SET cancelled_at = @now WHERE id = @corpus_id AND cancelled_at IS NULL;
+
+-- name: FilesCopy
+COPY files (corpus_id, file_index, path, duration_seconds, error) FROM STDIN (FORMAT BINARY);
+
+-- name: ShardsCopy
+COPY shards (id, corpus_id, ordinal, queue, priority, audio_seconds, item_count, max_attempts, not_before, created_at) FROM STDIN (FORMAT BINARY);
+
+-- name: ShardItemsCopy
+COPY shard_items (shard_id, ordinal, corpus_id, file_index, start_seconds, end_seconds) FROM STDIN (FORMAT BINARY);

@@ -1,0 +1,160 @@
+-- Shard queue statements. Time is always passed in (@now) so tests control it.
+
+-- name: ShardClaim
+-- Claim up to @max claimable shards of @queues, highest priority first, then oldest. SKIP
+-- LOCKED lets any number of workers claim concurrently without waiting on each other; the
+-- partial index shards_claimable keeps this cheap however many shards are finished.
+WITH next AS (
+    SELECT id
+    FROM shards
+    WHERE state = 'queued' AND queue = ANY(@queues) AND not_before <= @now
+    ORDER BY priority DESC, id
+    LIMIT @max
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE shards s
+    SET state = 'running',
+        attempt = s.attempt + 1,
+        lease_owner = @owner,
+        lease_expires_at = @now + @lease,
+        heartbeat_at = @now,
+        started_at = @now,
+        finished_at = NULL,
+        processed_seconds = 0
+    FROM next
+    WHERE s.id = next.id
+    RETURNING s.id, s.corpus_id, s.attempt, s.max_attempts, s.queue, s.audio_seconds, s.item_count
+), attempts AS (
+    INSERT INTO shard_attempts (shard_id, attempt, worker, node, gpu, started_at)
+    SELECT id, attempt, @owner, @node, @gpu, @now FROM claimed
+)
+SELECT id, corpus_id, attempt, max_attempts, queue, audio_seconds, item_count FROM claimed ORDER BY id;
+
+-- name: ShardHeartbeat
+-- Renew the lease, fenced: only the owner of this very attempt, while the lease is unexpired.
+UPDATE shards
+SET lease_expires_at = @now + @lease, heartbeat_at = @now, processed_seconds = @processed
+WHERE id = @id AND attempt = @attempt AND lease_owner = @owner AND state = 'running'
+  AND lease_expires_at > @now;
+
+-- name: ShardComplete
+-- First statement of the completing transaction: takes the row lock (so the rescuer cannot
+-- slip in) and checks the fence. Zero rows means the lease is lost: roll back, write nothing.
+UPDATE shards
+SET state = 'succeeded', finished_at = @now, lease_owner = NULL, lease_expires_at = NULL,
+    processed_seconds = audio_seconds, segments = @segments, last_error = NULL
+WHERE id = @id AND attempt = @attempt AND lease_owner = @owner AND state = 'running'
+  AND lease_expires_at > @now
+RETURNING corpus_id;
+
+-- name: ShardFail
+-- Fenced failure: back to queued after @retry_delay, or dead once the budget is spent.
+UPDATE shards
+SET state = CASE WHEN attempt >= max_attempts THEN 'dead'::shard_state ELSE 'queued'::shard_state END,
+    not_before = CASE WHEN attempt >= max_attempts THEN not_before ELSE @now + @retry_delay END,
+    finished_at = @now, lease_owner = NULL, lease_expires_at = NULL, last_error = @error
+WHERE id = @id AND attempt = @attempt AND lease_owner = @owner AND state = 'running'
+  AND lease_expires_at > @now
+RETURNING state::text;
+
+-- name: ShardRelease
+-- Give a claimed shard back without spending an attempt (drain on shutdown): the fencing
+-- token stays monotonic, so the budget grows by one instead.
+UPDATE shards
+SET state = 'queued', not_before = @now, max_attempts = max_attempts + 1,
+    lease_owner = NULL, lease_expires_at = NULL
+WHERE id = @id AND attempt = @attempt AND lease_owner = @owner AND state = 'running';
+
+-- name: ShardRescueExpired
+-- Re-queue running shards whose lease expired (their worker died or froze). An expired shard
+-- whose budget is spent is dead. The attempt row records the expiry.
+WITH expired AS (
+    SELECT id FROM shards
+    WHERE state = 'running' AND lease_expires_at < @now
+    ORDER BY lease_expires_at
+    LIMIT @max
+    FOR UPDATE SKIP LOCKED
+), rescued AS (
+    UPDATE shards s
+    SET state = CASE WHEN s.attempt >= s.max_attempts THEN 'dead'::shard_state ELSE 'queued'::shard_state END,
+        not_before = @now, lease_owner = NULL, lease_expires_at = NULL, finished_at = @now,
+        last_error = 'lease expired: worker ' || s.lease_owner || ' stopped heartbeating'
+    FROM expired
+    WHERE s.id = expired.id
+    RETURNING s.id, s.attempt, s.state
+), attempts AS (
+    UPDATE shard_attempts a
+    SET outcome = 'lease_expired', finished_at = @now, error_type = 'LeaseExpired',
+        error_message = 'lease expired without a heartbeat; shard re-queued by the rescuer'
+    FROM rescued r
+    WHERE a.shard_id = r.id AND a.attempt = r.attempt AND a.outcome = 'running'
+)
+SELECT id, attempt, state::text FROM rescued;
+
+-- name: ShardAttemptFinish
+UPDATE shard_attempts
+SET finished_at = @now, outcome = @outcome, error_type = @error_type, error_message = @error_message,
+    error_stack = @error_stack, log_tail = @log_tail
+WHERE shard_id = @id AND attempt = @attempt;
+
+-- name: ShardItemsGet
+SELECT i.ordinal, i.file_index, f.path, i.start_seconds, i.end_seconds, c.root_dir
+FROM shard_items i
+JOIN files f ON f.corpus_id = i.corpus_id AND f.file_index = i.file_index
+JOIN corpora c ON c.id = i.corpus_id
+WHERE i.shard_id = @id
+ORDER BY i.ordinal;
+
+-- name: ShardGet
+SELECT id, corpus_id, state::text, attempt, max_attempts, not_before, lease_owner, lease_expires_at,
+       processed_seconds, last_error
+FROM shards WHERE id = @id;
+
+-- name: ShardsActiveCount
+-- Whether anything in @queues is still to do: drives `run --until-idle`.
+SELECT count(*) FILTER (WHERE state = 'queued') AS queued,
+       count(*) FILTER (WHERE state = 'running') AS running
+FROM shards
+WHERE state IN ('queued', 'running') AND queue = ANY(@queues);
+
+-- name: ShardsRerunFailed
+-- Set-based re-run of a corpus's dead shards: fresh attempt budget, history kept.
+UPDATE shards
+SET state = 'queued', not_before = @now, max_attempts = attempt + @budget, last_error = NULL, finished_at = NULL
+WHERE corpus_id = @corpus_id AND state = 'dead'
+RETURNING id;
+
+-- name: ShardsRerunByIds
+UPDATE shards
+SET state = 'queued', not_before = @now, max_attempts = attempt + @budget, last_error = NULL, finished_at = NULL
+WHERE corpus_id = @corpus_id AND id = ANY(@ids) AND state IN ('dead', 'succeeded', 'cancelled')
+RETURNING id;
+
+-- name: ShardsCancelCorpus
+-- Running shards are cancelled too: their workers' fenced complete then finds state <> running
+-- and writes nothing.
+WITH cancelled AS (
+    UPDATE shards
+    SET state = 'cancelled', finished_at = @now, lease_owner = NULL, lease_expires_at = NULL
+    WHERE corpus_id = @corpus_id AND state IN ('queued', 'running')
+    RETURNING id, attempt
+), attempts AS (
+    UPDATE shard_attempts a SET outcome = 'cancelled', finished_at = @now
+    FROM cancelled c WHERE a.shard_id = c.id AND a.attempt = c.attempt AND a.outcome = 'running'
+)
+SELECT id FROM cancelled;
+
+-- name: SegmentsDeleteForShards
+DELETE FROM segments WHERE shard_id = ANY(@ids);
+
+-- name: ShardsNotify
+SELECT pg_notify('workers_shards', @queue);
+
+-- name: SegmentsCopy
+COPY segments (corpus_id, shard_id, file_index, start_seconds, end_seconds) FROM STDIN (FORMAT BINARY);
+
+-- name: FileFailuresDeleteForShard
+DELETE FROM file_failures WHERE shard_id = @id;
+
+-- name: FileFailuresCopy
+COPY file_failures (corpus_id, file_index, shard_id, attempt, start_seconds, end_seconds, error, created_at) FROM STDIN (FORMAT BINARY);
