@@ -24,7 +24,10 @@ public sealed class PostgresFixture : IAsyncLifetime
             ConnectionString = env;
             return;
         }
-        _ownCluster = new LocalCluster(Path.Combine(Path.GetTempPath(), $"workers-test-pg-{Environment.ProcessId}-{Guid.NewGuid():N}"), durable: false);
+        // ops/test.sh points WORKERS_TEST_PG_ROOT at a folder it removes (clusters and all) when the run ends,
+        // even if a test host crashed before its DisposeAsync.
+        var parent = Environment.GetEnvironmentVariable("WORKERS_TEST_PG_ROOT") is { Length: > 0 } r ? r : Path.GetTempPath();
+        _ownCluster = new LocalCluster(Path.Combine(parent, $"pg-{Environment.ProcessId}-{Guid.NewGuid():N}"), durable: false);
         ConnectionString = await _ownCluster.StartAsync();
     }
 

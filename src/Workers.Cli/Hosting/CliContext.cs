@@ -26,10 +26,10 @@ public sealed class CliContext : IAsyncDisposable
             .Build();
         LoggerFactory = Microsoft.Extensions.Logging.LoggerFactory.Create(b => b
             .AddConfiguration(Configuration.GetSection("Logging"))
-            .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
-            .AddFilter("Npgsql", LogLevel.Warning)
             // Logs go to stderr so stdout stays clean for --json and export output.
-            .Services.Configure<Microsoft.Extensions.Logging.Console.ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace));
+            .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace)
+            .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
+            .AddFilter("Npgsql", LogLevel.Warning));
         Queue = Bind<QueueOptions>(QueueOptions.Section);
         OptionsValidationException.ThrowIfAny(Queue.Validate());
     }
