@@ -14,6 +14,6 @@ var root = new RootCommand("Workers: process very large speech corpora on GPU fl
     NotBuiltCommand.Create("run", "Run worker processes on this node", "the inference pipeline and fleet issues"),
     NotBuiltCommand.Create("export", "Export a corpus's speech segments as JSONL", "the inference pipeline issue"),
     NotBuiltCommand.Create("serve", "Serve the dashboard", "the dashboard issue"),
-    NotBuiltCommand.Create("bench", "Throughput benchmarks", "the inference pipeline issue"),
+    Workers.Cli.Bench.BenchCommand.Create(),
 };
 return await root.Parse(args).InvokeAsync();

@@ -67,4 +67,22 @@ public sealed class CorpusAdmin(NpgsqlDataSource db, TimeProvider time)
         await tx.CommitAsync(ct);
         return n;
     }
+
+    /// <summary>Deletes a corpus and everything under it.</summary>
+    public async Task DeleteAsync(long corpusId, CancellationToken ct = default)
+    {
+        await using var cmd = db.CreateCommand(SqlCatalog.Get("CorpusDelete"));
+        cmd.Parameters.AddWithValue("corpus_id", corpusId);
+        cmd.CommandTimeout = 600;
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>Benchmarks: every shard of the corpus back to queued.</summary>
+    public async Task ResetForBenchAsync(long corpusId, CancellationToken ct = default)
+    {
+        await using var cmd = db.CreateCommand(SqlCatalog.Get("ShardsResetForBench"));
+        cmd.Parameters.AddWithValue("corpus_id", corpusId);
+        cmd.Parameters.AddWithValue("now", time.GetUtcNow().UtcDateTime);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
 }

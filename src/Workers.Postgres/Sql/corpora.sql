@@ -48,3 +48,12 @@ COPY shards (id, corpus_id, ordinal, queue, priority, audio_seconds, item_count,
 
 -- name: ShardItemsCopy
 COPY shard_items (shard_id, ordinal, corpus_id, file_index, start_seconds, end_seconds) FROM STDIN (FORMAT BINARY);
+
+-- name: CorpusDelete
+-- Removes a corpus and, by cascade, its files, shards, items, attempts and segments (benchmarks).
+DELETE FROM corpora WHERE id = @corpus_id;
+
+-- name: ShardsResetForBench
+-- Puts every shard of a corpus back to queued (benchmarks only).
+UPDATE shards SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, not_before = @now
+WHERE corpus_id = @corpus_id;

@@ -1,0 +1,138 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using Npgsql;
+using Workers.Cli.Hosting;
+using Workers.Core.Corpora;
+using Workers.Postgres.Corpora;
+using Workers.Postgres.Queue;
+
+namespace Workers.Cli.Bench;
+
+/// <summary>
+/// Throughput figures, printed as tables. Timings on shared machines are noisy: run each a few
+/// times and compare ratios within one run rather than absolute numbers across machines.
+/// </summary>
+public static class BenchCommand
+{
+    public static Command Create()
+    {
+        var bench = new Command("bench", "Throughput benchmarks (enqueue, claim).");
+
+        var files = new Option<int>("--files") { Description = "Manifest lines.", DefaultValueFactory = _ => 400_000 };
+        var hours = new Option<double>("--hours") { Description = "Total audio hours in the manifest.", DefaultValueFactory = _ => 27_000 };
+        var keep = new Option<bool>("--keep") { Description = "Keep the enqueued corpus (e.g. to look at the dashboard at scale)." };
+        var enqueue = new Command("enqueue", "Time the enqueue of a generated JSONL manifest (default 400,000 files, 27,000 hours, 30-minute shards).") { files, hours, keep };
+        enqueue.SetAction((pr, ct) => CommandRunner.RunAsync((ctx, ct) => EnqueueAsync(ctx, pr.GetValue(files), pr.GetValue(hours), pr.GetValue(keep), ct), ct));
+
+        var shards = new Option<int>("--shards") { Description = "Shards to claim per run.", DefaultValueFactory = _ => 20_000 };
+        var conns = new Option<int[]>("--connections") { Description = "Concurrent claimers to measure.", DefaultValueFactory = _ => [1, 8], AllowMultipleArgumentsPerToken = true };
+        var claim = new Command("claim", "Claims per second through the SKIP LOCKED queue with 1 and 8 connections.") { shards, conns };
+        claim.SetAction((pr, ct) => CommandRunner.RunAsync((ctx, ct) => ClaimAsync(ctx, pr.GetValue(shards), pr.GetValue(conns)!, ct), ct));
+
+        bench.Subcommands.Add(enqueue);
+        bench.Subcommands.Add(claim);
+        bench.Subcommands.Add(Commands.NotBuiltCommand.Create("pipeline", "Bare batched inference vs whole pipeline x-realtime", "the inference pipeline issue"));
+        return bench;
+    }
+
+    private static async Task<int> EnqueueAsync(CliContext ctx, int fileCount, double hours, bool keep, CancellationToken ct)
+    {
+        var db = await ctx.DatabaseAsync(ct);
+        var dir = Directory.CreateTempSubdirectory("workers-bench-").FullName;
+        try
+        {
+            var manifest = Path.Combine(dir, "manifest.jsonl");
+            var mean = hours * 3600 / fileCount;
+            var rng = new Random(1);
+            await using (var w = new StreamWriter(manifest))
+                for (var i = 0; i < fileCount; i++)
+                {
+                    var d = mean * (0.2 + 1.6 * rng.NextDouble());
+                    await w.WriteLineAsync($"{{\"path\": \"spk{i % 5000:0000}/utt{i:0000000}.flac\", \"duration\": {d.ToString("0.###", CultureInfo.InvariantCulture)}}}");
+                }
+            var size = new FileInfo(manifest).Length;
+
+            var total = Stopwatch.StartNew();
+            var sw = Stopwatch.StartNew();
+            var listing = ManifestReader.Read(manifest);
+            var read = sw.Elapsed;
+            sw.Restart();
+            var plan = await EnqueuePlanner.PlanAsync(listing, new NoProbe(), 30 * 60, ct);
+            var planned = sw.Elapsed;
+            sw.Restart();
+            var name = $"bench-enqueue-{ctx.Time.GetUtcNow():yyyyMMddHHmmss}";
+            var id = await new CorpusWriter(db, ctx.Time).WriteAsync(plan, new EnqueueRequest(name, MaxAttempts: ctx.Queue.MaxAttempts), ct);
+            var written = sw.Elapsed;
+            total.Stop();
+            var items = plan.Plan.Items.Count;
+
+            Console.WriteLine($"enqueue of a {fileCount:N0}-file manifest ({size / 1e6:N1} MB, {plan.AudioSeconds / 3600:N0} h) into {plan.ShardCount:N0} shards, {items:N0} items");
+            Console.WriteLine($"  read + validate manifest  {read.TotalSeconds,7:0.00} s");
+            Console.WriteLine($"  plan shards               {planned.TotalSeconds,7:0.00} s");
+            Console.WriteLine($"  write (one tx, COPY)      {written.TotalSeconds,7:0.00} s   {(fileCount + items + plan.ShardCount) / written.TotalSeconds:N0} rows/s");
+            Console.WriteLine($"  total                     {total.Elapsed.TotalSeconds,7:0.00} s");
+            if (keep) Console.WriteLine($"  kept as corpus '{name}'");
+            else await new CorpusAdmin(db, ctx.Time).DeleteAsync(id, ct);
+            return ExitCodes.Ok;
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    private static async Task<int> ClaimAsync(CliContext ctx, int shardCount, int[] connections, CancellationToken ct)
+    {
+        await ctx.DatabaseAsync(ct); // migrated
+        var cs = new NpgsqlConnectionStringBuilder(ctx.ConfiguredConnectionString ?? await ctx.LocalCluster().StartAsync(ct))
+        {
+            MaxPoolSize = Math.Max(16, connections.Max() + 4),
+        };
+        await using var db = NpgsqlDataSource.Create(cs.ConnectionString);
+
+        var queueName = "bench-claim-" + Guid.NewGuid().ToString("N")[..8];
+        var files = Enumerable.Range(0, shardCount).Select(i => new SourceFile($"f{i:0000000}.wav", 60)).ToList();
+        var plan = await EnqueuePlanner.PlanAsync(new CorpusListing("manifest", "/bench/claim.jsonl", "/bench", files, []), new NoProbe(), 60, ct);
+        var id = await new CorpusWriter(db, ctx.Time).WriteAsync(plan, new EnqueueRequest(queueName, Queue: queueName), ct);
+        var admin = new CorpusAdmin(db, ctx.Time);
+        var queue = new ShardQueue(db, ctx.Queue, ctx.Time);
+        try
+        {
+            Console.WriteLine($"claims of single shards from a {shardCount:N0}-shard queue (one claim = one SKIP LOCKED CTE + attempt row)");
+            Console.WriteLine("  connections   claims/s   p50 ms   p99 ms");
+            foreach (var n in connections)
+            {
+                await admin.ResetForBenchAsync(id, ct);
+                var latencies = new List<double>[n];
+                var sw = Stopwatch.StartNew();
+                await Task.WhenAll(Enumerable.Range(0, n).Select(w => Task.Run(async () =>
+                {
+                    var mine = latencies[w] = new List<double>(shardCount / n + 16);
+                    var who = new WorkerIdentity($"bench-{w}", Environment.MachineName);
+                    while (true)
+                    {
+                        var t = Stopwatch.GetTimestamp();
+                        var got = await queue.ClaimAsync(who, [queueName], 1, ct);
+                        mine.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+                        if (got.Count == 0) return;
+                    }
+                }, ct)));
+                sw.Stop();
+                var all = latencies.SelectMany(l => l).Order().ToArray();
+                Console.WriteLine($"  {n,11}   {shardCount / sw.Elapsed.TotalSeconds,8:N0}   {all[all.Length / 2],6:0.00}   {all[(int)(all.Length * 0.99)],6:0.00}");
+            }
+        }
+        finally
+        {
+            await admin.DeleteAsync(id, ct);
+        }
+        return ExitCodes.Ok;
+    }
+
+    private sealed class NoProbe : IDurationProbe
+    {
+        public Task<IReadOnlyList<(double? Duration, string? Error)>> ProbeManyAsync(IReadOnlyList<string> fullPaths, CancellationToken ct) =>
+            throw new InvalidOperationException("manifest durations are trusted; nothing is probed");
+    }
+}
