@@ -1,0 +1,149 @@
+using System.Globalization;
+
+namespace Workers.Audio;
+
+/// <summary>
+/// Finds the duration of audio files for shard planning. WAV files (recognised by their RIFF
+/// magic, whatever their name) are measured from their header; every other file is asked to
+/// ffprobe. A file that cannot be measured gives an <see cref="AudioProbeResult"/> carrying
+/// the reason, never an exception, so one bad file never stops a scan of thousands.
+/// </summary>
+public sealed class AudioProber
+{
+    /// <summary>The per-file ffprobe time limit when none is given: 30 seconds.</summary>
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly string _ffprobePath;
+    private readonly TimeSpan _timeout;
+
+    /// <param name="ffprobePath">The ffprobe executable; a bare name is looked up on PATH. Default "ffprobe".</param>
+    /// <param name="timeout">How long one ffprobe run may take before it is killed. Default 30 s.</param>
+    public AudioProber(string ffprobePath = "ffprobe", TimeSpan? timeout = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(ffprobePath);
+        if (timeout is { } t && t <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(timeout), t, "The ffprobe timeout must be positive.");
+        _ffprobePath = ffprobePath;
+        _timeout = timeout ?? DefaultTimeout;
+    }
+
+    /// <summary>Measures one file. Throws only <see cref="OperationCanceledException"/>, when <paramref name="ct"/> is cancelled.</summary>
+    public async Task<AudioProbeResult> ProbeAsync(string path, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ct.ThrowIfCancellationRequested();
+
+        bool looksLikeWav;
+        try
+        {
+            var info = new FileInfo(path);
+            if (!info.Exists)
+                return AudioProbeResult.Failure(path, Directory.Exists(path) ? "not a file: it is a directory" : "file not found");
+            if (info.Length == 0)
+                return AudioProbeResult.Failure(path, "empty file (0 bytes)");
+
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 4096);
+            var magic = new byte[12];
+            int got = await stream.ReadAtLeastAsync(magic, magic.Length, throwOnEndOfStream: false, ct).ConfigureAwait(false);
+            if (WavHeader.HasWaveMagic(magic.AsSpan(0, got)))
+            {
+                stream.Position = 0;
+                var header = WavHeader.Read(stream, path);
+                if (header.CanDecodeDirectly)
+                    return header.DurationSeconds is > 0 and double seconds
+                        ? AudioProbeResult.Success(path, seconds)
+                        : AudioProbeResult.Failure(path, "no audio samples");
+                // ADPCM, mu-law and the like: the frame count is not in the header; ffprobe knows.
+            }
+            looksLikeWav = Path.GetExtension(path).Equals(".wav", StringComparison.OrdinalIgnoreCase)
+                && !(got >= 4 && (magic.AsSpan(0, 4).SequenceEqual("RIFF"u8) || magic.AsSpan(0, 4).SequenceEqual("RF64"u8)));
+        }
+        catch (AudioFormatException e)
+        {
+            return AudioProbeResult.Failure(path, e.Reason);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return AudioProbeResult.Failure(path, $"cannot read file: {e.Message}");
+        }
+
+        var result = await RunFfprobeAsync(path, ct).ConfigureAwait(false);
+        // A .wav without a RIFF header may still be audio ffprobe can read (an MP3 renamed);
+        // when it is not, say first what the name promised and the content broke.
+        return looksLikeWav && result.Error is { } error
+            ? AudioProbeResult.Failure(path, $"not a WAV file: RIFF header missing ({error})")
+            : result;
+    }
+
+    /// <summary>
+    /// Measures many files concurrently; results come back in the order of <paramref name="paths"/>.
+    /// </summary>
+    /// <param name="maxParallelism">Files measured at once; 0 means twice the processor count.</param>
+    public async Task<IReadOnlyList<AudioProbeResult>> ProbeManyAsync(IReadOnlyList<string> paths, int maxParallelism = 0, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(paths);
+        ArgumentOutOfRangeException.ThrowIfNegative(maxParallelism);
+        var results = new AudioProbeResult[paths.Count];
+        var options = new ParallelOptions
+        {
+            MaxDegreeOfParallelism = maxParallelism == 0 ? Environment.ProcessorCount * 2 : maxParallelism,
+            CancellationToken = ct,
+        };
+        await Parallel.ForEachAsync(Enumerable.Range(0, paths.Count), options,
+            async (i, token) => results[i] = await ProbeAsync(paths[i], token).ConfigureAwait(false)).ConfigureAwait(false);
+        return results;
+    }
+
+    private async Task<AudioProbeResult> RunFfprobeAsync(string path, CancellationToken ct)
+    {
+        string[] arguments =
+        [
+            "-v", "error",
+            "-show_entries", "format=duration",
+            "-of", "default=nw=1:nk=1",
+            ExternalTool.InputUrl(path),
+        ];
+        using var process = ExternalTool.TryStart(_ffprobePath, arguments, out string? startError);
+        if (process is null)
+            return AudioProbeResult.Failure(path, startError!);
+
+        // Both pipes are drained while waiting: ffprobe blocks once a full pipe is not read.
+        var stdout = process.StandardOutput.ReadToEndAsync(CancellationToken.None);
+        var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
+        using (var limit = CancellationTokenSource.CreateLinkedTokenSource(ct))
+        {
+            limit.CancelAfter(_timeout);
+            try
+            {
+                await process.WaitForExitAsync(limit.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                ExternalTool.KillQuietly(process);
+                await process.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+                ct.ThrowIfCancellationRequested();
+                return AudioProbeResult.Failure(path, $"ffprobe timed out after {ExternalTool.Seconds(_timeout)} s");
+            }
+        }
+
+        string output = await stdout.ConfigureAwait(false);
+        string errors = await stderr.ConfigureAwait(false);
+        if (process.ExitCode != 0 || (output.Trim().Length == 0 && errors.Trim().Length > 0))
+        {
+            // ffprobe starts its own message with the input; the path is in the result already.
+            string line = ExternalTool.FirstLine(errors).Replace(arguments[^1] + ": ", "", StringComparison.Ordinal);
+            return AudioProbeResult.Failure(path, line.Length > 0
+                ? $"ffprobe: {line}"
+                : $"ffprobe: exited with code {process.ExitCode} and no message");
+        }
+
+        string text = ExternalTool.FirstLine(output);
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds) || !double.IsFinite(seconds))
+            return AudioProbeResult.Failure(path, text.Length == 0 || text == "N/A"
+                ? "ffprobe: duration unknown (the container does not record it)"
+                : $"ffprobe: unexpected duration '{text}'");
+        return seconds > 0
+            ? AudioProbeResult.Success(path, seconds)
+            : AudioProbeResult.Failure(path, "no audio samples");
+    }
+}

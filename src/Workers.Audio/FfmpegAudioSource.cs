@@ -1,0 +1,278 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.ExceptionServices;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace Workers.Audio;
+
+/// <summary>
+/// Every format but 16 kHz PCM WAV: an ffmpeg child process decodes and resamples to 16 kHz
+/// mono f32le on its stdout, which <see cref="Read"/> copies straight into the caller's span.
+/// stderr is drained by a background task (a full stderr pipe would block ffmpeg and so
+/// deadlock the reader) keeping its last 4 KB for error messages. A watchdog kills ffmpeg
+/// when a read waits longer than <see cref="AudioDecoderOptions.ReadTimeout"/>.
+/// </summary>
+internal sealed class FfmpegAudioSource : IAudioSource
+{
+    private const int StderrTailChars = 4096;
+
+    // At least this much audio is decoded and dropped before a range's start.
+    private const long PrerollSeconds = 1;
+
+    private readonly string _path;
+    private readonly AudioDecoderOptions _options;
+    private readonly Process _process;
+    private readonly Stream _stdout;
+    private readonly StringBuilder _stderrTail = new();
+    private readonly Task _stderrPump;
+    private readonly Timer _watchdog;
+    private long _remaining;
+    private State _state;
+    private ExceptionDispatchInfo? _fault;
+
+    // Stopwatch timestamp at which the pending stdout read began; 0 when none is pending.
+    // The watchdog only kills ffmpeg while a read waits, so a slow consumer (ffmpeg blocked
+    // on a full pipe) is never mistaken for a hung ffmpeg. A periodic check rather than a
+    // timer re-armed per read: Timer.Change on every read tripled MP3 decode time.
+    private long _readStartedAt;
+    private volatile bool _timedOut;
+
+    private enum State
+    {
+        Reading,
+        Completed,
+        Faulted,
+        Disposed,
+    }
+
+    private FfmpegAudioSource(string path, AudioDecoderOptions options, Process process, long remaining)
+    {
+        _path = path;
+        _options = options;
+        _process = process;
+        _stdout = process.StandardOutput.BaseStream;
+        _remaining = remaining;
+        _watchdog = new Timer(static self => ((FfmpegAudioSource)self!).OnWatchdog(), this, Timeout.Infinite, Timeout.Infinite);
+        if (options.ReadTimeout != Timeout.InfiniteTimeSpan)
+        {
+            // Checked four times per timeout, at most once a second: a hung ffmpeg is killed
+            // between 1 and 1.25 timeouts (or timeout + 1 s) after it last wrote.
+            var period = TimeSpan.FromTicks(Math.Clamp(options.ReadTimeout.Ticks / 4, TimeSpan.TicksPerMillisecond, TimeSpan.TicksPerSecond));
+            _watchdog.Change(period, period);
+        }
+        _stderrPump = Task.Run(PumpStderrAsync);
+    }
+
+    public int SampleRate => AudioDecoder.SampleRate;
+
+    /// <summary>The ffmpeg process id, for tests.</summary>
+    internal int ProcessId => _process.Id;
+
+    public static FfmpegAudioSource Start(string path, long startSample, long? endSample, AudioDecoderOptions options)
+    {
+        if (!BitConverter.IsLittleEndian)
+            throw new PlatformNotSupportedException("Decoding through ffmpeg reads f32le output and needs a little-endian machine.");
+
+        // Seeking: ffmpeg seeks the input (-ss before -i) to a whole second at least
+        // PrerollSeconds before the start, then the output -ss drops the samples up to the
+        // start after resampling, on the 16 kHz grid. The preroll absorbs what decoders emit
+        // right after a seek (MP3 gives ~50 ms of silence there: its bit reservoir is empty)
+        // and warms up the resampler; a whole second lies on every integer sample rate's grid,
+        // so the output grid is the whole-file decode's grid. Together: a range decodes to the
+        // very samples of the whole-file decode (tested bit-exact for FLAC, PCM WAV, MP3, Vorbis).
+        long seekSeconds = Math.Max(0, startSample / AudioDecoder.SampleRate - PrerollSeconds);
+        long skipSamples = startSample - seekSeconds * AudioDecoder.SampleRate;
+        var arguments = new List<string> { "-nostdin", "-v", "error" };
+        if (seekSeconds > 0)
+            arguments.AddRange(["-ss", seekSeconds.ToString(CultureInfo.InvariantCulture)]);
+        arguments.AddRange(
+        [
+            "-i", ExternalTool.InputUrl(path),
+            "-map", "0:a:0", // the first audio stream; a file without one fails clearly
+            "-ac", "1",
+            // Without this ffmpeg downmixes stereo as (L+R)/sqrt(2), which clips and differs
+            // from the WAV path; with it stereo is averaged like there, and wider layouts use
+            // ffmpeg's matrix scaled so it cannot clip.
+            "-rematrix_maxval", "1",
+            "-ar", AudioDecoder.SampleRate.ToString(CultureInfo.InvariantCulture),
+        ]);
+        if (skipSamples > 0)
+            arguments.AddRange(["-ss", ExternalTool.Seconds((decimal)skipSamples / AudioDecoder.SampleRate)]);
+        if (endSample is long end)
+            arguments.AddRange(["-t", ExternalTool.Seconds((decimal)(end - startSample) / AudioDecoder.SampleRate)]);
+        arguments.AddRange(["-f", "f32le", "-"]);
+
+        var process = ExternalTool.TryStart(options.FfmpegPath, arguments, out string? error)
+            ?? throw new InvalidOperationException(error);
+        // -t stops ffmpeg at the end; the cap guarantees the count whatever ffmpeg rounds.
+        long remaining = endSample is long e ? Math.Max(0, e - startSample) : long.MaxValue;
+        return new FfmpegAudioSource(path, options, process, remaining);
+    }
+
+    public int Read(Span<float> dest)
+    {
+        switch (_state)
+        {
+            case State.Completed:
+                return 0;
+            case State.Faulted:
+                _fault!.Throw();
+                break;
+            case State.Disposed:
+                throw new ObjectDisposedException(nameof(FfmpegAudioSource));
+        }
+
+        if (dest.IsEmpty)
+            return 0;
+        if (_remaining == 0)
+        {
+            Finish();
+            return 0;
+        }
+
+        Span<byte> bytes = MemoryMarshal.AsBytes(dest[..(int)Math.Min(dest.Length, _remaining)]);
+        int got = ReadStdout(bytes);
+        if (got == 0)
+        {
+            Finish();
+            return 0;
+        }
+
+        // A pipe read may end inside a sample; ffmpeg writes whole samples, so the rest follows.
+        while (got % sizeof(float) != 0)
+        {
+            int more = ReadStdout(bytes.Slice(got, sizeof(float) - got % sizeof(float)));
+            if (more == 0)
+                break; // a torn last sample at exit is dropped; the next read finishes
+            got += more;
+        }
+
+        int samples = got / sizeof(float);
+        _remaining -= samples;
+        return samples;
+    }
+
+    public void Dispose()
+    {
+        if (_state == State.Disposed)
+            return;
+        _state = State.Disposed;
+        _watchdog.Dispose();
+        if (!_process.HasExited)
+        {
+            ExternalTool.KillQuietly(_process);
+            // SIGKILL is prompt; waiting here means no ffmpeg outlives its source.
+            _process.WaitForExit(5000);
+        }
+        _stdout.Dispose();
+        _process.Dispose();
+    }
+
+    private int ReadStdout(Span<byte> bytes)
+    {
+        Volatile.Write(ref _readStartedAt, Stopwatch.GetTimestamp());
+        try
+        {
+            return _stdout.Read(bytes);
+        }
+        finally
+        {
+            Volatile.Write(ref _readStartedAt, 0);
+        }
+    }
+
+    private void OnWatchdog()
+    {
+        long started = Volatile.Read(ref _readStartedAt);
+        if (started == 0 || Stopwatch.GetElapsedTime(started) < _options.ReadTimeout)
+            return;
+        _timedOut = true;
+        ExternalTool.KillQuietly(_process); // the blocked read then sees end of stream
+    }
+
+    /// <summary>At end of output: reap ffmpeg and turn its exit into Completed or an exception.</summary>
+    private void Finish()
+    {
+        try
+        {
+            // Reached the cap: the rest up to -t is a few samples at most; drain it so
+            // ffmpeg can exit and report.
+            if (_remaining == 0)
+            {
+                Span<byte> sink = stackalloc byte[4096];
+                while (ReadStdout(sink) > 0)
+                {
+                }
+            }
+
+            if (!_process.WaitForExit(WaitMilliseconds()))
+            {
+                _timedOut = true;
+                ExternalTool.KillQuietly(_process);
+                _process.WaitForExit();
+            }
+            _stderrPump.Wait(WaitMilliseconds());
+            // ffmpeg starts messages with the input URL; the exception names the path already.
+            string tail = StderrTail().Replace(ExternalTool.InputUrl(_path) + ": ", "", StringComparison.Ordinal);
+
+            if (_timedOut)
+                throw new TimeoutException(
+                    $"{_path}: ffmpeg produced no audio for {ExternalTool.Seconds(_options.ReadTimeout)} s and was killed."
+                    + (tail.Length > 0 ? " ffmpeg said: " + tail : ""));
+            if (_process.ExitCode != 0)
+                throw new AudioFormatException(_path,
+                    $"ffmpeg exited with code {_process.ExitCode}: " + (tail.Length > 0 ? tail : "(no message)"), tail);
+            if (tail.Length > 0 && !_options.TolerateDecodeErrors)
+                throw new AudioFormatException(_path, "ffmpeg reported decode errors: " + tail, tail);
+            _state = State.Completed;
+        }
+        catch (Exception e) when (e is AudioFormatException or TimeoutException)
+        {
+            _state = State.Faulted;
+            _fault = ExceptionDispatchInfo.Capture(e);
+            throw;
+        }
+        finally
+        {
+            _watchdog.Change(Timeout.Infinite, Timeout.Infinite); // no more reads to watch
+        }
+    }
+
+    private int WaitMilliseconds() =>
+        _options.ReadTimeout == Timeout.InfiniteTimeSpan ? Timeout.Infinite : (int)Math.Min(int.MaxValue, _options.ReadTimeout.TotalMilliseconds);
+
+    private async Task PumpStderrAsync()
+    {
+        var buffer = new char[1024];
+        try
+        {
+            int n;
+            while ((n = await _process.StandardError.ReadAsync(buffer).ConfigureAwait(false)) > 0)
+            {
+                lock (_stderrTail)
+                {
+                    _stderrTail.Append(buffer, 0, n);
+                    if (_stderrTail.Length > 2 * StderrTailChars)
+                        _stderrTail.Remove(0, _stderrTail.Length - StderrTailChars);
+                }
+            }
+        }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            // Disposed while ffmpeg was still talking: nobody will read the tail.
+        }
+    }
+
+    private string StderrTail()
+    {
+        lock (_stderrTail)
+        {
+            int start = Math.Max(0, _stderrTail.Length - StderrTailChars);
+            string tail = _stderrTail.ToString(start, _stderrTail.Length - start);
+            // Start at a line boundary when the tail was cut.
+            int newline = start > 0 ? tail.IndexOf('\n') : -1;
+            return (newline >= 0 ? tail[(newline + 1)..] : tail).Trim();
+        }
+    }
+}
