@@ -42,6 +42,7 @@ public sealed class ShardQueue
         cmd.Parameters.AddWithValue("owner", who.Worker);
         cmd.Parameters.AddWithValue("node", who.Node);
         cmd.Parameters.AddWithValue("gpu", (object?)who.Gpu ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("provider", (object?)who.ExecutionProvider ?? DBNull.Value);
         cmd.Parameters.AddWithValue("lease", _options.Lease);
         var list = new List<ClaimedShard>(max);
         await using var r = await cmd.ExecuteReaderAsync(ct);

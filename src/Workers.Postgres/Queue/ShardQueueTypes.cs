@@ -1,7 +1,8 @@
 namespace Workers.Postgres.Queue;
 
-/// <summary>Who is claiming: written into the lease and the attempt row.</summary>
-public sealed record WorkerIdentity(string Worker, string Node, string? Gpu = null);
+/// <summary>Who is claiming: written into the lease and the attempt row, with the execution
+/// provider actually in use (so a GPU slot that fell back to CPU shows in every attempt).</summary>
+public sealed record WorkerIdentity(string Worker, string Node, string? Gpu = null, string? ExecutionProvider = null);
 
 /// <summary>A shard this worker holds. (Id, Attempt, owner) is the fencing token.</summary>
 public sealed record ClaimedShard(long Id, long CorpusId, int Attempt, int MaxAttempts, string Queue, double AudioSeconds, int ItemCount);

@@ -25,8 +25,8 @@ WITH next AS (
     WHERE s.id = next.id
     RETURNING s.id, s.corpus_id, s.attempt, s.max_attempts, s.queue, s.audio_seconds, s.item_count
 ), attempts AS (
-    INSERT INTO shard_attempts (shard_id, attempt, worker, node, gpu, started_at)
-    SELECT id, attempt, @owner, @node, @gpu, @now FROM claimed
+    INSERT INTO shard_attempts (shard_id, attempt, worker, node, gpu, execution_provider, started_at)
+    SELECT id, attempt, @owner, @node, @gpu, @provider, @now FROM claimed
 )
 SELECT id, corpus_id, attempt, max_attempts, queue, audio_seconds, item_count FROM claimed ORDER BY id;
 

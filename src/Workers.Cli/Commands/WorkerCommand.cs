@@ -1,0 +1,55 @@
+using System.CommandLine;
+using Microsoft.Extensions.Logging;
+using Workers.Cli.Hosting;
+using Workers.Fleet.Worker;
+using Workers.Onnx;
+using Workers.Pipeline.Vad;
+using Workers.Postgres.Queue;
+
+namespace Workers.Cli.Commands;
+
+/// <summary>One worker process (started by `workers run`; hidden from help).</summary>
+public static class WorkerCommand
+{
+    public static Command Create()
+    {
+        var slot = new Option<int>("--slot") { DefaultValueFactory = _ => 0 };
+        var gpu = new Option<string?>("--gpu");
+        var threads = new Option<int>("--threads") { DefaultValueFactory = _ => 1 };
+        var queues = new Option<string>("--queues") { DefaultValueFactory = _ => "default" };
+        var untilIdle = new Option<bool>("--until-idle");
+        var cmd = new Command("worker", "Run one worker process in the foreground.") { slot, gpu, threads, queues, untilIdle };
+        cmd.Hidden = true;
+        cmd.SetAction((pr, ct) => CommandRunner.RunAsync(async (ctx, ct) =>
+        {
+            var log = ctx.Logger("Worker");
+            var worker = new WorkerOptions
+            {
+                Slot = pr.GetValue(slot),
+                Gpu = pr.GetValue(gpu),
+                Queues = pr.GetValue(queues)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                UntilIdle = pr.GetValue(untilIdle),
+                ModelsRoot = Inference.ModelsRoot(ctx),
+            };
+            if (ctx.Configuration["Fleet:NodeName"] is { Length: > 0 } node) worker.Node = node;
+            if (ctx.Configuration["Fleet:TempRoot"] is { Length: > 0 } temp) worker.TempRoot = temp;
+            var (vad, sessionOptions) = Inference.Options(ctx, worker, Math.Max(1, pr.GetValue(threads)));
+
+            // Warm once: library, session, tensors. A GPU slot that lands on CPU says so loudly here.
+            var catalog = Inference.Catalog(ctx);
+            var env = OrtEnvironment.Load(catalog, worker.ModelsRoot, sessionOptions.LibraryPath);
+            using var forward = env.ForwardTo(ctx.Logger("OnnxRuntime"));
+            using var session = OnnxSession.Create(env, catalog.Resolve(worker.Model, worker.ModelsRoot), sessionOptions, log);
+            using var model = new SileroVadModel(session, worker.BatchSize);
+            log.LogInformation("ONNX Runtime {Version} from {Library}; model {Model}; provider {Provider}; batch {Batch}; intra-op threads {Threads}",
+                env.Version, env.LibraryPath, worker.Model, session.ExecutionProvider, worker.BatchSize, sessionOptions.IntraOpThreads);
+
+            var db = await ctx.DatabaseAsync(ct);
+            await using var listener = new ShardNotificationListener(db);
+            var shardWorker = new ShardWorker(new ShardQueue(db, ctx.Queue, ctx.Time), listener, worker, vad, model,
+                session.ExecutionProvider, ctx.Time, log);
+            return await shardWorker.RunAsync(ct);
+        }, ct));
+        return cmd;
+    }
+}

@@ -1,0 +1,103 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+
+namespace Workers.Fleet.Supervisor;
+
+/// <summary>One worker slot: the arguments its process is started with.</summary>
+public sealed record WorkerSlot(int Index, IReadOnlyList<string> Arguments, IReadOnlyDictionary<string, string> Environment);
+
+/// <summary>Restart policy of a node's slots.</summary>
+public sealed class RestartPolicy
+{
+    /// <summary>First restart delay; doubles per consecutive crash.</summary>
+    /// <value>The default value is 1 second.</value>
+    public TimeSpan BaseDelay { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Cap on the restart delay.</summary>
+    /// <value>The default value is 60 seconds.</value>
+    public TimeSpan MaxDelay { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>A slot that crashes this many times within <see cref="Window"/> is crash-looping: left stopped and reported.</summary>
+    /// <value>The default value is 5.</value>
+    public int MaxCrashes { get; set; } = 5;
+
+    /// <summary>The window for <see cref="MaxCrashes"/>.</summary>
+    /// <value>The default value is 10 minutes.</value>
+    public TimeSpan Window { get; set; } = TimeSpan.FromMinutes(10);
+}
+
+/// <summary>
+/// Runs a node's worker processes: starts one per slot, restarts a slot whose process exits
+/// abnormally (exponential backoff; a slot crashing <see cref="RestartPolicy.MaxCrashes"/> times
+/// within the window is left stopped as crash-looping), forwards SIGTERM on shutdown so workers
+/// release their shards, and returns when every slot is done.
+/// </summary>
+public sealed partial class NodeSupervisor(string executable, IReadOnlyList<string> prefixArgs, RestartPolicy policy, TimeProvider time, ILogger logger)
+{
+    /// <summary>Exit code of a slot that exited 0 is "done" when <paramref name="untilIdle"/>; otherwise it is restarted too.</summary>
+    /// <returns>0 when every slot finished cleanly, 1 when a slot was left crash-looping.</returns>
+    public async Task<int> RunAsync(IReadOnlyList<WorkerSlot> slots, bool untilIdle, CancellationToken ct)
+    {
+        var results = await Task.WhenAll(slots.Select(s => RunSlotAsync(s, untilIdle, ct)));
+        return results.All(ok => ok) ? 0 : 1;
+    }
+
+    private async Task<bool> RunSlotAsync(WorkerSlot slot, bool untilIdle, CancellationToken ct)
+    {
+        var crashes = new Queue<DateTimeOffset>();
+        var consecutive = 0;
+        while (true)
+        {
+            var psi = new ProcessStartInfo(executable) { UseShellExecute = false, RedirectStandardInput = true };
+            foreach (var a in prefixArgs.Concat(slot.Arguments)) psi.ArgumentList.Add(a);
+            foreach (var (k, v) in slot.Environment) psi.Environment[k] = v;
+            using var p = Process.Start(psi) ?? throw new InvalidOperationException($"Could not start {executable}.");
+            p.StandardInput.Close();
+            LogStarted(slot.Index, p.Id);
+            using (ct.Register(() => Terminate(p)))
+                await p.WaitForExitAsync(CancellationToken.None);
+            var code = p.ExitCode;
+            if (ct.IsCancellationRequested) { LogStopped(slot.Index, code); return code == 0; }
+            if (code == 0 && untilIdle) { LogDone(slot.Index); return true; }
+
+            var now = time.GetUtcNow();
+            crashes.Enqueue(now);
+            while (crashes.Count > 0 && now - crashes.Peek() > policy.Window) crashes.Dequeue();
+            if (crashes.Count >= policy.MaxCrashes)
+            {
+                LogCrashLooping(slot.Index, crashes.Count, policy.Window.TotalMinutes, code);
+                return false;
+            }
+            var delay = TimeSpan.FromTicks(Math.Min(policy.MaxDelay.Ticks, policy.BaseDelay.Ticks << Math.Min(20, consecutive++)));
+            LogRestarting(slot.Index, code, delay.TotalSeconds);
+            try { await Task.Delay(delay, time, ct); }
+            catch (OperationCanceledException) { return true; }
+        }
+    }
+
+    /// <summary>SIGTERM: the worker stops claiming and releases its shard; it is not killed.</summary>
+    private static void Terminate(Process p)
+    {
+        try { if (!p.HasExited) _ = Kill(p.Id, 15); }
+        catch (InvalidOperationException) { }
+    }
+
+    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+
+    [LoggerMessage(LogLevel.Information, "Slot {Slot}: worker process {Pid} started")]
+    private partial void LogStarted(int slot, int pid);
+
+    [LoggerMessage(LogLevel.Information, "Slot {Slot}: done (queues idle)")]
+    private partial void LogDone(int slot);
+
+    [LoggerMessage(LogLevel.Information, "Slot {Slot}: stopped (exit code {Code})")]
+    private partial void LogStopped(int slot, int code);
+
+    [LoggerMessage(LogLevel.Warning, "Slot {Slot}: worker exited with code {Code}; restarting in {Delay:0.#} s")]
+    private partial void LogRestarting(int slot, int code, double delay);
+
+    [LoggerMessage(LogLevel.Error, "Slot {Slot}: crash-looping ({Crashes} crashes within {Minutes:0} min, last exit code {Code}); left stopped. See its log above.")]
+    private partial void LogCrashLooping(int slot, int crashes, double minutes, int code);
+}

@@ -1,0 +1,206 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Workers.Audio;
+using Workers.Core.Options;
+using Workers.Onnx;
+using Workers.Pipeline.Processing;
+using Workers.Pipeline.Vad;
+using Workers.Postgres.Queue;
+
+namespace Workers.Fleet.Worker;
+
+/// <summary>
+/// One worker process's loop: warm the ONNX session once, then claim a shard, process it under a
+/// heartbeat, complete or fail it, repeat. Delivery guarantee, by checkpoint:
+/// <list type="number">
+/// <item>Claim: the shard is ours under (id, attempt) until the lease expires.</item>
+/// <item>Heartbeat every Queue:HeartbeatSeconds renews the lease and reports progress; a refused
+///   heartbeat means the lease is lost: processing is cancelled and nothing is written.</item>
+/// <item>Complete: segments and the state change in one fenced transaction; refused if the lease
+///   was lost meanwhile, so a result is written at most once.</item>
+/// <item>Any failure of the shard as a whole is recorded as a failed attempt (retry with backoff,
+///   or dead), with the error type, message, stack and log tail.</item>
+/// <item>A crash anywhere leaves the lease to expire; the rescuer re-queues the shard.</item>
+/// </list>
+/// </summary>
+public sealed partial class ShardWorker(
+    ShardQueue queue,
+    ShardNotificationListener listener,
+    WorkerOptions options,
+    VadOptions vad,
+    IVadModel model,
+    string executionProvider,
+    TimeProvider time,
+    ILogger logger)
+{
+    private readonly QueueOptions _q = queue.Options;
+    private readonly WorkerIdentity _who = new(
+        $"{options.Node}/{Environment.ProcessId}/{options.Slot}", options.Node, options.Gpu, executionProvider);
+    private DateTimeOffset _lastRescue = DateTimeOffset.MinValue;
+
+    public WorkerIdentity Identity => _who;
+
+    /// <summary>Shards completed by this worker.</summary>
+    public int Completed { get; private set; }
+
+    public async Task<int> RunAsync(CancellationToken ct)
+    {
+        LogStarted(_who.Worker, executionProvider, string.Join(",", options.Queues));
+        while (!ct.IsCancellationRequested)
+        {
+            await RescueIfDueAsync(ct);
+            var claimed = await queue.ClaimAsync(_who, options.Queues, 1, ct);
+            if (claimed.Count == 0)
+            {
+                if (options.UntilIdle)
+                {
+                    var (queued, running) = await queue.ActiveCountsAsync(options.Queues, ct);
+                    if (queued == 0 && running == 0) { LogIdle(_who.Worker, Completed); return 0; }
+                    // Work remains but is not claimable now (backoff, or running elsewhere): wait briefly.
+                }
+                await listener.WaitAsync(TimeSpan.FromSeconds(options.UntilIdle ? 1 : _q.PollSeconds), ct);
+                continue;
+            }
+            await ProcessAsync(claimed[0], ct);
+        }
+        return 0;
+    }
+
+    private async Task RescueIfDueAsync(CancellationToken ct)
+    {
+        var now = time.GetUtcNow();
+        if (now - _lastRescue < TimeSpan.FromSeconds(_q.RescueIntervalSeconds)) return;
+        _lastRescue = now;
+        foreach (var r in await queue.RescueExpiredAsync(ct: ct)) LogRescued(r.Id, r.Attempt, r.State);
+    }
+
+    private async Task ProcessAsync(ClaimedShard shard, CancellationToken stop)
+    {
+        var sw = Stopwatch.StartNew();
+        var tempDir = Path.Combine(options.TempRoot, Sanitize(options.Node), $"{Environment.ProcessId}-{options.Slot}", $"{shard.Id}-{shard.Attempt}");
+        using var leaseLost = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        double processed = 0;
+        var lost = false;
+        Task? beat = null;
+        try
+        {
+            Directory.CreateDirectory(tempDir);
+            var items = await queue.GetItemsAsync(shard.Id, stop);
+            LogClaimed(shard.Id, shard.Attempt, items.Count, shard.AudioSeconds);
+
+            beat = Task.Run(async () =>
+            {
+                using var timer = new PeriodicTimer(_q.Heartbeat, time);
+                while (await timer.WaitForNextTickAsync(leaseLost.Token))
+                {
+                    bool ok;
+                    try { ok = await queue.HeartbeatAsync(shard, _who, Volatile.Read(ref processed), leaseLost.Token); }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        LogHeartbeatError(shard.Id, e.Message);
+                        continue; // the lease may still be ours; the next beat tries again
+                    }
+                    if (!ok)
+                    {
+                        lost = true;
+                        LogLeaseLost(shard.Id, shard.Attempt);
+                        await leaseLost.CancelAsync();
+                        return;
+                    }
+                }
+            }, CancellationToken.None);
+
+            var work = items.Select(i => new ProcessItem(i.FileIndex, i.FullPath, i.StartSeconds, i.EndSeconds)).ToList();
+            // Inference is CPU-bound and synchronous: give it its own thread so the heartbeat never waits on it.
+            var output = await Task.Factory.StartNew(() =>
+            {
+                using var batcher = new VadBatcher(model, vad);
+                return new ShardProcessor(batcher, vad).Process(work, s => Volatile.Write(ref processed, s), leaseLost.Token);
+            }, leaseLost.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+            await leaseLost.CancelAsync(); // stop the heartbeat before the fenced complete
+            try { await beat; } catch (OperationCanceledException) { }
+            if (lost) return;
+
+            var segments = output.Segments.Select(s => new SegmentRow(s.FileIndex, s.StartSeconds, s.EndSeconds)).ToList();
+            var failures = output.Failures.Select(f => new FileFailureRow(f.FileIndex, f.StartSeconds, f.EndSeconds, f.Error)).ToList();
+            if (await queue.CompleteAsync(shard, _who, segments, failures, ct: stop))
+            {
+                Completed++;
+                LogCompleted(shard.Id, shard.Attempt, segments.Count, failures.Count, output.AudioSeconds, sw.Elapsed.TotalSeconds,
+                    output.AudioSeconds / Math.Max(1e-9, sw.Elapsed.TotalSeconds));
+            }
+            else LogLeaseLost(shard.Id, shard.Attempt);
+        }
+        catch (OperationCanceledException) when (lost)
+        {
+            // Lease lost mid-shard: results discarded, nothing written; another worker has it now.
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            await ReleaseQuietlyAsync(shard);
+            throw;
+        }
+        catch (Exception e)
+        {
+            LogShardFailed(shard.Id, shard.Attempt, e.GetType().Name, e.Message);
+            try
+            {
+                var outcome = await queue.FailAsync(shard, _who, ShardFailure.From(e), CancellationToken.None);
+                LogFailOutcome(shard.Id, outcome.ToString());
+            }
+            catch (Exception e2)
+            {
+                LogFailNotRecorded(shard.Id, e2.Message); // the lease will expire and the rescuer will re-queue it
+            }
+        }
+        finally
+        {
+            if (!leaseLost.IsCancellationRequested) await leaseLost.CancelAsync();
+            if (beat is not null) { try { await beat; } catch (OperationCanceledException) { } }
+            try { if (Directory.Exists(tempDir)) Directory.Delete(tempDir, recursive: true); }
+            catch (IOException e) { LogTempNotRemoved(tempDir, e.Message); }
+        }
+    }
+
+    private async Task ReleaseQuietlyAsync(ClaimedShard shard)
+    {
+        try { await queue.ReleaseAsync(shard, _who, "worker stopping", CancellationToken.None); }
+        catch (Exception e) { LogFailNotRecorded(shard.Id, e.Message); }
+    }
+
+    private static string Sanitize(string s) => string.Concat(s.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));
+
+    [LoggerMessage(LogLevel.Information, "Worker {Worker} started on {Provider}, queues {Queues}")]
+    private partial void LogStarted(string worker, string provider, string queues);
+
+    [LoggerMessage(LogLevel.Information, "Worker {Worker} idle: nothing queued or running; {Completed} shard(s) completed")]
+    private partial void LogIdle(string worker, int completed);
+
+    [LoggerMessage(LogLevel.Information, "Claimed shard {Shard} attempt {Attempt}: {Items} item(s), {Seconds:0.0} s of audio")]
+    private partial void LogClaimed(long shard, int attempt, int items, double seconds);
+
+    [LoggerMessage(LogLevel.Information, "Completed shard {Shard} attempt {Attempt}: {Segments} segment(s), {Failures} failed item(s), {Audio:0.0} s audio in {Wall:0.0} s ({Rate:0}x realtime)")]
+    private partial void LogCompleted(long shard, int attempt, int segments, int failures, double audio, double wall, double rate);
+
+    [LoggerMessage(LogLevel.Warning, "Lease lost on shard {Shard} attempt {Attempt}: its results are discarded, nothing was written")]
+    private partial void LogLeaseLost(long shard, int attempt);
+
+    [LoggerMessage(LogLevel.Warning, "Heartbeat for shard {Shard} failed ({Error}); retrying on the next beat")]
+    private partial void LogHeartbeatError(long shard, string error);
+
+    [LoggerMessage(LogLevel.Error, "Shard {Shard} attempt {Attempt} failed: {Type}: {Message}")]
+    private partial void LogShardFailed(long shard, int attempt, string type, string message);
+
+    [LoggerMessage(LogLevel.Information, "Shard {Shard}: {Outcome}")]
+    private partial void LogFailOutcome(long shard, string outcome);
+
+    [LoggerMessage(LogLevel.Error, "Could not record the outcome of shard {Shard} ({Error}); its lease will expire and it will be re-queued")]
+    private partial void LogFailNotRecorded(long shard, string error);
+
+    [LoggerMessage(LogLevel.Information, "Rescued shard {Shard} attempt {Attempt} (expired lease) -> {State}")]
+    private partial void LogRescued(long shard, int attempt, string state);
+
+    [LoggerMessage(LogLevel.Warning, "Could not remove temp folder {Dir}: {Error}")]
+    private partial void LogTempNotRemoved(string dir, string error);
+}

@@ -1,0 +1,51 @@
+namespace Workers.Fleet.Worker;
+
+/// <summary>One worker process's settings (command line plus the <c>Fleet</c> section).</summary>
+public sealed class WorkerOptions
+{
+    /// <summary>Queues this worker claims from.</summary>
+    /// <value>The default value is ["default"].</value>
+    public IReadOnlyList<string> Queues { get; set; } = ["default"];
+
+    /// <summary>Slot number on this node (stable across restarts of the slot).</summary>
+    public int Slot { get; set; }
+
+    /// <summary>GPU index the slot is pinned to, or null for a CPU slot.</summary>
+    public string? Gpu { get; set; }
+
+    /// <summary>Exit 0 once no shard of <see cref="Queues"/> is queued or running.</summary>
+    public bool UntilIdle { get; set; }
+
+    /// <summary>Node name recorded with every attempt.</summary>
+    /// <value>The default value is the machine name.</value>
+    public string Node { get; set; } = Environment.MachineName;
+
+    /// <summary>Where shard attempts get their private temp folder.</summary>
+    /// <value>The default value is <c>$TMPDIR/workers</c>.</value>
+    public string TempRoot { get; set; } = Path.Combine(Path.GetTempPath(), "workers");
+
+    /// <summary>Pipeline name (a section of <c>Pipelines</c>).</summary>
+    /// <value>The default value is "vad".</value>
+    public string Pipeline { get; set; } = "vad";
+
+    /// <summary>Streams advanced together per inference call.</summary>
+    /// <value>The default value is 64.</value>
+    public int BatchSize { get; set; } = 64;
+
+    /// <summary>Model name in models.json.</summary>
+    /// <value>The default value is "silero-vad-v5".</value>
+    public string Model { get; set; } = "silero-vad-v5";
+
+    /// <summary>Folder of models.json and the fetched files.</summary>
+    /// <value>The default value is "models" (relative to the working directory).</value>
+    public string ModelsRoot { get; set; } = "models";
+
+    public IReadOnlyList<string> Validate()
+    {
+        var p = new List<string>();
+        if (Queues.Count == 0 || Queues.Any(string.IsNullOrWhiteSpace)) p.Add("--queues must name at least one queue.");
+        if (BatchSize is < 1 or > 4096) p.Add($"Pipelines:{Pipeline}:BatchSize must be within 1..4096 (is {BatchSize}).");
+        if (string.IsNullOrWhiteSpace(Node)) p.Add("Fleet:NodeName must not be empty.");
+        return p;
+    }
+}

@@ -1,0 +1,126 @@
+using System.Data;
+using System.Runtime.CompilerServices;
+using Npgsql;
+using Workers.Core.Queue;
+using Workers.Postgres.Corpora;
+using Workers.Postgres.Sql;
+
+namespace Workers.Postgres.Export;
+
+/// <summary>
+/// Streams a corpus's speech segments (only those of succeeded shards) in file path order, then
+/// start, from one consistent snapshot: the shard counts and every segment read come from the
+/// same REPEATABLE READ transaction, so a shard that finishes while the export runs is either
+/// wholly in it (and counted as succeeded) or wholly out of it. Rows arrive through a
+/// server-side cursor in batches, so memory stays flat however many segments the corpus has.
+/// </summary>
+/// <remarks>
+/// The snapshot is held until the export is disposed. For a plain export that is seconds to
+/// minutes; with segment audio written alongside it can be hours, during which vacuum cannot
+/// remove rows that died after the snapshot (mostly heartbeat updates of shards). That is the
+/// price of an export that never holds half a shard.
+/// </remarks>
+public sealed class SegmentExport : IAsyncDisposable
+{
+    private enum State { Open, Reading, Done, Disposed }
+
+    private readonly NpgsqlConnection _conn;
+    private readonly NpgsqlTransaction _tx;
+    private State _state = State.Open;
+
+    private SegmentExport(CorpusInfo corpus, IReadOnlyDictionary<string, int> shardsByState, NpgsqlConnection conn, NpgsqlTransaction tx)
+    {
+        Corpus = corpus;
+        ShardsByState = shardsByState;
+        _conn = conn;
+        _tx = tx;
+    }
+
+    public CorpusInfo Corpus { get; }
+
+    /// <summary>Shards of the corpus by state in the export's snapshot; every state is present, zero or not.</summary>
+    public IReadOnlyDictionary<string, int> ShardsByState { get; }
+
+    public int TotalShards => ShardsByState.Values.Sum();
+
+    /// <summary>Shards whose segments are exported.</summary>
+    public int SucceededShards => ShardsByState[ShardState.Succeeded.ToDb()];
+
+    /// <summary>Opens the export of corpus <paramref name="corpusName"/>.</summary>
+    /// <exception cref="CorpusNotFoundException">No corpus has that name.</exception>
+    public static async Task<SegmentExport> OpenAsync(NpgsqlDataSource db, string corpusName, CancellationToken ct = default)
+    {
+        // The corpus row is read first, outside the snapshot: nothing the export uses in it changes.
+        var corpus = await new CorpusStatusReader(db).GetCorpusAsync(corpusName, ct);
+        var conn = await db.OpenConnectionAsync(ct);
+        try
+        {
+            var tx = await conn.BeginTransactionAsync(IsolationLevel.RepeatableRead, ct);
+            var byState = ShardStates.All.ToDictionary(s => s.ToDb(), _ => 0);
+            await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("CorpusShardSummary"), conn, tx))
+            {
+                cmd.Parameters.AddWithValue("corpus_id", corpus.Id);
+                await using var r = await cmd.ExecuteReaderAsync(ct);
+                while (await r.ReadAsync(ct)) byState[r.GetString(0)] = r.GetInt32(1);
+            }
+
+            await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("SegmentsExportDeclare"), conn, tx))
+            {
+                cmd.Parameters.AddWithValue("corpus_id", corpus.Id);
+                await cmd.ExecuteNonQueryAsync(ct);
+            }
+            return new SegmentExport(corpus, byState, conn, tx);
+        }
+        catch
+        {
+            await conn.DisposeAsync(); // rolls back the transaction
+            throw;
+        }
+    }
+
+    /// <summary>Every exported segment, in order. Can be enumerated once.</summary>
+    public async IAsyncEnumerable<ExportSegment> ReadAllAsync([EnumeratorCancellation] CancellationToken ct = default)
+    {
+        if (_state != State.Open) ThrowNotOpen();
+        _state = State.Reading;
+        await using var fetch = new NpgsqlCommand(SqlCatalog.Get("SegmentsExportFetch"), _conn, _tx);
+        string? lastPath = null;
+        int lastFile = -1;
+        while (true)
+        {
+            var rows = 0;
+            await using (var r = await fetch.ExecuteReaderAsync(CommandBehavior.SequentialAccess, ct))
+            {
+                while (await r.ReadAsync(ct))
+                {
+                    rows++;
+                    var file = r.GetInt32(0);
+                    // A file's segments come together: read its path once, not once per segment.
+                    if (file != lastFile)
+                    {
+                        lastFile = file;
+                        lastPath = r.GetString(1);
+                    }
+                    yield return new ExportSegment(file, lastPath!, r.GetDouble(2), r.GetDouble(3), r.GetDouble(4), r.GetInt64(5));
+                }
+            }
+            if (rows == 0) break;
+        }
+        _state = State.Done;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_state == State.Disposed) return;
+        _state = State.Disposed;
+        // Read-only: ending the transaction releases the snapshot and the cursor either way.
+        await _tx.DisposeAsync();
+        await _conn.DisposeAsync();
+    }
+
+    private void ThrowNotOpen() => throw new InvalidOperationException(_state switch
+    {
+        State.Disposed => "The export is disposed.",
+        _ => "The segments of an export can be read once.",
+    });
+}

@@ -1,0 +1,21 @@
+-- Export statements: a corpus's speech segments, streamed through a server-side cursor.
+
+-- name: SegmentsExportDeclare
+-- Every segment of the corpus's succeeded shards in file order, then start. file_index order is
+-- path order: the shard planner sorts files by ordinal path before numbering them (files that
+-- failed at enqueue come after, and have no segments). Ordering by file_index, not by path,
+-- keeps the order independent of the database's collation and lets segments_export
+-- (corpus_id, file_index, start_seconds) deliver it; end and shard only break ties, so the
+-- output is the same on every run. A cursor is planned for fast start and read in batches, so
+-- neither the server nor the client ever holds the whole result.
+DECLARE segments_export_cursor NO SCROLL CURSOR FOR
+SELECT s.file_index, f.path, f.duration_seconds, s.start_seconds, s.end_seconds, s.shard_id
+FROM segments s
+JOIN shards sh ON sh.id = s.shard_id
+JOIN files f ON f.corpus_id = s.corpus_id AND f.file_index = s.file_index
+WHERE s.corpus_id = @corpus_id AND sh.state = 'succeeded'
+ORDER BY s.file_index, s.start_seconds, s.end_seconds, s.shard_id;
+
+-- name: SegmentsExportFetch
+FETCH FORWARD 5000 FROM segments_export_cursor;
+
