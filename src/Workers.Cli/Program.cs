@@ -13,7 +13,7 @@ var root = new RootCommand("Workers: process very large speech corpora on GPU fl
     ModelsCommand.Create(),
     RunCommand.Create(),
     WorkerCommand.Create(),
-    NotBuiltCommand.Create("export", "Export a corpus's speech segments as JSONL", "the inference pipeline issue"),
+    ExportCommand.Create(),
     NotBuiltCommand.Create("serve", "Serve the dashboard", "the dashboard issue"),
     Workers.Cli.Bench.BenchCommand.Create(),
 };

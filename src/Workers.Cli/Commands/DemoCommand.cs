@@ -1,33 +1,81 @@
 using System.CommandLine;
-using Workers.Cli.Demo;
+using System.Diagnostics;
+using Workers.Audio.Synthesis;
 using Workers.Cli.Hosting;
+using Workers.Onnx;
 using Workers.Postgres.Corpora;
 
 namespace Workers.Cli.Commands;
 
+/// <summary>The main job end to end on the embedded default: models, a generated speech corpus,
+/// enqueue, two CPU worker processes until idle, and the figures a person wants to see.</summary>
 public static class DemoCommand
 {
     public static Command Create()
     {
         var folder = new Option<string>("--folder") { Description = "Where the generated corpus is written.", DefaultValueFactory = _ => Path.Combine(Path.GetTempPath(), "workers-demo-corpus") };
-        var cmd = new Command("demo", "The main job end to end on a generated corpus: local database, corpus generated and enqueued, status printed.") { folder };
+        var minutes = new Option<double>("--minutes") { Description = "Audio to generate, in minutes.", DefaultValueFactory = _ => 40 };
+        var workers = new Option<int>("--cpu-workers") { Description = "Worker processes.", DefaultValueFactory = _ => 2 };
+        var cmd = new Command("demo", "The whole job end to end on a generated speech corpus: local database, enqueue, workers, results.") { folder, minutes, workers };
         cmd.SetAction((pr, ct) => CommandRunner.RunAsync(async (ctx, ct) =>
         {
             var dir = pr.GetValue(folder)!;
-            Console.WriteLine($"Generating a demo corpus in {dir} ...");
+            var total = pr.GetValue(minutes) * 60;
+            var n = Math.Max(1, pr.GetValue(workers));
+
+            var root = Inference.ModelsRoot(ctx);
+            await ModelFetcher.FetchAllAsync(Inference.Catalog(ctx), root, l => Console.Error.WriteLine("models: " + l), ct);
+
+            Console.WriteLine($"Generating about {total / 60:0} minutes of synthesized speech in {dir} ...");
             if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
-            var files = DemoCorpus.Write(dir);
-            Console.WriteLine($"  {files.Count} WAV files, one of them 12 minutes long (split across 5-minute shards)");
+            var files = Generate(dir, total);
+            Console.WriteLine($"  {files} files: 16 kHz WAV, 44.1 kHz FLAC, MP3, one 12-minute lecture split across 5-minute shards, one broken file");
+
+            var db = await ctx.DatabaseAsync(ct);
             var name = $"demo-{ctx.Time.GetUtcNow():yyyyMMdd-HHmmss}";
             var rc = await EnqueueCommand.RunAsync(ctx, new EnqueueCommand.Request(dir, name, 5, "vad", "default", 0, DryRun: false, Json: false), ct);
             if (rc != ExitCodes.Ok) return rc;
+
+            Console.WriteLine($"Running {n} CPU worker processes until the queue is idle ...");
+            var sw = Stopwatch.StartNew();
+            rc = await RunCommand.RunWorkersAsync(ctx, n, Math.Max(1, Environment.ProcessorCount / n), "default", untilIdle: true, ct);
+            sw.Stop();
+
+            var status = await new CorpusStatusReader(db).GetStatusAsync(name, ct);
             Console.WriteLine();
-            var status = await new CorpusStatusReader(await ctx.DatabaseAsync(ct)).GetStatusAsync(name, ct);
-            Json.Write(StatusCommand.ToJson(status));
+            Console.WriteLine($"corpus          {name}");
+            Console.WriteLine($"hours processed {status.ProcessedSeconds / 3600:0.000} h of {status.Corpus.AudioSeconds / 3600:0.000} h");
+            Console.WriteLine($"wall time       {sw.Elapsed.TotalSeconds:0.0} s (workers, including start-up)");
+            Console.WriteLine($"x-realtime      {status.ProcessedSeconds / sw.Elapsed.TotalSeconds:0}x");
+            Console.WriteLine($"segments found  {status.Segments:N0}");
+            Console.WriteLine($"shards          {string.Join("  ", status.ShardsByState.Select(kv => $"{kv.Key} {kv.Value}"))}");
+            Console.WriteLine($"failed files    {status.FailedFilesTotal}");
+            foreach (var f in status.FailedFiles) Console.WriteLine($"  {f.File}: {f.Error}");
             Console.WriteLine();
-            Console.WriteLine("The shards are queued. Processing them (`workers run`) is not built yet: see the pipeline issue.");
-            return ExitCodes.Ok;
+            Console.WriteLine($"Next: workers status {name}   |   workers export {name} --output segments.jsonl");
+            return rc;
         }, ct));
         return cmd;
+    }
+
+    private static int Generate(string dir, double totalSeconds)
+    {
+        var gen = new SpeechCorpusGenerator(Path.Combine(Path.GetTempPath(), "workers-espeak-cache"));
+        var rng = new Random(7);
+        var count = 0;
+        var remaining = totalSeconds - 720;
+        gen.WriteWav(Path.Combine(dir, "lectures", "lecture-01.wav"), 720, rng);
+        count++;
+        for (var i = 0; remaining > 0; i++, count++)
+        {
+            var seconds = Math.Min(remaining, 20 + rng.NextDouble() * 100);
+            remaining -= seconds;
+            var wav = Path.Combine(dir, $"speaker{i % 4:00}", $"utt{i:0000}.wav");
+            gen.WriteWav(wav, seconds, rng);
+            if (i % 5 == 3) { SpeechCorpusGenerator.Encode(wav, Path.ChangeExtension(wav, ".flac"), 44100); File.Delete(wav); }
+            else if (i % 5 == 4) { SpeechCorpusGenerator.Encode(wav, Path.ChangeExtension(wav, ".mp3")); File.Delete(wav); }
+        }
+        File.WriteAllText(Path.Combine(dir, "speaker00", "broken.wav"), "not audio at all");
+        return count + 1;
     }
 }

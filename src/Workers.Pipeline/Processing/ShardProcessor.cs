@@ -28,11 +28,13 @@ public sealed class ShardProcessor(VadBatcher batcher, VadOptions options, Audio
     public ShardOutput Process(IReadOnlyList<ProcessItem> items, Action<double>? progress, CancellationToken ct)
     {
         var sr = options.SampleRate;
+        var readStarts = new double[items.Count];
         for (var i = 0; i < items.Count; i++)
         {
             var it = items[i];
-            var expected = (long)Math.Round((it.EndSeconds - it.StartSeconds) * sr);
-            batcher.Enqueue(new VadItem(i, new AudioItemSource(it.FullPath, it.StartSeconds, it.EndSeconds, _decoder), expected));
+            readStarts[i] = LeadInStart(it.StartSeconds);
+            var expected = (long)Math.Round((it.EndSeconds - readStarts[i]) * sr);
+            batcher.Enqueue(new VadItem(i, new AudioItemSource(it.FullPath, readStarts[i], it.EndSeconds, _decoder), expected));
         }
 
         var segments = new List<FoundSegment>();
@@ -54,13 +56,34 @@ public sealed class ShardProcessor(VadBatcher batcher, VadOptions options, Audio
                     continue;
                 }
                 foreach (var s in r.Segments)
-                    segments.Add(new FoundSegment(it.FileIndex, it.StartSeconds + (double)s.Start / sr, it.StartSeconds + (double)s.End / sr));
+                {
+                    // Speech found in the lead-in belongs to the previous range (another shard): clip to ours.
+                    var start = Math.Max(it.StartSeconds, readStarts[(int)r.ItemId] + (double)s.Start / sr);
+                    var end = Math.Min(it.EndSeconds, readStarts[(int)r.ItemId] + (double)s.End / sr);
+                    if (end > start) segments.Add(new FoundSegment(it.FileIndex, start, end));
+                }
             }
             completed.Clear();
             progress?.Invoke(done);
         }
         segments.Sort((a, b) => a.FileIndex != b.FileIndex ? a.FileIndex.CompareTo(b.FileIndex) : a.StartSeconds.CompareTo(b.StartSeconds));
         return new ShardOutput(segments, failures, done);
+    }
+
+    /// <summary>
+    /// Where to start reading a range that begins inside a file (a file cut across shards): on the
+    /// file's own 512-sample window grid, <see cref="VadOptions.WarmUpSeconds"/> early. The model
+    /// then sees the windows an unsplit run sees, with its recurrent state warmed on the audio
+    /// before the cut; segments are clipped to the range, so nothing before the cut is claimed twice.
+    /// </summary>
+    private double LeadInStart(double start)
+    {
+        if (start <= 0) return 0;
+        var window = options.WindowSamples;
+        var startSample = (long)Math.Round(start * options.SampleRate);
+        var warmUp = (long)Math.Ceiling(options.WarmUpSeconds * options.SampleRate / window) * window;
+        var aligned = startSample / window * window - warmUp;
+        return Math.Max(0, aligned) / (double)options.SampleRate;
     }
 
     private static string Describe(Exception e)

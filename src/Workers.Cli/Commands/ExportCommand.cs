@@ -1,0 +1,108 @@
+using System.CommandLine;
+using System.Diagnostics;
+using Workers.Cli.Export;
+using Workers.Cli.Hosting;
+using Workers.Postgres.Export;
+
+namespace Workers.Cli.Commands;
+
+/// <summary>
+/// <c>workers export CORPUS</c>: the corpus's speech segments as JSONL, one line per segment
+/// (format in <see cref="SegmentJsonlWriter"/>), streamed from the database to stdout or,
+/// atomically, to a file; optionally each segment's audio as its own file. Only succeeded
+/// shards are exported; an unfinished corpus exports what is done, with a warning. Warnings
+/// and the summary go to stderr, so stdout carries nothing but the lines.
+/// </summary>
+public static class ExportCommand
+{
+    public static Command Create()
+    {
+        var corpus = new Argument<string>("CORPUS") { Description = "The corpus to export (a name `workers status` lists)." };
+        var format = new Option<string>("--format") { Description = "Output format: jsonl, one JSON object per speech segment (the only one).", DefaultValueFactory = _ => "jsonl" };
+        var output = new Option<string?>("--output") { Description = "Write to this file, atomically (a temporary file beside it, renamed when complete). Default: standard output." };
+        var audioDir = new Option<string?>("--audio-dir")
+        {
+            Description = "Also write each segment's audio, 16 kHz mono 16-bit, under this folder as <file path without extension>/<start_ms>-<end_ms>.wav, and add its relative path to the line as \"audio\".",
+        };
+        var audioFormat = new Option<string?>("--audio-format") { Description = "Segment audio format with --audio-dir: wav (default) or flac (encoded by ffmpeg)." };
+        var cmd = new Command("export", "Export a corpus's speech segments as JSONL (only succeeded shards), optionally with each segment's audio.")
+        {
+            corpus, format, output, audioDir, audioFormat,
+        };
+        cmd.SetAction((pr, ct) => CommandRunner.RunAsync((ctx, ct) => RunAsync(ctx,
+            new Request(pr.GetValue(corpus)!, pr.GetValue(format)!, pr.GetValue(output), pr.GetValue(audioDir), pr.GetValue(audioFormat)), ct), ct));
+        return cmd;
+    }
+
+    public sealed record Request(string Corpus, string Format, string? Output, string? AudioDir, string? AudioFormat);
+
+    public static async Task<int> RunAsync(CliContext ctx, Request req, CancellationToken ct)
+    {
+        var audioFormat = Validate(req);
+        var sw = Stopwatch.StartNew();
+        try
+        {
+            return await ExportAsync(ctx, req, audioFormat, sw, ct);
+        }
+        catch (ExportOutputException e)
+        {
+            Console.Error.WriteLine("error: " + e.Message + (req.Output is null ? "" : $". '{req.Output}' was left as it was."));
+            return ExitCodes.Failure;
+        }
+    }
+
+    private static SegmentAudioFormat Validate(Request req)
+    {
+        var problems = new List<string>();
+        if (!string.Equals(req.Format, "jsonl", StringComparison.OrdinalIgnoreCase))
+            problems.Add($"--format '{req.Format}' is not supported; jsonl is the only format.");
+        var audioFormat = SegmentAudioFormat.Wav;
+        if (req.AudioFormat is not null)
+        {
+            if (req.AudioDir is null) problems.Add("--audio-format needs --audio-dir (the folder the segment audio goes to).");
+            if (string.Equals(req.AudioFormat, "flac", StringComparison.OrdinalIgnoreCase)) audioFormat = SegmentAudioFormat.Flac;
+            else if (!string.Equals(req.AudioFormat, "wav", StringComparison.OrdinalIgnoreCase))
+                problems.Add($"--audio-format '{req.AudioFormat}' is not supported: wav or flac.");
+        }
+        if (req.AudioDir is { Length: 0 }) problems.Add("--audio-dir must name a folder.");
+        if (req.Output is { Length: 0 }) problems.Add("--output must name a file.");
+        if (problems.Count > 0) throw new ArgumentException(string.Join(Environment.NewLine + "       ", problems));
+        return audioFormat;
+    }
+
+    private static async Task<int> ExportAsync(CliContext ctx, Request req, SegmentAudioFormat audioFormat, Stopwatch sw, CancellationToken ct)
+    {
+        var db = await ctx.DatabaseAsync(ct);
+        await using var export = await SegmentExport.OpenAsync(db, req.Corpus, ct);
+        var name = export.Corpus.Name;
+        if (export.SucceededShards < export.TotalShards)
+        {
+            var others = export.ShardsByState.Where(kv => kv.Key != "succeeded" && kv.Value > 0).Select(kv => $"{kv.Key} {kv.Value:N0}");
+            Console.Error.WriteLine($"warning: {export.TotalShards - export.SucceededShards:N0} of {export.TotalShards:N0} shards are not finished " +
+                $"({string.Join(", ", others)}); their segments are not in this export");
+        }
+
+        using var file = req.Output is null ? null : new AtomicOutputFile(req.Output);
+        using var audio = req.AudioDir is null ? null : new SegmentAudioWriter(req.AudioDir, export.Corpus.RootDir, audioFormat, Console.Error);
+        // The writer hands the stream 64 KiB blocks, so stdout needs no buffer of its own (and is
+        // not disposed: a reader that went away must not turn into a second error on the way out).
+        var destination = file is null ? "standard output" : $"'{req.Output}'";
+        using var lines = new SegmentJsonlWriter(file?.Stream ?? Console.OpenStandardOutput(), name, destination);
+
+        await foreach (var segment in export.ReadAllAsync(ct))
+            lines.Write(segment, audio?.Write(segment));
+        lines.Flush();
+        file?.Commit();
+        sw.Stop();
+
+        var rate = lines.Lines / Math.Max(sw.Elapsed.TotalSeconds, 1e-3);
+        Console.Error.WriteLine($"exported {lines.Lines:N0} segments ({lines.SpeechSeconds / 3600:N2} h of speech) of '{name}' to " +
+            $"{(file is null ? "standard output" : file.Path)} in {sw.Elapsed.TotalSeconds:0.0} s ({rate:N0} lines/s)");
+        if (audio is not null)
+        {
+            Console.Error.WriteLine($"audio: {audio.SegmentsWritten:N0} segment files ({audioFormat.ToString().ToLowerInvariant()}) under {audio.Root}; " +
+                $"{audio.SegmentsWithoutAudio:N0} segments without audio (source files that could not be decoded: {audio.FilesFailed:N0})");
+        }
+        return ExitCodes.Ok;
+    }
+}

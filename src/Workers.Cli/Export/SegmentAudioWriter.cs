@@ -1,0 +1,362 @@
+using System.Buffers.Binary;
+using System.ComponentModel;
+using System.Diagnostics;
+using Workers.Audio;
+using Workers.Postgres.Export;
+
+namespace Workers.Cli.Export;
+
+public enum SegmentAudioFormat
+{
+    /// <summary>16 kHz mono 16-bit PCM WAV.</summary>
+    Wav,
+
+    /// <summary>16 kHz mono 16-bit FLAC, encoded by ffmpeg.</summary>
+    Flac,
+}
+
+/// <summary>
+/// Writes each exported segment's audio as its own file, 16 kHz mono 16-bit, under an output
+/// folder: <c>&lt;file path without extension&gt;/&lt;start_ms&gt;-&lt;end_ms&gt;.wav</c> (see
+/// <see cref="SegmentAudioPaths"/>). Segments must come in export order (by file, then start).
+/// </summary>
+/// <remarks>
+/// <para>
+/// A file is decoded once, front to back, across its segments: the stretch between two
+/// segments is decoded and dropped, which costs far less than starting ffmpeg again and seeking,
+/// up to <see cref="ReopenGapSeconds"/>; a longer gap, or a segment that starts before the
+/// previous one ended, opens the file again at the segment's start. Sample positions follow
+/// <see cref="AudioDecoder"/>'s rule (first sample <c>round(start * 16000)</c>, end excluded),
+/// so a segment's audio is the same whichever way it was reached, and lasts
+/// <c>round(end * 16000) - round(start * 16000)</c> samples.
+/// </para>
+/// <para>
+/// A source file that cannot be decoded (missing, corrupt, shorter than its segments) is a
+/// warning naming the file: its remaining segments get no audio and the export goes on. A
+/// segment file that cannot be written (disk full, permission) is an
+/// <see cref="ExportOutputException"/>: every later segment would fail the same way. Each file
+/// is written under a temporary name and renamed, so a segment file either is whole or does
+/// not exist.
+/// </para>
+/// </remarks>
+public sealed class SegmentAudioWriter : IDisposable
+{
+    /// <summary>Gaps up to this long are decoded through rather than seeked over.</summary>
+    public const double ReopenGapSeconds = 30;
+
+    /// <summary>Warnings after this many files are counted, not printed.</summary>
+    public const int MaxFileWarnings = 50;
+
+    private const int Rate = AudioDecoder.SampleRate;
+
+    /// <summary>A source that ends at most this short of a segment's end (1 ms) is padded with silence:
+    /// resamplers may round a file's length by a few samples.</summary>
+    private const int TolerableShortfallSamples = Rate / 1000;
+
+    private readonly string _root;
+    private readonly string _rootWithSlash;
+    private readonly string _corpusRoot;
+    private readonly SegmentAudioFormat _format;
+    private readonly string _extension;
+    private readonly TextWriter _warnings;
+    private readonly AudioDecoderOptions _decoder;
+    private readonly SegmentAudioPaths _paths = new();
+    private readonly float[] _samples = new float[8192];
+    private readonly byte[] _bytes = new byte[8192 * 2];
+
+    private int _fileIndex = -1;
+    private string _file = "";
+    private string _fullPath = "";
+    private string _folder = "";
+    private bool _fileFailed;
+    private IAudioSource? _source;
+    private long _position; // sample index of the next sample _source returns
+
+    /// <param name="outputDir">Folder the segment files go under; created if missing.</param>
+    /// <param name="corpusRootDir">The corpus's root folder: relative file paths are relative to it.</param>
+    /// <param name="warnings">Where per-file warnings go (stderr).</param>
+    /// <exception cref="ExportOutputException">The folder cannot be created, or FLAC is asked for and ffmpeg cannot run.</exception>
+    public SegmentAudioWriter(string outputDir, string corpusRootDir, SegmentAudioFormat format, TextWriter warnings, AudioDecoderOptions? decoder = null)
+    {
+        _root = Path.GetFullPath(outputDir);
+        _rootWithSlash = Path.TrimEndingDirectorySeparator(_root) + "/";
+        _corpusRoot = corpusRootDir;
+        _format = format;
+        _extension = format == SegmentAudioFormat.Flac ? ".flac" : ".wav";
+        _warnings = warnings;
+        _decoder = decoder ?? AudioDecoderOptions.Default;
+        _decoder.Validate();
+        try
+        {
+            Directory.CreateDirectory(_root);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ExportOutputException($"cannot create the audio folder '{outputDir}': {e.Message}", e);
+        }
+        if (format == SegmentAudioFormat.Flac) CheckFlacEncoder();
+    }
+
+    /// <summary>The audio folder, absolute.</summary>
+    public string Root => _root;
+
+    public long SegmentsWritten { get; private set; }
+    public long SegmentsWithoutAudio { get; private set; }
+    public int FilesFailed { get; private set; }
+
+    /// <summary>Writes the segment's audio; returns its path relative to the audio folder ('/'-separated), or null when the source could not be decoded.</summary>
+    public string? Write(in ExportSegment segment)
+    {
+        if (segment.FileIndex != _fileIndex) StartFile(segment);
+        if (_fileFailed)
+        {
+            SegmentsWithoutAudio++;
+            return null;
+        }
+        long start = ToSample(segment.StartSeconds), end = Math.Max(start, ToSample(segment.EndSeconds));
+        var relative = $"{_folder}/{segment.StartMs}-{segment.EndMs}{_extension}";
+        try
+        {
+            PositionAt(segment.StartSeconds, start);
+            WriteFile(Path.Combine(_root, relative), relative, end - start, segment.EndSeconds);
+        }
+        catch (SourceFailedException e)
+        {
+            FailFile(e.Message);
+            return null;
+        }
+        SegmentsWritten++;
+        return relative;
+    }
+
+    public void Dispose()
+    {
+        _source?.Dispose();
+        _source = null;
+    }
+
+    private static long ToSample(double seconds) => (long)Math.Round(seconds * Rate, MidpointRounding.AwayFromZero);
+
+    private void StartFile(in ExportSegment segment)
+    {
+        _source?.Dispose();
+        _source = null;
+        _fileIndex = segment.FileIndex;
+        _file = segment.File;
+        _fileFailed = false;
+        _fullPath = Path.IsPathRooted(segment.File) ? segment.File : Path.Combine(_corpusRoot, segment.File);
+        _folder = _paths.FolderFor(segment.File);
+        // SegmentAudioPaths leaves no way out of the folder; this guards that promise.
+        if (!Path.GetFullPath(Path.Combine(_root, _folder)).StartsWith(_rootWithSlash, StringComparison.Ordinal))
+            throw new InvalidOperationException($"Bug: the audio folder for '{segment.File}' ('{_folder}') is outside '{_root}'.");
+    }
+
+    private void FailFile(string reason)
+    {
+        _fileFailed = true;
+        _source?.Dispose();
+        _source = null;
+        SegmentsWithoutAudio++;
+        FilesFailed++;
+        if (FilesFailed <= MaxFileWarnings)
+            _warnings.WriteLine($"warning: no audio for '{_file}': {reason}; its segments are exported without \"audio\"");
+        if (FilesFailed == MaxFileWarnings)
+            _warnings.WriteLine($"warning: more files without audio are counted in the summary, not listed");
+    }
+
+    private void PositionAt(double startSeconds, long start)
+    {
+        if (_source is null || start < _position || start - _position > ReopenGapSeconds * Rate)
+        {
+            _source?.Dispose();
+            _source = null;
+            try
+            {
+                _source = AudioDecoder.Open(_fullPath, startSeconds, null, _decoder);
+            }
+            catch (Exception e) when (IsSourceFailure(e))
+            {
+                throw SourceFailed(e);
+            }
+            _position = start;
+        }
+        while (_position < start)
+        {
+            var got = Read((int)Math.Min(_samples.Length, start - _position));
+            if (got == 0) throw new SourceFailedException($"the audio ends at {_position / (double)Rate:0.###} s, before a segment that starts at {startSeconds:0.###} s");
+        }
+    }
+
+    /// <summary>Reads up to <paramref name="count"/> samples into <see cref="_samples"/>, turning decoder failures into <see cref="SourceFailedException"/>.</summary>
+    private int Read(int count)
+    {
+        int got;
+        try
+        {
+            got = _source!.Read(_samples.AsSpan(0, count));
+        }
+        catch (Exception e) when (IsSourceFailure(e))
+        {
+            throw SourceFailed(e);
+        }
+        _position += got;
+        return got;
+    }
+
+    private void WriteFile(string fullPath, string relative, long samples, double endSeconds)
+    {
+        var temp = fullPath + ".partial";
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(fullPath)!);
+            if (_format == SegmentAudioFormat.Wav)
+            {
+                using (var output = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 64 * 1024))
+                {
+                    WriteWavHeader(output, samples);
+                    CopySamples(output, samples, endSeconds);
+                }
+            }
+            else
+            {
+                EncodeFlac(temp, relative, samples, endSeconds);
+            }
+            File.Move(temp, fullPath, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            TryDelete(temp);
+            throw new ExportOutputException($"cannot write segment audio '{relative}' under '{_root}': {e.Message}", e);
+        }
+        catch
+        {
+            TryDelete(temp);
+            throw;
+        }
+    }
+
+    /// <summary>Copies the next <paramref name="samples"/> samples of the source to <paramref name="output"/> as 16-bit PCM.</summary>
+    private void CopySamples(Stream output, long samples, double endSeconds)
+    {
+        var left = samples;
+        while (left > 0)
+        {
+            var got = Read((int)Math.Min(_samples.Length, left));
+            if (got == 0)
+            {
+                if (left > TolerableShortfallSamples)
+                    throw new SourceFailedException($"the audio ends at {_position / (double)Rate:0.###} s, before a segment that ends at {endSeconds:0.###} s (the file is shorter than when it was processed)");
+                Array.Clear(_samples, 0, (int)left);
+                got = (int)left;
+            }
+            var bytes = _bytes.AsSpan(0, got * 2);
+            for (var i = 0; i < got; i++)
+                BinaryPrimitives.WriteInt16LittleEndian(bytes[(i * 2)..], ToPcm16(_samples[i]));
+            output.Write(bytes);
+            left -= got;
+        }
+    }
+
+    /// <summary>The decoder reads 16-bit PCM as <c>sample / 32768</c>; scaling back by 32768 makes a 16-bit source's samples come out unchanged.</summary>
+    private static short ToPcm16(float x) => (short)Math.Clamp(MathF.Round(x * 32768f), -32768f, 32767f);
+
+    private static void WriteWavHeader(Stream output, long samples)
+    {
+        if (samples * 2 > uint.MaxValue - 36) throw new IOException($"a segment of {samples / (double)Rate:0} s is too long for a WAV file");
+        Span<byte> h = stackalloc byte[44];
+        var data = (uint)(samples * 2);
+        "RIFF"u8.CopyTo(h);
+        BinaryPrimitives.WriteUInt32LittleEndian(h[4..], 36 + data);
+        "WAVEfmt "u8.CopyTo(h[8..]);
+        BinaryPrimitives.WriteInt32LittleEndian(h[16..], 16);
+        BinaryPrimitives.WriteInt16LittleEndian(h[20..], 1); // PCM
+        BinaryPrimitives.WriteInt16LittleEndian(h[22..], 1); // mono
+        BinaryPrimitives.WriteInt32LittleEndian(h[24..], Rate);
+        BinaryPrimitives.WriteInt32LittleEndian(h[28..], Rate * 2);
+        BinaryPrimitives.WriteInt16LittleEndian(h[32..], 2);
+        BinaryPrimitives.WriteInt16LittleEndian(h[34..], 16);
+        "data"u8.CopyTo(h[36..]);
+        BinaryPrimitives.WriteUInt32LittleEndian(h[40..], data);
+        output.Write(h);
+    }
+
+    private void EncodeFlac(string temp, string relative, long samples, double endSeconds)
+    {
+        using var ffmpeg = StartFfmpeg(["-hide_banner", "-nostats", "-v", "error", "-f", "s16le", "-ar", "16000", "-ac", "1", "-i", "pipe:0",
+            "-c:a", "flac", "-f", "flac", "-y", "file:" + temp]);
+        var stderr = ffmpeg.StandardError.ReadToEndAsync();
+        try
+        {
+            using (var stdin = ffmpeg.StandardInput.BaseStream)
+                CopySamples(stdin, samples, endSeconds);
+        }
+        catch (IOException e)
+        {
+            // ffmpeg stopped reading: its stderr says why better than the broken pipe does.
+            KillQuietly(ffmpeg);
+            throw new IOException($"ffmpeg stopped while encoding FLAC: {FirstLine(stderr.GetAwaiter().GetResult())} ({e.Message})", e);
+        }
+        catch
+        {
+            KillQuietly(ffmpeg);
+            throw;
+        }
+        ffmpeg.WaitForExit();
+        if (ffmpeg.ExitCode != 0)
+            throw new IOException($"ffmpeg could not encode FLAC (exit {ffmpeg.ExitCode}): {FirstLine(stderr.GetAwaiter().GetResult())}");
+    }
+
+    private Process StartFfmpeg(IEnumerable<string> args)
+    {
+        var psi = new ProcessStartInfo(_decoder.FfmpegPath)
+        {
+            UseShellExecute = false,
+            RedirectStandardInput = true,
+            RedirectStandardOutput = false,
+            RedirectStandardError = true,
+        };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        try
+        {
+            return Process.Start(psi)!;
+        }
+        catch (Win32Exception e)
+        {
+            throw new ExportOutputException($"--audio-format flac needs ffmpeg ('{_decoder.FfmpegPath}'), which cannot be started: {e.Message}. Install the Debian package ffmpeg, or use --audio-format wav.", e);
+        }
+    }
+
+    private void CheckFlacEncoder()
+    {
+        using var p = StartFfmpeg(["-hide_banner", "-v", "error", "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "0.01", "-c:a", "flac", "-f", "null", "-"]);
+        var stderr = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0)
+            throw new ExportOutputException($"--audio-format flac: ffmpeg cannot encode FLAC here: {FirstLine(stderr)}");
+    }
+
+    private static bool IsSourceFailure(Exception e) =>
+        e is AudioFormatException or IOException or UnauthorizedAccessException or TimeoutException or InvalidOperationException or ArgumentOutOfRangeException;
+
+    private static SourceFailedException SourceFailed(Exception e) =>
+        new(e is AudioFormatException f ? f.Reason : e.Message, e);
+
+    private static string FirstLine(string text) =>
+        text.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).FirstOrDefault() ?? "(no message)";
+
+    private static void KillQuietly(Process p)
+    {
+        try { p.Kill(entireProcessTree: true); }
+        catch (InvalidOperationException) { /* already exited */ }
+        catch (Win32Exception) { /* exited between the check and the signal */ }
+    }
+
+    private static void TryDelete(string path)
+    {
+        try { File.Delete(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* best effort: a stray .partial file says what happened */ }
+    }
+
+    /// <summary>The source file failed; the message is the reason, without the path.</summary>
+    private sealed class SourceFailedException(string message, Exception? inner = null) : Exception(message, inner);
+}
