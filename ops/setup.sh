@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(postgresql ffmpeg sox espeak-ng)
+APT_PACKAGES=(postgresql ffmpeg espeak-ng)
+# npm fetches the ONNX Runtime library and the models (models/models.json); Debian's npm if none is installed.
+command -v npm >/dev/null || APT_PACKAGES+=(npm)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -25,3 +27,6 @@ fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 dotnet build Workers.sln -c Release -nologo -v quiet -clp:ErrorsOnly
+
+# The native library and models, pinned by version and sha256; a no-op when they verify.
+dotnet src/Workers.Cli/bin/Release/net10.0/workers.dll models fetch

@@ -32,7 +32,16 @@ public static class BenchCommand
 
         bench.Subcommands.Add(enqueue);
         bench.Subcommands.Add(claim);
-        bench.Subcommands.Add(Commands.NotBuiltCommand.Create("pipeline", "Bare batched inference vs whole pipeline x-realtime", "the inference pipeline issue"));
+        var hoursWav = new Option<double>("--hours") { Description = "Hours of 16 kHz WAV to generate for the whole-pipeline run.", DefaultValueFactory = _ => 2 };
+        var compressed = new Option<double>("--compressed-hours") { Description = "Hours each of FLAC and MP3 (0 skips them).", DefaultValueFactory = _ => 1 };
+        var workers = new Option<int>("--cpu-workers") { Description = "Worker processes for the whole-pipeline run.", DefaultValueFactory = _ => 2 };
+        var pipeline = new Command("pipeline", "Bare batched Silero inference (x-realtime per thread at batch 1, 8, 32, 64, 128) beside the whole pipeline's x-realtime on generated corpora.")
+        {
+            hoursWav, compressed, workers,
+        };
+        pipeline.SetAction((pr, ct) => CommandRunner.RunAsync((ctx, ct) =>
+            PipelineBench.RunAsync(ctx, pr.GetValue(hoursWav), pr.GetValue(compressed), pr.GetValue(workers), ct), ct));
+        bench.Subcommands.Add(pipeline);
         return bench;
     }
 

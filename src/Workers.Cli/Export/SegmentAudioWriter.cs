@@ -205,6 +205,9 @@ public sealed class SegmentAudioWriter : IDisposable
 
     private void WriteFile(string fullPath, string relative, long samples, double endSeconds)
     {
+        // The first block is decoded before anything is created, so a file that fails at once
+        // leaves no empty folder behind.
+        var primed = samples > 0 ? Read((int)Math.Min(_samples.Length, samples)) : 0;
         var temp = fullPath + ".partial";
         try
         {
@@ -214,12 +217,12 @@ public sealed class SegmentAudioWriter : IDisposable
                 using (var output = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 64 * 1024))
                 {
                     WriteWavHeader(output, samples);
-                    CopySamples(output, samples, endSeconds);
+                    CopySamples(output, samples, primed, endSeconds);
                 }
             }
             else
             {
-                EncodeFlac(temp, relative, samples, endSeconds);
+                EncodeFlac(temp, samples, primed, endSeconds);
             }
             File.Move(temp, fullPath, overwrite: true);
         }
@@ -235,13 +238,17 @@ public sealed class SegmentAudioWriter : IDisposable
         }
     }
 
-    /// <summary>Copies the next <paramref name="samples"/> samples of the source to <paramref name="output"/> as 16-bit PCM.</summary>
-    private void CopySamples(Stream output, long samples, double endSeconds)
+    /// <summary>
+    /// Copies the next <paramref name="samples"/> samples of the source to <paramref name="output"/> as 16-bit PCM;
+    /// the first <paramref name="primed"/> of them are already in <see cref="_samples"/>.
+    /// </summary>
+    private void CopySamples(Stream output, long samples, int primed, double endSeconds)
     {
         var left = samples;
         while (left > 0)
         {
-            var got = Read((int)Math.Min(_samples.Length, left));
+            var got = primed > 0 ? primed : Read((int)Math.Min(_samples.Length, left));
+            primed = 0;
             if (got == 0)
             {
                 if (left > TolerableShortfallSamples)
@@ -280,7 +287,7 @@ public sealed class SegmentAudioWriter : IDisposable
         output.Write(h);
     }
 
-    private void EncodeFlac(string temp, string relative, long samples, double endSeconds)
+    private void EncodeFlac(string temp, long samples, int primed, double endSeconds)
     {
         using var ffmpeg = StartFfmpeg(["-hide_banner", "-nostats", "-v", "error", "-f", "s16le", "-ar", "16000", "-ac", "1", "-i", "pipe:0",
             "-c:a", "flac", "-f", "flac", "-y", "file:" + temp]);
@@ -288,7 +295,7 @@ public sealed class SegmentAudioWriter : IDisposable
         try
         {
             using (var stdin = ffmpeg.StandardInput.BaseStream)
-                CopySamples(stdin, samples, endSeconds);
+                CopySamples(stdin, samples, primed, endSeconds);
         }
         catch (IOException e)
         {
