@@ -1,0 +1,101 @@
+using Npgsql;
+using Workers.Postgres.Migrations;
+using Workers.Testing;
+
+namespace Workers.Postgres.Tests.Migrations;
+
+[Collection(PostgresCollection.Name)]
+public sealed class MigrationRunnerTests(PostgresFixture pg)
+{
+    [Fact]
+    public async Task Migrating_twice_is_a_no_op()
+    {
+        await using var db = await pg.CreateSchemaAsync(migrate: false);
+        var runner = new MigrationRunner(db.DataSource);
+        var first = await runner.MigrateAsync();
+        Assert.Equal(MigrationRunner.Embedded().Select(m => m.Version), first);
+        Assert.Empty(await runner.MigrateAsync());
+        Assert.Equal((long)first.Count, await db.ScalarAsync<long>("SELECT count(*) FROM schema_migrations"));
+    }
+
+    [Fact]
+    public async Task Ten_runners_starting_at_once_apply_each_migration_exactly_once()
+    {
+        await using var db = await pg.CreateSchemaAsync(migrate: false);
+        // Separate data sources: separate sessions, as ten nodes would have.
+        var sources = Enumerable.Range(0, 10).Select(_ => NpgsqlDataSource.Create(db.ConnectionString)).ToList();
+        try
+        {
+            var start = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var runs = sources.Select(ds => Task.Run(async () => { await start.Task; return await new MigrationRunner(ds).MigrateAsync(); })).ToList();
+            start.SetResult();
+            var results = await Task.WhenAll(runs);
+            var expected = MigrationRunner.Embedded().Select(m => m.Version).ToList();
+            Assert.Equal(expected, results.SelectMany(r => r).Order());
+            Assert.Single(results, r => r.Count > 0);
+        }
+        finally
+        {
+            foreach (var ds in sources) await ds.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_changed_applied_migration_is_refused_with_a_message_naming_the_file()
+    {
+        await using var db = await pg.CreateSchemaAsync(migrate: false);
+        var dir = Directory.CreateTempSubdirectory("workers-migrations-").FullName;
+        try
+        {
+            await File.WriteAllTextAsync(Path.Combine(dir, "001_first.sql"), "CREATE TABLE a (x int);");
+            await File.WriteAllTextAsync(Path.Combine(dir, "002_second.sql"), "CREATE TABLE b (x int);");
+            var runner = new MigrationRunner(db.DataSource);
+            Assert.Equal([1, 2], await runner.MigrateAsync(MigrationRunner.FromDirectory(dir)));
+
+            await File.WriteAllTextAsync(Path.Combine(dir, "002_second.sql"), "CREATE TABLE b (x bigint);");
+            await File.WriteAllTextAsync(Path.Combine(dir, "003_third.sql"), "CREATE TABLE c (x int);");
+            var e = await Assert.ThrowsAsync<MigrationException>(() => runner.MigrateAsync(MigrationRunner.FromDirectory(dir)));
+            Assert.Contains("002_second.sql was changed after it was applied", e.Message);
+            Assert.Contains("new migration", e.Message);
+            // Nothing after the refusal was applied.
+            Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM information_schema.tables WHERE table_schema = @s AND table_name = 'c'", ("s", db.Name)));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public async Task A_failing_migration_leaves_nothing_half_applied()
+    {
+        await using var db = await pg.CreateSchemaAsync(migrate: false);
+        var dir = Directory.CreateTempSubdirectory("workers-migrations-").FullName;
+        try
+        {
+            await File.WriteAllTextAsync(Path.Combine(dir, "001_bad.sql"), "CREATE TABLE ok (x int); CREATE TABLE broken (x nosuchtype);");
+            var e = await Assert.ThrowsAsync<MigrationException>(() => new MigrationRunner(db.DataSource).MigrateAsync(MigrationRunner.FromDirectory(dir)));
+            Assert.Contains("001_bad.sql failed", e.Message);
+            Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM information_schema.tables WHERE table_schema = @s AND table_name = 'ok'", ("s", db.Name)));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public void Badly_named_files_are_refused()
+    {
+        var dir = Directory.CreateTempSubdirectory("workers-migrations-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "first.sql"), "SELECT 1;");
+            Assert.Contains("NNN_name.sql", Assert.Throws<MigrationException>(() => MigrationRunner.FromDirectory(dir)).Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+}
