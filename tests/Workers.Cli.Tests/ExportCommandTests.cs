@@ -216,10 +216,10 @@ public sealed class ExportCommandTests(PostgresFixture pg) : IDisposable
     {
         await using var db = await pg.CreateSchemaAsync();
         var manifestDir = Path.Combine(_dir, "m");
-        TestAudio.WriteWav(Path.Combine(_dir, "outside", "x.wav"), 8);
+        WriteNoiseWav(Path.Combine(_dir, "outside", "x.wav"), 8);
         var absolute = Path.Combine(_dir, "abs", "y.wav");
-        TestAudio.WriteWav(absolute, 8);
-        TestAudio.WriteWav(Path.Combine(manifestDir, "new\nline \"q\".wav"), 8);
+        WriteNoiseWav(absolute, 8);
+        WriteNoiseWav(Path.Combine(manifestDir, "new\nline \"q\".wav"), 8);
         var paths = new[] { "../outside/x.wav", absolute, "new\nline \"q\".wav" };
         var manifest = Path.Combine(manifestDir, "m.jsonl");
         File.WriteAllLines(manifest, paths.Select(p => JsonSerializer.Serialize(new { path = p, duration = 8 })));
@@ -238,19 +238,51 @@ public sealed class ExportCommandTests(PostgresFixture pg) : IDisposable
         var folders = lines.Select(l => l.GetProperty("audio").GetString()!).Select(a => a[..a.LastIndexOf('/')]).Distinct().Order(StringComparer.Ordinal).ToList();
         Assert.Equal(new[] { "__/outside/x", absolute.TrimStart('/')[..^".wav".Length], "new_line \"q\"" }.Order(StringComparer.Ordinal), folders);
         var audioRoot = Path.GetFullPath(audioDir) + "/";
-        foreach (var l in lines)
+        expected.Sort((x, y) => string.CompareOrdinal(x.File, y.File) is var c && c != 0 ? c : x.Start.CompareTo(y.Start));
+        for (var i = 0; i < lines.Count; i++)
         {
-            var full = Path.GetFullPath(Path.Combine(audioDir, l.GetProperty("audio").GetString()!));
+            var full = Path.GetFullPath(Path.Combine(audioDir, lines[i].GetProperty("audio").GetString()!));
             Assert.StartsWith(audioRoot, full);
             Assert.EndsWith(".flac", full);
+            // FLAC is lossless: decoded again, it is the source's samples exactly.
             using var src = AudioDecoder.Open(full);
             var buf = new float[16000];
+            var first = (long)Math.Round(expected[i].Start * 16000);
             long n = 0;
-            for (int got; (got = src.Read(buf)) > 0;) n += got;
-            var duration = l.GetProperty("end").GetDouble() - l.GetProperty("start").GetDouble();
+            for (int got; (got = src.Read(buf)) > 0; n += got)
+                for (var k = 0; k < got; k++)
+                    if ((short)Math.Round(buf[k] * 32768) != NoiseSample(first + n + k)) Assert.Fail($"{full}: sample {n + k} differs from the source");
+            var duration = lines[i].GetProperty("end").GetDouble() - lines[i].GetProperty("start").GetDouble();
             Assert.True(Math.Abs(n / 16000.0 - duration) <= 0.001, $"{full}: {n} samples for {duration} s");
         }
         Assert.False(Directory.Exists(Path.Combine(_dir, "outside", "x")), "nothing is written outside the audio folder");
+    }
+
+    [Fact]
+    public async Task An_audio_folder_that_cannot_be_written_fails_the_export_and_leaves_the_output_as_it_was()
+    {
+        await using var db = await pg.CreateSchemaAsync();
+        var corpus = Path.Combine(_dir, "corpus");
+        WriteNoiseWav(Path.Combine(corpus, "a", "x.wav"), 10);
+        Assert.Equal(0, (await WorkersProcess.RunAsync(Env(db), "enqueue", corpus, "--name", "c")).ExitCode);
+        await ProcessAsync(db);
+        var output = Path.Combine(_dir, "out", "c.jsonl");
+        Directory.CreateDirectory(Path.GetDirectoryName(output)!);
+        File.WriteAllText(output, "previous export");
+
+        foreach (var format in new[] { "wav", "flac" })
+        {
+            var audioDir = Path.Combine(_dir, "audio-" + format);
+            Directory.CreateDirectory(audioDir);
+            File.WriteAllText(Path.Combine(audioDir, "a"), "a file where the folder for a/x.wav's segments must go");
+            var r = await WorkersProcess.RunAsync(Env(db), "export", "c", "--output", output, "--audio-dir", audioDir, "--audio-format", format);
+            Assert.True(r.ExitCode == 1, r.ToString());
+            Assert.Contains($"error: cannot write segment audio 'a/x/", r.StdErr);
+            Assert.Contains($"'{output}' was left as it was", r.StdErr);
+            Assert.Equal("previous export", File.ReadAllText(output));
+            Assert.Equal([output], Directory.GetFiles(Path.GetDirectoryName(output)!));
+            Assert.Equal([Path.Combine(audioDir, "a")], Directory.GetFileSystemEntries(audioDir, "*", SearchOption.AllDirectories));
+        }
     }
 
     [Fact]

@@ -91,6 +91,7 @@ public static class ExportCommand
 
         await foreach (var segment in export.ReadAllAsync(ct))
             lines.Write(segment, audio?.Write(segment));
+        audio?.Complete();
         lines.Flush();
         file?.Commit();
         sw.Stop();

@@ -24,6 +24,9 @@ public sealed class SegmentExport : IAsyncDisposable
 {
     private enum State { Open, Reading, Done, Disposed }
 
+    /// <summary>Rows in one FETCH (export.sql); the batch lists start at this size and never grow.</summary>
+    private const int BatchCapacity = 5000;
+
     private readonly NpgsqlConnection _conn;
     private readonly NpgsqlTransaction _tx;
     private State _state = State.Open;
@@ -56,6 +59,9 @@ public sealed class SegmentExport : IAsyncDisposable
         try
         {
             var tx = await conn.BeginTransactionAsync(IsolationLevel.RepeatableRead, ct);
+            await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("ExportTransactionSettings"), conn, tx))
+                await cmd.ExecuteNonQueryAsync(ct);
+
             var byState = ShardStates.All.ToDictionary(s => s.ToDb(), _ => 0);
             await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("CorpusShardSummary"), conn, tx))
             {
@@ -79,34 +85,62 @@ public sealed class SegmentExport : IAsyncDisposable
     }
 
     /// <summary>Every exported segment, in order. Can be enumerated once.</summary>
+    /// <remarks>
+    /// One batch ahead: while the caller works through batch N, batch N+1 is fetched (the server
+    /// runs the plan, the client decodes rows) on another thread, so on a machine with two or more
+    /// cores neither side waits for the other. The two batches live in two lists used in turn;
+    /// the fetch task only ever writes the list the caller is not reading, and the caller only
+    /// touches a batch after awaiting the task that filled it.
+    /// </remarks>
     public async IAsyncEnumerable<ExportSegment> ReadAllAsync([EnumeratorCancellation] CancellationToken ct = default)
     {
         if (_state != State.Open) ThrowNotOpen();
         _state = State.Reading;
         await using var fetch = new NpgsqlCommand(SqlCatalog.Get("SegmentsExportFetch"), _conn, _tx);
-        string? lastPath = null;
-        int lastFile = -1;
-        while (true)
+        var batches = new[] { new List<ExportSegment>(BatchCapacity), new List<ExportSegment>(BatchCapacity) };
+        var last = (File: -1, Path: "");
+        Task<(int File, string Path)>? pending = FetchAsync(fetch, batches[0], last, ct);
+        try
         {
-            var rows = 0;
-            await using (var r = await fetch.ExecuteReaderAsync(CommandBehavior.SequentialAccess, ct))
+            for (var b = 0; ; b ^= 1)
             {
-                while (await r.ReadAsync(ct))
+                last = await pending;
+                pending = null;
+                var batch = batches[b];
+                if (batch.Count == 0) break;
+                pending = FetchAsync(fetch, batches[b ^ 1], last, ct);
+                foreach (var segment in batch) yield return segment;
+            }
+        }
+        finally
+        {
+            // The caller stopped early (or failed): the connection is not free until the fetch ends.
+            if (pending is not null)
+            {
+                try { await pending; }
+                catch (Exception e) when (e is NpgsqlException or OperationCanceledException)
                 {
-                    rows++;
-                    var file = r.GetInt32(0);
-                    // A file's segments come together: read its path once, not once per segment.
-                    if (file != lastFile)
-                    {
-                        lastFile = file;
-                        lastPath = r.GetString(1);
-                    }
-                    yield return new ExportSegment(file, lastPath!, r.GetDouble(2), r.GetDouble(3), r.GetDouble(4), r.GetInt64(5));
+                    // Nobody wants this batch any more; the caller's own exception, if any, is the one that matters.
                 }
             }
-            if (rows == 0) break;
         }
         _state = State.Done;
+    }
+
+    /// <summary>Runs one FETCH into <paramref name="into"/> (cleared first) on the thread pool; returns the last row's file and path.</summary>
+    private static async Task<(int File, string Path)> FetchAsync(NpgsqlCommand fetch, List<ExportSegment> into, (int File, string Path) last, CancellationToken ct)
+    {
+        await Task.Yield(); // return to the caller at once; the fetch continues on the thread pool
+        into.Clear();
+        await using var r = await fetch.ExecuteReaderAsync(CommandBehavior.SequentialAccess, ct);
+        while (await r.ReadAsync(ct))
+        {
+            var file = r.GetInt32(0);
+            // A file's segments come together: read its path once, not once per segment.
+            if (file != last.File) last = (file, r.GetString(1));
+            into.Add(new ExportSegment(file, last.Path, r.GetDouble(2), r.GetDouble(3), r.GetDouble(4), r.GetInt64(5)));
+        }
+        return last;
     }
 
     public async ValueTask DisposeAsync()

@@ -1,5 +1,11 @@
 -- Export statements: a corpus's speech segments, streamed through a server-side cursor.
 
+-- name: ExportTransactionSettings
+-- The export's transaction sits idle between batches while the client writes them, for minutes
+-- when it also writes segment audio; a server-wide idle_in_transaction_session_timeout must not
+-- end it half-way. Local: it ends with the transaction.
+SET LOCAL idle_in_transaction_session_timeout = 0;
+
 -- name: SegmentsExportDeclare
 -- Every segment of the corpus's succeeded shards in file order, then start. file_index order is
 -- path order: the shard planner sorts files by ordinal path before numbering them (files that
