@@ -5,7 +5,7 @@ namespace Workers.Postgres.Export;
 /// folder corpora, as written for manifests), the file's duration, the segment's range in
 /// seconds from the file's start, and the shard that found it.
 /// </summary>
-public readonly record struct ExportSegment(int FileIndex, string File, double FileDurationSeconds, double StartSeconds, double EndSeconds, long ShardId)
+public readonly record struct ExportSegment(int FileIndex, string File, double FileDurationSeconds, double StartSeconds, double EndSeconds, long ShardId, bool StartsAtCut = false)
 {
     /// <summary>The start in whole milliseconds, as exported and as used in segment audio names.</summary>
     public long StartMs => ToMilliseconds(StartSeconds);

@@ -100,6 +100,7 @@ public sealed class SegmentExport : IAsyncDisposable
         var batches = new[] { new List<ExportSegment>(BatchCapacity), new List<ExportSegment>(BatchCapacity) };
         var last = (File: -1, Path: "");
         Task<(int File, string Path)>? pending = FetchAsync(fetch, batches[0], last, ct);
+        ExportSegment? held = null;
         try
         {
             for (var b = 0; ; b ^= 1)
@@ -109,8 +110,20 @@ public sealed class SegmentExport : IAsyncDisposable
                 var batch = batches[b];
                 if (batch.Count == 0) break;
                 pending = FetchAsync(fetch, batches[b ^ 1], last, ct);
-                foreach (var segment in batch) yield return segment;
+                foreach (var segment in batch)
+                {
+                    // A file cut across shards: the first shard's segment ends at the cut and the next
+                    // shard's starts there. One segment, as an unsplit run finds (it keeps the first shard's id).
+                    if (held is { } h && segment.StartsAtCut && h.FileIndex == segment.FileIndex && Math.Abs(h.EndSeconds - segment.StartSeconds) <= 1e-6)
+                    {
+                        held = h with { EndSeconds = Math.Max(h.EndSeconds, segment.EndSeconds) };
+                        continue;
+                    }
+                    if (held is { } ready) yield return ready;
+                    held = segment;
+                }
             }
+            if (held is { } final) yield return final;
         }
         finally
         {
@@ -138,7 +151,7 @@ public sealed class SegmentExport : IAsyncDisposable
             var file = r.GetInt32(0);
             // A file's segments come together: read its path once, not once per segment.
             if (file != last.File) last = (file, r.GetString(1));
-            into.Add(new ExportSegment(file, last.Path, r.GetDouble(2), r.GetDouble(3), r.GetDouble(4), r.GetInt64(5)));
+            into.Add(new ExportSegment(file, last.Path, r.GetDouble(2), r.GetDouble(3), r.GetDouble(4), r.GetInt64(5), r.GetBoolean(6)));
         }
         return last;
     }

@@ -13,9 +13,14 @@ SET LOCAL idle_in_transaction_session_timeout = 0;
 -- keeps the order independent of the database's collation and lets segments_export
 -- (corpus_id, file_index, start_seconds) deliver it; end and shard only break ties, so the
 -- output is the same on every run. A cursor is planned for fast start and read in batches, so
--- neither the server nor the client ever holds the whole result.
+-- neither the server nor the client ever holds the whole result. at_cut says the segment starts
+-- exactly where a shard item of a split file starts: the export joins it to the segment ending
+-- there (speech running across a shard boundary is one segment, as in an unsplit run).
 DECLARE segments_export_cursor NO SCROLL CURSOR FOR
-SELECT s.file_index, f.path, f.duration_seconds, s.start_seconds, s.end_seconds, s.shard_id
+SELECT s.file_index, f.path, f.duration_seconds, s.start_seconds, s.end_seconds, s.shard_id,
+       EXISTS (SELECT 1 FROM shard_items i
+               WHERE i.corpus_id = s.corpus_id AND i.file_index = s.file_index AND i.start_seconds > 0
+                 AND i.start_seconds BETWEEN s.start_seconds - 1e-6 AND s.start_seconds + 1e-6) AS at_cut
 FROM segments s
 JOIN shards sh ON sh.id = s.shard_id
 JOIN files f ON f.corpus_id = s.corpus_id AND f.file_index = s.file_index

@@ -67,6 +67,38 @@ public sealed class SegmentExportTests(PostgresFixture pg)
     }
 
     [Fact]
+    public async Task Speech_running_across_a_shard_cut_is_exported_as_one_segment()
+    {
+        await using var db = await pg.CreateSchemaAsync();
+        var time = new FakeTimeProvider();
+        await SeedAsync(db, time, "cut", [new SourceFile("long.wav", 150)], shardSeconds: 60); // items [0,50) [50,100) [100,150)
+        var queue = new ShardQueue(db.DataSource, new QueueOptions(), time);
+        var shards = (await queue.ClaimAsync(Worker, Default, 10)).OrderBy(s => s.Id).ToList();
+        Assert.Equal(3, shards.Count);
+        Assert.True(await queue.CompleteAsync(shards[0], Worker, [new SegmentRow(0, 10, 20), new SegmentRow(0, 40, 50)]));
+        Assert.True(await queue.CompleteAsync(shards[1], Worker, [new SegmentRow(0, 50, 55), new SegmentRow(0, 60, 70), new SegmentRow(0, 95, 100)]));
+        Assert.True(await queue.CompleteAsync(shards[2], Worker, [new SegmentRow(0, 100, 110), new SegmentRow(0, 120, 130)]));
+
+        var (segments, _, _) = await ExportAsync(db, "cut");
+
+        Assert.Equal([(10.0, 20.0), (40.0, 55.0), (60.0, 70.0), (95.0, 110.0), (120.0, 130.0)], segments.Select(s => (s.StartSeconds, s.EndSeconds)));
+        Assert.Equal(shards[0].Id, segments[1].ShardId);
+    }
+
+    [Fact]
+    public async Task Segments_that_merely_touch_inside_a_shard_are_not_joined()
+    {
+        await using var db = await pg.CreateSchemaAsync();
+        var time = new FakeTimeProvider();
+        await SeedAsync(db, time, "touch", [new SourceFile("a.wav", 50)], shardSeconds: 60);
+        var queue = new ShardQueue(db.DataSource, new QueueOptions(), time);
+        var shard = Assert.Single(await queue.ClaimAsync(Worker, Default, 10));
+        Assert.True(await queue.CompleteAsync(shard, Worker, [new SegmentRow(0, 10, 20), new SegmentRow(0, 20, 30)])); // a max-speech split
+        var (segments, _, _) = await ExportAsync(db, "touch");
+        Assert.Equal(2, segments.Count);
+    }
+
+    [Fact]
     public async Task Export_has_the_segments_of_succeeded_shards_only_in_path_then_start_order_with_every_field()
     {
         await using var db = await pg.CreateSchemaAsync();

@@ -1,13 +1,15 @@
-namespace Workers.Pipeline.Processing;
+using Workers.Pipeline.Processing;
 
-/// <summary>
+namespace Workers.Pipeline.Tests.Processing;
+
+/// <summary>The rule `workers export` applies (SegmentExport.ReadAllAsync), restated for segments found in memory.
 /// Joins segments of one file that were cut by a shard boundary. A file longer than a shard is
 /// split into ranges; speech running across a cut ends one range's last segment exactly at the cut
 /// and starts the next range's first segment exactly there (the rules clamp padding to the range).
 /// Merging those two restores the one segment an unsplit run finds, so a cut neither adds a
 /// segment boundary nor loses the speech around it.
 /// </summary>
-public static class SegmentMerger
+internal static class SegmentMerger
 {
     /// <param name="segments">Segments of one file, ordered by start.</param>
     /// <param name="cuts">Where the file was cut (range starts other than 0), in seconds.</param>
