@@ -1,3 +1,5 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
 using System.Buffers.Binary;
 
 namespace Workers.Audio;
@@ -8,6 +10,17 @@ internal static class SampleConverter
     /// <summary>Converts <c>dest.Length</c> frames of <paramref name="header"/>'s format from <paramref name="frames"/>.</summary>
     public static void ToMono(WavHeader header, ReadOnlySpan<byte> frames, Span<float> dest)
     {
+        // The common corpus formats get straight loops over reinterpreted spans: the generic
+        // per-sample path cost about 8 ns a sample (a tenth of a core at 1,000x realtime).
+        if (header.Channels == 1 && BitConverter.IsLittleEndian)
+        {
+            if (header.Encoding == WavEncoding.Pcm && header.BitsPerSample == 16) { Pcm16Mono(frames, dest); return; }
+            if (header.Encoding == WavEncoding.Float && header.BitsPerSample == 32)
+            {
+                MemoryMarshal.Cast<byte, float>(frames)[..dest.Length].CopyTo(dest);
+                return;
+            }
+        }
         switch (header.Encoding, header.BitsPerSample)
         {
             case (WavEncoding.Pcm, 8): Convert<Pcm8>(frames, dest, header.Channels); break;
@@ -18,6 +31,26 @@ internal static class SampleConverter
             case (WavEncoding.Float, 64): Convert<Float64>(frames, dest, header.Channels); break;
             default: throw new InvalidOperationException($"No direct conversion for {header.Encoding} {header.BitsPerSample}-bit.");
         }
+    }
+
+    private static void Pcm16Mono(ReadOnlySpan<byte> frames, Span<float> dest)
+    {
+        var samples = MemoryMarshal.Cast<byte, short>(frames)[..dest.Length];
+        var i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var scale = new Vector<float>(1f / 32768);
+            var shorts = MemoryMarshal.Cast<short, Vector<short>>(samples);
+            var floats = MemoryMarshal.Cast<float, Vector<float>>(dest);
+            for (var v = 0; v < shorts.Length; v++)
+            {
+                Vector.Widen(shorts[v], out var lo, out var hi);
+                floats[2 * v] = Vector.ConvertToSingle(lo) * scale;
+                floats[2 * v + 1] = Vector.ConvertToSingle(hi) * scale;
+            }
+            i = shorts.Length * Vector<short>.Count;
+        }
+        for (; i < samples.Length; i++) dest[i] = samples[i] * (1f / 32768);
     }
 
     // One generic loop per sample type; the JIT specialises it for each struct, so the

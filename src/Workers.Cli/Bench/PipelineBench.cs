@@ -60,7 +60,7 @@ public static class PipelineBench
                 }
                 var queue = $"bench-{format}-{Guid.NewGuid():N}"[..24];
                 var name = queue;
-                var rc = await EnqueueCommand.RunAsync(ctx, new EnqueueCommand.Request(corpus, name, 10, "vad", queue, 0, false, Json: false), ct);
+                var rc = await EnqueueCommand.RunAsync(ctx, new EnqueueCommand.Request(corpus, name, 30, "vad", queue, 0, false, Json: false), ct);
                 if (rc != 0) return rc;
                 var sw = Stopwatch.StartNew();
                 rc = await RunCommand.RunWorkersAsync(ctx, workers, Math.Max(1, Environment.ProcessorCount / workers), queue, untilIdle: true, ct);
