@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Workers.Audio;
+using Polly;
 using Workers.Core.Options;
+using Workers.Fleet.Resilience;
 using Workers.Onnx;
 using Workers.Pipeline.Processing;
 using Workers.Pipeline.Vad;
@@ -37,6 +39,8 @@ public sealed partial class ShardWorker(
     private readonly WorkerIdentity _who = new(
         $"{options.Node}/{Environment.ProcessId}/{options.Slot}", options.Node, options.Gpu, executionProvider);
     private DateTimeOffset _lastRescue = DateTimeOffset.MinValue;
+    private readonly ResiliencePipeline _untilUp = DatabaseRetry.Forever(logger, time);
+    private readonly ResiliencePipeline _withinLease = DatabaseRetry.Within(queue.Options.Lease, logger, time);
 
     public WorkerIdentity Identity => _who;
 
@@ -48,13 +52,14 @@ public sealed partial class ShardWorker(
         LogStarted(_who.Worker, executionProvider, string.Join(",", options.Queues));
         while (!ct.IsCancellationRequested)
         {
-            await RescueIfDueAsync(ct);
-            var claimed = await queue.ClaimAsync(_who, options.Queues, 1, ct);
+            // A database outage pauses the worker here, retrying with backoff; nothing is claimed meanwhile.
+            await _untilUp.ExecuteAsync(async t => await RescueIfDueAsync(t), ct);
+            var claimed = await _untilUp.ExecuteAsync(async t => await queue.ClaimAsync(_who, options.Queues, 1, t), ct);
             if (claimed.Count == 0)
             {
                 if (options.UntilIdle)
                 {
-                    var (queued, running) = await queue.ActiveCountsAsync(options.Queues, ct);
+                    var (queued, running) = await _untilUp.ExecuteAsync(async t => await queue.ActiveCountsAsync(options.Queues, t), ct);
                     if (queued == 0 && running == 0) { LogIdle(_who.Worker, Completed); return 0; }
                     // Work remains but is not claimable now (backoff, or running elsewhere): wait briefly.
                 }
@@ -85,7 +90,7 @@ public sealed partial class ShardWorker(
         try
         {
             Directory.CreateDirectory(tempDir);
-            var items = await queue.GetItemsAsync(shard.Id, stop);
+            var items = await _withinLease.ExecuteAsync(async t => await queue.GetItemsAsync(shard.Id, t), stop);
             LogClaimed(shard.Id, shard.Attempt, items.Count, shard.AudioSeconds);
 
             beat = Task.Run(async () =>
@@ -124,7 +129,9 @@ public sealed partial class ShardWorker(
 
             var segments = output.Segments.Select(s => new SegmentRow(s.FileIndex, s.StartSeconds, s.EndSeconds)).ToList();
             var failures = output.Failures.Select(f => new FileFailureRow(f.FileIndex, f.StartSeconds, f.EndSeconds, f.Error)).ToList();
-            if (await queue.CompleteAsync(shard, _who, segments, failures, ct: stop))
+            // Retried on transient faults for about a lease: the transaction is all or nothing and
+            // fenced, so a retry after an unknown outcome cannot write twice (the fence refuses it).
+            if (await _withinLease.ExecuteAsync(async t => await queue.CompleteAsync(shard, _who, segments, failures, ct: t), stop))
             {
                 Completed++;
                 LogCompleted(shard.Id, shard.Attempt, segments.Count, failures.Count, output.AudioSeconds, sw.Elapsed.TotalSeconds,
@@ -146,7 +153,7 @@ public sealed partial class ShardWorker(
             LogShardFailed(shard.Id, shard.Attempt, e.GetType().Name, e.Message);
             try
             {
-                var outcome = await queue.FailAsync(shard, _who, ShardFailure.From(e), CancellationToken.None);
+                var outcome = await _withinLease.ExecuteAsync(async t => await queue.FailAsync(shard, _who, ShardFailure.From(e), t), CancellationToken.None);
                 LogFailOutcome(shard.Id, outcome.ToString());
             }
             catch (Exception e2)

@@ -165,7 +165,8 @@ public sealed class LocalCluster
 
     private async Task EnsureDatabaseAsync(ClusterState state, CancellationToken ct)
     {
-        await using var conn = new NpgsqlConnection(ConnectionString(state, "postgres"));
+        // Unpooled: a pooled connection may predate a restart of this very cluster.
+        await using var conn = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(ConnectionString(state, "postgres")) { Pooling = false }.ConnectionString);
         await conn.OpenAsync(ct);
         await using var check = new NpgsqlCommand("SELECT 1 FROM pg_database WHERE datname = @n", conn);
         check.Parameters.AddWithValue("n", DatabaseName);

@@ -1,0 +1,57 @@
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Polly;
+using Polly.Retry;
+
+namespace Workers.Fleet.Resilience;
+
+/// <summary>
+/// Retries for a worker's database calls (Polly): a transient fault (connection refused or reset,
+/// server restarting, too many connections, serialization failure) is retried with exponential
+/// backoff and jitter instead of killing the worker. The loop pipeline retries for as long as it
+/// takes (a database that is down for an hour pauses the node for an hour, then it resumes by
+/// itself); the completion pipeline gives up after about a lease, because past that the fence
+/// refuses the write anyway.
+/// </summary>
+public static class DatabaseRetry
+{
+    public static bool IsTransient(Exception e) => e switch
+    {
+        PostgresException pg => pg.IsTransient || pg.SqlState is PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CannotConnectNow
+            or PostgresErrorCodes.TooManyConnections or PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected,
+        NpgsqlException npg => npg.IsTransient || npg.InnerException is SocketException or IOException or TimeoutException,
+        SocketException or TimeoutException => true,
+        _ => false,
+    };
+
+    /// <summary>Retries until the call succeeds or the token is cancelled; waits 1 s doubling to 60 s, with jitter.</summary>
+    public static ResiliencePipeline Forever(ILogger logger, TimeProvider time) =>
+        Build(int.MaxValue, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60), logger, time);
+
+    /// <summary>About <paramref name="budget"/> of retrying, then the last error is thrown.</summary>
+    public static ResiliencePipeline Within(TimeSpan budget, ILogger logger, TimeProvider time)
+    {
+        var attempts = Math.Max(1, (int)Math.Ceiling(Math.Log2(Math.Max(2, budget.TotalSeconds))));
+        return Build(attempts, TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(Math.Max(1, budget.TotalSeconds / 4)), logger, time);
+    }
+
+    private static ResiliencePipeline Build(int attempts, TimeSpan first, TimeSpan max, ILogger logger, TimeProvider time) =>
+        new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRetry(new RetryStrategyOptions
+            {
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(IsTransient),
+                MaxRetryAttempts = attempts,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = first,
+                MaxDelay = max,
+                OnRetry = a =>
+                {
+                    logger.LogWarning("Database unavailable ({Error}); retry {Attempt} in {Delay:0.0} s",
+                        a.Outcome.Exception?.Message, a.AttemptNumber + 1, a.RetryDelay.TotalSeconds);
+                    return ValueTask.CompletedTask;
+                },
+            })
+            .Build();
+}

@@ -1,0 +1,125 @@
+using System.Buffers.Binary;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Workers.Core.Corpora;
+using Workers.Core.Options;
+using Workers.Fleet.Worker;
+using Workers.Pipeline.Vad;
+using Workers.Postgres.Cluster;
+using Workers.Postgres.Corpora;
+using Workers.Postgres.Migrations;
+using Workers.Postgres.Queue;
+
+namespace Workers.Fleet.Tests.Worker;
+
+/// <summary>The worker loop against a real PostgreSQL that goes away and comes back.</summary>
+public sealed class ShardWorkerTests : IAsyncLifetime
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("workers-fleet-tests-").FullName;
+    private LocalCluster _cluster = null!;
+    private string _cs = "";
+
+    public async Task InitializeAsync()
+    {
+        var parent = Environment.GetEnvironmentVariable("WORKERS_TEST_PG_ROOT") is { Length: > 0 } p ? p : Path.GetTempPath();
+        _cluster = new LocalCluster(Path.Combine(parent, "fleet-" + Guid.NewGuid().ToString("N")[..8]), durable: false);
+        _cs = await _cluster.StartAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _cluster.DestroyAsync();
+        Directory.Delete(_dir, true);
+    }
+
+    [Fact]
+    public async Task A_worker_waits_out_a_database_outage_and_then_finishes_the_queue()
+    {
+        await using var db = NpgsqlDataSource.Create(_cs);
+        await new MigrationRunner(db).MigrateAsync();
+        var files = new List<SourceFile>();
+        for (var i = 0; i < 3; i++)
+        {
+            WriteWav(Path.Combine(_dir, $"f{i}.wav"), 4);
+            files.Add(new SourceFile($"f{i}.wav", 4));
+        }
+        var plan = await EnqueuePlanner.PlanAsync(new CorpusListing("folder", _dir, _dir, files, []), new Trusted(), 4);
+        await new CorpusWriter(db, TimeProvider.System).WriteAsync(plan, new EnqueueRequest("outage"));
+
+        await _cluster.StopAsync(); // the database goes away before the worker's first claim
+
+        var log = new SignalLogger("Database unavailable");
+        var queue = new ShardQueue(db, new QueueOptions { PollSeconds = 1 }, TimeProvider.System);
+        await using var listener = new ShardNotificationListener(db);
+        var worker = new ShardWorker(queue, listener, new WorkerOptions { UntilIdle = true, TempRoot = Path.Combine(_dir, "tmp") },
+            new VadOptions(), new LoudIsSpeech(), "test", TimeProvider.System, log);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        var run = worker.RunAsync(timeout.Token);
+
+        await log.Seen.Task.WaitAsync(timeout.Token); // it is retrying, not dead
+        Assert.False(run.IsCompleted);
+        await _cluster.StartAsync();
+
+        Assert.Equal(0, await run);
+        Assert.Equal(3, worker.Completed);
+        await using var cmd = db.CreateCommand("SELECT count(*) FROM shards WHERE state = 'succeeded'");
+        Assert.Equal(3L, await cmd.ExecuteScalarAsync());
+    }
+
+    private static void WriteWav(string path, double seconds)
+    {
+        var n = (int)(seconds * 16000);
+        var bytes = new byte[44 + n * 2];
+        "RIFF"u8.CopyTo(bytes);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(4), 36 + n * 2);
+        "WAVEfmt "u8.CopyTo(bytes.AsSpan(8));
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(16), 16);
+        BinaryPrimitives.WriteInt16LittleEndian(bytes.AsSpan(20), 1);
+        BinaryPrimitives.WriteInt16LittleEndian(bytes.AsSpan(22), 1);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(24), 16000);
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(28), 32000);
+        BinaryPrimitives.WriteInt16LittleEndian(bytes.AsSpan(32), 2);
+        BinaryPrimitives.WriteInt16LittleEndian(bytes.AsSpan(34), 16);
+        "data"u8.CopyTo(bytes.AsSpan(36));
+        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(40), n * 2);
+        for (var i = 0; i < n; i++) // speech-like bursts: 1 s on, 1 s off
+            BinaryPrimitives.WriteInt16LittleEndian(bytes.AsSpan(44 + i * 2), (short)(i / 16000 % 2 == 0 ? 8000 * Math.Sin(i * 0.1) : 0));
+        File.WriteAllBytes(path, bytes);
+    }
+
+    private sealed class Trusted : IDurationProbe
+    {
+        public Task<IReadOnlyList<(double? Duration, string? Error)>> ProbeManyAsync(IReadOnlyList<string> fullPaths, CancellationToken ct) =>
+            throw new InvalidOperationException("durations are given");
+    }
+
+    /// <summary>A stand-in VAD: a window is speech when it is loud. (The real model is tested in Workers.Pipeline.Tests.)</summary>
+    private sealed class LoudIsSpeech : IVadModel
+    {
+        public int BatchCapacity => 16;
+        public int StateSize => 1;
+        public void ResetState(Span<float> streamState) => streamState.Clear();
+        public void Run(ReadOnlySpan<float> windows, Span<float> states, Span<float> probabilities, int batchSize)
+        {
+            var row = windows.Length / batchSize;
+            for (var b = 0; b < batchSize; b++)
+            {
+                var w = windows.Slice(b * row, row);
+                float energy = 0;
+                foreach (var x in w) energy += x * x;
+                probabilities[b] = energy / row > 1e-3 ? 0.95f : 0.02f;
+            }
+        }
+    }
+
+    private sealed class SignalLogger(string text) : ILogger
+    {
+        public TaskCompletionSource Seen { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(LogLevel logLevel) => true;
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (formatter(state, exception).Contains(text)) Seen.TrySetResult();
+        }
+    }
+}
