@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(postgresql ffmpeg espeak-ng)
+APT_PACKAGES=(postgresql ffmpeg espeak-ng python3-yaml)
 # npm fetches the ONNX Runtime library and the models (models/models.json); Debian's npm if none is installed.
 command -v npm >/dev/null || APT_PACKAGES+=(npm)
 
