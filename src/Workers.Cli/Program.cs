@@ -17,4 +17,7 @@ var root = new RootCommand("Workers: process very large speech corpora on GPU fl
     NotBuiltCommand.Create("serve", "Serve the dashboard", "the dashboard issue"),
     Workers.Cli.Bench.BenchCommand.Create(),
 };
-return await root.Parse(args).InvokeAsync();
+// Signals are ours (Shutdown): System.CommandLine's default would kill the process two seconds
+// after Ctrl-C, in the middle of a drain.
+Workers.Cli.Hosting.Shutdown.Install();
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = null }, Workers.Cli.Hosting.Shutdown.Token);

@@ -10,7 +10,30 @@ internal static class WorkersProcess
         public override string ToString() => $"exit {ExitCode}\nstdout:\n{StdOut}\nstderr:\n{StdErr}";
     }
 
+    /// <summary>Starts `workers` and returns at once; its output goes to this process's (inherited).</summary>
+    public static Process Start(IReadOnlyDictionary<string, string?> env, params string[] args)
+    {
+        var psi = Info(env, args);
+        psi.RedirectStandardOutput = false;
+        psi.RedirectStandardError = false;
+        var p = Process.Start(psi)!;
+        p.StandardInput.Close();
+        return p;
+    }
+
     public static async Task<Result> RunAsync(IReadOnlyDictionary<string, string?> env, params string[] args)
+    {
+        using var p = Process.Start(Info(env, args))!;
+        p.StandardInput.Close();
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        try { await p.WaitForExitAsync(timeout.Token); }
+        catch (OperationCanceledException) { p.Kill(entireProcessTree: true); throw new TimeoutException("workers " + string.Join(' ', args) + " did not finish in 3 minutes"); }
+        return new Result(p.ExitCode, await stdout, await stderr);
+    }
+
+    private static ProcessStartInfo Info(IReadOnlyDictionary<string, string?> env, string[] args)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -25,13 +48,6 @@ internal static class WorkersProcess
         psi.Environment.Remove("ConnectionStrings__Workers");
         foreach (var (k, v) in env)
             if (v is null) psi.Environment.Remove(k); else psi.Environment[k] = v;
-        using var p = Process.Start(psi)!;
-        p.StandardInput.Close();
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        try { await p.WaitForExitAsync(timeout.Token); }
-        catch (OperationCanceledException) { p.Kill(entireProcessTree: true); throw new TimeoutException("workers " + string.Join(' ', args) + " did not finish in 3 minutes"); }
-        return new Result(p.ExitCode, await stdout, await stderr);
+        return psi;
     }
 }

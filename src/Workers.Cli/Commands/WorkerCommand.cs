@@ -14,11 +14,13 @@ public static class WorkerCommand
     public static Command Create()
     {
         var slot = new Option<int>("--slot") { DefaultValueFactory = _ => 0 };
-        var gpu = new Option<string?>("--gpu");
+        var gpu = new Option<string?>("--gpu") { Description = "nvidia-smi index of the GPU this slot is pinned to (recorded with every attempt)." };
+        var gpuUuid = new Option<string?>("--gpu-uuid") { Description = "That GPU's UUID (logged)." };
+        var gpuName = new Option<string?>("--gpu-name") { Description = "That GPU's name (logged)." };
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => 1 };
         var queues = new Option<string>("--queues") { DefaultValueFactory = _ => "default" };
         var untilIdle = new Option<bool>("--until-idle");
-        var cmd = new Command("worker", "Run one worker process in the foreground.") { slot, gpu, threads, queues, untilIdle };
+        var cmd = new Command("worker", "Run one worker process in the foreground.") { slot, gpu, gpuUuid, gpuName, threads, queues, untilIdle };
         cmd.Hidden = true;
         cmd.SetAction((pr, ct) => CommandRunner.RunAsync(async (ctx, ct) =>
         {
@@ -33,6 +35,14 @@ public static class WorkerCommand
             };
             if (ctx.Configuration["Fleet:NodeName"] is { Length: > 0 } node) worker.Node = node;
             if (ctx.Configuration["Fleet:TempRoot"] is { Length: > 0 } temp) worker.TempRoot = temp;
+            if (ctx.Configuration["Fleet:DrainSeconds"] is { Length: > 0 } drain) worker.DrainSeconds = int.Parse(drain, System.Globalization.CultureInfo.InvariantCulture);
+            // The pin as this process actually sees it: `workers run` sets CUDA_VISIBLE_DEVICES per slot.
+            var cuda = Environment.GetEnvironmentVariable("CUDA_VISIBLE_DEVICES") is { } v ? $"'{v}'" : "(unset)";
+            if (worker.Gpu is { } g)
+                log.LogInformation("Worker slot {Slot} starting on GPU {Gpu} ({Uuid}, {Name}); CUDA_VISIBLE_DEVICES={CudaVisibleDevices}",
+                    worker.Slot, g, pr.GetValue(gpuUuid) ?? "uuid unknown", pr.GetValue(gpuName) ?? "name unknown", cuda);
+            else
+                log.LogInformation("Worker slot {Slot} starting on CPU; CUDA_VISIBLE_DEVICES={CudaVisibleDevices}", worker.Slot, cuda);
             var (vad, sessionOptions) = Inference.Options(ctx, worker, Math.Max(1, pr.GetValue(threads)));
 
             // Warm once: library, session, tensors. A GPU slot that lands on CPU says so loudly here.

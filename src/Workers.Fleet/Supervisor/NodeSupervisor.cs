@@ -35,6 +35,20 @@ public sealed class RestartPolicy
 /// </summary>
 public sealed partial class NodeSupervisor(string executable, IReadOnlyList<string> prefixArgs, RestartPolicy policy, TimeProvider time, ILogger logger)
 {
+    private readonly HashSet<Process> _running = [];
+
+    /// <summary>Stops every worker process now (SIGKILL): the second signal. Their leases expire and the shards are rescued.</summary>
+    public void KillAll()
+    {
+        Process[] all;
+        lock (_running) all = [.. _running];
+        foreach (var p in all)
+        {
+            try { p.Kill(entireProcessTree: true); }
+            catch (InvalidOperationException) { }
+        }
+    }
+
     /// <summary>Exit code of a slot that exited 0 is "done" when <paramref name="untilIdle"/>; otherwise it is restarted too.</summary>
     /// <returns>0 when every slot finished cleanly, 1 when a slot was left crash-looping.</returns>
     public async Task<int> RunAsync(IReadOnlyList<WorkerSlot> slots, bool untilIdle, CancellationToken ct)
@@ -55,8 +69,10 @@ public sealed partial class NodeSupervisor(string executable, IReadOnlyList<stri
             using var p = Process.Start(psi) ?? throw new InvalidOperationException($"Could not start {executable}.");
             p.StandardInput.Close();
             LogStarted(slot.Index, p.Id);
+            lock (_running) _running.Add(p);
             using (ct.Register(() => Terminate(p)))
                 await p.WaitForExitAsync(CancellationToken.None);
+            lock (_running) _running.Remove(p);
             var code = p.ExitCode;
             if (ct.IsCancellationRequested) { LogStopped(slot.Index, code); return code == 0; }
             if (code == 0 && untilIdle) { LogDone(slot.Index); return true; }

@@ -49,6 +49,19 @@ public sealed partial class ShardWorker(
 
     public async Task<int> RunAsync(CancellationToken ct)
     {
+        try
+        {
+            return await LoopAsync(ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            LogStopped(_who.Worker, Completed);
+            return 0; // stopped while idle or waiting: nothing of ours is running
+        }
+    }
+
+    private async Task<int> LoopAsync(CancellationToken ct)
+    {
         LogStarted(_who.Worker, executionProvider, string.Join(",", options.Queues));
         while (!ct.IsCancellationRequested)
         {
@@ -68,8 +81,12 @@ public sealed partial class ShardWorker(
             }
             await ProcessAsync(claimed[0], ct);
         }
+        LogStopped(_who.Worker, Completed);
         return 0;
     }
+
+    [LoggerMessage(LogLevel.Information, "Worker {Worker} stopped; {Completed} shard(s) completed")]
+    private partial void LogStopped(string worker, int completed);
 
     private async Task RescueIfDueAsync(CancellationToken ct)
     {
@@ -83,14 +100,23 @@ public sealed partial class ShardWorker(
     {
         var sw = Stopwatch.StartNew();
         var tempDir = Path.Combine(options.TempRoot, Sanitize(options.Node), $"{Environment.ProcessId}-{options.Slot}", $"{shard.Id}-{shard.Attempt}");
-        using var leaseLost = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        // Stopping (SIGTERM) does not cut the shard off: it may finish within DrainSeconds, after
+        // which it is given back without spending an attempt.
+        using var drain = new CancellationTokenSource();
+        using var onStop = stop.Register(() =>
+        {
+            LogDraining(shard.Id, options.DrainSeconds);
+            try { drain.CancelAfter(TimeSpan.FromSeconds(options.DrainSeconds)); }
+            catch (ObjectDisposedException) { }
+        });
+        using var leaseLost = CancellationTokenSource.CreateLinkedTokenSource(drain.Token);
         double processed = 0;
         var lost = false;
         Task? beat = null;
         try
         {
             Directory.CreateDirectory(tempDir);
-            var items = await _withinLease.ExecuteAsync(async t => await queue.GetItemsAsync(shard.Id, t), stop);
+            var items = await _withinLease.ExecuteAsync(async t => await queue.GetItemsAsync(shard.Id, t), drain.Token);
             LogClaimed(shard.Id, shard.Attempt, items.Count, shard.AudioSeconds);
 
             beat = Task.Run(async () =>
@@ -131,7 +157,7 @@ public sealed partial class ShardWorker(
             var failures = output.Failures.Select(f => new FileFailureRow(f.FileIndex, f.StartSeconds, f.EndSeconds, f.Error)).ToList();
             // Retried on transient faults for about a lease: the transaction is all or nothing and
             // fenced, so a retry after an unknown outcome cannot write twice (the fence refuses it).
-            if (await _withinLease.ExecuteAsync(async t => await queue.CompleteAsync(shard, _who, segments, failures, ct: t), stop))
+            if (await _withinLease.ExecuteAsync(async t => await queue.CompleteAsync(shard, _who, segments, failures, ct: t), CancellationToken.None))
             {
                 Completed++;
                 LogCompleted(shard.Id, shard.Attempt, segments.Count, failures.Count, output.AudioSeconds, sw.Elapsed.TotalSeconds,
@@ -143,10 +169,10 @@ public sealed partial class ShardWorker(
         {
             // Lease lost mid-shard: results discarded, nothing written; another worker has it now.
         }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        catch (OperationCanceledException) when (drain.IsCancellationRequested)
         {
+            // Drain time is up: give the shard back; another worker starts it afresh.
             await ReleaseQuietlyAsync(shard);
-            throw;
         }
         catch (Exception e)
         {
@@ -172,9 +198,19 @@ public sealed partial class ShardWorker(
 
     private async Task ReleaseQuietlyAsync(ClaimedShard shard)
     {
-        try { await queue.ReleaseAsync(shard, _who, "worker stopping", CancellationToken.None); }
+        try
+        {
+            if (await _withinLease.ExecuteAsync(async t => await queue.ReleaseAsync(shard, _who, $"worker stopping: not finished within Fleet:DrainSeconds ({options.DrainSeconds} s)", t), CancellationToken.None))
+                LogReleased(shard.Id, shard.Attempt);
+        }
         catch (Exception e) { LogFailNotRecorded(shard.Id, e.Message); }
     }
+
+    [LoggerMessage(LogLevel.Information, "Stopping: shard {Shard} may finish within {Seconds} s, else it is given back")]
+    private partial void LogDraining(long shard, int seconds);
+
+    [LoggerMessage(LogLevel.Information, "Gave back shard {Shard} attempt {Attempt} without spending the attempt")]
+    private partial void LogReleased(long shard, int attempt);
 
     private static string Sanitize(string s) => string.Concat(s.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));
 

@@ -20,6 +20,11 @@ public sealed class WorkerOptions
     /// <value>The default value is the machine name.</value>
     public string Node { get; set; } = Environment.MachineName;
 
+    /// <summary>On SIGTERM, how long a running shard may go on before it is given back (released
+    /// without spending an attempt). 0 gives it back at once.</summary>
+    /// <value>The default value is 120 seconds.</value>
+    public int DrainSeconds { get; set; } = 120;
+
     /// <summary>Where shard attempts get their private temp folder.</summary>
     /// <value>The default value is <c>$TMPDIR/workers</c>.</value>
     public string TempRoot { get; set; } = Path.Combine(Path.GetTempPath(), "workers");
@@ -46,6 +51,7 @@ public sealed class WorkerOptions
         if (Queues.Count == 0 || Queues.Any(string.IsNullOrWhiteSpace)) p.Add("--queues must name at least one queue.");
         if (BatchSize is < 1 or > 4096) p.Add($"Pipelines:{Pipeline}:BatchSize must be within 1..4096 (is {BatchSize}).");
         if (string.IsNullOrWhiteSpace(Node)) p.Add("Fleet:NodeName must not be empty.");
+        if (DrainSeconds < 0) p.Add($"Fleet:DrainSeconds must be >= 0 (is {DrainSeconds}).");
         return p;
     }
 }

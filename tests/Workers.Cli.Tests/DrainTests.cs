@@ -1,0 +1,59 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using Workers.Audio.Synthesis;
+using Workers.Testing;
+
+namespace Workers.Cli.Tests;
+
+/// <summary>SIGTERM to `workers run`: a running shard finishes within Fleet:DrainSeconds or is given back without spending an attempt.</summary>
+[Collection(PostgresCollection.Name)]
+public sealed partial class DrainTests(PostgresFixture pg) : IDisposable
+{
+    private readonly string _corpus = Directory.CreateTempSubdirectory("workers-drain-").FullName;
+
+    public void Dispose() => Directory.Delete(_corpus, true);
+
+    [Theory]
+    [InlineData(0, "queued")]
+    [InlineData(300, "succeeded")]
+    public async Task Sigterm_drains_a_running_shard(int drainSeconds, string expectedState)
+    {
+        await Models.CatalogAsync();
+        await using var db = await pg.CreateSchemaAsync();
+        new SpeechCorpusGenerator(Path.Combine(_corpus, ".espeak")).WriteWav(Path.Combine(_corpus, "audio", "long.wav"), 1800, new Random(1));
+        var env = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings__Workers"] = db.ConnectionString,
+            ["Models__Root"] = Models.Root,
+            ["Fleet__DrainSeconds"] = drainSeconds.ToString(),
+            ["Fleet__TempRoot"] = Path.Combine(_corpus, "tmp"),
+        };
+        Assert.Equal(0, (await WorkersProcess.RunAsync(env, "enqueue", Path.Combine(_corpus, "audio"), "--name", "drain", "--shard-minutes", "60")).ExitCode);
+
+        using var run = WorkersProcess.Start(env, "run", "--cpu-workers", "1");
+        var deadline = Stopwatch.StartNew();
+        while (await db.ScalarAsync<long>("SELECT count(*) FROM shards WHERE state = 'running'") == 0)
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromMinutes(2) && !run.HasExited, "the shard never started running");
+            await Task.Delay(50);
+        }
+        Assert.Equal(0, Kill(run.Id, 15)); // SIGTERM to the supervisor; it forwards it to its worker
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        await run.WaitForExitAsync(timeout.Token);
+
+        Assert.Equal(0, run.ExitCode);
+        Assert.Equal(expectedState, await db.ScalarAsync<string>("SELECT state::text FROM shards"));
+        Assert.Equal(1, await db.ScalarAsync<int>("SELECT attempt FROM shards"));
+        if (expectedState == "queued")
+        {
+            // Given back: the attempt is not spent (the budget grew by one) and the history says why.
+            Assert.Equal(6, await db.ScalarAsync<int>("SELECT max_attempts FROM shards"));
+            Assert.Equal("released", await db.ScalarAsync<string>("SELECT outcome FROM shard_attempts"));
+        }
+        else Assert.Equal("succeeded", await db.ScalarAsync<string>("SELECT outcome FROM shard_attempts"));
+        Assert.Empty(Directory.EnumerateFiles(Path.Combine(_corpus, "tmp"), "*", SearchOption.AllDirectories));
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill")]
+    private static partial int Kill(int pid, int signal);
+}
