@@ -1,6 +1,9 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Reflection;
+using Microsoft.Extensions.Logging;
 using Workers.Cli.Hosting;
+using Workers.Fleet.Gpus;
 using Workers.Fleet.Supervisor;
 
 namespace Workers.Cli.Commands;
@@ -9,32 +12,79 @@ public static class RunCommand
 {
     public static Command Create()
     {
-        var cpuWorkers = new Option<int>("--cpu-workers") { Description = "Worker processes on CPU.", DefaultValueFactory = _ => 1 };
+        var gpus = new Option<string>("--gpus") { Description = "GPUs to run on: auto (every GPU nvidia-smi reports), none, or indices such as 0,2.", DefaultValueFactory = _ => "auto" };
+        var perGpu = new Option<int>("--per-gpu") { Description = "Worker processes per GPU.", DefaultValueFactory = _ => 1 };
+        var cpuWorkers = new Option<int?>("--cpu-workers") { Description = "Worker processes on CPU. Default: 0 when GPUs are found, else 1." };
         var threads = new Option<int?>("--threads") { Description = "Intra-op threads per worker. Default: max(1, cores / workers)." };
         var queues = new Option<string>("--queues") { Description = "Comma-separated queues to claim from.", DefaultValueFactory = _ => "default" };
         var untilIdle = new Option<bool>("--until-idle") { Description = "Exit 0 once no shard of the queues is queued or running." };
-        var cmd = new Command("run", "Run this node's worker processes (claim shards, segment them, write results).") { cpuWorkers, threads, queues, untilIdle };
+        var cmd = new Command("run", "Run this node's worker processes (claim shards, segment them, write results).") { gpus, perGpu, cpuWorkers, threads, queues, untilIdle };
         cmd.SetAction((pr, ct) => CommandRunner.RunAsync(async (ctx, ct) =>
         {
-            var n = pr.GetValue(cpuWorkers);
-            if (n < 1) throw new ArgumentException("--cpu-workers must be at least 1. (GPU slots, --gpus/--per-gpu, come with the fleet issue.)");
-            var t = pr.GetValue(threads) ?? Math.Max(1, Environment.ProcessorCount / n);
-            if (t < 1) throw new ArgumentException("--threads must be at least 1.");
+            var log = ctx.Logger("Supervisor");
+            var selection = GpuSelection.Parse(pr.GetValue(gpus));
+            var smi = ctx.Configuration[NvidiaSmi.ConfigurationKey] is { Length: > 0 } s ? s : NvidiaSmi.DefaultPath;
+            var found = selection.Mode == GpuSelectionMode.None ? new GpuQueryResult([], null, []) : await NvidiaSmi.QueryAsync(smi, ct);
+            LogFound(log, selection, smi, found);
+            var chosen = selection.Resolve(found);
+            var cpu = pr.GetValue(cpuWorkers) ?? (chosen.Count > 0 ? 0 : 1);
+            if (chosen.Count == 0 && cpu == 0)
+                throw new ArgumentException("Nothing to run: no GPUs ("
+                    + (selection.Mode == GpuSelectionMode.None ? "--gpus none" : found.Problem ?? "nvidia-smi reports none")
+                    + ") and --cpu-workers 0. Give --cpu-workers N, or fix nvidia-smi (Fleet:NvidiaSmi names its path).");
+            var plan = NodeSlotPlan.Create(chosen, pr.GetValue(perGpu), cpu, pr.GetValue(threads), Environment.ProcessorCount);
+
+            // A CPU slot next to GPU slots, or on a node told --gpus none, is CPU by intent: asking it
+            // for CUDA would only log a misleading fallback. Where auto found no GPU, CPU slots keep the
+            // configured provider, so a GPU node with a broken driver says loudly in every worker why.
+            var cpuProvider = chosen.Count > 0 || selection.Mode == GpuSelectionMode.None ? "cpu" : ConfiguredProvider(ctx);
+            log.LogInformation("Node plan: {GpuSlots} GPU worker(s) ({PerGpu} per GPU on {Gpus}), {CpuSlots} CPU worker(s), {Threads} intra-op thread(s) each; GPU provider {GpuProvider}, CPU provider {CpuProvider}",
+                plan.GpuSlots, pr.GetValue(perGpu), chosen.Count == 0 ? "none" : string.Join(",", chosen.Select(g => g.Index)),
+                plan.CpuSlots, plan.Threads, ConfiguredProvider(ctx), cpuProvider);
+
             await ctx.DatabaseAsync(ct); // migrate and start the local cluster once, before the workers race to
-            var wait = await RunWorkersAsync(ctx, n, t, pr.GetValue(queues)!, pr.GetValue(untilIdle), ct);
-            return wait;
+            return await RunWorkersAsync(ctx, plan, cpuProvider, pr.GetValue(queues)!, pr.GetValue(untilIdle), ct);
         }, ct));
         return cmd;
     }
 
-    public static Task<int> RunWorkersAsync(CliContext ctx, int workers, int threads, string queues, bool untilIdle, CancellationToken ct)
+    /// <summary>CPU workers only (demo, bench): <paramref name="workers"/> slots with the configured provider.</summary>
+    public static Task<int> RunWorkersAsync(CliContext ctx, int workers, int threads, string queues, bool untilIdle, CancellationToken ct) =>
+        RunWorkersAsync(ctx, NodeSlotPlan.Create([], 1, workers, threads, Environment.ProcessorCount), ConfiguredProvider(ctx), queues, untilIdle, ct);
+
+    public static Task<int> RunWorkersAsync(CliContext ctx, NodeSlotPlan plan, string cpuProvider, string queues, bool untilIdle, CancellationToken ct)
     {
         var (exe, prefix) = Self();
-        var slots = Enumerable.Range(0, workers).Select(i => new WorkerSlot(i,
-            ["worker", "--slot", i.ToString(), "--threads", threads.ToString(), "--queues", queues, .. untilIdle ? new[] { "--until-idle" } : []],
-            new Dictionary<string, string> { ["CUDA_VISIBLE_DEVICES"] = "" })).ToList();
+        var gpuProvider = ConfiguredProvider(ctx);
+        var slots = plan.Slots.Select(s => new WorkerSlot(s.Index,
+            [
+                "worker", "--slot", s.Index.ToString(CultureInfo.InvariantCulture), "--threads", plan.Threads.ToString(CultureInfo.InvariantCulture),
+                "--queues", queues,
+                .. s.Gpu is { } g ? new[] { "--gpu", g.Index.ToString(CultureInfo.InvariantCulture), "--gpu-uuid", g.Uuid, "--gpu-name", g.Name } : [],
+                .. untilIdle ? new[] { "--until-idle" } : [],
+            ],
+            NodeSlotPlan.Environment(s, gpuProvider, cpuProvider))).ToList();
         var supervisor = new NodeSupervisor(exe, prefix, ctx.Bind<RestartPolicy>("Fleet:Restart"), ctx.Time, ctx.Logger("Supervisor"));
+        Shutdown.Immediate(supervisor.KillAll); // a second signal takes the workers down with us
         return supervisor.RunAsync(slots, untilIdle, ct);
+    }
+
+    /// <summary>Inference:ExecutionProvider as configured (auto, cuda or cpu); auto when unset.</summary>
+    private static string ConfiguredProvider(CliContext ctx) =>
+        ctx.Configuration["Inference:ExecutionProvider"] is { Length: > 0 } p ? p : "auto";
+
+    private static void LogFound(ILogger log, GpuSelection selection, string smi, GpuQueryResult found)
+    {
+        if (selection.Mode == GpuSelectionMode.None) { log.LogInformation("GPUs: none requested (--gpus none); CPU workers only"); return; }
+        if (found.Problem is not null)
+        {
+            if (selection.Mode == GpuSelectionMode.Auto)
+                log.LogWarning("GPUs: none found: {Problem}. Running CPU workers only; set Fleet:NvidiaSmi if nvidia-smi lives elsewhere", found.Problem);
+            return; // an explicit list fails with the problem in its message
+        }
+        foreach (var line in found.Skipped) log.LogWarning("GPUs: ignored a line of {NvidiaSmi} output: {Line}", smi, line);
+        if (found.Gpus.Count == 0) log.LogWarning("GPUs: {NvidiaSmi} reports none", smi);
+        foreach (var g in found.Gpus) log.LogInformation("GPU {Gpu}", g);
     }
 
     /// <summary>How to start this same program again: the apphost, or `dotnet workers.dll`.</summary>

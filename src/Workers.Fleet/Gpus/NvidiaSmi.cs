@@ -1,0 +1,112 @@
+using System.ComponentModel;
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Workers.Fleet.Gpus;
+
+/// <summary>What a GPU query found: the GPUs, or why there are none.</summary>
+/// <param name="Gpus">The GPUs, in nvidia-smi's order; empty when <paramref name="Problem"/> is set.</param>
+/// <param name="Problem">Why nvidia-smi gave no answer (missing, failed, timed out), or null.</param>
+/// <param name="Skipped">Output lines that were not a GPU row (kept for the log).</param>
+public sealed record GpuQueryResult(IReadOnlyList<GpuInfo> Gpus, string? Problem, IReadOnlyList<string> Skipped);
+
+/// <summary>
+/// Asks <c>nvidia-smi --query-gpu=index,uuid,name,memory.total --format=csv,noheader</c> which
+/// GPUs this node has. A node without the tool, or whose driver is broken, simply has none: the
+/// caller decides whether that is an error.
+/// </summary>
+public static class NvidiaSmi
+{
+    /// <summary>Configuration key of the executable's path.</summary>
+    public const string ConfigurationKey = "Fleet:NvidiaSmi";
+
+    /// <summary>The default executable: <c>nvidia-smi</c> found on PATH.</summary>
+    public const string DefaultPath = "nvidia-smi";
+
+    public static readonly IReadOnlyList<string> Arguments = ["--query-gpu=index,uuid,name,memory.total", "--format=csv,noheader"];
+
+    /// <summary>The query's timeout. A hung driver makes nvidia-smi hang; we would rather start CPU-only.</summary>
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
+
+    public static async Task<GpuQueryResult> QueryAsync(string executable, CancellationToken ct)
+    {
+        var psi = new ProcessStartInfo(executable)
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+        };
+        foreach (var a in Arguments) psi.ArgumentList.Add(a);
+        Process p;
+        try { p = Process.Start(psi) ?? throw new Win32Exception("Process.Start returned no process"); }
+        catch (Win32Exception e) { return Failed($"{executable} could not be started ({e.Message})"); }
+        using (p)
+        {
+            p.StandardInput.Close();
+            var stdout = p.StandardOutput.ReadToEndAsync(CancellationToken.None);
+            var stderr = p.StandardError.ReadToEndAsync(CancellationToken.None);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(Timeout);
+            try { await p.WaitForExitAsync(timeout.Token); }
+            catch (OperationCanceledException)
+            {
+                p.Kill(entireProcessTree: true);
+                ct.ThrowIfCancellationRequested();
+                return Failed($"{executable} did not answer within {Timeout.TotalSeconds:0} s");
+            }
+            var output = await stdout;
+            if (p.ExitCode != 0)
+            {
+                var why = FirstLine(await stderr) ?? FirstLine(output) ?? "no output";
+                return Failed($"{executable} exited with code {p.ExitCode}: {why}");
+            }
+            var (gpus, skipped) = Parse(output);
+            return new GpuQueryResult(gpus, null, skipped);
+        }
+    }
+
+    /// <summary>
+    /// Parses the CSV rows, e.g. <c>0, GPU-5b3c..., NVIDIA H100 80GB HBM3, 81559 MiB</c>. The first
+    /// field is the index, the second the UUID, the last the memory; everything between is the name
+    /// (so a name containing a comma survives). Lines that are not a GPU row (a header, "No devices
+    /// were found", blank) are skipped and returned for the log.
+    /// </summary>
+    public static (IReadOnlyList<GpuInfo> Gpus, IReadOnlyList<string> Skipped) Parse(string output)
+    {
+        var gpus = new List<GpuInfo>();
+        var skipped = new List<string>();
+        foreach (var raw in output.Split('\n'))
+        {
+            var line = raw.Trim();
+            if (line.Length == 0) continue;
+            var f = line.Split(',', StringSplitOptions.TrimEntries);
+            if (f.Length >= 4
+                && int.TryParse(f[0], NumberStyles.None, CultureInfo.InvariantCulture, out var index)
+                && f[1].Length > 0
+                && string.Join(", ", f[2..^1]) is { Length: > 0 } name
+                && TryMemory(f[^1], out var memory)
+                && gpus.All(g => g.Index != index))
+                gpus.Add(new GpuInfo(index, f[1], name, memory));
+            else
+                skipped.Add(line);
+        }
+        return (gpus, skipped);
+    }
+
+    /// <summary>"81559 MiB", "81559", or "[N/A]" / "[Not Supported]" (null).</summary>
+    private static bool TryMemory(string field, out long? mib)
+    {
+        mib = null;
+        if (field.StartsWith('[') && field.EndsWith(']')) return true;
+        var number = field.EndsWith("MiB", StringComparison.OrdinalIgnoreCase) ? field[..^3].TrimEnd() : field;
+        if (!long.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out var m)) return false;
+        mib = m;
+        return true;
+    }
+
+    private static string? FirstLine(string s) =>
+        s.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).FirstOrDefault();
+
+    private static GpuQueryResult Failed(string problem) => new([], problem, []);
+}
