@@ -1,0 +1,123 @@
+using Npgsql;
+using Workers.Postgres.Sql;
+
+namespace Workers.Postgres.Fleet;
+
+/// <summary>A worker process as it registers itself.</summary>
+public sealed record WorkerRegistration(string Id, string Node, int Pid, int Slot, string? GpuIndex, string? GpuUuid, string? GpuName,
+    string ExecutionProvider, int Threads, string Version, IReadOnlyList<string> Queues);
+
+/// <summary>A registry row, as read back.</summary>
+public sealed record WorkerRow(string Id, string Node, int Pid, int Slot, string? GpuIndex, string? GpuUuid, string? GpuName,
+    string ExecutionProvider, int Threads, string Version, string State, DateTime StartedAt, DateTime HeartbeatAt, DateTime? StoppedAt,
+    long? CurrentShard, int ShardsCompleted, double AudioSecondsDone, double? LastRate, string? Detail)
+{
+    /// <summary>A GPU slot whose session runs on CPU: the silent failure to flag.</summary>
+    public bool GpuSlotOnCpu => GpuIndex is not null && ExecutionProvider != "CUDAExecutionProvider";
+}
+
+/// <summary>One GPU's latest sample.</summary>
+public sealed record GpuSample(string Node, int Index, string Uuid, string Name, double? UtilizationPercent, double? MemoryUsedMb,
+    double? MemoryTotalMb, double? TemperatureC, DateTime SampledAt);
+
+/// <summary>
+/// The worker registry: each worker process registers, heartbeats (with its current shard),
+/// counts its work, and is marked stopped on a clean exit. A row still 'running' whose heartbeat
+/// is older than a few heartbeats belongs to a process that died without a word; readers judge
+/// that by heartbeat age (see <see cref="WorkerRow.HeartbeatAt"/>).
+/// </summary>
+public sealed class WorkerRegistry(NpgsqlDataSource db, TimeProvider time)
+{
+    private DateTime Now => time.GetUtcNow().UtcDateTime;
+
+    public async Task RegisterAsync(WorkerRegistration w, CancellationToken ct = default)
+    {
+        await using var cmd = db.CreateCommand(SqlCatalog.Get("WorkerRegister"));
+        cmd.Parameters.AddWithValue("id", w.Id);
+        cmd.Parameters.AddWithValue("node", w.Node);
+        cmd.Parameters.AddWithValue("pid", w.Pid);
+        cmd.Parameters.AddWithValue("slot", w.Slot);
+        cmd.Parameters.AddWithValue("gpu_index", (object?)w.GpuIndex ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("gpu_uuid", (object?)w.GpuUuid ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("gpu_name", (object?)w.GpuName ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("provider", w.ExecutionProvider);
+        cmd.Parameters.AddWithValue("threads", w.Threads);
+        cmd.Parameters.AddWithValue("version", w.Version);
+        cmd.Parameters.AddWithValue("queues", w.Queues.ToArray());
+        cmd.Parameters.AddWithValue("now", Now);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    public async Task HeartbeatAsync(string id, long? shard, int? attempt, CancellationToken ct = default)
+    {
+        await using var cmd = db.CreateCommand(SqlCatalog.Get("WorkerHeartbeat"));
+        cmd.Parameters.AddWithValue("id", id);
+        cmd.Parameters.AddWithValue("now", Now);
+        cmd.Parameters.AddWithValue("shard", (object?)shard ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("attempt", (object?)attempt ?? DBNull.Value);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    public async Task ShardDoneAsync(string id, double audioSeconds, double rate, CancellationToken ct = default)
+    {
+        await using var cmd = db.CreateCommand(SqlCatalog.Get("WorkerShardDone"));
+        cmd.Parameters.AddWithValue("id", id);
+        cmd.Parameters.AddWithValue("audio", audioSeconds);
+        cmd.Parameters.AddWithValue("rate", rate);
+        cmd.Parameters.AddWithValue("now", Now);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>Marks the worker stopped (clean exit) or crash_looping (the supervisor gave up on its slot).</summary>
+    public async Task StopAsync(string id, string state = "stopped", string? detail = null, CancellationToken ct = default)
+    {
+        await using var cmd = db.CreateCommand(SqlCatalog.Get("WorkerStop"));
+        cmd.Parameters.AddWithValue("id", id);
+        cmd.Parameters.AddWithValue("state", state);
+        cmd.Parameters.AddWithValue("detail", (object?)detail ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("now", Now);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>Running workers, and those stopped since <paramref name="since"/>.</summary>
+    public async Task<IReadOnlyList<WorkerRow>> ListAsync(DateTime since, CancellationToken ct = default)
+    {
+        await using var cmd = db.CreateCommand(SqlCatalog.Get("WorkerList"));
+        cmd.Parameters.AddWithValue("since", since);
+        var list = new List<WorkerRow>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+            list.Add(new WorkerRow(r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3), Str(r, 4), Str(r, 5), Str(r, 6), r.GetString(7),
+                r.GetInt32(8), r.GetString(9), r.GetString(10), r.GetDateTime(11), r.GetDateTime(12), r.IsDBNull(13) ? null : r.GetDateTime(13),
+                r.IsDBNull(14) ? null : r.GetInt64(14), r.GetInt32(15), r.GetDouble(16), r.IsDBNull(17) ? null : r.GetDouble(17), Str(r, 18)));
+        return list;
+    }
+
+    public async Task UpsertGpuAsync(GpuSample s, CancellationToken ct = default)
+    {
+        await using var cmd = db.CreateCommand(SqlCatalog.Get("GpuTelemetryUpsert"));
+        cmd.Parameters.AddWithValue("node", s.Node);
+        cmd.Parameters.AddWithValue("gpu_index", s.Index);
+        cmd.Parameters.AddWithValue("gpu_uuid", s.Uuid);
+        cmd.Parameters.AddWithValue("gpu_name", s.Name);
+        cmd.Parameters.AddWithValue("util", (object?)s.UtilizationPercent ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("mem_used", (object?)s.MemoryUsedMb ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("mem_total", (object?)s.MemoryTotalMb ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("temp", (object?)s.TemperatureC ?? DBNull.Value);
+        cmd.Parameters.AddWithValue("now", s.SampledAt);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    public async Task<IReadOnlyList<GpuSample>> ListGpusAsync(CancellationToken ct = default)
+    {
+        await using var cmd = db.CreateCommand(SqlCatalog.Get("GpuTelemetryList"));
+        var list = new List<GpuSample>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+            list.Add(new GpuSample(r.GetString(0), r.GetInt32(1), r.GetString(2), r.GetString(3), Dbl(r, 4), Dbl(r, 5), Dbl(r, 6), Dbl(r, 7), r.GetDateTime(8)));
+        return list;
+    }
+
+    private static string? Str(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
+    private static double? Dbl(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetDouble(i);
+}
