@@ -5,6 +5,7 @@ using Microsoft.Extensions.Logging;
 using Workers.Cli.Hosting;
 using Workers.Fleet.Gpus;
 using Workers.Fleet.Supervisor;
+using Workers.Postgres.Fleet;
 
 namespace Workers.Cli.Commands;
 
@@ -23,7 +24,7 @@ public static class RunCommand
         {
             var log = ctx.Logger("Supervisor");
             var selection = GpuSelection.Parse(pr.GetValue(gpus));
-            var smi = ctx.Configuration[NvidiaSmi.ConfigurationKey] is { Length: > 0 } s ? s : NvidiaSmi.DefaultPath;
+            var smi = NvidiaSmiPath(ctx);
             var found = selection.Mode == GpuSelectionMode.None ? new GpuQueryResult([], null, []) : await NvidiaSmi.QueryAsync(smi, ct);
             LogFound(log, selection, smi, found);
             var chosen = selection.Resolve(found);
@@ -52,7 +53,7 @@ public static class RunCommand
     public static Task<int> RunWorkersAsync(CliContext ctx, int workers, int threads, string queues, bool untilIdle, CancellationToken ct) =>
         RunWorkersAsync(ctx, NodeSlotPlan.Create([], 1, workers, threads, Environment.ProcessorCount), ConfiguredProvider(ctx), queues, untilIdle, ct);
 
-    public static Task<int> RunWorkersAsync(CliContext ctx, NodeSlotPlan plan, string cpuProvider, string queues, bool untilIdle, CancellationToken ct)
+    public static async Task<int> RunWorkersAsync(CliContext ctx, NodeSlotPlan plan, string cpuProvider, string queues, bool untilIdle, CancellationToken ct)
     {
         var (exe, prefix) = Self();
         var gpuProvider = ConfiguredProvider(ctx);
@@ -64,10 +65,50 @@ public static class RunCommand
                 .. untilIdle ? new[] { "--until-idle" } : [],
             ],
             NodeSlotPlan.Environment(s, gpuProvider, cpuProvider))).ToList();
-        var supervisor = new NodeSupervisor(exe, prefix, ctx.Bind<RestartPolicy>("Fleet:Restart"), ctx.Time, ctx.Logger("Supervisor"));
+        var node = ctx.Configuration["Fleet:NodeName"] is { Length: > 0 } n ? n : Environment.MachineName;
+        var db = await ctx.DatabaseAsync(ct);
+        var registry = new WorkerRegistry(db, ctx.Time);
+        var supervisor = new NodeSupervisor(exe, prefix, ctx.Bind<RestartPolicy>("Fleet:Restart"), ctx.Time, ctx.Logger("Supervisor"))
+        {
+            // A slot given up on shows in the registry (status --fleet, the dashboard), not only in this log.
+            OnCrashLoop = async (slot, code, detail) =>
+            {
+                var planned = plan.Slots.First(s => s.Index == slot);
+                var id = $"{node}/supervisor/{slot}";
+                await registry.RegisterAsync(new WorkerRegistration(id, node, Environment.ProcessId, slot, planned.Gpu?.Index.ToString(CultureInfo.InvariantCulture),
+                    planned.Gpu?.Uuid, planned.Gpu?.Name, "none", plan.Threads, typeof(RunCommand).Assembly.GetName().Version?.ToString() ?? "0",
+                    queues.Split(',')), CancellationToken.None);
+                await registry.StopAsync(id, "crash_looping", detail, CancellationToken.None);
+            },
+        };
         Shutdown.Immediate(supervisor.KillAll); // a second signal takes the workers down with us
-        return supervisor.RunAsync(slots, untilIdle, ct);
+
+        // GPU telemetry for `workers status --fleet` and the dashboard, while the workers run.
+        using var stopSampler = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var sampler = plan.GpuSlots > 0 ? await StartTelemetryAsync(ctx, stopSampler.Token) : Task.CompletedTask;
+        try { return await supervisor.RunAsync(slots, untilIdle, ct); }
+        finally
+        {
+            await stopSampler.CancelAsync();
+            await sampler;
+        }
     }
+
+    /// <summary>Starts the GPU telemetry sampler (every Fleet:TelemetrySeconds, default 15; first sample now).</summary>
+    private static async Task<Task> StartTelemetryAsync(CliContext ctx, CancellationToken ct)
+    {
+        var seconds = ctx.Configuration[GpuTelemetrySampler.IntervalKey] is { Length: > 0 } v
+            ? double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && d > 0 ? d
+                : throw new ArgumentException($"{GpuTelemetrySampler.IntervalKey} must be a positive number of seconds (is '{v}').")
+            : GpuTelemetrySampler.DefaultIntervalSeconds;
+        var node = ctx.Configuration["Fleet:NodeName"] is { Length: > 0 } n ? n : Environment.MachineName;
+        var registry = new WorkerRegistry(await ctx.DatabaseAsync(ct), ctx.Time);
+        var sampler = GpuTelemetrySampler.Create(NvidiaSmiPath(ctx), node, TimeSpan.FromSeconds(seconds), registry, ctx.Time, ctx.Logger("Telemetry"));
+        return Task.Run(() => sampler.RunAsync(ct), CancellationToken.None);
+    }
+
+    private static string NvidiaSmiPath(CliContext ctx) =>
+        ctx.Configuration[NvidiaSmi.ConfigurationKey] is { Length: > 0 } s ? s : NvidiaSmi.DefaultPath;
 
     /// <summary>Inference:ExecutionProvider as configured (auto, cuda or cpu); auto when unset.</summary>
     private static string ConfiguredProvider(CliContext ctx) =>

@@ -1,6 +1,8 @@
 using System.CommandLine;
+using System.Globalization;
 using Workers.Cli.Hosting;
 using Workers.Postgres.Corpora;
+using Workers.Postgres.Fleet;
 
 namespace Workers.Cli.Commands;
 
@@ -10,9 +12,15 @@ public static class StatusCommand
     {
         var corpus = new Argument<string?>("CORPUS") { Description = "A corpus name; all corpora when left out.", Arity = ArgumentArity.ZeroOrOne };
         var json = new Option<bool>("--json") { Description = "Print JSON." };
-        var cmd = new Command("status", "Progress of one corpus or all: files, hours, shards by state, segments, failed files.") { corpus, json };
+        var fleet = new Option<bool>("--fleet") { Description = "The fleet instead: worker processes (heartbeat, provider, shard, work done) and GPU telemetry." };
+        var cmd = new Command("status", "Progress of one corpus or all: files, hours, shards by state, segments, failed files. With --fleet: workers and GPUs.") { corpus, json, fleet };
         cmd.SetAction((pr, ct) => CommandRunner.RunAsync(async (ctx, ct) =>
         {
+            if (pr.GetValue(fleet))
+            {
+                if (pr.GetValue(corpus) is { } c) throw new ArgumentException($"--fleet lists workers and GPUs, not a corpus: leave out '{c}'.");
+                return await FleetAsync(ctx, pr.GetValue(json), ct);
+            }
             var reader = new CorpusStatusReader(await ctx.DatabaseAsync(ct));
             var name = pr.GetValue(corpus);
             var statuses = new List<CorpusStatus>();
@@ -50,6 +58,111 @@ public static class StatusCommand
         cancelled = s.Corpus.CancelledAt is not null,
         created_at = s.Corpus.CreatedAt,
     };
+
+    /// <summary>Workers running or stopped within this long are listed.</summary>
+    public static readonly TimeSpan FleetWindow = TimeSpan.FromHours(1);
+
+    private static async Task<int> FleetAsync(CliContext ctx, bool json, CancellationToken ct)
+    {
+        var registry = new WorkerRegistry(await ctx.DatabaseAsync(ct), ctx.Time);
+        var now = ctx.Time.GetUtcNow().UtcDateTime;
+        var workers = await registry.ListAsync(now - FleetWindow, ct);
+        var gpus = await registry.ListGpusAsync(ct);
+        var staleAfter = 3 * ctx.Queue.Heartbeat;
+        if (json)
+        {
+            Json.Write(new { workers = workers.Select(w => WorkerJson(w, now, staleAfter)), gpus = gpus.Select(g => GpuJson(g, now)) });
+            return ExitCodes.Ok;
+        }
+
+        Console.WriteLine($"Workers ({workers.Count}; running or stopped within the last hour; stale = running but no heartbeat for over {staleAfter.TotalSeconds:0} s)");
+        if (workers.Count == 0) Console.WriteLine("  none. Start some: workers run");
+        else
+            PrintTable(["ID", "NODE", "SLOT", "GPU", "PROVIDER", "STATE", "HEARTBEAT", "SHARD", "DONE", "AUDIO H", "RATE", ""],
+                workers.Select(w => new[]
+                {
+                    w.Id, w.Node, w.Slot.ToString(CultureInfo.InvariantCulture), w.GpuIndex ?? "cpu", w.ExecutionProvider,
+                    State(w, now, staleAfter), Age(now - w.HeartbeatAt), w.CurrentShard?.ToString(CultureInfo.InvariantCulture) ?? "-",
+                    w.ShardsCompleted.ToString("N0", CultureInfo.InvariantCulture), (w.AudioSecondsDone / 3600).ToString("N2", CultureInfo.InvariantCulture),
+                    w.LastRate is { } r ? r.ToString("0.#", CultureInfo.InvariantCulture) + "x" : "-",
+                    (w.GpuSlotOnCpu ? "GPU SLOT ON CPU" : "") + (w.Detail is { Length: > 0 } d ? (w.GpuSlotOnCpu ? "; " : "") + d : ""),
+                }));
+        Console.WriteLine();
+        Console.WriteLine($"GPUs ({gpus.Count})");
+        if (gpus.Count == 0) Console.WriteLine("  no telemetry yet (`workers run` samples every GPU it finds every Fleet:TelemetrySeconds)");
+        else
+            PrintTable(["NODE", "GPU", "NAME", "UTIL", "MEMORY", "TEMP", "SAMPLED"],
+                gpus.Select(g => new[]
+                {
+                    g.Node, g.Index.ToString(CultureInfo.InvariantCulture), g.Name,
+                    g.UtilizationPercent is { } u ? u.ToString("0", CultureInfo.InvariantCulture) + "%" : "n/a",
+                    $"{Mb(g.MemoryUsedMb)} / {Mb(g.MemoryTotalMb)} MiB",
+                    g.TemperatureC is { } t ? t.ToString("0", CultureInfo.InvariantCulture) + " C" : "n/a",
+                    Age(now - g.SampledAt) + " ago",
+                }));
+        return ExitCodes.Ok;
+    }
+
+    /// <summary>The state to show: 'stale' for a running worker whose heartbeat is older than <paramref name="staleAfter"/>.</summary>
+    public static string State(WorkerRow w, DateTime now, TimeSpan staleAfter) =>
+        w.State == "running" && now - w.HeartbeatAt > staleAfter ? "stale" : w.State;
+
+    public static object WorkerJson(WorkerRow w, DateTime now, TimeSpan staleAfter) => new
+    {
+        id = w.Id,
+        node = w.Node,
+        pid = w.Pid,
+        slot = w.Slot,
+        gpu_index = w.GpuIndex,
+        gpu_uuid = w.GpuUuid,
+        gpu_name = w.GpuName,
+        execution_provider = w.ExecutionProvider,
+        gpu_slot_on_cpu = w.GpuSlotOnCpu,
+        threads = w.Threads,
+        version = w.Version,
+        state = State(w, now, staleAfter),
+        registered_state = w.State,
+        started_at = w.StartedAt,
+        heartbeat_at = w.HeartbeatAt,
+        heartbeat_age_seconds = Math.Round((now - w.HeartbeatAt).TotalSeconds, 1),
+        stopped_at = w.StoppedAt,
+        current_shard = w.CurrentShard,
+        shards_completed = w.ShardsCompleted,
+        audio_seconds_done = w.AudioSecondsDone,
+        audio_hours = w.AudioSecondsDone / 3600,
+        last_rate = w.LastRate,
+        detail = w.Detail,
+    };
+
+    public static object GpuJson(GpuSample g, DateTime now) => new
+    {
+        node = g.Node,
+        index = g.Index,
+        uuid = g.Uuid,
+        name = g.Name,
+        utilization_percent = g.UtilizationPercent,
+        memory_used_mb = g.MemoryUsedMb,
+        memory_total_mb = g.MemoryTotalMb,
+        temperature_c = g.TemperatureC,
+        sampled_at = g.SampledAt,
+        sample_age_seconds = Math.Round((now - g.SampledAt).TotalSeconds, 1),
+    };
+
+    private static string Mb(double? mb) => mb is { } m ? m.ToString("N0", CultureInfo.InvariantCulture) : "n/a";
+
+    private static string Age(TimeSpan age) =>
+        age < TimeSpan.Zero ? "0s"
+        : age.TotalSeconds < 120 ? $"{age.TotalSeconds:0}s"
+        : age.TotalMinutes < 120 ? $"{age.TotalMinutes:0}m"
+        : $"{age.TotalHours:0.#}h";
+
+    private static void PrintTable(string[] header, IEnumerable<string[]> rows)
+    {
+        var all = rows.Prepend(header).ToList();
+        var widths = header.Select((_, i) => all.Max(r => r[i].Length)).ToArray();
+        foreach (var r in all)
+            Console.WriteLine(("  " + string.Join("  ", r.Select((c, i) => i == r.Length - 1 ? c : c.PadRight(widths[i])))).TrimEnd());
+    }
 
     private static void Print(CorpusStatus s)
     {

@@ -4,6 +4,7 @@ using Workers.Cli.Hosting;
 using Workers.Fleet.Worker;
 using Workers.Onnx;
 using Workers.Pipeline.Vad;
+using Workers.Postgres.Fleet;
 using Workers.Postgres.Queue;
 
 namespace Workers.Cli.Commands;
@@ -32,9 +33,12 @@ public static class WorkerCommand
                 Queues = pr.GetValue(queues)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
                 UntilIdle = pr.GetValue(untilIdle),
                 ModelsRoot = Inference.ModelsRoot(ctx),
+                GpuUuid = pr.GetValue(gpuUuid),
+                GpuName = pr.GetValue(gpuName),
             };
             if (ctx.Configuration["Fleet:NodeName"] is { Length: > 0 } node) worker.Node = node;
             if (ctx.Configuration["Fleet:TempRoot"] is { Length: > 0 } temp) worker.TempRoot = temp;
+            if (ctx.Configuration["Fleet:MinFreeDiskMb"] is { Length: > 0 } minFree) worker.MinFreeDiskMb = long.Parse(minFree, System.Globalization.CultureInfo.InvariantCulture);
             if (ctx.Configuration["Fleet:DrainSeconds"] is { Length: > 0 } drain) worker.DrainSeconds = int.Parse(drain, System.Globalization.CultureInfo.InvariantCulture);
             // The pin as this process actually sees it: `workers run` sets CUDA_VISIBLE_DEVICES per slot.
             var cuda = Environment.GetEnvironmentVariable("CUDA_VISIBLE_DEVICES") is { } v ? $"'{v}'" : "(unset)";
@@ -56,7 +60,8 @@ public static class WorkerCommand
 
             var db = await ctx.DatabaseAsync(ct);
             await using var listener = new ShardNotificationListener(db);
-            var shardWorker = new ShardWorker(new ShardQueue(db, ctx.Queue, ctx.Time), listener, worker, vad, model,
+            worker.Threads = sessionOptions.IntraOpThreads;
+            var shardWorker = new ShardWorker(new ShardQueue(db, ctx.Queue, ctx.Time), listener, new WorkerRegistry(db, ctx.Time), worker, vad, model,
                 session.ExecutionProvider, ctx.Time, log);
             return await shardWorker.RunAsync(ct);
         }, ct));

@@ -30,6 +30,75 @@ public static class NvidiaSmi
 
     public static async Task<GpuQueryResult> QueryAsync(string executable, CancellationToken ct)
     {
+        var (output, problem) = await ExecAsync(executable, Arguments, ct);
+        if (problem is not null) return Failed(problem);
+        var (gpus, skipped) = Parse(output!);
+        return new GpuQueryResult(gpus, null, skipped);
+    }
+
+    /// <summary>The telemetry query: one row per GPU, numbers without units.</summary>
+    public static readonly IReadOnlyList<string> TelemetryArguments =
+        ["--query-gpu=index,uuid,name,utilization.gpu,memory.used,memory.total,temperature.gpu", "--format=csv,noheader,nounits"];
+
+    /// <summary>Samples every GPU's utilization, memory and temperature (<see cref="TelemetryArguments"/>).</summary>
+    public static async Task<GpuTelemetryResult> QueryTelemetryAsync(string executable, CancellationToken ct)
+    {
+        var (output, problem) = await ExecAsync(executable, TelemetryArguments, ct);
+        if (problem is not null) return new GpuTelemetryResult([], problem, []);
+        var (gpus, skipped) = ParseTelemetry(output!);
+        return new GpuTelemetryResult(gpus, null, skipped);
+    }
+
+    /// <summary>
+    /// Parses telemetry rows, e.g. <c>0, GPU-5b3c..., NVIDIA H100 80GB HBM3, 87, 40960, 81559, 64</c>.
+    /// The first field is the index, the second the UUID, the last four the numbers (utilization %,
+    /// memory used and total MiB, temperature °C); everything between is the name. A number that
+    /// nvidia-smi cannot give (<c>[N/A]</c>, <c>[Not Supported]</c>, <c>N/A</c>) is null; a unit left
+    /// on a number (<c>87 %</c>, <c>40960 MiB</c>) is tolerated. Lines that are not a GPU row are
+    /// skipped and returned for the log.
+    /// </summary>
+    public static (IReadOnlyList<GpuTelemetry> Gpus, IReadOnlyList<string> Skipped) ParseTelemetry(string output)
+    {
+        var gpus = new List<GpuTelemetry>();
+        var skipped = new List<string>();
+        foreach (var raw in output.Split('\n'))
+        {
+            var line = raw.Trim();
+            if (line.Length == 0) continue;
+            var f = line.Split(',', StringSplitOptions.TrimEntries);
+            if (f.Length >= 7
+                && int.TryParse(f[0], NumberStyles.None, CultureInfo.InvariantCulture, out var index)
+                && f[1].Length > 0
+                && string.Join(", ", f[2..^4]) is { Length: > 0 } name
+                && TryNumber(f[^4], out var util)
+                && TryNumber(f[^3], out var used)
+                && TryNumber(f[^2], out var total)
+                && TryNumber(f[^1], out var temp)
+                && gpus.All(g => g.Index != index))
+                gpus.Add(new GpuTelemetry(index, f[1], name, util, used, total, temp));
+            else
+                skipped.Add(line);
+        }
+        return (gpus, skipped);
+    }
+
+    /// <summary>"87", "87.5", "87 %", "40960 MiB", "64 C" (the number), or "[N/A]", "N/A", "[Not Supported]" (null).</summary>
+    private static bool TryNumber(string field, out double? value)
+    {
+        value = null;
+        if (field.StartsWith('[') && field.EndsWith(']')) return true;
+        if (field.Equals("N/A", StringComparison.OrdinalIgnoreCase)) return true;
+        var end = field.Length;
+        while (end > 0 && !char.IsAsciiDigit(field[end - 1])) end--; // a unit: %, MiB, C
+        if (end == 0 || (end < field.Length && field[end] != ' ' && field[end] != '%')) return false;
+        if (!double.TryParse(field.AsSpan(0, end), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var v)) return false;
+        value = v;
+        return true;
+    }
+
+    /// <summary>Runs nvidia-smi: its stdout, or why there is none (missing, failed, timed out).</summary>
+    private static async Task<(string? Output, string? Problem)> ExecAsync(string executable, IReadOnlyList<string> arguments, CancellationToken ct)
+    {
         var psi = new ProcessStartInfo(executable)
         {
             UseShellExecute = false,
@@ -37,10 +106,10 @@ public static class NvidiaSmi
             RedirectStandardError = true,
             RedirectStandardInput = true,
         };
-        foreach (var a in Arguments) psi.ArgumentList.Add(a);
+        foreach (var a in arguments) psi.ArgumentList.Add(a);
         Process p;
         try { p = Process.Start(psi) ?? throw new Win32Exception("Process.Start returned no process"); }
-        catch (Win32Exception e) { return Failed($"{executable} could not be started ({e.Message})"); }
+        catch (Win32Exception e) { return (null, $"{executable} could not be started ({e.Message})"); }
         using (p)
         {
             p.StandardInput.Close();
@@ -53,16 +122,15 @@ public static class NvidiaSmi
             {
                 p.Kill(entireProcessTree: true);
                 ct.ThrowIfCancellationRequested();
-                return Failed($"{executable} did not answer within {Timeout.TotalSeconds:0} s");
+                return (null, $"{executable} did not answer within {Timeout.TotalSeconds:0} s");
             }
             var output = await stdout;
             if (p.ExitCode != 0)
             {
                 var why = FirstLine(await stderr) ?? FirstLine(output) ?? "no output";
-                return Failed($"{executable} exited with code {p.ExitCode}: {why}");
+                return (null, $"{executable} exited with code {p.ExitCode}: {why}");
             }
-            var (gpus, skipped) = Parse(output);
-            return new GpuQueryResult(gpus, null, skipped);
+            return (output, null);
         }
     }
 

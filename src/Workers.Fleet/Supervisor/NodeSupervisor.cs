@@ -37,6 +37,9 @@ public sealed partial class NodeSupervisor(string executable, IReadOnlyList<stri
 {
     private readonly HashSet<Process> _running = [];
 
+    /// <summary>Called when a slot is given up as crash-looping (slot, last exit code, what to say), e.g. to record it in the registry.</summary>
+    public Func<int, int, string, Task>? OnCrashLoop { get; init; }
+
     /// <summary>Stops every worker process now (SIGKILL): the second signal. Their leases expire and the shards are rescued.</summary>
     public void KillAll()
     {
@@ -83,6 +86,11 @@ public sealed partial class NodeSupervisor(string executable, IReadOnlyList<stri
             if (crashes.Count >= policy.MaxCrashes)
             {
                 LogCrashLooping(slot.Index, crashes.Count, policy.Window.TotalMinutes, code);
+                if (OnCrashLoop is { } report)
+                {
+                    try { await report(slot.Index, code, $"{crashes.Count} crashes within {policy.Window.TotalMinutes:0} min, last exit code {code}; left stopped"); }
+                    catch (Exception e) { logger.LogWarning("Could not record crash-looping slot {Slot}: {Error}", slot.Index, e.Message); }
+                }
                 return false;
             }
             var delay = TimeSpan.FromTicks(Math.Min(policy.MaxDelay.Ticks, policy.BaseDelay.Ticks << Math.Min(20, consecutive++)));

@@ -7,6 +7,7 @@ using Workers.Fleet.Resilience;
 using Workers.Onnx;
 using Workers.Pipeline.Processing;
 using Workers.Pipeline.Vad;
+using Workers.Postgres.Fleet;
 using Workers.Postgres.Queue;
 
 namespace Workers.Fleet.Worker;
@@ -28,6 +29,7 @@ namespace Workers.Fleet.Worker;
 public sealed partial class ShardWorker(
     ShardQueue queue,
     ShardNotificationListener listener,
+    WorkerRegistry registry,
     WorkerOptions options,
     VadOptions vad,
     IVadModel model,
@@ -49,6 +51,12 @@ public sealed partial class ShardWorker(
 
     public async Task<int> RunAsync(CancellationToken ct)
     {
+        TempFolders.SweepDead(options.TempRoot, options.Node, logger); // e.g. the predecessor of this slot, if it was killed
+        await _untilUp.ExecuteAsync(async t => await registry.RegisterAsync(new WorkerRegistration(_who.Worker, options.Node, Environment.ProcessId,
+            options.Slot, options.Gpu, options.GpuUuid, options.GpuName, executionProvider, options.Threads,
+            typeof(ShardWorker).Assembly.GetName().Version?.ToString() ?? "0", options.Queues), t), ct);
+        using var beats = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var registryBeat = BeatRegistryAsync(beats.Token);
         try
         {
             return await LoopAsync(ct);
@@ -58,6 +66,36 @@ public sealed partial class ShardWorker(
             LogStopped(_who.Worker, Completed);
             return 0; // stopped while idle or waiting: nothing of ours is running
         }
+        finally
+        {
+            await beats.CancelAsync();
+            await registryBeat;
+            // Any exit of this loop says so; a process killed outright leaves its row 'running' with an ageing heartbeat.
+            try { await _withinLease.ExecuteAsync(async t => await registry.StopAsync(_who.Worker, ct: t), CancellationToken.None); }
+            catch (Exception e) when (DatabaseRetry.IsTransient(e)) { LogFailNotRecorded(-1, e.Message); }
+        }
+    }
+
+    private ClaimedShard? _current;
+    private DateTimeOffset _lastDiskWarning = DateTimeOffset.MinValue;
+
+    [LoggerMessage(LogLevel.Warning, "Not claiming: {Free} MB free under {TempRoot}, below Fleet:MinFreeDiskMb ({Min} MB). Free space or lower the limit.")]
+    private partial void LogLowDisk(string tempRoot, long free, long min);
+
+    /// <summary>The registry heartbeat: alive, and on which shard. Runs while idle too, so a stale row means a dead process.</summary>
+    private async Task BeatRegistryAsync(CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(_q.Heartbeat, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+            {
+                var shard = Volatile.Read(ref _current);
+                try { await registry.HeartbeatAsync(_who.Worker, shard?.Id, shard?.Attempt, ct); }
+                catch (Exception e) when (DatabaseRetry.IsTransient(e)) { /* the next beat tries again */ }
+            }
+        }
+        catch (OperationCanceledException) { }
     }
 
     private async Task<int> LoopAsync(CancellationToken ct)
@@ -65,6 +103,16 @@ public sealed partial class ShardWorker(
         LogStarted(_who.Worker, executionProvider, string.Join(",", options.Queues));
         while (!ct.IsCancellationRequested)
         {
+            if (options.MinFreeDiskMb > 0 && TempFolders.FreeMb(options.TempRoot) is var free && free < options.MinFreeDiskMb)
+            {
+                if (time.GetUtcNow() - _lastDiskWarning > TimeSpan.FromMinutes(1))
+                {
+                    _lastDiskWarning = time.GetUtcNow();
+                    LogLowDisk(options.TempRoot, free, options.MinFreeDiskMb);
+                }
+                await listener.WaitAsync(TimeSpan.FromSeconds(_q.PollSeconds), ct);
+                continue;
+            }
             // A database outage pauses the worker here, retrying with backoff; nothing is claimed meanwhile.
             await _untilUp.ExecuteAsync(async t => await RescueIfDueAsync(t), ct);
             var claimed = await _untilUp.ExecuteAsync(async t => await queue.ClaimAsync(_who, options.Queues, 1, t), ct);
@@ -79,7 +127,9 @@ public sealed partial class ShardWorker(
                 await listener.WaitAsync(TimeSpan.FromSeconds(options.UntilIdle ? 1 : _q.PollSeconds), ct);
                 continue;
             }
-            await ProcessAsync(claimed[0], ct);
+            Volatile.Write(ref _current, claimed[0]);
+            try { await ProcessAsync(claimed[0], ct); }
+            finally { Volatile.Write(ref _current, null); }
         }
         LogStopped(_who.Worker, Completed);
         return 0;
@@ -99,7 +149,7 @@ public sealed partial class ShardWorker(
     private async Task ProcessAsync(ClaimedShard shard, CancellationToken stop)
     {
         var sw = Stopwatch.StartNew();
-        var tempDir = Path.Combine(options.TempRoot, Sanitize(options.Node), $"{Environment.ProcessId}-{options.Slot}", $"{shard.Id}-{shard.Attempt}");
+        var tempDir = Path.Combine(TempFolders.WorkerFolder(options.TempRoot, options.Node, Environment.ProcessId, options.Slot), $"{shard.Id}-{shard.Attempt}");
         // Stopping (SIGTERM) does not cut the shard off: it may finish within DrainSeconds, after
         // which it is given back without spending an attempt.
         using var drain = new CancellationTokenSource();
@@ -160,6 +210,9 @@ public sealed partial class ShardWorker(
             if (await _withinLease.ExecuteAsync(async t => await queue.CompleteAsync(shard, _who, segments, failures, ct: t), CancellationToken.None))
             {
                 Completed++;
+                var rate = output.AudioSeconds / Math.Max(1e-9, sw.Elapsed.TotalSeconds);
+                try { await registry.ShardDoneAsync(_who.Worker, output.AudioSeconds, rate, stop); }
+                catch (Exception e) when (DatabaseRetry.IsTransient(e)) { /* counters only; the shard itself is recorded */ }
                 LogCompleted(shard.Id, shard.Attempt, segments.Count, failures.Count, output.AudioSeconds, sw.Elapsed.TotalSeconds,
                     output.AudioSeconds / Math.Max(1e-9, sw.Elapsed.TotalSeconds));
             }
@@ -211,8 +264,6 @@ public sealed partial class ShardWorker(
 
     [LoggerMessage(LogLevel.Information, "Gave back shard {Shard} attempt {Attempt} without spending the attempt")]
     private partial void LogReleased(long shard, int attempt);
-
-    private static string Sanitize(string s) => string.Concat(s.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));
 
     [LoggerMessage(LogLevel.Information, "Worker {Worker} started on {Provider}, queues {Queues}")]
     private partial void LogStarted(string worker, string provider, string queues);

@@ -13,6 +13,13 @@ public sealed class WorkerOptions
     /// <summary>GPU index the slot is pinned to, or null for a CPU slot.</summary>
     public string? Gpu { get; set; }
 
+    /// <summary>The pinned GPU's uuid and name, for the registry.</summary>
+    public string? GpuUuid { get; set; }
+    public string? GpuName { get; set; }
+
+    /// <summary>Intra-op threads the session got, for the registry.</summary>
+    public int Threads { get; set; } = 1;
+
     /// <summary>Exit 0 once no shard of <see cref="Queues"/> is queued or running.</summary>
     public bool UntilIdle { get; set; }
 
@@ -28,6 +35,10 @@ public sealed class WorkerOptions
     /// <summary>Where shard attempts get their private temp folder.</summary>
     /// <value>The default value is <c>$TMPDIR/workers</c>.</value>
     public string TempRoot { get; set; } = Path.Combine(Path.GetTempPath(), "workers");
+
+    /// <summary>A worker does not claim while the temp root's file system has less free space than this.</summary>
+    /// <value>The default value is 1024 MB. 0 turns the check off.</value>
+    public long MinFreeDiskMb { get; set; } = 1024;
 
     /// <summary>Pipeline name (a section of <c>Pipelines</c>).</summary>
     /// <value>The default value is "vad".</value>

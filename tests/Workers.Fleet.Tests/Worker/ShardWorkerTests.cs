@@ -51,7 +51,7 @@ public sealed class ShardWorkerTests : IAsyncLifetime
         var log = new SignalLogger("Database unavailable");
         var queue = new ShardQueue(db, new QueueOptions { PollSeconds = 1 }, TimeProvider.System);
         await using var listener = new ShardNotificationListener(db);
-        var worker = new ShardWorker(queue, listener, new WorkerOptions { UntilIdle = true, TempRoot = Path.Combine(_dir, "tmp") },
+        var worker = new ShardWorker(queue, listener, new Workers.Postgres.Fleet.WorkerRegistry(db, TimeProvider.System), new WorkerOptions { UntilIdle = true, TempRoot = Path.Combine(_dir, "tmp") },
             new VadOptions(), new LoudIsSpeech(), "test", TimeProvider.System, log);
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
         var run = worker.RunAsync(timeout.Token);
@@ -64,6 +64,36 @@ public sealed class ShardWorkerTests : IAsyncLifetime
         Assert.Equal(3, worker.Completed);
         await using var cmd = db.CreateCommand("SELECT count(*) FROM shards WHERE state = 'succeeded'");
         Assert.Equal(3L, await cmd.ExecuteScalarAsync());
+
+        // The registry saw it: registered once the database was back, counted its work, and marked it stopped.
+        var row = Assert.Single(await new Workers.Postgres.Fleet.WorkerRegistry(db, TimeProvider.System).ListAsync(DateTime.UtcNow.AddHours(-1)));
+        Assert.Equal((worker.Identity.Worker, "stopped", 3, 12.0, "test"), (row.Id, row.State, row.ShardsCompleted, row.AudioSecondsDone, row.ExecutionProvider));
+        Assert.Equal(Environment.ProcessId, row.Pid);
+        Assert.Null(row.CurrentShard);
+    }
+
+    [Fact]
+    public async Task A_worker_does_not_claim_while_the_temp_disk_is_below_its_free_space_floor()
+    {
+        await using var db = NpgsqlDataSource.Create(_cs);
+        await new MigrationRunner(db).MigrateAsync();
+        WriteWav(Path.Combine(_dir, "f.wav"), 4);
+        var plan = await EnqueuePlanner.PlanAsync(new CorpusListing("folder", _dir, _dir, [new SourceFile("f.wav", 4)], []), new Trusted(), 4);
+        await new CorpusWriter(db, TimeProvider.System).WriteAsync(plan, new EnqueueRequest("disk"));
+
+        var log = new SignalLogger("below Fleet:MinFreeDiskMb");
+        var queue = new ShardQueue(db, new QueueOptions { PollSeconds = 1 }, TimeProvider.System);
+        await using var listener = new ShardNotificationListener(db);
+        var options = new WorkerOptions { UntilIdle = true, TempRoot = Path.Combine(_dir, "tmp"), MinFreeDiskMb = long.MaxValue / (1 << 20) };
+        var worker = new ShardWorker(queue, listener, new Workers.Postgres.Fleet.WorkerRegistry(db, TimeProvider.System), options,
+            new VadOptions(), new LoudIsSpeech(), "test", TimeProvider.System, log);
+        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        var run = worker.RunAsync(stop.Token);
+        await log.Seen.Task.WaitAsync(stop.Token);
+        await stop.CancelAsync();
+        Assert.Equal(0, await run);
+        await using var cmd = db.CreateCommand("SELECT count(*) FROM shard_attempts");
+        Assert.Equal(0L, await cmd.ExecuteScalarAsync());
     }
 
     private static void WriteWav(string path, double seconds)
