@@ -66,6 +66,9 @@ public static class RunCommand
             ],
             NodeSlotPlan.Environment(s, gpuProvider, cpuProvider))).ToList();
         var node = ctx.Configuration["Fleet:NodeName"] is { Length: > 0 } n ? n : Environment.MachineName;
+        var tempRoot = ctx.Configuration["Fleet:TempRoot"] is { Length: > 0 } t ? t : new Workers.Fleet.Worker.WorkerOptions().TempRoot;
+        // Folders of this node's workers that died (SIGKILL, OOM killer, power loss) before cleaning up.
+        Workers.Fleet.Worker.TempFolders.SweepDead(tempRoot, node, ctx.Logger("Supervisor"));
         var db = await ctx.DatabaseAsync(ct);
         var registry = new WorkerRegistry(db, ctx.Time);
         var supervisor = new NodeSupervisor(exe, prefix, ctx.Bind<RestartPolicy>("Fleet:Restart"), ctx.Time, ctx.Logger("Supervisor"))

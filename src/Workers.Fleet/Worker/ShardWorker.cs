@@ -203,6 +203,7 @@ public sealed partial class ShardWorker(
             try { await beat; } catch (OperationCanceledException) { }
             if (lost) return;
 
+            if (output.OomRetries > 0) LogOutOfMemory(shard.Id, output.OomRetries, output.FinalRunSize);
             var segments = output.Segments.Select(s => new SegmentRow(s.FileIndex, s.StartSeconds, s.EndSeconds)).ToList();
             var failures = output.Failures.Select(f => new FileFailureRow(f.FileIndex, f.StartSeconds, f.EndSeconds, f.Error)).ToList();
             // Retried on transient faults for about a lease: the transaction is all or nothing and
@@ -261,6 +262,9 @@ public sealed partial class ShardWorker(
 
     [LoggerMessage(LogLevel.Information, "Stopping: shard {Shard} may finish within {Seconds} s, else it is given back")]
     private partial void LogDraining(long shard, int seconds);
+
+    [LoggerMessage(LogLevel.Warning, "Shard {Shard}: inference ran out of memory; batch halved {Times} time(s), to {RunSize} streams per run")]
+    private partial void LogOutOfMemory(long shard, int times, int runSize);
 
     [LoggerMessage(LogLevel.Information, "Gave back shard {Shard} attempt {Attempt} without spending the attempt")]
     private partial void LogReleased(long shard, int attempt);

@@ -1,4 +1,5 @@
 using Workers.Audio;
+using Workers.Onnx;
 using Workers.Pipeline.Vad;
 
 namespace Workers.Pipeline.Processing;
@@ -12,15 +13,27 @@ public readonly record struct FoundSegment(int FileIndex, double StartSeconds, d
 /// <summary>An item that could not be processed, with the decoder's reason; the shard went on.</summary>
 public readonly record struct ItemFailure(int FileIndex, double StartSeconds, double EndSeconds, string Error);
 
-public sealed record ShardOutput(IReadOnlyList<FoundSegment> Segments, IReadOnlyList<ItemFailure> Failures, double AudioSeconds);
+public sealed record ShardOutput(IReadOnlyList<FoundSegment> Segments, IReadOnlyList<ItemFailure> Failures, double AudioSeconds)
+{
+    /// <summary>How many times inference ran out of memory and the batch was halved (0: never).</summary>
+    public int OomRetries { get; init; }
+
+    /// <summary>The batcher's <see cref="VadBatcher.MaxRunSize"/> when the shard finished: its batch
+    /// capacity unless <see cref="OomRetries"/> lowered it.</summary>
+    public int FinalRunSize { get; init; }
+}
 
 /// <summary>
 /// Segments every item of a shard with one batched VAD: all items go into the batcher at once, so
 /// a shard of many short files and a shard holding one 30-minute range both fill the batch.
 /// Decoding runs ahead on the thread pool (<see cref="PrefetchingReader"/>) while this thread runs
 /// inference. A file that cannot be decoded becomes an <see cref="ItemFailure"/>, never a crash.
+/// If inference runs out of memory (<see cref="IsOutOfMemory"/>), <see cref="VadBatcher.MaxRunSize"/>
+/// is halved and the step retried (the batcher loses nothing when the model throws); the lower size
+/// is kept for the rest of the shard. Only a batch of one running out of memory fails the shard:
+/// that exception propagates, as does any other exception from inference.
 /// </summary>
-public sealed class ShardProcessor(VadBatcher batcher, VadOptions options, AudioDecoderOptions? decoder = null)
+public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions options, AudioDecoderOptions? decoder = null)
 {
     private readonly AudioDecoderOptions _decoder = decoder ?? AudioDecoderOptions.Default;
 
@@ -41,14 +54,36 @@ public sealed class ShardProcessor(VadBatcher batcher, VadOptions options, Audio
         var failures = new List<ItemFailure>();
         var completed = new List<VadItemResult>();
         double done = 0;
+        var oomRetries = 0;
+        var itemAttempts = new int[items.Count];
         while (!batcher.IsIdle)
         {
             ct.ThrowIfCancellationRequested();
-            batcher.Step(completed);
+            try
+            {
+                batcher.Step(completed);
+            }
+            catch (Exception e) when (batcher.MaxRunSize > 1 && IsOutOfMemory(e))
+            {
+                // The windows read for this step are kept by the batcher; the next Step scores them in smaller calls.
+                batcher.MaxRunSize /= 2;
+                oomRetries++;
+                continue;
+            }
             if (completed.Count == 0) continue;
             foreach (var r in completed)
             {
-                var it = items[(int)r.ItemId];
+                var index = (int)r.ItemId;
+                var it = items[index];
+                if (r.Error is not null && IsTransientDecodeError(r.Error) && ++itemAttempts[index] < MaxItemAttempts)
+                {
+                    // A decoder that crashed or an I/O hiccup: read the item again from its start (its
+                    // partial probabilities were discarded with the failed result).
+                    TransientRetries++;
+                    var expected = (long)Math.Round((it.EndSeconds - readStarts[index]) * sr);
+                    batcher.Enqueue(new VadItem(index, new AudioItemSource(it.FullPath, readStarts[index], it.EndSeconds, _decoder), expected));
+                    continue;
+                }
                 done += it.EndSeconds - it.StartSeconds;
                 if (r.Error is not null)
                 {
@@ -67,8 +102,43 @@ public sealed class ShardProcessor(VadBatcher batcher, VadOptions options, Audio
             progress?.Invoke(done);
         }
         segments.Sort((a, b) => a.FileIndex != b.FileIndex ? a.FileIndex.CompareTo(b.FileIndex) : a.StartSeconds.CompareTo(b.StartSeconds));
-        return new ShardOutput(segments, failures, done);
+        return new ShardOutput(segments, failures, done) { OomRetries = oomRetries, FinalRunSize = batcher.MaxRunSize };
     }
+
+    /// <summary>
+    /// Whether <paramref name="e"/> means inference ran out of memory, so that a smaller batch may
+    /// succeed. Conservative: true only for <see cref="OutOfMemoryException"/> (including
+    /// <see cref="InsufficientMemoryException"/>), or for an <see cref="OnnxRuntimeException"/> with
+    /// error code <see cref="OrtErrorCode.Fail"/> or <see cref="OrtErrorCode.RuntimeException"/>
+    /// whose ORT message names an allocation failure ("out of memory", "CUDA failure 2:",
+    /// "cudaErrorMemoryAllocation", "Failed to allocate memory", "bad_alloc",
+    /// "CUBLAS_STATUS_ALLOC_FAILED", "CUDNN_STATUS_ALLOC_FAILED"; case-insensitive). Inner
+    /// exceptions are looked at too. Other codes (invalid argument, provider unavailable, ...) are
+    /// never out of memory, whatever their text.
+    /// </summary>
+    public static bool IsOutOfMemory(Exception e)
+    {
+        for (Exception? x = e; x is not null; x = x.InnerException)
+        {
+            if (x is OutOfMemoryException) return true;
+            if (x is OnnxRuntimeException { ErrorCode: OrtErrorCode.Fail or OrtErrorCode.RuntimeException } ort
+                && x is not ExecutionProviderUnavailableException
+                && Array.Exists(OutOfMemoryMarkers, m => ort.OrtMessage.Contains(m, StringComparison.OrdinalIgnoreCase)))
+                return true;
+        }
+        return false;
+    }
+
+    private static readonly string[] OutOfMemoryMarkers =
+    [
+        "out of memory",
+        "CUDA failure 2:",
+        "cudaErrorMemoryAllocation",
+        "Failed to allocate memory",
+        "bad_alloc",
+        "CUBLAS_STATUS_ALLOC_FAILED",
+        "CUDNN_STATUS_ALLOC_FAILED",
+    ];
 
     /// <summary>
     /// Where to start reading a range that begins inside a file (a file cut across shards): on the
@@ -85,6 +155,32 @@ public sealed class ShardProcessor(VadBatcher batcher, VadOptions options, Audio
         var aligned = startSample / window * window - warmUp;
         return Math.Max(0, aligned) / (double)options.SampleRate;
     }
+
+    /// <summary>Attempts per item when decoding fails transiently.</summary>
+    public const int MaxItemAttempts = 3;
+
+    /// <summary>Items read again after a transient decode failure, over this processor's life.</summary>
+    public int TransientRetries { get; private set; }
+
+    /// <summary>
+    /// Worth another read: I/O errors other than a missing file or folder, a decoder that timed out,
+    /// and an ffmpeg that died of a signal (exit code 128 + signal: killed, crashed). A file whose
+    /// content is bad fails the same way every time and is not retried.
+    /// </summary>
+    public static bool IsTransientDecodeError(Exception e)
+    {
+        var inner = e is AudioReadException { InnerException: { } i } ? i : e;
+        return inner switch
+        {
+            FileNotFoundException or DirectoryNotFoundException => false,
+            IOException or TimeoutException => true,
+            AudioFormatException f => FfmpegSignalExit().Match(f.Message) is { Success: true } m && int.Parse(m.Groups[1].Value) >= 128,
+            _ => false,
+        };
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"ffmpeg exited with code (\d+)")]
+    private static partial System.Text.RegularExpressions.Regex FfmpegSignalExit();
 
     private static string Describe(Exception e)
     {
