@@ -54,6 +54,39 @@ public sealed partial class DrainTests(PostgresFixture pg) : IDisposable
         Assert.Empty(Directory.EnumerateFiles(Path.Combine(_corpus, "tmp"), "*", SearchOption.AllDirectories));
     }
 
+    [Fact]
+    public async Task A_second_sigterm_stops_at_once_and_takes_the_workers_down()
+    {
+        await Models.CatalogAsync();
+        await using var db = await pg.CreateSchemaAsync();
+        new SpeechCorpusGenerator(Path.Combine(_corpus, ".espeak")).WriteWav(Path.Combine(_corpus, "audio", "long.wav"), 1800, new Random(2));
+        var env = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings__Workers"] = db.ConnectionString,
+            ["Models__Root"] = Models.Root,
+            ["Fleet__DrainSeconds"] = "300",
+            ["Fleet__TempRoot"] = Path.Combine(_corpus, "tmp"),
+        };
+        Assert.Equal(0, (await WorkersProcess.RunAsync(env, "enqueue", Path.Combine(_corpus, "audio"), "--name", "twice", "--shard-minutes", "60")).ExitCode);
+        using var run = WorkersProcess.Start(env, "run", "--gpus", "none", "--cpu-workers", "1");
+        var deadline = Stopwatch.StartNew();
+        while (await db.ScalarAsync<long>("SELECT count(*) FROM shard_attempts WHERE outcome = 'running'") == 0)
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromMinutes(2) && !run.HasExited, "the shard never started running");
+            await Task.Delay(50);
+        }
+        var worker = int.Parse((await db.ScalarAsync<string>("SELECT worker FROM shard_attempts")).Split('/')[1]);
+        Assert.Equal(0, Kill(run.Id, 15));
+        await Task.Delay(300); // let the first signal be taken as a drain
+        Assert.Equal(0, Kill(run.Id, 15));
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await run.WaitForExitAsync(timeout.Token);
+        Assert.Equal(130, run.ExitCode);
+        Assert.False(Directory.Exists($"/proc/{worker}") && !File.ReadAllText($"/proc/{worker}/stat").Contains(") Z "), "the worker outlived a second signal");
+        // Nothing was completed or released: the lease will expire and the rescuer will re-queue the shard.
+        Assert.Equal("running", await db.ScalarAsync<string>("SELECT state::text FROM shards"));
+    }
+
     [LibraryImport("libc", EntryPoint = "kill")]
     private static partial int Kill(int pid, int signal);
 }

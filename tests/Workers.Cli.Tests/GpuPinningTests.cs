@@ -47,6 +47,10 @@ public sealed partial class GpuPinningTests(PostgresFixture pg) : IDisposable
         Assert.Equal(shards, await db.ScalarAsync<long>("SELECT count(*) FROM shards WHERE state = 'succeeded'"));
         // Every attempt records the GPU index its worker was pinned to.
         Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM shard_attempts WHERE gpu IS NULL OR gpu NOT IN ('0', '1')"));
+        // The registry shows the four workers, two per GPU, with uuids, and that these GPU slots run on CPU.
+        Assert.Equal("0:" + UuidA + ",0:" + UuidA + ",1:" + UuidB + ",1:" + UuidB, await db.ScalarAsync<string>(
+            "SELECT string_agg(gpu_index || ':' || gpu_uuid, ',' ORDER BY slot) FROM workers"));
+        Assert.Equal(4L, await db.ScalarAsync<long>("SELECT count(*) FROM workers WHERE execution_provider = 'CPUExecutionProvider' AND state = 'stopped'"));
     }
 
     [Fact]
