@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.Retry;
 
 namespace Workers.Fleet.Supervisor;
 
@@ -29,7 +31,7 @@ public sealed class RestartPolicy
 
 /// <summary>
 /// Runs a node's worker processes: starts one per slot, restarts a slot whose process exits
-/// abnormally (exponential backoff; a slot crashing <see cref="RestartPolicy.MaxCrashes"/> times
+/// abnormally (a Polly retry: exponential backoff with jitter; a slot crashing <see cref="RestartPolicy.MaxCrashes"/> times
 /// within the window is left stopped as crash-looping), forwards SIGTERM on shutdown so workers
 /// release their shards, and returns when every slot is done.
 /// </summary>
@@ -60,44 +62,77 @@ public sealed partial class NodeSupervisor(string executable, IReadOnlyList<stri
         return results.All(ok => ok) ? 0 : 1;
     }
 
+    /// <summary>A worker process exited abnormally: the restart pipeline retries (restarts) on it.</summary>
+    private sealed class WorkerCrashedException(int slot, int code) : Exception($"slot {slot}: worker exited with code {code}")
+    {
+        public int Code { get; } = code;
+    }
+
+    /// <summary>The slot crashed too often: not handled by the retry, so the slot stops.</summary>
+    private sealed class CrashLoopingException() : Exception("crash-looping");
+
     private async Task<bool> RunSlotAsync(WorkerSlot slot, bool untilIdle, CancellationToken ct)
     {
         var crashes = new Queue<DateTimeOffset>();
-        var consecutive = 0;
-        while (true)
-        {
-            var psi = new ProcessStartInfo(executable) { UseShellExecute = false, RedirectStandardInput = true };
-            foreach (var a in prefixArgs.Concat(slot.Arguments)) psi.ArgumentList.Add(a);
-            foreach (var (k, v) in slot.Environment) psi.Environment[k] = v;
-            using var p = Process.Start(psi) ?? throw new InvalidOperationException($"Could not start {executable}.");
-            p.StandardInput.Close();
-            LogStarted(slot.Index, p.Id);
-            lock (_running) _running.Add(p);
-            using (ct.Register(() => Terminate(p)))
-                await p.WaitForExitAsync(CancellationToken.None);
-            lock (_running) _running.Remove(p);
-            var code = p.ExitCode;
-            if (ct.IsCancellationRequested) { LogStopped(slot.Index, code); return code == 0; }
-            if (code == 0 && untilIdle) { LogDone(slot.Index); return true; }
-
-            var now = time.GetUtcNow();
-            crashes.Enqueue(now);
-            while (crashes.Count > 0 && now - crashes.Peek() > policy.Window) crashes.Dequeue();
-            if (crashes.Count >= policy.MaxCrashes)
+        // The restart policy is a Polly retry: exponential backoff with jitter between restarts,
+        // capped; the crash-loop window is checked on every crash and ends the retrying.
+        var restarts = new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRetry(new RetryStrategyOptions
             {
-                LogCrashLooping(slot.Index, crashes.Count, policy.Window.TotalMinutes, code);
-                if (OnCrashLoop is { } report)
+                ShouldHandle = new PredicateBuilder().Handle<WorkerCrashedException>(),
+                MaxRetryAttempts = int.MaxValue,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = policy.BaseDelay,
+                MaxDelay = policy.MaxDelay,
+                OnRetry = a =>
                 {
-                    try { await report(slot.Index, code, $"{crashes.Count} crashes within {policy.Window.TotalMinutes:0} min, last exit code {code}; left stopped"); }
-                    catch (Exception e) { logger.LogWarning("Could not record crash-looping slot {Slot}: {Error}", slot.Index, e.Message); }
+                    LogRestarting(slot.Index, ((WorkerCrashedException)a.Outcome.Exception!).Code, a.RetryDelay.TotalSeconds);
+                    return ValueTask.CompletedTask;
+                },
+            })
+            .Build();
+        try
+        {
+            return await restarts.ExecuteAsync(async token =>
+            {
+                var code = await RunOnceAsync(slot, ct);
+                if (ct.IsCancellationRequested) { LogStopped(slot.Index, code); return code == 0; }
+                if (code == 0 && untilIdle) { LogDone(slot.Index); return true; }
+
+                var now = time.GetUtcNow();
+                crashes.Enqueue(now);
+                while (crashes.Count > 0 && now - crashes.Peek() > policy.Window) crashes.Dequeue();
+                if (crashes.Count >= policy.MaxCrashes)
+                {
+                    LogCrashLooping(slot.Index, crashes.Count, policy.Window.TotalMinutes, code);
+                    if (OnCrashLoop is { } report)
+                    {
+                        try { await report(slot.Index, code, $"{crashes.Count} crashes within {policy.Window.TotalMinutes:0} min, last exit code {code}; left stopped"); }
+                        catch (Exception e) { logger.LogWarning("Could not record crash-looping slot {Slot}: {Error}", slot.Index, e.Message); }
+                    }
+                    throw new CrashLoopingException();
                 }
-                return false;
-            }
-            var delay = TimeSpan.FromTicks(Math.Min(policy.MaxDelay.Ticks, policy.BaseDelay.Ticks << Math.Min(20, consecutive++)));
-            LogRestarting(slot.Index, code, delay.TotalSeconds);
-            try { await Task.Delay(delay, time, ct); }
-            catch (OperationCanceledException) { return true; }
+                throw new WorkerCrashedException(slot.Index, code);
+            }, ct);
         }
+        catch (CrashLoopingException) { return false; }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested) { return true; } // stopped while waiting to restart
+    }
+
+    private async Task<int> RunOnceAsync(WorkerSlot slot, CancellationToken ct)
+    {
+        var psi = new ProcessStartInfo(executable) { UseShellExecute = false, RedirectStandardInput = true };
+        foreach (var a in prefixArgs.Concat(slot.Arguments)) psi.ArgumentList.Add(a);
+        foreach (var (k, v) in slot.Environment) psi.Environment[k] = v;
+        using var p = Process.Start(psi) ?? throw new InvalidOperationException($"Could not start {executable}.");
+        p.StandardInput.Close();
+        LogStarted(slot.Index, p.Id);
+        lock (_running) _running.Add(p);
+        using (ct.Register(() => Terminate(p)))
+            await p.WaitForExitAsync(CancellationToken.None);
+        lock (_running) _running.Remove(p);
+        return p.ExitCode;
     }
 
     /// <summary>SIGTERM: the worker stops claiming and releases its shard; it is not killed.</summary>
