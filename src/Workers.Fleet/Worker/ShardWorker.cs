@@ -172,6 +172,7 @@ public sealed partial class ShardWorker(
             beat = Task.Run(async () =>
             {
                 using var timer = new PeriodicTimer(_q.Heartbeat, time);
+                var renewedAt = time.GetUtcNow();
                 while (await timer.WaitForNextTickAsync(leaseLost.Token))
                 {
                     bool ok;
@@ -179,8 +180,15 @@ public sealed partial class ShardWorker(
                     catch (Exception e) when (e is not OperationCanceledException)
                     {
                         LogHeartbeatError(shard.Id, e.Message);
-                        continue; // the lease may still be ours; the next beat tries again
+                        if (time.GetUtcNow() - renewedAt < _q.Lease) continue; // the lease may still be ours; the next beat tries again
+                        // Unreachable for a whole lease: the shard may already be rescued and running
+                        // elsewhere. Stop now rather than finish work the fence would refuse anyway.
+                        lost = true;
+                        LogLeaseLost(shard.Id, shard.Attempt);
+                        await leaseLost.CancelAsync();
+                        return;
                     }
+                    if (ok) renewedAt = time.GetUtcNow();
                     if (!ok)
                     {
                         lost = true;

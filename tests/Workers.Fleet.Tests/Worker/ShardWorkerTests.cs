@@ -96,6 +96,63 @@ public sealed class ShardWorkerTests : IAsyncLifetime
         Assert.Equal(0L, await cmd.ExecuteScalarAsync());
     }
 
+    [Fact]
+    public async Task A_worker_cut_off_from_the_database_for_a_whole_lease_drops_its_shard_and_writes_nothing()
+    {
+        await using var db = NpgsqlDataSource.Create(_cs);
+        await new MigrationRunner(db).MigrateAsync();
+        WriteWav(Path.Combine(_dir, "long.wav"), 600);
+        var plan = await EnqueuePlanner.PlanAsync(new CorpusListing("folder", _dir, _dir, [new SourceFile("long.wav", 600)], []), new Trusted(), 600);
+        await new CorpusWriter(db, TimeProvider.System).WriteAsync(plan, new EnqueueRequest("cut-off"));
+
+        var log = new SignalLogger("Lease lost");
+        var claimed = new SignalLogger("Claimed shard");
+        var queue = new ShardQueue(db, new QueueOptions { LeaseSeconds = 6, HeartbeatSeconds = 2, PollSeconds = 1 }, TimeProvider.System);
+        await using var listener = new ShardNotificationListener(db);
+        var worker = new ShardWorker(queue, listener, new Workers.Postgres.Fleet.WorkerRegistry(db, TimeProvider.System),
+            new WorkerOptions { TempRoot = Path.Combine(_dir, "tmp") }, new VadOptions(), new SlowModel(), "test", TimeProvider.System,
+            new Both(log, claimed));
+        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        var run = worker.RunAsync(stop.Token);
+        await claimed.Seen.Task.WaitAsync(stop.Token);
+        await _cluster.StopAsync();
+        var cutAt = DateTime.UtcNow;
+
+        await log.Seen.Task.WaitAsync(stop.Token); // gave up on its own, while the database is still down
+        var after = DateTime.UtcNow - cutAt;
+        Assert.InRange(after.TotalSeconds, 3, 30);
+        await _cluster.StartAsync();
+        await stop.CancelAsync();
+        await run;
+        await using var cmd = db.CreateCommand("SELECT count(*) FROM segments");
+        Assert.Equal(0L, await cmd.ExecuteScalarAsync());
+        Assert.Equal(0, worker.Completed);
+    }
+
+    /// <summary>Takes its time: a 10-minute item lasts far longer than a 6 s lease.</summary>
+    private sealed class SlowModel : IVadModel
+    {
+        public int BatchCapacity => 4;
+        public int StateSize => 1;
+        public void ResetState(Span<float> streamState) => streamState.Clear();
+        public void Run(ReadOnlySpan<float> windows, Span<float> states, Span<float> probabilities, int batchSize)
+        {
+            Thread.Sleep(10);
+            probabilities[..batchSize].Fill(0.9f);
+        }
+    }
+
+    private sealed class Both(ILogger a, ILogger b) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(LogLevel logLevel) => true;
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            a.Log(logLevel, eventId, state, exception, formatter);
+            b.Log(logLevel, eventId, state, exception, formatter);
+        }
+    }
+
     private static void WriteWav(string path, double seconds)
     {
         var n = (int)(seconds * 16000);
