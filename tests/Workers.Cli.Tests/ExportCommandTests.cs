@@ -180,6 +180,30 @@ public sealed class ExportCommandTests(PostgresFixture pg) : IDisposable
     }
 
     [Fact]
+    public async Task The_pipeline_setting_writes_segment_audio_without_any_flag()
+    {
+        await using var db = await pg.CreateSchemaAsync(migrate: false);
+        var corpus = Path.Combine(_dir, "corpus");
+        WriteNoiseWav(Path.Combine(corpus, "one.wav"), 12.5);
+        Assert.Equal(0, (await WorkersProcess.RunAsync(Env(db), "enqueue", corpus, "--name", "../set by pipeline", "--shard-minutes", "1")).ExitCode);
+        var expected = await ProcessAsync(db);
+        var root = Path.Combine(_dir, "segment-audio");
+        var env = Env(db);
+        env["Pipelines__vad__SegmentAudio__Root"] = root;
+        env["Pipelines__vad__SegmentAudio__Format"] = "flac";
+        var output = Path.Combine(_dir, "lines.jsonl");
+
+        var r = await WorkersProcess.RunAsync(env, "export", "../set by pipeline", "--output", output);
+
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var folder = Path.Combine(root, ".._set by pipeline"); // one folder per corpus, its name made safe ("/" replaced)
+        var lines = Lines(File.ReadAllText(output));
+        Assert.Equal(expected.Count, lines.Count);
+        Assert.All(lines, l => Assert.True(File.Exists(Path.Combine(folder, l.GetProperty("audio").GetString()!)), l.ToString()));
+        Assert.All(lines, l => Assert.EndsWith(".flac", l.GetProperty("audio").GetString()));
+    }
+
+    [Fact]
     public async Task An_unfinished_corpus_exports_what_is_done_and_a_file_that_cannot_be_decoded_is_a_warning_not_a_failure()
     {
         await using var db = await pg.CreateSchemaAsync();

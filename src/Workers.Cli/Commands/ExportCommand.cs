@@ -82,8 +82,22 @@ public static class ExportCommand
                 $"({string.Join(", ", others)}); their segments are not in this export");
         }
 
+        // Segment audio: --audio-dir, or the pipeline's own setting (Pipelines:NAME:SegmentAudio:Root,
+        // one folder per corpus under it, Format wav|flac), so every export of that pipeline writes it.
+        var audioDir = req.AudioDir;
+        var section = $"Pipelines:{export.Corpus.Pipeline}:SegmentAudio";
+        if (audioDir is null && ctx.Configuration[section + ":Root"] is { Length: > 0 } root)
+        {
+            audioDir = Path.Combine(root, SegmentAudioPaths.Sanitize(name.Replace('/', '_') + ".corpus", out _));
+            if (req.AudioFormat is null && ctx.Configuration[section + ":Format"] is { Length: > 0 } f)
+            {
+                if (string.Equals(f, "flac", StringComparison.OrdinalIgnoreCase)) audioFormat = SegmentAudioFormat.Flac;
+                else if (!string.Equals(f, "wav", StringComparison.OrdinalIgnoreCase))
+                    throw new ArgumentException($"{section}:Format '{f}' is not supported: wav or flac.");
+            }
+        }
         using var file = req.Output is null ? null : new AtomicOutputFile(req.Output);
-        using var audio = req.AudioDir is null ? null : new SegmentAudioWriter(req.AudioDir, export.Corpus.RootDir, audioFormat, Console.Error);
+        using var audio = audioDir is null ? null : new SegmentAudioWriter(audioDir, export.Corpus.RootDir, audioFormat, Console.Error);
         // The writer hands the stream 64 KiB blocks, so stdout needs no buffer of its own (and is
         // not disposed: a reader that went away must not turn into a second error on the way out).
         var destination = file is null ? "standard output" : $"'{req.Output}'";
