@@ -147,21 +147,5 @@ public sealed class SpeechCorpusGenerator
         return a < 0 ? [] : x[a..(b + 1)];
     }
 
-    private static void WriteHeader(Stream s, long samples)
-    {
-        Span<byte> h = stackalloc byte[44];
-        "RIFF"u8.CopyTo(h);
-        BinaryPrimitives.WriteInt32LittleEndian(h[4..], (int)(36 + samples * 2));
-        "WAVEfmt "u8.CopyTo(h[8..]);
-        BinaryPrimitives.WriteInt32LittleEndian(h[16..], 16);
-        BinaryPrimitives.WriteInt16LittleEndian(h[20..], 1);
-        BinaryPrimitives.WriteInt16LittleEndian(h[22..], 1);
-        BinaryPrimitives.WriteInt32LittleEndian(h[24..], SampleRate);
-        BinaryPrimitives.WriteInt32LittleEndian(h[28..], SampleRate * 2);
-        BinaryPrimitives.WriteInt16LittleEndian(h[32..], 2);
-        BinaryPrimitives.WriteInt16LittleEndian(h[34..], 16);
-        "data"u8.CopyTo(h[36..]);
-        BinaryPrimitives.WriteInt32LittleEndian(h[40..], (int)(samples * 2));
-        s.Write(h);
-    }
+    private static void WriteHeader(Stream s, long samples) => Pcm16Wav.WriteHeader(s, SampleRate, samples);
 }

@@ -153,26 +153,9 @@ public sealed class ShardWorkerTests : IAsyncLifetime
         }
     }
 
-    private static void WriteWav(string path, double seconds)
-    {
-        var n = (int)(seconds * 16000);
-        var bytes = new byte[44 + n * 2];
-        "RIFF"u8.CopyTo(bytes);
-        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(4), 36 + n * 2);
-        "WAVEfmt "u8.CopyTo(bytes.AsSpan(8));
-        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(16), 16);
-        BinaryPrimitives.WriteInt16LittleEndian(bytes.AsSpan(20), 1);
-        BinaryPrimitives.WriteInt16LittleEndian(bytes.AsSpan(22), 1);
-        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(24), 16000);
-        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(28), 32000);
-        BinaryPrimitives.WriteInt16LittleEndian(bytes.AsSpan(32), 2);
-        BinaryPrimitives.WriteInt16LittleEndian(bytes.AsSpan(34), 16);
-        "data"u8.CopyTo(bytes.AsSpan(36));
-        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(40), n * 2);
-        for (var i = 0; i < n; i++) // speech-like bursts: 1 s on, 1 s off
-            BinaryPrimitives.WriteInt16LittleEndian(bytes.AsSpan(44 + i * 2), (short)(i / 16000 % 2 == 0 ? 8000 * Math.Sin(i * 0.1) : 0));
-        File.WriteAllBytes(path, bytes);
-    }
+    // Speech-like bursts: 1 s on, 1 s off.
+    private static void WriteWav(string path, double seconds) =>
+        Workers.Audio.Pcm16Wav.Write(path, 16000, (int)(seconds * 16000), i => (short)(i / 16000 % 2 == 0 ? 8000 * Math.Sin(i * 0.1) : 0));
 
     private sealed class Trusted : IDurationProbe
     {
