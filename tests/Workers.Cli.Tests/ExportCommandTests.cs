@@ -94,26 +94,7 @@ public sealed class ExportCommandTests(PostgresFixture pg) : IDisposable
     }
 
     /// <summary>A 16 kHz mono 16-bit WAV of <see cref="NoiseSample"/>s: read directly (no ffmpeg), sample-exact.</summary>
-    private static void WriteNoiseWav(string path, double seconds)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var n = (int)(seconds * 16000);
-        var bytes = new byte[44 + n * 2];
-        "RIFF"u8.CopyTo(bytes);
-        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(4), 36 + n * 2);
-        "WAVEfmt "u8.CopyTo(bytes.AsSpan(8));
-        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(16), 16);
-        BinaryPrimitives.WriteInt16LittleEndian(bytes.AsSpan(20), 1);
-        BinaryPrimitives.WriteInt16LittleEndian(bytes.AsSpan(22), 1);
-        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(24), 16000);
-        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(28), 32000);
-        BinaryPrimitives.WriteInt16LittleEndian(bytes.AsSpan(32), 2);
-        BinaryPrimitives.WriteInt16LittleEndian(bytes.AsSpan(34), 16);
-        "data"u8.CopyTo(bytes.AsSpan(36));
-        BinaryPrimitives.WriteInt32LittleEndian(bytes.AsSpan(40), n * 2);
-        for (var i = 0; i < n; i++) BinaryPrimitives.WriteInt16LittleEndian(bytes.AsSpan(44 + i * 2), NoiseSample(i));
-        File.WriteAllBytes(path, bytes);
-    }
+    private static void WriteNoiseWav(string path, double seconds) => Workers.Audio.Pcm16Wav.Write(path, 16000, (int)(seconds * 16000), i => NoiseSample(i));
 
     [Fact]
     public async Task Export_to_a_file_with_audio_writes_one_wav_per_segment_as_long_as_the_segment_inside_the_audio_folder()

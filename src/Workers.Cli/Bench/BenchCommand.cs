@@ -42,6 +42,7 @@ public static class BenchCommand
         pipeline.SetAction((pr, ct) => CommandRunner.RunAsync((ctx, ct) =>
             PipelineBench.RunAsync(ctx, pr.GetValue(hoursWav), pr.GetValue(compressed), pr.GetValue(workers), ct), ct));
         bench.Subcommands.Add(pipeline);
+        bench.Subcommands.Add(LoadBench.Create());
         return bench;
     }
 
