@@ -93,6 +93,58 @@ public sealed partial class FleetFaultTests(PostgresFixture pg, ITestOutputHelpe
         Assert.Empty(Directory.EnumerateFiles(temp, "*", SearchOption.AllDirectories));
     }
 
+    [Fact]
+    public async Task A_worker_frozen_past_its_lease_discovers_the_loss_when_resumed_and_writes_nothing()
+    {
+        await Models.CatalogAsync();
+        await using var db = await pg.CreateSchemaAsync();
+        var corpus = Path.Combine(_dir, "corpus");
+        new SpeechCorpusGenerator(Path.Combine(_dir, "espeak")).WriteWav(Path.Combine(corpus, "talk.wav"), 1800, new Random(8));
+        Dictionary<string, string?> Env(string node) => new()
+        {
+            ["ConnectionStrings__Workers"] = db.ConnectionString,
+            ["Models__Root"] = Models.Root,
+            ["Fleet__NodeName"] = node,
+            ["Fleet__TempRoot"] = Path.Combine(_dir, "tmp"),
+            ["Queue__LeaseSeconds"] = "6",
+            ["Queue__HeartbeatSeconds"] = "2",
+            ["Queue__RescueIntervalSeconds"] = "1",
+            ["Queue__PollSeconds"] = "1",
+        };
+        Assert.Equal(0, (await WorkersProcess.RunAsync(Env("clean"), "enqueue", corpus, "--name", "clean", "--shard-minutes", "60")).ExitCode);
+        Assert.Equal(0, (await WorkersProcess.RunAsync(Env("clean"), "run", "--gpus", "none", "--cpu-workers", "1", "--until-idle")).ExitCode);
+        Assert.Equal(0, (await WorkersProcess.RunAsync(Env("a"), "enqueue", corpus, "--name", "frozen", "--shard-minutes", "60")).ExitCode);
+
+        using var nodeA = WorkersProcess.Start(Env("node-a"), "run", "--gpus", "none", "--cpu-workers", "1", "--until-idle");
+        var deadline = Stopwatch.StartNew();
+        while (await db.ScalarAsync<long>("SELECT count(*) FROM shard_attempts WHERE outcome = 'running' AND node = 'node-a'") == 0)
+        {
+            Assert.True(deadline.Elapsed < TimeSpan.FromMinutes(2) && !nodeA.HasExited, "node-a never started the shard");
+            await Task.Delay(50);
+        }
+        var frozen = await db.ScalarAsync<string>("SELECT worker FROM shard_attempts WHERE outcome = 'running' AND node = 'node-a'");
+        var pid = int.Parse(frozen.Split('/')[1]);
+        Assert.Equal(0, Kill(pid, 19)); // SIGSTOP: frozen mid-shard, heartbeats stop
+
+        // Another node rescues the shard after the lease and finishes it while the first is frozen.
+        using var nodeB = WorkersProcess.Start(Env("node-b"), "run", "--gpus", "none", "--cpu-workers", "1", "--until-idle");
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        await nodeB.WaitForExitAsync(timeout.Token);
+        Assert.Equal(0, nodeB.ExitCode);
+        Assert.Equal(0, Kill(pid, 18)); // SIGCONT: it wakes up holding a lease that is long gone
+        await nodeA.WaitForExitAsync(timeout.Token);
+        Assert.Equal(0, nodeA.ExitCode);
+
+        Assert.Equal("lease_expired", await db.ScalarAsync<string>("SELECT outcome FROM shard_attempts WHERE worker = @w", ("w", frozen)));
+        Assert.Equal(1L, await db.ScalarAsync<long>(
+            "SELECT count(*) FROM shard_attempts a JOIN shards s ON s.id = a.shard_id JOIN corpora c ON c.id = s.corpus_id WHERE c.name = 'frozen' AND a.outcome = 'succeeded'"));
+        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM workers WHERE id = @w AND shards_completed > 0", ("w", frozen)));
+        var clean = await ExportAsync(Env("x"), "clean");
+        var after = await ExportAsync(Env("x"), "frozen");
+        Assert.True(clean.Count > 50);
+        Assert.Equal(clean, after);
+    }
+
     private async Task<List<(string File, double Start, double End)>> ExportAsync(Dictionary<string, string?> env, string name)
     {
         var path = Path.Combine(_dir, name + ".jsonl");

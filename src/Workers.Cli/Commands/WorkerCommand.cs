@@ -4,6 +4,7 @@ using Workers.Cli.Hosting;
 using Workers.Fleet.Worker;
 using Workers.Onnx;
 using Workers.Pipeline.Vad;
+using Workers.Core.Options;
 using Workers.Postgres.Fleet;
 using Workers.Postgres.Queue;
 
@@ -61,8 +62,9 @@ public static class WorkerCommand
             var db = await ctx.DatabaseAsync(ct);
             await using var listener = new ShardNotificationListener(db);
             worker.Threads = sessionOptions.IntraOpThreads;
+            var retention = ctx.Bind<RetentionOptions>(RetentionOptions.Section);
             var shardWorker = new ShardWorker(new ShardQueue(db, ctx.Queue, ctx.Time), listener, new WorkerRegistry(db, ctx.Time), worker, vad, model,
-                session.ExecutionProvider, ctx.Time, log);
+                session.ExecutionProvider, ctx.Time, log, new QueueMaintenance(db, retention, ctx.Time));
             return await shardWorker.RunAsync(ct);
         }, ct));
         return cmd;

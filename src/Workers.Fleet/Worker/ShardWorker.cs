@@ -35,7 +35,8 @@ public sealed partial class ShardWorker(
     IVadModel model,
     string executionProvider,
     TimeProvider time,
-    ILogger logger)
+    ILogger logger,
+    QueueMaintenance? maintenance = null)
 {
     private readonly QueueOptions _q = queue.Options;
     private readonly WorkerIdentity _who = new(
@@ -144,6 +145,25 @@ public sealed partial class ShardWorker(
         if (now - _lastRescue < TimeSpan.FromSeconds(_q.RescueIntervalSeconds)) return;
         _lastRescue = now;
         foreach (var r in await queue.RescueExpiredAsync(ct: ct)) LogRescued(r.Id, r.Attempt, r.State);
+
+        // Retention pruning rides on this tick when the composition root gave us a QueueMaintenance.
+        // It keeps its own Retention:PruneIntervalMinutes clock (recorded fleet-wide) and an advisory
+        // try-lock, so one node at a time prunes and the others skip at once. A transient database
+        // error propagates to the caller's retry like the rescue's (the prune waits for its next
+        // interval); any other failure of this housekeeping must not stop the worker: it is logged.
+        if (maintenance is null) return;
+        try
+        {
+            var pruned = await maintenance.PruneIfDueAsync(ct);
+            if (pruned.Status == PruneStatus.Pruned)
+                logger.LogInformation("Pruned {Attempts} finished attempt(s) older than {AttemptDays} d and {Workers} stopped worker row(s) older than {WorkerDays} d in {Batches} batch(es){More}",
+                    pruned.AttemptsDeleted, maintenance.Options.AttemptDays, pruned.WorkersDeleted, maintenance.Options.StoppedWorkerDays, pruned.Batches,
+                    pruned.MoreLeft ? "; more left for the next prune" : "");
+        }
+        catch (Exception e) when (e is not OperationCanceledException && !DatabaseRetry.IsTransient(e))
+        {
+            logger.LogWarning(e, "Retention prune failed; trying again in {Minutes} min", maintenance.Options.PruneIntervalMinutes);
+        }
     }
 
     private async Task ProcessAsync(ClaimedShard shard, CancellationToken stop)

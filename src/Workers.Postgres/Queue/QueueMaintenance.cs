@@ -1,0 +1,158 @@
+using System.Data;
+using Npgsql;
+using Workers.Core.Options;
+using Workers.Postgres.Sql;
+
+namespace Workers.Postgres.Queue;
+
+/// <summary>What a prune call did.</summary>
+public enum PruneStatus
+{
+    /// <summary>This call pruned (possibly nothing was old enough).</summary>
+    Pruned,
+    /// <summary>Another node holds the prune lock right now; nothing was done.</summary>
+    Locked,
+    /// <summary>The fleet pruned less than Retention:PruneIntervalMinutes ago; nothing was done.</summary>
+    NotDue,
+}
+
+/// <summary>Rows deleted by one prune. <see cref="MoreLeft"/>: Retention:MaxBatchesPerPrune was reached; the next prune goes on.</summary>
+public sealed record PruneResult(PruneStatus Status, long AttemptsDeleted = 0, long WorkersDeleted = 0, int Batches = 0, bool MoreLeft = false)
+{
+    public static readonly PruneResult Locked = new(PruneStatus.Locked);
+    public static readonly PruneResult NotDue = new(PruneStatus.NotDue);
+}
+
+/// <summary>
+/// Retention pruning of the queue's history (options section <c>Retention</c>): finished attempts
+/// past Retention:AttemptDays, except each shard's latest attempt, and registry rows of workers
+/// stopped longer than Retention:StoppedWorkerDays. Safe from any number of nodes: the prune
+/// runs under a session advisory try-lock (one node at a time; the others skip at once), the due
+/// time is recorded in <c>maintenance_runs</c> under that lock (once per interval fleet-wide), and
+/// each delete is one batch of at most Retention:BatchSize rows in its own short transaction.
+/// There is no audit table yet; when one lands, its retention belongs here too.
+/// </summary>
+public sealed class QueueMaintenance
+{
+    public const string PruneTask = "prune";
+
+    private readonly NpgsqlDataSource _db;
+    private readonly RetentionOptions _options;
+    private readonly TimeProvider _time;
+    // This process's next look at the fleet-wide due time; read and written by one maintenance loop.
+    private DateTimeOffset _nextCheck = DateTimeOffset.MinValue;
+
+    public QueueMaintenance(NpgsqlDataSource db, RetentionOptions options, TimeProvider time)
+    {
+        OptionsValidationException.ThrowIfAny(options.Validate());
+        _db = db;
+        _options = options;
+        _time = time;
+    }
+
+    public RetentionOptions Options => _options;
+
+    /// <summary>
+    /// Prunes if the fleet has not pruned within Retention:PruneIntervalMinutes. Cheap when not
+    /// due: this process asks the database at most once per interval.
+    /// </summary>
+    public async Task<PruneResult> PruneIfDueAsync(CancellationToken ct = default)
+    {
+        var now = _time.GetUtcNow();
+        if (now < _nextCheck) return PruneResult.NotDue;
+        // Set before running: a failed prune is tried again next interval, not on every loop turn.
+        _nextCheck = now + _options.PruneInterval;
+        return await RunAsync(onlyIfDue: true, ct);
+    }
+
+    /// <summary>Prunes now, unless another node is pruning (<see cref="PruneStatus.Locked"/>).</summary>
+    public Task<PruneResult> PruneAsync(CancellationToken ct = default) => RunAsync(onlyIfDue: false, ct);
+
+    private async Task<PruneResult> RunAsync(bool onlyIfDue, CancellationToken ct)
+    {
+        var now = _time.GetUtcNow().UtcDateTime;
+        await using var conn = await _db.OpenConnectionAsync(ct);
+        await using (var tryLock = Command(conn, "MaintenanceTryLock"))
+        {
+            tryLock.Parameters.AddWithValue("task", PruneTask);
+            if (await tryLock.ExecuteScalarAsync(ct) is not true) return PruneResult.Locked;
+        }
+        try
+        {
+            if (onlyIfDue)
+            {
+                await using var last = Command(conn, "MaintenanceLastRunGet");
+                last.Parameters.AddWithValue("task", PruneTask);
+                if (await last.ExecuteScalarAsync(ct) is DateTime lastRun && now - lastRun < _options.PruneInterval)
+                {
+                    // Another node pruned recently: look again when its interval ends.
+                    _nextCheck = new DateTimeOffset(DateTime.SpecifyKind(lastRun, DateTimeKind.Utc)) + _options.PruneInterval;
+                    return PruneResult.NotDue;
+                }
+            }
+
+            var (attempts, attemptBatches, attemptsLeft) = await PruneAttemptsAsync(conn, now, ct);
+            var (workers, workerBatches, workersLeft) = await PruneWorkersAsync(conn, now, ct);
+            var result = new PruneResult(PruneStatus.Pruned, attempts, workers, attemptBatches + workerBatches, attemptsLeft || workersLeft);
+
+            await using var record = Command(conn, "MaintenanceLastRunSet");
+            record.Parameters.AddWithValue("task", PruneTask);
+            record.Parameters.AddWithValue("now", now);
+            record.Parameters.AddWithValue("detail", $"attempts {attempts}, workers {workers}, batches {result.Batches}{(result.MoreLeft ? ", more left" : "")}");
+            await record.ExecuteNonQueryAsync(ct);
+            return result;
+        }
+        finally
+        {
+            // A broken connection has already dropped the lock with its session.
+            if (conn.FullState == ConnectionState.Open)
+            {
+                await using var unlock = Command(conn, "MaintenanceUnlock");
+                unlock.Parameters.AddWithValue("task", PruneTask);
+                await unlock.ExecuteScalarAsync(CancellationToken.None);
+            }
+        }
+    }
+
+    private async Task<(long Deleted, int Batches, bool MoreLeft)> PruneAttemptsAsync(NpgsqlConnection conn, DateTime now, CancellationToken ct)
+    {
+        long total = 0;
+        var (afterShard, afterAttempt) = (long.MinValue, int.MinValue);
+        for (var batch = 1; batch <= _options.MaxBatchesPerPrune; batch++)
+        {
+            await using var cmd = Command(conn, "AttemptsPruneBatch");
+            cmd.Parameters.AddWithValue("now", now);
+            cmd.Parameters.AddWithValue("keep", _options.AttemptRetention);
+            cmd.Parameters.AddWithValue("batch", _options.BatchSize);
+            cmd.Parameters.AddWithValue("after_shard", afterShard);
+            cmd.Parameters.AddWithValue("after_attempt", afterAttempt);
+            long deleted = 0;
+            await using (var r = await cmd.ExecuteReaderAsync(ct))
+            {
+                if (await r.ReadAsync(ct))
+                    (deleted, afterShard, afterAttempt) = (r.GetInt64(0), r.GetInt64(1), r.GetInt32(2));
+            }
+            total += deleted;
+            if (deleted < _options.BatchSize) return (total, batch, false);
+        }
+        return (total, _options.MaxBatchesPerPrune, true);
+    }
+
+    private async Task<(long Deleted, int Batches, bool MoreLeft)> PruneWorkersAsync(NpgsqlConnection conn, DateTime now, CancellationToken ct)
+    {
+        long total = 0;
+        for (var batch = 1; batch <= _options.MaxBatchesPerPrune; batch++)
+        {
+            await using var cmd = Command(conn, "WorkersPruneBatch");
+            cmd.Parameters.AddWithValue("now", now);
+            cmd.Parameters.AddWithValue("keep", _options.StoppedWorkerRetention);
+            cmd.Parameters.AddWithValue("batch", _options.BatchSize);
+            var deleted = await cmd.ExecuteNonQueryAsync(ct);
+            total += deleted;
+            if (deleted < _options.BatchSize) return (total, batch, false);
+        }
+        return (total, _options.MaxBatchesPerPrune, true);
+    }
+
+    private static NpgsqlCommand Command(NpgsqlConnection conn, string name) => new(SqlCatalog.Get(name), conn);
+}
