@@ -21,6 +21,22 @@ internal static class WorkersProcess
         return p;
     }
 
+    /// <summary>Starts `workers` with stdout and stderr appended to <paramref name="logFile"/>, and returns at once.</summary>
+    public static Process StartLogged(IReadOnlyDictionary<string, string?> env, string logFile, params string[] args)
+    {
+        var p = Process.Start(Info(env, args))!;
+        p.StandardInput.Close();
+        var writer = new StreamWriter(logFile, append: true) { AutoFlush = true };
+        var gate = new object();
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (gate) writer.WriteLine(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (gate) writer.WriteLine(e.Data); };
+        p.Exited += (_, _) => { p.WaitForExit(); lock (gate) writer.Dispose(); };
+        p.EnableRaisingEvents = true;
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        return p;
+    }
+
     public static async Task<Result> RunAsync(IReadOnlyDictionary<string, string?> env, params string[] args)
     {
         using var p = Process.Start(Info(env, args))!;

@@ -43,7 +43,7 @@ public static class RunCommand
                 plan.GpuSlots, pr.GetValue(perGpu), chosen.Count == 0 ? "none" : string.Join(",", chosen.Select(g => g.Index)),
                 plan.CpuSlots, plan.Threads, ConfiguredProvider(ctx), cpuProvider);
 
-            await ctx.DatabaseAsync(ct); // migrate and start the local cluster once, before the workers race to
+            await ctx.DatabaseWhenUpAsync(ct); // migrate and start the local cluster once, before the workers race to
             return await RunWorkersAsync(ctx, plan, cpuProvider, pr.GetValue(queues)!, pr.GetValue(untilIdle), ct);
         }, ct));
         return cmd;
@@ -69,7 +69,7 @@ public static class RunCommand
         var tempRoot = ctx.Configuration["Fleet:TempRoot"] is { Length: > 0 } t ? t : new Workers.Fleet.Worker.WorkerOptions().TempRoot;
         // Folders of this node's workers that died (SIGKILL, OOM killer, power loss) before cleaning up.
         Workers.Fleet.Worker.TempFolders.SweepDead(tempRoot, node, ctx.Logger("Supervisor"));
-        var db = await ctx.DatabaseAsync(ct);
+        var db = await ctx.DatabaseWhenUpAsync(ct);
         var registry = new WorkerRegistry(db, ctx.Time);
         var supervisor = new NodeSupervisor(exe, prefix, ctx.Bind<RestartPolicy>("Fleet:Restart"), ctx.Time, ctx.Logger("Supervisor"))
         {
@@ -105,7 +105,7 @@ public static class RunCommand
                 : throw new ArgumentException($"{GpuTelemetrySampler.IntervalKey} must be a positive number of seconds (is '{v}').")
             : GpuTelemetrySampler.DefaultIntervalSeconds;
         var node = ctx.Configuration["Fleet:NodeName"] is { Length: > 0 } n ? n : Environment.MachineName;
-        var registry = new WorkerRegistry(await ctx.DatabaseAsync(ct), ctx.Time);
+        var registry = new WorkerRegistry(await ctx.DatabaseWhenUpAsync(ct), ctx.Time);
         var sampler = GpuTelemetrySampler.Create(NvidiaSmiPath(ctx), node, TimeSpan.FromSeconds(seconds), registry, ctx.Time, ctx.Logger("Telemetry"));
         return Task.Run(() => sampler.RunAsync(ct), CancellationToken.None);
     }

@@ -59,7 +59,7 @@ public static class WorkerCommand
             log.LogInformation("ONNX Runtime {Version} from {Library}; model {Model}; provider {Provider}; batch {Batch}; intra-op threads {Threads}",
                 env.Version, env.LibraryPath, worker.Model, session.ExecutionProvider, worker.BatchSize, sessionOptions.IntraOpThreads);
 
-            var db = await ctx.DatabaseAsync(ct);
+            var db = await ctx.DatabaseWhenUpAsync(ct);
             await using var listener = new ShardNotificationListener(db);
             worker.Threads = sessionOptions.IntraOpThreads;
             var retention = ctx.Bind<RetentionOptions>(RetentionOptions.Section);

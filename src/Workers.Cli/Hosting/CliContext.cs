@@ -64,6 +64,14 @@ public sealed class CliContext : IAsyncDisposable
         return _dataSource = ds;
     }
 
+    /// <summary>
+    /// <see cref="DatabaseAsync"/> for long-running node processes (run, worker): a database that is
+    /// down at start-up is waited for with backoff (logged), instead of failing the process and
+    /// having the supervisor count it as a crash. Interactive commands fail fast instead.
+    /// </summary>
+    public async Task<NpgsqlDataSource> DatabaseWhenUpAsync(CancellationToken ct) =>
+        await Workers.Fleet.Resilience.DatabaseRetry.Forever(Logger("Database"), Time).ExecuteAsync(async t => await DatabaseAsync(t), ct);
+
     public async ValueTask DisposeAsync()
     {
         if (_dataSource is not null) await _dataSource.DisposeAsync();
