@@ -14,7 +14,7 @@ var root = new RootCommand("Workers: process very large speech corpora on GPU fl
     RunCommand.Create(),
     WorkerCommand.Create(),
     ExportCommand.Create(),
-    NotBuiltCommand.Create("serve", "Serve the dashboard", "the dashboard issue"),
+    ServeCommand.Create(),
     Workers.Cli.Bench.BenchCommand.Create(),
 };
 // Signals are ours (Shutdown): System.CommandLine's default would kill the process two seconds

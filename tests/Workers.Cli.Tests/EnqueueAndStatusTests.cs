@@ -136,10 +136,13 @@ public sealed class EnqueueAndStatusTests(PostgresFixture pg) : IDisposable
     }
 
     [Fact]
-    public async Task Commands_not_built_yet_say_so_and_exit_non_zero()
+    public async Task An_unknown_command_or_option_is_a_clear_error_and_exits_non_zero()
     {
-        var r = await WorkersProcess.RunAsync(new Dictionary<string, string?>(), "serve");
-        Assert.Equal(69, r.ExitCode);
-        Assert.Contains("not built yet", r.StdErr);
+        var r = await WorkersProcess.RunAsync(new Dictionary<string, string?>(), "frobnicate");
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("frobnicate", r.StdErr);
+        var o = await WorkersProcess.RunAsync(new Dictionary<string, string?>(), "enqueue", "/nowhere", "--shard-minuts", "5");
+        Assert.NotEqual(0, o.ExitCode);
+        Assert.Contains("--shard-minuts", o.StdErr);
     }
 }

@@ -14,9 +14,7 @@ public sealed class LoadBenchTests(PostgresFixture pg)
         await using var db = await pg.CreateSchemaAsync();
         var env = new Dictionary<string, string?> { ["ConnectionStrings__Workers"] = db.ConnectionString };
 
-        var sw = Stopwatch.StartNew();
         var r = await WorkersProcess.RunAsync(env, "bench", "load", "--workers", "50", "--shards", "2000", "--work-ms", "2");
-        sw.Stop();
 
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Matches(new Regex(@"^\s*shards\s+2000\s*$", RegexOptions.Multiline), r.StdOut);
@@ -26,7 +24,6 @@ public sealed class LoadBenchTests(PostgresFixture pg)
         Assert.Matches(new Regex(@"^\s*lease losses\s+0\s*$", RegexOptions.Multiline), r.StdOut);
         var peak = long.Parse(Regex.Match(r.StdOut, @"peak connections \(server\)\s+(\d+)").Groups[1].Value);
         Assert.InRange(peak, 2, 50 + 10 + 10); // bounded by the pool (50 + 4), the sampler and the control connection
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(30), $"took {sw.Elapsed.TotalSeconds:0.0} s\n{r}");
 
         // The corpus is gone afterwards.
         Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM shards"));

@@ -43,6 +43,7 @@ public static class BenchCommand
             PipelineBench.RunAsync(ctx, pr.GetValue(hoursWav), pr.GetValue(compressed), pr.GetValue(workers), ct), ct));
         bench.Subcommands.Add(pipeline);
         bench.Subcommands.Add(LoadBench.Create());
+        bench.Subcommands.Add(SoakBench.Create());
         return bench;
     }
 

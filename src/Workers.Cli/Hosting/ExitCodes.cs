@@ -7,6 +7,4 @@ public static class ExitCodes
     public const int Failure = 1;
     /// <summary>The input is wrong: bad path, bad manifest, name taken. Nothing was written.</summary>
     public const int BadInput = 2;
-    /// <summary>The command is part of the design but not built yet (EX_UNAVAILABLE).</summary>
-    public const int NotBuilt = 69;
 }

@@ -8,6 +8,7 @@ WITH next AS (
     SELECT id
     FROM shards
     WHERE state = 'queued' AND queue = ANY(@queues) AND not_before <= @now
+      AND NOT EXISTS (SELECT 1 FROM paused_queues p WHERE p.queue = shards.queue)
     ORDER BY priority DESC, id
     LIMIT @max
     FOR UPDATE SKIP LOCKED

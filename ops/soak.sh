@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The fault mix for a chosen time (issue 6): worker and node SIGKILLs, SIGSTOP past the lease,
+# killed connections and (embedded local cluster only) PostgreSQL restarts, then a summary table.
+# Exit 0 only with no duplicates, no lost audio seconds, and segments equal to a clean run's.
+#   ops/soak.sh MINUTES [--nodes 2] [--workers-per-node 2] [--corpus-hours 1] [--seed N] [--keep]
+# Uses ConnectionStrings__Workers when set, else the embedded local cluster (Database__LocalRoot).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ $# -lt 1 ] || ! [[ "$1" =~ ^[0-9]+([.][0-9]+)?$ ]]; then
+  echo "usage: ops/soak.sh MINUTES [workers bench soak options]" >&2
+  exit 2
+fi
+minutes="$1"; shift
+ops/setup.sh
+exec dotnet src/Workers.Cli/bin/Release/net10.0/workers.dll bench soak --minutes "$minutes" "$@"

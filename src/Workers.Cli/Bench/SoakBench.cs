@@ -1,0 +1,600 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Sockets;
+using System.Reflection;
+using System.Runtime.InteropServices;
+using Npgsql;
+using Workers.Audio;
+using Workers.Audio.Synthesis;
+using Workers.Cli.Hosting;
+using Workers.Core.Corpora;
+using Workers.Postgres.Cluster;
+using Workers.Postgres.Corpora;
+
+namespace Workers.Cli.Bench;
+
+/// <summary>
+/// `workers bench soak`: the fault mix of issue 6 for a chosen duration, against real processes
+/// and the real database. A generated speech corpus is processed once without faults (the
+/// reference), then again and again by <c>--nodes</c> supervisors (child processes of this
+/// executable, short leases) while faults are injected at random intervals from a seeded
+/// <see cref="Random"/>: SIGKILL of a worker, SIGKILL of a whole node (supervisor and its workers,
+/// then a replacement supervisor for that node), SIGSTOP of a worker past its lease then SIGCONT,
+/// <c>pg_terminate_backend</c> of a workers' connection, and (embedded local cluster only)
+/// PostgreSQL stopped for a few seconds and started again. Once the time is up and the queue is
+/// idle, a summary table is printed; exit 0 only with no duplicates, no lost audio seconds, and
+/// every soak corpus's segments equal to the reference's.
+/// </summary>
+public static partial class SoakBench
+{
+    public sealed record Settings(double Minutes, int Nodes, int WorkersPerNode, double CorpusHours, int? Seed, bool Keep);
+
+    private const string KillWorker = "SIGKILL worker";
+    private const string KillNode = "SIGKILL supervisor (whole node)";
+    private const string StopWorker = "SIGSTOP worker past lease, SIGCONT";
+    private const string TerminateBackend = "pg_terminate_backend";
+    private const string RestartPostgres = "PostgreSQL stop/start";
+
+    private const int LeaseSeconds = 6;
+
+    public static Command Create()
+    {
+        var minutes = new Option<double>("--minutes") { Description = "How long faults are injected (the run then waits for the queue to be idle).", DefaultValueFactory = _ => 20 };
+        var nodes = new Option<int>("--nodes") { Description = "Supervisors (nodes) running the soak corpora.", DefaultValueFactory = _ => 2 };
+        var perNode = new Option<int>("--workers-per-node") { Description = "CPU worker processes per node.", DefaultValueFactory = _ => 2 };
+        var hours = new Option<double>("--corpus-hours") { Description = "Audio hours in the generated corpus (a few long files).", DefaultValueFactory = _ => 1 };
+        var seed = new Option<int?>("--seed") { Description = "Seed of the fault schedule (default: random, printed)." };
+        var keep = new Option<bool>("--keep") { Description = "Keep the corpora in the database and the generated audio and logs." };
+        var soak = new Command("soak", "Run the fault mix (worker/node SIGKILL, SIGSTOP past the lease, killed connections, PostgreSQL restarts) for a chosen time; prove nothing is lost or done twice.")
+        {
+            minutes, nodes, perNode, hours, seed, keep,
+        };
+        soak.SetAction((pr, ct) => CommandRunner.RunAsync((ctx, ct) => RunAsync(ctx, new Settings(
+            pr.GetValue(minutes), pr.GetValue(nodes), pr.GetValue(perNode), pr.GetValue(hours), pr.GetValue(seed), pr.GetValue(keep)), ct), ct));
+        return soak;
+    }
+
+    public static async Task<int> RunAsync(CliContext ctx, Settings s, CancellationToken ct)
+    {
+        if (!(s.Minutes > 0)) throw new ArgumentException($"--minutes must be positive (is {s.Minutes}).");
+        if (s.Nodes < 1) throw new ArgumentException($"--nodes must be at least 1 (is {s.Nodes}).");
+        if (s.WorkersPerNode < 1) throw new ArgumentException($"--workers-per-node must be at least 1 (is {s.WorkersPerNode}).");
+        if (!(s.CorpusHours > 0 && s.CorpusHours <= 100)) throw new ArgumentException($"--corpus-hours must be within (0, 100] (is {s.CorpusHours}).");
+
+        var seed = s.Seed ?? Random.Shared.Next();
+        var rng = new Random(seed);
+        var embedded = ctx.ConfiguredConnectionString is null;
+        await ctx.DatabaseAsync(ct); // migrated (and the local cluster started when embedded)
+        var baseCs = ctx.ConfiguredConnectionString ?? await ctx.LocalCluster().StartAsync(ct);
+        var runId = Guid.NewGuid().ToString("N")[..8];
+        var appName = "workers-soak-" + runId;       // the workers' connections: pg_terminate_backend picks among these only
+        var childCs = new NpgsqlConnectionStringBuilder(baseCs) { ApplicationName = appName }.ConnectionString;
+        await using var db = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(baseCs) { ApplicationName = "workers-soak-control", MaxPoolSize = 4 }.ConnectionString);
+        var queue = "soak-" + runId;
+
+        var dir = Directory.CreateTempSubdirectory("workers-soak-").FullName;
+        var ok = false;
+        var soakRun = new Run(ctx, s, db, childCs, queue, dir, rng, embedded);
+        try
+        {
+            Console.WriteLine($"soak: seed {seed}, {s.Minutes:0.##} min of faults, {s.Nodes} node(s) x {s.WorkersPerNode} CPU worker(s), " +
+                $"lease {LeaseSeconds} s, heartbeat 2 s, queue '{queue}'");
+            Console.WriteLine(embedded
+                ? $"soak: database: embedded local cluster at {ctx.LocalCluster().Root} (PostgreSQL stop/start fault included)"
+                : "soak: database: configured connection string; the PostgreSQL stop/start fault is skipped (it needs the embedded local cluster)");
+            ok = await soakRun.ExecuteAsync(ct);
+            return ok ? ExitCodes.Ok : ExitCodes.Failure;
+        }
+        finally
+        {
+            await soakRun.ShutdownAsync();
+            if (!s.Keep) await soakRun.DeleteCorporaAsync();
+            if (ok && !s.Keep) TryDelete(dir);
+            else Console.WriteLine($"soak: generated audio and node logs kept in {dir}");
+        }
+    }
+
+    private static void TryDelete(string dir)
+    {
+        try { Directory.Delete(dir, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    private sealed class Run(CliContext ctx, Settings s, NpgsqlDataSource db, string childCs, string queue, string dir, Random rng, bool embedded)
+    {
+        private readonly Dictionary<string, Process> _nodes = [];
+        private readonly Dictionary<string, int> _faults = new()
+        {
+            [KillWorker] = 0, [KillNode] = 0, [StopWorker] = 0, [TerminateBackend] = 0, [RestartPostgres] = 0,
+        };
+        private readonly List<(long Id, string Name)> _soakCorpora = [];
+        private long _referenceId;
+        private int _stoppedPid;
+        private DateTime _resumeAt;
+        private int _nodeRestarts;
+        private int _unexpectedExits;
+        private bool _postgresDown;
+
+        private string Corpus => Path.Combine(dir, "corpus");
+        private string Logs => Path.Combine(dir, "logs");
+
+        public async Task<bool> ExecuteAsync(CancellationToken ct)
+        {
+            Directory.CreateDirectory(Logs);
+            var shardSeconds = Generate();
+            var listing = FolderScanner.Scan(Corpus);
+            var plan = await EnqueuePlanner.PlanAsync(listing, new Probe(), shardSeconds, ct);
+            Console.WriteLine($"soak: corpus of {plan.FileCount} files, {plan.AudioSeconds / 3600:0.###} h, {plan.ShardCount} shards of about {shardSeconds / 60:0.#} min");
+            // Faults cost attempts: a generous budget, so that a shard dies only if something is really wrong.
+            async Task<long> EnqueueAsync(string name) =>
+                await Retry(() => new CorpusWriter(db, ctx.Time).WriteAsync(plan, new EnqueueRequest(name, Queue: queue, MaxAttempts: 1000), ct), ct);
+
+            // The reference: one supervisor, no faults, until idle.
+            var stamp = ctx.Time.GetUtcNow().ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture);
+            var refName = $"{queue}-reference-{stamp}";
+            _referenceId = await EnqueueAsync(refName);
+            Console.WriteLine($"soak: reference corpus '{refName}': 1 node, no faults ...");
+            var sw = Stopwatch.StartNew();
+            using (var reference = StartNode("soak-reference", untilIdle: true))
+            {
+                await reference.WaitForExitAsync(ct);
+                if (reference.ExitCode != 0)
+                {
+                    Console.Error.WriteLine($"error: the reference run exited {reference.ExitCode}; see {Logs}/soak-reference.log");
+                    return false;
+                }
+            }
+            Console.WriteLine($"soak: reference done in {sw.Elapsed.TotalSeconds:0.0} s");
+
+            // The soak: N nodes, faults at random intervals, a fresh copy of the corpus each time one finishes.
+            var nodeNames = Enumerable.Range(0, s.Nodes).Select(i => $"soak-{(char)('a' + i % 26)}{(i >= 26 ? (i / 26).ToString(CultureInfo.InvariantCulture) : "")}").ToList();
+            foreach (var n in nodeNames) _nodes[n] = StartNode(n, untilIdle: false);
+            var kinds = new List<string> { KillWorker, KillNode, StopWorker, TerminateBackend };
+            if (embedded) kinds.Add(RestartPostgres);
+
+            var soakClock = Stopwatch.StartNew();
+            var deadline = TimeSpan.FromMinutes(s.Minutes);
+            var next = 1;
+            _soakCorpora.Add((await EnqueueAsync($"{queue}-soak-{next}"), $"{queue}-soak-{next}"));
+            var nextFault = soakClock.Elapsed + Interval();
+            while (soakClock.Elapsed < deadline)
+            {
+                await Task.Delay(250, ct);
+                await ResumeIfDueAsync();
+                await KeepNodesUpAsync(ct);
+                if (await Retry(() => OpenShardsAsync(_soakCorpora[^1].Id, ct), ct) == 0)
+                {
+                    next++;
+                    var name = $"{queue}-soak-{next}";
+                    _soakCorpora.Add((await EnqueueAsync(name), name));
+                    Console.WriteLine($"soak: {soakClock.Elapsed.TotalSeconds,6:0.0} s  corpus {next - 1} done; enqueued '{name}'");
+                }
+                if (soakClock.Elapsed < nextFault) continue;
+                var order = kinds.OrderBy(_ => rng.Next()).ToList();
+                foreach (var kind in order)
+                {
+                    var what = await InjectAsync(kind, ct);
+                    if (what is null) continue; // nothing to inject it on right now: try another kind
+                    _faults[kind]++;
+                    Console.WriteLine($"soak: {soakClock.Elapsed.TotalSeconds,6:0.0} s  {kind}: {what}");
+                    break;
+                }
+                nextFault = soakClock.Elapsed + Interval();
+            }
+            var faultTime = soakClock.Elapsed;
+
+            // Time is up: no more faults. Undo the last one still in effect and wait for the queue to drain.
+            if (_stoppedPid != 0) { _resumeAt = DateTime.MinValue; await ResumeIfDueAsync(); }
+            Console.WriteLine($"soak: {soakClock.Elapsed.TotalSeconds,6:0.0} s  faults over; waiting for the queue to be idle ...");
+            var idleBy = Stopwatch.StartNew();
+            var idleLimit = TimeSpan.FromMinutes(Math.Max(5, s.CorpusHours * 60));
+            while (await Retry(() => OpenShardsInQueueAsync(ct), ct) > 0)
+            {
+                if (idleBy.Elapsed > idleLimit)
+                {
+                    Console.Error.WriteLine($"error: the queue was not idle {idleLimit.TotalMinutes:0} min after the faults ended");
+                    break;
+                }
+                await KeepNodesUpAsync(ct);
+                await Task.Delay(500, ct);
+            }
+            var total = soakClock.Elapsed;
+            await ShutdownAsync();
+            return await ReportAsync(faultTime, total, ct);
+        }
+
+        private TimeSpan Interval() => TimeSpan.FromSeconds(2 + rng.NextDouble() * 6); // 2-8 s between faults
+
+        /// <summary>Enough long files that every worker has shards that take seconds; returns the shard length.</summary>
+        private double Generate()
+        {
+            var total = s.CorpusHours * 3600;
+            var files = Math.Max(2, (int)Math.Ceiling(total / 900));
+            var gen = new SpeechCorpusGenerator(Path.Combine(dir, ".espeak"));
+            var r = new Random(11);
+            Console.WriteLine($"soak: generating {total / 60:0.#} min of speech in {files} files ...");
+            for (var i = 0; i < files; i++)
+                gen.WriteWav(Path.Combine(Corpus, $"talk{i:000}.wav"), total / files, r);
+            // At least two shards per worker; long files are split into ranges.
+            return Math.Clamp(total / (s.Nodes * s.WorkersPerNode * 2), 60, 1800);
+        }
+
+        private Process StartNode(string node, bool untilIdle)
+        {
+            var (exe, prefix) = Self();
+            var psi = new ProcessStartInfo(exe)
+            {
+                UseShellExecute = false,
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                RedirectStandardInput = true,
+            };
+            foreach (var a in prefix) psi.ArgumentList.Add(a);
+            foreach (var a in new[] { "run", "--gpus", "none", "--cpu-workers", s.WorkersPerNode.ToString(CultureInfo.InvariantCulture), "--queues", queue })
+                psi.ArgumentList.Add(a);
+            if (untilIdle) psi.ArgumentList.Add("--until-idle");
+            psi.Environment["ConnectionStrings__Workers"] = childCs;
+            psi.Environment["Fleet__NodeName"] = node;
+            psi.Environment["Fleet__TempRoot"] = Path.Combine(dir, "tmp");
+            psi.Environment["Fleet__Restart__BaseDelay"] = "00:00:00.2";
+            psi.Environment["Fleet__Restart__MaxDelay"] = "00:00:02";
+            psi.Environment["Fleet__Restart__MaxCrashes"] = "100000"; // killing workers is the point here, not a crash loop
+            psi.Environment["Queue__LeaseSeconds"] = LeaseSeconds.ToString(CultureInfo.InvariantCulture);
+            psi.Environment["Queue__HeartbeatSeconds"] = "2";
+            psi.Environment["Queue__RescueIntervalSeconds"] = "1";
+            psi.Environment["Queue__PollSeconds"] = "1";
+            var p = Process.Start(psi)!;
+            p.StandardInput.Close();
+            var log = new StreamWriter(Path.Combine(Logs, node + ".log"), append: true) { AutoFlush = true };
+            var gate = new object();
+            void Write(string? line) { if (line is null) return; lock (gate) log.WriteLine(line); }
+            p.OutputDataReceived += (_, e) => Write(e.Data);
+            p.ErrorDataReceived += (_, e) => Write(e.Data);
+            p.Exited += (_, _) => { lock (gate) log.Flush(); };
+            p.EnableRaisingEvents = true;
+            p.BeginOutputReadLine();
+            p.BeginErrorReadLine();
+            return p;
+        }
+
+        /// <summary>A node whose supervisor exited without us killing it is restarted (and counted).</summary>
+        private Task KeepNodesUpAsync(CancellationToken ct)
+        {
+            foreach (var (node, p) in _nodes.ToList())
+            {
+                if (!p.HasExited) continue;
+                _unexpectedExits++;
+                Console.WriteLine($"soak: node {node}'s supervisor exited by itself ({p.ExitCode}); starting it again");
+                p.Dispose();
+                _nodes[node] = StartNode(node, untilIdle: false);
+            }
+            return Task.CompletedTask;
+        }
+
+        private async Task<string?> InjectAsync(string kind, CancellationToken ct)
+        {
+            switch (kind)
+            {
+                case KillWorker:
+                {
+                    var pid = await PickWorkerAsync(ct);
+                    if (pid is null) return null;
+                    if (Kill(pid.Value.Pid, 9) != 0) return null;
+                    return $"pid {pid.Value.Pid} ({pid.Value.Worker})";
+                }
+                case StopWorker:
+                {
+                    if (_stoppedPid != 0) return null;
+                    var pid = await PickWorkerAsync(ct);
+                    if (pid is null) return null;
+                    if (Kill(pid.Value.Pid, 19) != 0) return null;
+                    var seconds = LeaseSeconds + 2 + rng.Next(0, 5);
+                    _stoppedPid = pid.Value.Pid;
+                    _resumeAt = DateTime.UtcNow.AddSeconds(seconds);
+                    return $"pid {pid.Value.Pid} ({pid.Value.Worker}) frozen for {seconds} s";
+                }
+                case KillNode:
+                {
+                    var live = _nodes.Where(kv => !kv.Value.HasExited).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList();
+                    if (live.Count == 0) return null;
+                    var node = live[rng.Next(live.Count)];
+                    var p = _nodes[node];
+                    var pid = p.Id;
+                    if (_stoppedPid != 0 && ParentOf(_stoppedPid) == pid) _stoppedPid = 0;
+                    p.Kill(entireProcessTree: true); // the supervisor and its workers: the node is lost
+                    await p.WaitForExitAsync(ct);
+                    p.Dispose();
+                    _nodeRestarts++;
+                    _nodes[node] = StartNode(node, untilIdle: false);
+                    return $"node {node} (supervisor pid {pid} and its workers); replacement supervisor pid {_nodes[node].Id}";
+                }
+                case TerminateBackend:
+                {
+                    if (_postgresDown) return null;
+                    try
+                    {
+                        await using var conn = await db.OpenConnectionAsync(ct);
+                        await using var pick = new NpgsqlCommand(
+                            """
+                            SELECT pid FROM pg_stat_activity
+                            WHERE datname = current_database() AND pid <> pg_backend_pid()
+                              AND backend_type = 'client backend' AND application_name = $1
+                            ORDER BY random() LIMIT 1
+                            """, conn);
+                        pick.Parameters.Add(new NpgsqlParameter { Value = new NpgsqlConnectionStringBuilder(childCs).ApplicationName });
+                        if (await pick.ExecuteScalarAsync(ct) is not int backend) return null;
+                        await using var term = new NpgsqlCommand("SELECT pg_terminate_backend($1)", conn);
+                        term.Parameters.Add(new NpgsqlParameter { Value = backend });
+                        return await term.ExecuteScalarAsync(ct) is true ? $"backend pid {backend}" : null;
+                    }
+                    catch (Exception e) when (IsTransient(e)) { db.Clear(); return null; }
+                }
+                case RestartPostgres:
+                {
+                    var cluster = ctx.LocalCluster();
+                    var seconds = 2 + rng.Next(0, 5);
+                    _postgresDown = true;
+                    await cluster.StopAsync(ct);
+                    await Task.Delay(TimeSpan.FromSeconds(seconds), ct);
+                    await cluster.StartAsync(ct);
+                    _postgresDown = false;
+                    db.Clear();
+                    return $"stopped for {seconds} s, started again";
+                }
+                default: throw new InvalidOperationException(kind);
+            }
+        }
+
+        /// <summary>A worker of one of our nodes in the middle of a shard (or, failing that, any running one of ours).</summary>
+        private async Task<(int Pid, string Worker)?> PickWorkerAsync(CancellationToken ct)
+        {
+            var nodes = _nodes.Keys.ToArray();
+            List<string> candidates;
+            try
+            {
+                candidates = await Retry(async () =>
+                {
+                    var list = new List<string>();
+                    await using var cmd = db.CreateCommand(
+                        """
+                        SELECT worker FROM shard_attempts WHERE outcome = 'running' AND node = ANY($1)
+                        UNION
+                        SELECT id FROM workers WHERE state = 'running' AND node = ANY($1)
+                          AND NOT EXISTS (SELECT 1 FROM shard_attempts WHERE outcome = 'running' AND node = ANY($1))
+                        """);
+                    cmd.Parameters.Add(new NpgsqlParameter { Value = nodes });
+                    await using var r = await cmd.ExecuteReaderAsync(ct);
+                    while (await r.ReadAsync(ct)) list.Add(r.GetString(0));
+                    return list;
+                }, ct, attempts: 3);
+            }
+            catch (Exception e) when (IsTransient(e)) { return null; }
+            var supervisors = _nodes.Values.Where(p => !p.HasExited).Select(p => p.Id).ToHashSet();
+            var ours = candidates.Order(StringComparer.Ordinal)
+                .Select(w => (Worker: w, Pid: int.TryParse(w.Split('/') is { Length: 3 } parts ? parts[1] : "", out var pid) ? pid : 0))
+                // Only processes this run started: a live child of one of our supervisors, not frozen already.
+                .Where(x => x.Pid > 0 && x.Pid != _stoppedPid && ParentOf(x.Pid) is { } parent && supervisors.Contains(parent))
+                .ToList();
+            if (ours.Count == 0) return null;
+            var pick = ours[rng.Next(ours.Count)];
+            return (pick.Pid, pick.Worker);
+        }
+
+        private async Task ResumeIfDueAsync()
+        {
+            if (_stoppedPid == 0 || DateTime.UtcNow < _resumeAt) return;
+            Kill(_stoppedPid, 18); // SIGCONT (a no-op where it was killed meanwhile)
+            _stoppedPid = 0;
+            await Task.CompletedTask;
+        }
+
+        private static int? ParentOf(int pid)
+        {
+            try
+            {
+                var stat = File.ReadAllText($"/proc/{pid}/stat");
+                var rest = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                return int.Parse(rest[1], CultureInfo.InvariantCulture);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+            {
+                return null;
+            }
+        }
+
+        private async Task<long> OpenShardsAsync(long corpusId, CancellationToken ct)
+        {
+            await using var cmd = db.CreateCommand("SELECT count(*) FROM shards WHERE corpus_id = $1 AND state IN ('queued', 'running')");
+            cmd.Parameters.Add(new NpgsqlParameter { Value = corpusId });
+            return (long)(await cmd.ExecuteScalarAsync(ct))!;
+        }
+
+        private async Task<long> OpenShardsInQueueAsync(CancellationToken ct)
+        {
+            await using var cmd = db.CreateCommand("SELECT count(*) FROM shards WHERE queue = $1 AND state IN ('queued', 'running')");
+            cmd.Parameters.Add(new NpgsqlParameter { Value = queue });
+            return (long)(await cmd.ExecuteScalarAsync(ct))!;
+        }
+
+        /// <summary>Drains the nodes (SIGTERM), then kills what is left; makes sure the database is up again.</summary>
+        public async Task ShutdownAsync()
+        {
+            if (_stoppedPid != 0) { Kill(_stoppedPid, 18); _stoppedPid = 0; }
+            if (_postgresDown && embedded)
+            {
+                try { await ctx.LocalCluster().StartAsync(CancellationToken.None); _postgresDown = false; db.Clear(); }
+                catch (Exception e) { Console.Error.WriteLine($"soak: could not start PostgreSQL again: {e.Message}"); }
+            }
+            foreach (var p in _nodes.Values.Where(p => !p.HasExited)) Kill(p.Id, 15);
+            foreach (var p in _nodes.Values)
+            {
+                using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+                try { await p.WaitForExitAsync(wait.Token); }
+                catch (OperationCanceledException) { p.Kill(entireProcessTree: true); await p.WaitForExitAsync(CancellationToken.None); }
+                p.Dispose();
+            }
+            _nodes.Clear();
+        }
+
+        public async Task DeleteCorporaAsync()
+        {
+            var admin = new CorpusAdmin(db, ctx.Time);
+            foreach (var id in _soakCorpora.Select(c => c.Id).Append(_referenceId).Where(id => id != 0))
+            {
+                try { await Retry(async () => { await admin.DeleteAsync(id, CancellationToken.None); return 0; }, CancellationToken.None); }
+                catch (Exception e) when (IsTransient(e)) { Console.Error.WriteLine($"soak: could not delete corpus {id}: {e.Message}"); }
+            }
+        }
+
+        private async Task<bool> ReportAsync(TimeSpan faultTime, TimeSpan total, CancellationToken ct)
+        {
+            var ids = _soakCorpora.Select(c => c.Id).ToArray();
+            var stats = await Retry(async () =>
+            {
+                await using var cmd = db.CreateCommand(
+                    """
+                    WITH sh AS (SELECT id, corpus_id, state FROM shards WHERE corpus_id = ANY($1)),
+                    att AS (SELECT a.* FROM shard_attempts a JOIN sh ON sh.id = a.shard_id),
+                    per_file AS (
+                      SELECT f.corpus_id, f.file_index, f.duration_seconds,
+                             coalesce((SELECT sum(i.end_seconds - i.start_seconds) FROM shard_items i JOIN shards s ON s.id = i.shard_id
+                                       WHERE i.corpus_id = f.corpus_id AND i.file_index = f.file_index AND s.state IN ('succeeded', 'dead')), 0) AS covered
+                      FROM files f WHERE f.corpus_id = ANY($1) AND f.duration_seconds IS NOT NULL)
+                    SELECT
+                      (SELECT count(*) FROM sh),
+                      (SELECT count(*) FROM sh WHERE state = 'succeeded'),
+                      (SELECT count(*) FROM sh WHERE state = 'dead'),
+                      (SELECT count(*) FROM att),
+                      (SELECT count(*) FROM att WHERE attempt > 1),
+                      (SELECT count(*) FROM att WHERE outcome = 'lease_expired'),
+                      (SELECT count(*) FROM att WHERE outcome = 'failed'),
+                      (SELECT count(*) FROM (SELECT shard_id FROM att WHERE outcome = 'succeeded' GROUP BY shard_id HAVING count(*) > 1) d),
+                      (SELECT count(*) - count(DISTINCT (corpus_id, file_index, start_seconds, end_seconds)) FROM segments WHERE corpus_id = ANY($1)),
+                      (SELECT count(*) FROM segments g JOIN shards s ON s.id = g.shard_id WHERE g.corpus_id = ANY($1) AND s.state <> 'succeeded'),
+                      (SELECT coalesce(sum(greatest(0, duration_seconds - covered)), 0) FROM per_file),
+                      (SELECT coalesce(sum(duration_seconds), 0) FROM per_file),
+                      (SELECT count(*) FROM segments WHERE corpus_id = ANY($1)),
+                      (SELECT count(*) FROM file_failures WHERE corpus_id = ANY($1))
+                    """);
+                cmd.Parameters.Add(new NpgsqlParameter { Value = ids });
+                cmd.CommandTimeout = 300;
+                await using var r = await cmd.ExecuteReaderAsync(ct);
+                await r.ReadAsync(ct);
+                return Enumerable.Range(0, 14).Select(i => Convert.ToDouble(r.GetValue(i), CultureInfo.InvariantCulture)).ToArray();
+            }, ct);
+            var (shards, succeeded, dead, attempts, retries, rescues, failedAttempts, dupShards, dupSegments, orphanSegments, lost, audio, segments, fileFailures) =
+                ((long)stats[0], (long)stats[1], (long)stats[2], (long)stats[3], (long)stats[4], (long)stats[5], (long)stats[6], (long)stats[7], (long)stats[8], (long)stats[9], stats[10], stats[11], (long)stats[12], (long)stats[13]);
+
+            var referenceSegments = await Retry(async () =>
+            {
+                await using var cmd = db.CreateCommand("SELECT count(*) FROM segments WHERE corpus_id = $1");
+                cmd.Parameters.Add(new NpgsqlParameter { Value = _referenceId });
+                return (long)(await cmd.ExecuteScalarAsync(ct))!;
+            }, ct);
+            var completed = 0;
+            var equal = 0;
+            var mismatches = new List<string>();
+            foreach (var (id, name) in _soakCorpora)
+            {
+                if (await Retry(() => OpenShardsAsync(id, ct), ct) == 0) completed++;
+                var diff = await Retry(() => SegmentDifferencesAsync(_referenceId, id, ct), ct);
+                if (diff == 0) equal++;
+                else mismatches.Add($"{name}: {diff} segment(s) differ");
+            }
+            var segmentsEqual = referenceSegments > 0 && equal == _soakCorpora.Count;
+            var duplicates = dupShards + dupSegments + orphanSegments;
+            var lostRounded = lost < 0.0005 ? 0 : lost;
+
+            var I = CultureInfo.InvariantCulture;
+            var rows = new List<(string, string)>
+            {
+                ("duration", $"{faultTime.TotalMinutes:0.0} min of faults, {total.TotalMinutes:0.0} min in all"),
+                ("nodes x workers", $"{s.Nodes} x {s.WorkersPerNode}"),
+            };
+            foreach (var (kind, n) in _faults)
+                rows.Add(("  " + kind, kind == RestartPostgres && !embedded ? "skipped (configured database)" : n.ToString(I)));
+            rows.Add(("faults injected", _faults.Values.Sum().ToString(I)));
+            rows.Add(("supervisors exited unasked", _unexpectedExits.ToString(I)));
+            rows.Add(("corpora completed", $"{completed} of {_soakCorpora.Count} (+ 1 reference)"));
+            rows.Add(("audio", $"{audio / 3600:0.###} h"));
+            rows.Add(("shards", $"{shards} ({succeeded} succeeded, {dead} dead)"));
+            rows.Add(("attempts", attempts.ToString(I)));
+            rows.Add(("retries", $"{retries} ({failedAttempts} failed attempts)"));
+            rows.Add(("rescues", rescues.ToString(I)));
+            rows.Add(("duplicates", duplicates.ToString(I)));
+            rows.Add(("  shards succeeded twice", dupShards.ToString(I)));
+            rows.Add(("  duplicate segments", (dupSegments + orphanSegments).ToString(I)));
+            rows.Add(("lost seconds", lostRounded.ToString("0.###", I)));
+            rows.Add(("file failures", fileFailures.ToString(I)));
+            rows.Add(("segments", $"{segments} ({referenceSegments} per corpus in the reference)"));
+            rows.Add(("segments equal reference", segmentsEqual ? $"yes ({equal} of {_soakCorpora.Count})" : $"no ({equal} of {_soakCorpora.Count})"));
+
+            Console.WriteLine();
+            var width = rows.Max(r => r.Item1.Length);
+            Console.WriteLine($"  {"measure".PadRight(width)}  value");
+            Console.WriteLine($"  {new string('-', width)}  {new string('-', 32)}");
+            foreach (var (k, v) in rows) Console.WriteLine($"  {k.PadRight(width)}  {v}");
+            foreach (var m in mismatches) Console.Error.WriteLine("soak: " + m);
+
+            var pass = duplicates == 0 && lostRounded == 0 && segmentsEqual;
+            Console.WriteLine(pass ? "soak: ok (no duplicates, nothing lost, segments equal to the reference)" : "soak: FAILED");
+            return pass;
+        }
+
+        /// <summary>Segments of <paramref name="other"/> that do not match the reference's, file by file and in order (1 ms tolerance).</summary>
+        private async Task<long> SegmentDifferencesAsync(long reference, long other, CancellationToken ct)
+        {
+            await using var cmd = db.CreateCommand(
+                """
+                WITH a AS (SELECT f.path, g.start_seconds, g.end_seconds,
+                                  row_number() OVER (PARTITION BY f.path ORDER BY g.start_seconds, g.end_seconds) AS n
+                           FROM segments g JOIN files f ON f.corpus_id = g.corpus_id AND f.file_index = g.file_index WHERE g.corpus_id = $1),
+                     b AS (SELECT f.path, g.start_seconds, g.end_seconds,
+                                  row_number() OVER (PARTITION BY f.path ORDER BY g.start_seconds, g.end_seconds) AS n
+                           FROM segments g JOIN files f ON f.corpus_id = g.corpus_id AND f.file_index = g.file_index WHERE g.corpus_id = $2)
+                SELECT count(*) FROM a FULL JOIN b ON a.path = b.path AND a.n = b.n
+                WHERE a.path IS NULL OR b.path IS NULL
+                   OR abs(a.start_seconds - b.start_seconds) >= 1e-3 OR abs(a.end_seconds - b.end_seconds) >= 1e-3
+                """);
+            cmd.Parameters.Add(new NpgsqlParameter { Value = reference });
+            cmd.Parameters.Add(new NpgsqlParameter { Value = other });
+            cmd.CommandTimeout = 300;
+            return (long)(await cmd.ExecuteScalarAsync(ct))!;
+        }
+
+        /// <summary>Our own queries ride out a PostgreSQL restart and killed connections.</summary>
+        private async Task<T> Retry<T>(Func<Task<T>> action, CancellationToken ct, int attempts = 120)
+        {
+            for (var i = 1; ; i++)
+            {
+                try { return await action(); }
+                catch (Exception e) when (IsTransient(e) && i < attempts)
+                {
+                    db.Clear();
+                    await Task.Delay(500, ct);
+                }
+            }
+        }
+    }
+
+    private static bool IsTransient(Exception e) =>
+        e is NpgsqlException or SocketException or IOException or TimeoutException
+        || e.InnerException is { } inner && IsTransient(inner);
+
+    /// <summary>How to start this same program again: the apphost, or `dotnet workers.dll`.</summary>
+    private static (string Exe, IReadOnlyList<string> Prefix) Self()
+    {
+        var process = Environment.ProcessPath!;
+        var dll = Assembly.GetEntryAssembly()!.Location;
+        return Path.GetFileNameWithoutExtension(process) == "dotnet" ? (process, [dll]) : (process, []);
+    }
+
+    private sealed class Probe : IDurationProbe
+    {
+        public async Task<IReadOnlyList<(double? Duration, string? Error)>> ProbeManyAsync(IReadOnlyList<string> fullPaths, CancellationToken ct) =>
+            (await new AudioProber().ProbeManyAsync(fullPaths, 0, ct)).Select(r => (r.DurationSeconds, r.Error)).ToList();
+    }
+
+    [LibraryImport("libc", EntryPoint = "kill")]
+    private static partial int Kill(int pid, int signal);
+}

@@ -1,0 +1,67 @@
+using System.CommandLine;
+using Microsoft.Extensions.Logging;
+using Workers.Cli.Hosting;
+using Workers.Core.Options;
+using Workers.Dashboard;
+using Workers.Dashboard.Security;
+
+namespace Workers.Cli.Commands;
+
+/// <summary>`workers serve`: the dashboard (src/Workers.Dashboard/README.md), or with --hash-password a PasswordHash for Dashboard:Users.</summary>
+public static class ServeCommand
+{
+    public static Command Create()
+    {
+        var urls = new Option<string>("--urls")
+        {
+            Description = "Where to listen, ';'-separated. Requests from other machines are refused unless Dashboard:Users are configured.",
+            DefaultValueFactory = _ => "http://127.0.0.1:5080",
+        };
+        var hashPassword = new Option<bool>("--hash-password")
+        {
+            Description = "Read a password from stdin and print its PBKDF2 hash for Dashboard:Users:N:PasswordHash; serves nothing.",
+        };
+        var cmd = new Command("serve", "Serve the dashboard: progress, shards, failures and re-runs, fleet, JSON API, /metrics.") { urls, hashPassword };
+        cmd.SetAction((pr, ct) => CommandRunner.RunAsync(async (ctx, ct) =>
+        {
+            if (pr.GetValue(hashPassword)) return HashPassword();
+            var options = ctx.Bind<DashboardOptions>(DashboardOptions.Section);
+            OptionsValidationException.ThrowIfAny(options.Validate());
+            var listen = (pr.GetValue(urls) ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (listen.Length == 0) throw new ArgumentException("--urls is empty; e.g. --urls http://127.0.0.1:5080");
+            var db = await ctx.DatabaseAsync(ct);
+            await using var app = DashboardApp.Build(new DashboardHost(db, ctx.Queue, ctx.Time, options), listen);
+            var log = ctx.Logger("Dashboard");
+            await app.StartAsync(ct);
+            log.LogInformation("dashboard listening on {Urls}; {Access}", string.Join(", ", app.Urls),
+                options.Users.Count == 0
+                    ? "loopback requests only (no Dashboard:Users configured; others get 403)"
+                    : $"{options.Users.Count} configured user(s) may sign in from other machines (HTTP Basic){(options.LocalRequiresCredentials ? ", loopback too" : "; loopback needs no credentials")}");
+            try { await Task.Delay(Timeout.Infinite, ct); }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
+            await app.StopAsync(CancellationToken.None);
+            return ExitCodes.Ok;
+        }, ct));
+        return cmd;
+    }
+
+    private static int HashPassword()
+    {
+        string? password;
+        if (Console.IsInputRedirected) password = Console.In.ReadLine();
+        else
+        {
+            Console.Error.Write("password: ");
+            var sb = new System.Text.StringBuilder();
+            for (var k = Console.ReadKey(intercept: true); k.Key != ConsoleKey.Enter; k = Console.ReadKey(intercept: true))
+                if (k.Key == ConsoleKey.Backspace) { if (sb.Length > 0) sb.Length--; }
+                else sb.Append(k.KeyChar);
+            Console.Error.WriteLine();
+            password = sb.ToString();
+        }
+        if (string.IsNullOrEmpty(password))
+            throw new ArgumentException("No password given: type one, or pipe it in (printf %s \"$PASSWORD\" | workers serve --hash-password).");
+        Console.WriteLine(PasswordHash.Create(password));
+        return ExitCodes.Ok;
+    }
+}

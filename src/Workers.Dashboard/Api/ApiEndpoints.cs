@@ -1,0 +1,239 @@
+using System.Globalization;
+using System.Security.Claims;
+using Microsoft.AspNetCore.Antiforgery;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Workers.Core.Queue;
+using Workers.Postgres.Corpora;
+using Workers.Postgres.Dashboard;
+using Workers.Postgres.Fleet;
+
+namespace Workers.Dashboard.Api;
+
+/// <summary>The JSON API (documented in src/Workers.Dashboard/README.md). Every action writes an audit row.</summary>
+public static class ApiEndpoints
+{
+    /// <summary>Workers running, or stopped within this long, are listed by /api/fleet and counted by /metrics.</summary>
+    public static readonly TimeSpan FleetWindow = TimeSpan.FromHours(1);
+
+    public static void Map(IEndpointRouteBuilder app)
+    {
+        app.MapGet("/api/antiforgery", (HttpContext ctx, IAntiforgery af) =>
+        {
+            var tokens = af.GetAndStoreTokens(ctx);
+            return Results.Json(new { header_name = tokens.HeaderName, form_field_name = tokens.FormFieldName, token = tokens.RequestToken }, DashboardApp.Json);
+        });
+
+        app.MapGet("/api/corpora", async (DashboardReader reader, DashboardHost host, CancellationToken ct) =>
+            Results.Json(await CorporaJsonAsync(reader, ct), DashboardApp.Json));
+
+        app.MapGet("/api/shards", async (HttpContext ctx, DashboardReader reader, CorpusStatusReader corpora, CancellationToken ct) =>
+        {
+            var filter = await ParseFilterAsync(ctx.Request.Query, corpora, ct);
+            var page = await reader.ShardsAsync(filter, ct);
+            return Results.Json(new
+            {
+                shards = page,
+                limit = filter.Limit,
+                // The cursor for the next page; null when this page is the last.
+                next_after = page.Count == filter.Limit ? page[^1].Id : (long?)null,
+            }, DashboardApp.Json);
+        });
+
+        app.MapGet("/api/shards/{id:long}", async (long id, DashboardReader reader, CancellationToken ct) =>
+            await reader.ShardAsync(id, ct) is { } d
+                ? Results.Json(ShardDetailJson(d), DashboardApp.Json)
+                : throw new ApiException(404, $"No shard {id}."));
+
+        app.MapGet("/api/queues", async (DashboardReader reader, CancellationToken ct) =>
+            Results.Json(new { paused = await reader.PausedQueuesAsync(ct) }, DashboardApp.Json));
+
+        app.MapGet("/api/fleet", async (WorkerRegistry registry, DashboardHost host, CancellationToken ct) =>
+        {
+            var now = host.Time.GetUtcNow().UtcDateTime;
+            var workers = await registry.ListAsync(now - FleetWindow, ct);
+            var gpus = await registry.ListGpusAsync(ct);
+            var stale = 3 * host.Queue.Heartbeat;
+            return Results.Json(new
+            {
+                stale_after_seconds = stale.TotalSeconds,
+                gpu_slots_on_cpu = workers.Count(w => w.State == "running" && w.GpuSlotOnCpu),
+                workers = workers.Select(w => WorkerJson(w, now, stale)),
+                gpus = gpus.Select(g => new
+                {
+                    node = g.Node, index = g.Index, uuid = g.Uuid, name = g.Name, utilization_percent = g.UtilizationPercent,
+                    memory_used_mb = g.MemoryUsedMb, memory_total_mb = g.MemoryTotalMb, temperature_c = g.TemperatureC,
+                    sampled_at = g.SampledAt, sample_age_seconds = Math.Round((now - g.SampledAt).TotalSeconds, 1),
+                }),
+            }, DashboardApp.Json);
+        });
+
+        app.MapGet("/api/audit", async (HttpContext ctx, DashboardReader reader, CancellationToken ct) =>
+        {
+            var before = Long(ctx.Request.Query, "before") ?? long.MaxValue;
+            var limit = (int)Math.Clamp(Long(ctx.Request.Query, "limit") ?? 100, 1, DashboardReader.MaxPageSize);
+            var page = await reader.AuditAsync(before, limit, ct);
+            return Results.Json(new { entries = page, next_before = page.Count == limit ? page[^1].Id : (long?)null }, DashboardApp.Json);
+        });
+
+        app.MapPost("/api/corpora/{name}/rerun-failed", async (string name, HttpContext ctx, CorpusStatusReader corpora, CorpusAdmin admin,
+            AuditLog audit, DashboardHost host, CancellationToken ct) =>
+        {
+            var corpus = await corpora.GetCorpusAsync(name, ct);
+            // One UPDATE over the corpus's dead shards (CorpusAdmin / ShardsRerunFailed), however many there are.
+            var ids = await admin.RerunFailedAsync(corpus.Id, host.Queue.MaxAttempts, ct);
+            await audit.WriteAsync(ActorOf(ctx), "corpus.rerun_failed", "corpus:" + corpus.Name, ids.Count, null, ct);
+            return Done(ctx, new { corpus = corpus.Name, rerun = ids.Count });
+        });
+
+        app.MapPost("/api/corpora/{name}/cancel", async (string name, HttpContext ctx, CorpusStatusReader corpora, CorpusAdmin admin,
+            AuditLog audit, CancellationToken ct) =>
+        {
+            var corpus = await corpora.GetCorpusAsync(name, ct);
+            var n = await admin.CancelAsync(corpus.Id, ct);
+            await audit.WriteAsync(ActorOf(ctx), "corpus.cancel", "corpus:" + corpus.Name, n, null, ct);
+            return Done(ctx, new { corpus = corpus.Name, cancelled = n });
+        });
+
+        app.MapPost("/api/shards/{id:long}/rerun", async (long id, HttpContext ctx, DashboardReader reader, CorpusAdmin admin, AuditLog audit,
+            DashboardHost host, CancellationToken ct) =>
+        {
+            var detail = await reader.ShardAsync(id, ct) ?? throw new ApiException(404, $"No shard {id}.");
+            var ids = await admin.RerunShardsAsync(detail.Shard.CorpusId, [id], host.Queue.MaxAttempts, ct);
+            await audit.WriteAsync(ActorOf(ctx), "shard.rerun", "shard:" + id, ids.Count,
+                ids.Count == 0 ? $"not re-run: state was {detail.Shard.State}" : null, ct);
+            if (ids.Count == 0)
+                throw new ApiException(409, $"Shard {id} is {detail.Shard.State}; only dead, succeeded or cancelled shards can be re-run.");
+            return Done(ctx, new { shard = id, rerun = 1 });
+        });
+
+        app.MapPost("/api/queues/{queue}/pause", async (string queue, HttpContext ctx, QueueAdmin admin, CancellationToken ct) =>
+        {
+            var n = await admin.PauseAsync(queue, ActorOf(ctx), ct);
+            return Done(ctx, new { queue, paused = true, changed = n == 1 });
+        });
+
+        app.MapPost("/api/queues/{queue}/resume", async (string queue, HttpContext ctx, QueueAdmin admin, CancellationToken ct) =>
+        {
+            var n = await admin.ResumeAsync(queue, ActorOf(ctx), ct);
+            return Done(ctx, new { queue, paused = false, changed = n == 1 });
+        });
+    }
+
+    public static async Task<object> CorporaJsonAsync(DashboardReader reader, CancellationToken ct)
+    {
+        var corpora = await reader.CorporaAsync(ct);
+        var paused = await reader.PausedQueuesAsync(ct);
+        var window = DashboardReader.RateWindow.TotalSeconds;
+        var fleetRate = corpora.Sum(c => c.RecentAudioSeconds) / window;
+        return new
+        {
+            rate_window_seconds = window,
+            // Audio seconds finished per wall-clock second, over the window, fleet-wide.
+            fleet_rate = fleetRate,
+            fleet_audio_hours_per_minute = fleetRate * 60 / 3600,
+            paused_queues = paused.Select(p => p.Queue),
+            corpora = corpora.Select(c =>
+            {
+                var remaining = Math.Max(0, c.AudioSeconds - c.ProcessedSeconds);
+                var rate = c.RecentAudioSeconds / window;
+                double? eta = c.Cancelled ? null : remaining <= 0 ? 0 : rate > 0 ? remaining / rate : null;
+                return new
+                {
+                    id = c.Id,
+                    name = c.Name,
+                    queue = c.Queue,
+                    queue_paused = paused.Any(p => p.Queue == c.Queue),
+                    priority = c.Priority,
+                    pipeline = c.Pipeline,
+                    files = c.Files,
+                    audio_seconds = c.AudioSeconds,
+                    audio_hours = c.AudioSeconds / 3600,
+                    processed_seconds = c.ProcessedSeconds,
+                    processed_hours = c.ProcessedSeconds / 3600,
+                    progress = c.AudioSeconds > 0 ? Math.Min(1, c.ProcessedSeconds / c.AudioSeconds) : 1,
+                    shards = c.ShardsByState,
+                    failed_shards = c.ShardsByState.GetValueOrDefault(ShardState.Dead.ToDb()),
+                    failed_files = c.FailedFiles,
+                    segments = c.Segments,
+                    recent_rate = rate,
+                    eta_seconds = eta,
+                    cancelled = c.Cancelled,
+                    created_at = c.CreatedAt,
+                };
+            }),
+        };
+    }
+
+    private static object ShardDetailJson(ShardDetail d) => new
+    {
+        shard = d.Shard,
+        lease_expires_at = d.LeaseExpiresAt,
+        heartbeat_at = d.HeartbeatAt,
+        created_at = d.CreatedAt,
+        root_dir = d.RootDir,
+        items = d.Items,
+        items_listed = d.Items.Count,
+        attempts = d.Attempts,
+        file_failures = d.FileFailures,
+        segments = d.SegmentsWritten,
+    };
+
+    private static object WorkerJson(WorkerRow w, DateTime now, TimeSpan staleAfter) => new
+    {
+        id = w.Id, node = w.Node, pid = w.Pid, slot = w.Slot, gpu_index = w.GpuIndex, gpu_uuid = w.GpuUuid, gpu_name = w.GpuName,
+        execution_provider = w.ExecutionProvider,
+        // A GPU slot whose session runs on CPU: the silent failure the overview flags in red.
+        gpu_slot_on_cpu = w.GpuSlotOnCpu,
+        threads = w.Threads, version = w.Version,
+        state = w.State == "running" && now - w.HeartbeatAt > staleAfter ? "stale" : w.State,
+        registered_state = w.State, started_at = w.StartedAt, heartbeat_at = w.HeartbeatAt,
+        heartbeat_age_seconds = Math.Round((now - w.HeartbeatAt).TotalSeconds, 1), stopped_at = w.StoppedAt,
+        current_shard = w.CurrentShard, shards_completed = w.ShardsCompleted, audio_seconds_done = w.AudioSecondsDone,
+        last_rate = w.LastRate, detail = w.Detail,
+    };
+
+    internal static async Task<ShardFilter> ParseFilterAsync(IQueryCollection q, CorpusStatusReader corpora, CancellationToken ct)
+    {
+        long? corpusId = Text(q, "corpus") is { } name ? (await corpora.GetCorpusAsync(name, ct)).Id : null;
+        var state = Text(q, "state");
+        if (state is not null && !ShardStates.All.Any(s => s.ToDb() == state))
+            throw new ApiException(400, $"Unknown state '{state}'; use one of {string.Join(", ", ShardStates.All.Select(s => s.ToDb()))}.");
+        var limit = Long(q, "limit") ?? 100;
+        if (limit < 1) throw new ApiException(400, "limit must be at least 1 (at most " + DashboardReader.MaxPageSize + ").");
+        return new ShardFilter(corpusId, state, Text(q, "queue"), Text(q, "node"), Text(q, "worker"), Text(q, "file"),
+            Long(q, "after") ?? 0, (int)Math.Min(limit, DashboardReader.MaxPageSize));
+    }
+
+    private static string? Text(IQueryCollection q, string key) =>
+        q.TryGetValue(key, out var v) && v.ToString() is { Length: > 0 } s ? s : null;
+
+    private static long? Long(IQueryCollection q, string key) =>
+        Text(q, key) is not { } s ? null
+        : long.TryParse(s, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n) ? n
+        : throw new ApiException(400, $"{key} must be a whole number, not '{s}'.");
+
+    internal static Actor ActorOf(HttpContext ctx) =>
+        new(ctx.User.FindFirstValue(ClaimTypes.Name) ?? "unknown", ctx.Connection.RemoteIpAddress?.ToString());
+
+    /// <summary>JSON for API clients; for a form posted from a page, back to that page (303).</summary>
+    private static IResult Done(HttpContext ctx, object result) =>
+        ctx.Request.HasFormContentType
+            ? new SeeOther(ReturnPath(ctx.Request.Form["return"].ToString()))
+            : Results.Json(result, DashboardApp.Json);
+
+    /// <summary>Only a local path: an open redirect would let a link bounce a user to another site.</summary>
+    private static string ReturnPath(string p) => p.StartsWith('/') && !p.StartsWith("//", StringComparison.Ordinal) && !p.Contains('\\') ? p : "/";
+
+    private sealed class SeeOther(string location) : IResult
+    {
+        public Task ExecuteAsync(HttpContext ctx)
+        {
+            ctx.Response.StatusCode = StatusCodes.Status303SeeOther;
+            ctx.Response.Headers.Location = location;
+            return Task.CompletedTask;
+        }
+    }
+}

@@ -1,0 +1,85 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Workers.Core.Options;
+using Workers.Dashboard.Api;
+using Workers.Dashboard.Metrics;
+using Workers.Dashboard.Pages;
+using Workers.Dashboard.Security;
+using Workers.Postgres.Corpora;
+using Workers.Postgres.Dashboard;
+using Workers.Postgres.Fleet;
+
+namespace Workers.Dashboard;
+
+/// <summary>What the dashboard is built from: the (migrated) database, queue options (re-run budget,
+/// stale-heartbeat threshold), the clock, and its own options.</summary>
+public sealed record DashboardHost(NpgsqlDataSource Database, QueueOptions Queue, TimeProvider Time, DashboardOptions Options);
+
+/// <summary>Builds the dashboard web app: security first, then pages, JSON API and /metrics.</summary>
+public static class DashboardApp
+{
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DictionaryKeyPolicy = null,
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    /// <param name="configure">Last say over the builder (tests put a TestServer in).</param>
+    public static WebApplication Build(DashboardHost host, IEnumerable<string> urls, Action<WebApplicationBuilder>? configure = null)
+    {
+        OptionsValidationException.ThrowIfAny(host.Options.Validate());
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ApplicationName = typeof(DashboardApp).Assembly.GetName().Name });
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.WebHost.UseUrls([.. urls]);
+        var s = builder.Services;
+        s.AddSingleton(host);
+        s.AddSingleton(host.Options);
+        s.AddSingleton(host.Database);
+        s.AddSingleton(host.Time);
+        s.AddSingleton(new CredentialChecker(host.Options, host.Time));
+        s.AddSingleton(new DashboardReader(host.Database, host.Time));
+        s.AddSingleton(new CorpusAdmin(host.Database, host.Time));
+        s.AddSingleton(new CorpusStatusReader(host.Database));
+        s.AddSingleton(new QueueAdmin(host.Database, host.Time));
+        s.AddSingleton(new AuditLog(host.Database, host.Time));
+        s.AddSingleton(new WorkerRegistry(host.Database, host.Time));
+        // Keys in memory: tokens die with the process (a reload fetches new ones), and nothing is
+        // written to disk. Several dashboard instances behind one balancer would need a shared key ring.
+        s.AddDataProtection().UseEphemeralDataProtectionProvider();
+        s.AddAntiforgery(o =>
+        {
+            o.HeaderName = "X-CSRF-TOKEN";
+            o.Cookie.Name = "workers_csrf";
+        });
+        s.ConfigureHttpJsonOptions(o =>
+        {
+            o.SerializerOptions.PropertyNamingPolicy = Json.PropertyNamingPolicy;
+            o.SerializerOptions.DictionaryKeyPolicy = null;
+            o.SerializerOptions.Encoder = Json.Encoder;
+        });
+        configure?.Invoke(builder);
+
+        var app = builder.Build();
+        app.Use(async (ctx, next) =>
+        {
+            ctx.Response.Headers.XContentTypeOptions = "nosniff";
+            ctx.Response.Headers["Referrer-Policy"] = "same-origin";
+            ctx.Response.Headers.ContentSecurityPolicy = "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'";
+            await next(ctx);
+        });
+        app.UseMiddleware<DashboardAccessMiddleware>();
+        app.UseMiddleware<ApiErrorMiddleware>();
+        ApiEndpoints.Map(app);
+        MetricsEndpoint.Map(app);
+        HtmlPages.Map(app);
+        return app;
+    }
+}

@@ -1,0 +1,37 @@
+namespace Workers.Postgres.Dashboard;
+
+/// <summary>A corpus's progress as the dashboard shows it. Every shard state is present in <see cref="ShardsByState"/>.</summary>
+public sealed record CorpusProgress(long Id, string Name, string Queue, int Priority, string Pipeline, int Files, double AudioSeconds,
+    double ProcessedSeconds, IReadOnlyDictionary<string, int> ShardsByState, long Segments, int FailedFiles, bool Cancelled,
+    DateTime CreatedAt, double RecentAudioSeconds, int RecentShards);
+
+/// <summary>Filters of the shard list; null means "any". <see cref="After"/> is the keyset cursor (last id seen).</summary>
+public sealed record ShardFilter(long? CorpusId = null, string? State = null, string? Queue = null, string? Node = null,
+    string? Worker = null, string? File = null, long After = 0, int Limit = 100);
+
+public sealed record ShardRow(long Id, long CorpusId, string Corpus, int Ordinal, string Queue, int Priority, string State,
+    double AudioSeconds, int ItemCount, int Attempt, int MaxAttempts, double ProcessedSeconds, int Segments, string? LeaseOwner,
+    string? LastError, DateTime NotBefore, DateTime? StartedAt, DateTime? FinishedAt);
+
+public sealed record ShardItemRow(int Ordinal, int FileIndex, string Path, double StartSeconds, double EndSeconds);
+
+public sealed record ShardAttemptRow(int Attempt, string Worker, string Node, string? Gpu, string? ExecutionProvider, DateTime StartedAt,
+    DateTime? FinishedAt, string Outcome, string? ErrorType, string? ErrorMessage, string? ErrorStack, string? LogTail);
+
+public sealed record ShardFileFailureRow(string Path, int Attempt, double StartSeconds, double EndSeconds, string Error);
+
+public sealed record ShardDetail(ShardRow Shard, DateTime? LeaseExpiresAt, DateTime? HeartbeatAt, DateTime CreatedAt, string RootDir,
+    IReadOnlyList<ShardItemRow> Items, IReadOnlyList<ShardAttemptRow> Attempts, IReadOnlyList<ShardFileFailureRow> FileFailures,
+    long SegmentsWritten);
+
+public sealed record PausedQueue(string Queue, string PausedBy, DateTime PausedAt);
+
+/// <summary>Who did an action, for the audit trail: the authenticated user (or <c>local</c>) and the remote address.</summary>
+public sealed record Actor(string Name, string? RemoteAddress);
+
+public sealed record AuditEntry(long Id, DateTime At, string Actor, string? RemoteAddress, string Action, string Target, int RowsAffected,
+    string? Detail);
+
+/// <summary>What /metrics reports from the database.</summary>
+public sealed record MetricsSnapshot(IReadOnlyDictionary<string, long> ShardsByState, double ProcessedSeconds, long Corpora,
+    double EnqueuedSeconds, double RecentAudioSeconds, int PausedQueues);

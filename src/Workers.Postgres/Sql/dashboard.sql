@@ -1,0 +1,113 @@
+-- Dashboard statements: read models for the web pages, the API and /metrics, plus the queue
+-- pause switch and the audit trail. Every filter is a parameter; a filter left out is passed as
+-- NULL and folded away by the planner (Npgsql's unnamed statements are planned with the values).
+
+-- name: DashboardCorpusShardCounts
+-- Shards by state, processed audio and segments, per corpus, for every corpus at once. One pass
+-- over shards (O(shards): ~10 ms at 54,000 shards); it replaces one query per corpus.
+SELECT corpus_id, state::text, count(*)::int, COALESCE(sum(processed_seconds), 0), COALESCE(sum(segments), 0)::bigint
+FROM shards
+GROUP BY corpus_id, state;
+
+-- name: DashboardFileFailureCounts
+-- Files that failed while processed, per corpus (file_failures holds failures only: small).
+SELECT corpus_id, count(*)::int FROM file_failures GROUP BY corpus_id;
+
+-- name: DashboardRecentRate
+-- Audio seconds of shards that succeeded since @since, per corpus: the fleet's recent rate. Reads
+-- only the window's rows through the partial index shards_succeeded_finished.
+SELECT corpus_id, COALESCE(sum(audio_seconds), 0), count(*)::int
+FROM shards
+WHERE state = 'succeeded' AND finished_at > @since
+GROUP BY corpus_id;
+
+-- name: DashboardShardsPage
+-- One page of shards in id order (keyset: id > @after, never OFFSET), every filter optional.
+-- worker/node match any attempt of the shard (shard_attempts primary key probe per shard). The
+-- file filter first finds matching files (a scan of files, of one corpus when @corpus_id is
+-- given: ~400,000 paths in tens of ms), then their shards through shard_items_file.
+SELECT s.id, s.corpus_id, c.name, s.ordinal, s.queue, s.priority, s.state::text, s.audio_seconds, s.item_count,
+       s.attempt, s.max_attempts, s.processed_seconds, s.segments, s.lease_owner, s.last_error,
+       s.not_before, s.started_at, s.finished_at
+FROM shards s
+JOIN corpora c ON c.id = s.corpus_id
+WHERE s.id > @after
+  AND (@corpus_id::bigint IS NULL OR s.corpus_id = @corpus_id::bigint)
+  AND (@state::text IS NULL OR s.state = @state::text::shard_state)
+  AND (@queue::text IS NULL OR s.queue = @queue::text)
+  AND (@worker::text IS NULL OR EXISTS (SELECT 1 FROM shard_attempts a WHERE a.shard_id = s.id AND a.worker = @worker::text))
+  AND (@node::text IS NULL OR EXISTS (SELECT 1 FROM shard_attempts a WHERE a.shard_id = s.id AND a.node = @node::text))
+  AND (@file::text IS NULL OR s.id IN (
+        SELECT i.shard_id
+        FROM files f
+        JOIN shard_items i ON i.corpus_id = f.corpus_id AND i.file_index = f.file_index
+        WHERE (@corpus_id::bigint IS NULL OR f.corpus_id = @corpus_id::bigint)
+          AND strpos(lower(f.path), lower(@file::text)) > 0))
+ORDER BY s.id
+LIMIT @limit;
+
+-- name: DashboardShardGet
+SELECT s.id, s.corpus_id, c.name, s.ordinal, s.queue, s.priority, s.state::text, s.audio_seconds, s.item_count,
+       s.attempt, s.max_attempts, s.processed_seconds, s.segments, s.lease_owner, s.last_error,
+       s.not_before, s.started_at, s.finished_at, s.lease_expires_at, s.heartbeat_at, s.created_at, c.root_dir
+FROM shards s JOIN corpora c ON c.id = s.corpus_id
+WHERE s.id = @id;
+
+-- name: DashboardShardItems
+SELECT i.ordinal, i.file_index, f.path, i.start_seconds, i.end_seconds
+FROM shard_items i
+JOIN files f ON f.corpus_id = i.corpus_id AND f.file_index = i.file_index
+WHERE i.shard_id = @id
+ORDER BY i.ordinal
+LIMIT @max;
+
+-- name: DashboardShardAttempts
+-- Newest first; bounded (a shard re-run many times keeps every attempt).
+SELECT attempt, worker, node, gpu, execution_provider, started_at, finished_at, outcome, error_type, error_message,
+       error_stack, log_tail
+FROM shard_attempts
+WHERE shard_id = @id
+ORDER BY attempt DESC
+LIMIT @max;
+
+-- name: DashboardShardFileFailures
+SELECT f.path, ff.attempt, ff.start_seconds, ff.end_seconds, ff.error
+FROM file_failures ff
+JOIN files f ON f.corpus_id = ff.corpus_id AND f.file_index = ff.file_index
+WHERE ff.shard_id = @id
+ORDER BY ff.attempt DESC, f.path
+LIMIT @max;
+
+-- name: DashboardShardSegmentCount
+-- Segments written for the shard (segments_shard index), besides the count the shard row keeps.
+SELECT count(*) FROM segments WHERE shard_id = @id;
+
+-- name: DashboardShardStateCounts
+-- /metrics: shards by state, fleet-wide, with processed audio. One pass over shards (O(shards)).
+SELECT state::text, count(*), COALESCE(sum(processed_seconds), 0) FROM shards GROUP BY state;
+
+-- name: DashboardCorpusTotals
+SELECT count(*), COALESCE(sum(audio_seconds), 0), COALESCE(sum(failed_files), 0) FROM corpora;
+
+-- name: QueuePausedList
+SELECT queue, paused_by, paused_at FROM paused_queues ORDER BY queue;
+
+-- name: QueuePause
+INSERT INTO paused_queues (queue, paused_by, paused_at) VALUES (@queue, @actor, @now)
+ON CONFLICT (queue) DO NOTHING;
+
+-- name: QueueResume
+DELETE FROM paused_queues WHERE queue = @queue;
+
+-- name: AuditInsert
+INSERT INTO audit_log (at, actor, remote_address, action, target, rows_affected, detail)
+VALUES (@now, @actor, @remote, @action, @target, @rows, @detail)
+RETURNING id;
+
+-- name: AuditPage
+-- Newest first, keyset on id (id < @before).
+SELECT id, at, actor, remote_address, action, target, rows_affected, detail
+FROM audit_log
+WHERE id < @before
+ORDER BY id DESC
+LIMIT @limit;

@@ -1,0 +1,83 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Workers.Testing;
+using Xunit.Abstractions;
+
+namespace Workers.Cli.Tests;
+
+/// <summary>
+/// `workers bench soak` (issue "Reliability", item 5) as a real process against a per-test schema:
+/// a one-minute fault mix (worker and node SIGKILLs, SIGSTOP past the lease, killed connections)
+/// over a small generated corpus ends with no duplicates, no lost audio, and segments equal to the
+/// clean reference run. With a configured connection string the PostgreSQL stop/start fault is
+/// skipped, and the output says so.
+/// </summary>
+[Collection(PostgresCollection.Name)]
+public sealed class SoakTests(PostgresFixture pg, ITestOutputHelper output)
+{
+    [Fact]
+    public async Task A_one_minute_soak_injects_faults_and_ends_with_no_duplicates_nothing_lost_and_segments_equal_to_the_reference()
+    {
+        await Models.CatalogAsync();
+        await using var db = await pg.CreateSchemaAsync();
+        var env = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings__Workers"] = db.ConnectionString,
+            ["Models__Root"] = Models.Root,
+        };
+
+        var sw = Stopwatch.StartNew();
+        var (code, stdout, stderr) = await RunAsync(env, TimeSpan.FromMinutes(3),
+            "bench", "soak", "--minutes", "1", "--corpus-hours", "0.2", "--seed", "1");
+        sw.Stop();
+        output.WriteLine(stdout);
+        output.WriteLine($"took {sw.Elapsed.TotalSeconds:0} s");
+
+        var all = $"exit {code}\nstdout:\n{stdout}\nstderr (tail):\n{Tail(stderr)}";
+        Assert.True(code == 0, all);
+        Assert.Contains("seed 1", stdout);
+        Assert.Contains("PostgreSQL stop/start fault is skipped", stdout);
+        Assert.Matches(new Regex(@"^\s*PostgreSQL stop/start\s+skipped", RegexOptions.Multiline), stdout);
+        Assert.Matches(new Regex(@"^\s*duplicates\s+0\s*$", RegexOptions.Multiline), stdout);
+        Assert.Matches(new Regex(@"^\s*lost seconds\s+0\s*$", RegexOptions.Multiline), stdout);
+        Assert.Matches(new Regex(@"^\s*segments equal reference\s+yes", RegexOptions.Multiline), stdout);
+        var faults = int.Parse(Regex.Match(stdout, @"^\s*faults injected\s+(\d+)\s*$", RegexOptions.Multiline).Groups[1].Value);
+        Assert.True(faults > 0, all);
+        var completed = int.Parse(Regex.Match(stdout, @"^\s*corpora completed\s+(\d+) of", RegexOptions.Multiline).Groups[1].Value);
+        Assert.True(completed >= 1, all);
+
+        // Only processes the soak started were signalled, and none of them is left behind; its corpora are removed.
+        Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM corpora"));
+    }
+
+    private static string Tail(string s) => s.Length <= 4000 ? s : s[^4000..];
+
+    private static async Task<(int Code, string StdOut, string StdErr)> RunAsync(IReadOnlyDictionary<string, string?> env, TimeSpan limit, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+            WorkingDirectory = AppContext.BaseDirectory,
+        };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "workers.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment.Remove("ConnectionStrings__Workers");
+        foreach (var (k, v) in env)
+            if (v is null) psi.Environment.Remove(k); else psi.Environment[k] = v;
+        using var p = Process.Start(psi)!;
+        p.StandardInput.Close();
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(limit);
+        try { await p.WaitForExitAsync(timeout.Token); }
+        catch (OperationCanceledException)
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"workers {string.Join(' ', args)} did not finish in {limit.TotalMinutes:0} min\n{await stdout}");
+        }
+        return (p.ExitCode, await stdout, await stderr);
+    }
+}

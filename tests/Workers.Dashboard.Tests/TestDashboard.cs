@@ -1,0 +1,125 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+using Workers.Core.Corpora;
+using Workers.Core.Options;
+using Workers.Postgres.Corpora;
+using Workers.Testing;
+
+namespace Workers.Dashboard.Tests;
+
+/// <summary>
+/// The dashboard on an in-process TestServer over a per-test schema. A request's remote address
+/// is what its <see cref="RemoteHeader"/> says (127.0.0.1 when absent), set before the dashboard's
+/// own middleware sees the request, as Kestrel would from the socket.
+/// </summary>
+internal sealed class TestDashboard : IAsyncDisposable
+{
+    public const string RemoteHeader = "X-Test-Remote-Address";
+    public static readonly QueueOptions Queue = new() { LeaseSeconds = 60, HeartbeatSeconds = 10, MaxAttempts = 3 };
+
+    private readonly WebApplication _app;
+
+    private TestDashboard(WebApplication app, TestSchema db, FakeTimeProvider time)
+    {
+        _app = app;
+        Db = db;
+        Time = time;
+        Client = app.GetTestServer().CreateClient();
+    }
+
+    public TestSchema Db { get; }
+    public FakeTimeProvider Time { get; }
+    public HttpClient Client { get; }
+
+    public static async Task<TestDashboard> StartAsync(TestSchema db, DashboardOptions? options = null, FakeTimeProvider? time = null)
+    {
+        time ??= new FakeTimeProvider();
+        var app = DashboardApp.Build(new DashboardHost(db.DataSource, Queue, time, options ?? new DashboardOptions()), ["http://127.0.0.1:0"], b =>
+        {
+            b.WebHost.UseTestServer();
+            b.Services.AddSingleton<IStartupFilter, RemoteAddressFromHeader>();
+        });
+        await app.StartAsync();
+        return new TestDashboard(app, db, time);
+    }
+
+    public static HttpRequestMessage Request(HttpMethod method, string url, string? remote = null, (string User, string Password)? basic = null)
+    {
+        var m = new HttpRequestMessage(method, url);
+        if (remote is not null) m.Headers.Add(RemoteHeader, remote);
+        if (basic is { } b)
+            m.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(b.User + ":" + b.Password)));
+        return m;
+    }
+
+    /// <summary>GET /api/antiforgery as this caller: the cookie and the header token a POST must carry.</summary>
+    public async Task<(string Cookie, string Token)> AntiforgeryAsync(string? remote = null, (string, string)? basic = null)
+    {
+        using var r = await Client.SendAsync(Request(HttpMethod.Get, "/api/antiforgery", remote, basic));
+        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        var cookie = r.Headers.GetValues("Set-Cookie").Select(c => c.Split(';')[0]).Single(c => c.StartsWith("workers_csrf=", StringComparison.Ordinal));
+        var body = await r.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("X-CSRF-TOKEN", body.GetProperty("header_name").GetString());
+        return (cookie, body.GetProperty("token").GetString()!);
+    }
+
+    /// <summary>A POST with a valid antiforgery cookie and header, fetched as the same caller.</summary>
+    public async Task<HttpResponseMessage> PostAsync(string url, string? remote = null, (string, string)? basic = null)
+    {
+        var (cookie, token) = await AntiforgeryAsync(remote, basic);
+        var m = Request(HttpMethod.Post, url, remote, basic);
+        m.Headers.Add("Cookie", cookie);
+        m.Headers.Add("X-CSRF-TOKEN", token);
+        return await Client.SendAsync(m);
+    }
+
+    public async Task<JsonElement> GetJsonAsync(string url)
+    {
+        using var r = await Client.SendAsync(Request(HttpMethod.Get, url));
+        var text = await r.Content.ReadAsStringAsync();
+        Assert.True(r.StatusCode == HttpStatusCode.OK, $"{url}: {(int)r.StatusCode} {text}");
+        return JsonDocument.Parse(text).RootElement.Clone();
+    }
+
+    /// <summary>A manifest corpus of <paramref name="shards"/> files of 60 s, one file per shard.</summary>
+    public async Task<long> SeedCorpusAsync(int shards, string name = "c", string queue = "default")
+    {
+        var files = Enumerable.Range(0, shards).Select(i => new SourceFile($"{name}/f{i:000000}.wav", 60)).ToList();
+        var listing = new CorpusListing("manifest", "/corpus/manifest.jsonl", "/corpus", files, []);
+        var plan = await EnqueuePlanner.PlanAsync(listing, new NoProbe(), 60);
+        return await new CorpusWriter(Db.DataSource, Time).WriteAsync(plan, new EnqueueRequest(name, "vad", queue, 0, Queue.MaxAttempts));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+
+    private sealed class NoProbe : IDurationProbe
+    {
+        public Task<IReadOnlyList<(double? Duration, string? Error)>> ProbeManyAsync(IReadOnlyList<string> fullPaths, CancellationToken ct) =>
+            throw new InvalidOperationException("manifest durations are trusted; nothing should be probed");
+    }
+
+    private sealed class RemoteAddressFromHeader : IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.Use(async (ctx, n) =>
+            {
+                ctx.Connection.RemoteIpAddress = IPAddress.Parse(ctx.Request.Headers[RemoteHeader].FirstOrDefault() ?? "127.0.0.1");
+                await n(ctx);
+            });
+            next(app);
+        };
+    }
+}
