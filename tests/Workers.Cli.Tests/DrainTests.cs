@@ -1,5 +1,5 @@
+using Workers.Fleet.Supervisor;
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using Workers.Audio.Synthesis;
 using Workers.Testing;
 
@@ -7,7 +7,7 @@ namespace Workers.Cli.Tests;
 
 /// <summary>SIGTERM to `workers run`: a running shard finishes within Fleet:DrainSeconds or is given back without spending an attempt.</summary>
 [Collection(PostgresCollection.Name)]
-public sealed partial class DrainTests(PostgresFixture pg) : IDisposable
+public sealed class DrainTests(PostgresFixture pg) : IDisposable
 {
     private readonly string _corpus = Directory.CreateTempSubdirectory("workers-drain-").FullName;
 
@@ -37,7 +37,7 @@ public sealed partial class DrainTests(PostgresFixture pg) : IDisposable
             Assert.True(deadline.Elapsed < TimeSpan.FromMinutes(2) && !run.HasExited, "the shard never started running");
             await Task.Delay(50);
         }
-        Assert.Equal(0, Kill(run.Id, 15)); // SIGTERM to the supervisor; it forwards it to its worker
+        Assert.Equal(0, Signals.Send(run.Id, Signals.SigTerm)); // SIGTERM to the supervisor; it forwards it to its worker
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
         await run.WaitForExitAsync(timeout.Token);
 
@@ -76,9 +76,9 @@ public sealed partial class DrainTests(PostgresFixture pg) : IDisposable
             await Task.Delay(50);
         }
         var worker = int.Parse((await db.ScalarAsync<string>("SELECT worker FROM shard_attempts")).Split('/')[1]);
-        Assert.Equal(0, Kill(run.Id, 15));
+        Assert.Equal(0, Signals.Send(run.Id, Signals.SigTerm));
         await Task.Delay(300); // let the first signal be taken as a drain
-        Assert.Equal(0, Kill(run.Id, 15));
+        Assert.Equal(0, Signals.Send(run.Id, Signals.SigTerm));
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await run.WaitForExitAsync(timeout.Token);
         Assert.Equal(130, run.ExitCode);
@@ -98,6 +98,4 @@ public sealed partial class DrainTests(PostgresFixture pg) : IDisposable
         Assert.Equal("running", await db.ScalarAsync<string>("SELECT state::text FROM shards"));
     }
 
-    [LibraryImport("libc", EntryPoint = "kill")]
-    private static partial int Kill(int pid, int signal);
 }

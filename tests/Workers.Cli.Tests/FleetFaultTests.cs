@@ -1,5 +1,5 @@
+using Workers.Fleet.Supervisor;
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using Workers.Audio.Synthesis;
 using Workers.Testing;
@@ -13,7 +13,7 @@ namespace Workers.Cli.Tests;
 /// elsewhere, and the exported segments equal a clean run's: nothing lost, nothing twice.
 /// </summary>
 [Collection(PostgresCollection.Name)]
-public sealed partial class FleetFaultTests(PostgresFixture pg, ITestOutputHelper output) : IDisposable
+public sealed class FleetFaultTests(PostgresFixture pg, ITestOutputHelper output) : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("workers-fleet-fault-").FullName;
 
@@ -67,7 +67,7 @@ public sealed partial class FleetFaultTests(PostgresFixture pg, ITestOutputHelpe
         var victimShard = await db.ScalarAsync<long>("SELECT shard_id FROM shard_attempts WHERE worker = @w AND outcome = 'running'", ("w", victim));
         var pid = int.Parse(victim.Split('/')[1]);
         var killedAt = DateTime.UtcNow;
-        Assert.Equal(0, Kill(pid, 9));
+        Assert.Equal(0, Signals.Send(pid, Signals.SigKill));
 
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
         await Task.WhenAll(nodeA.WaitForExitAsync(timeout.Token), nodeB.WaitForExitAsync(timeout.Token));
@@ -124,14 +124,14 @@ public sealed partial class FleetFaultTests(PostgresFixture pg, ITestOutputHelpe
         }
         var frozen = await db.ScalarAsync<string>("SELECT worker FROM shard_attempts WHERE outcome = 'running' AND node = 'node-a'");
         var pid = int.Parse(frozen.Split('/')[1]);
-        Assert.Equal(0, Kill(pid, 19)); // SIGSTOP: frozen mid-shard, heartbeats stop
+        Assert.Equal(0, Signals.Send(pid, Signals.SigStop)); // SIGSTOP: frozen mid-shard, heartbeats stop
 
         // Another node rescues the shard after the lease and finishes it while the first is frozen.
         using var nodeB = WorkersProcess.Start(Env("node-b"), "run", "--gpus", "none", "--cpu-workers", "1", "--until-idle");
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
         await nodeB.WaitForExitAsync(timeout.Token);
         Assert.Equal(0, nodeB.ExitCode);
-        Assert.Equal(0, Kill(pid, 18)); // SIGCONT: it wakes up holding a lease that is long gone
+        Assert.Equal(0, Signals.Send(pid, Signals.SigCont)); // SIGCONT: it wakes up holding a lease that is long gone
         await nodeA.WaitForExitAsync(timeout.Token);
         Assert.Equal(0, nodeA.ExitCode);
 
@@ -154,6 +154,4 @@ public sealed partial class FleetFaultTests(PostgresFixture pg, ITestOutputHelpe
             .Select(j => (j.GetProperty("file").GetString()!, j.GetProperty("start").GetDouble(), j.GetProperty("end").GetDouble())).ToList();
     }
 
-    [LibraryImport("libc", EntryPoint = "kill")]
-    private static partial int Kill(int pid, int signal);
 }

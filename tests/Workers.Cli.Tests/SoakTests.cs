@@ -27,7 +27,7 @@ public sealed class SoakTests(PostgresFixture pg, ITestOutputHelper output)
         };
 
         var sw = Stopwatch.StartNew();
-        var (code, stdout, stderr) = await RunAsync(env, TimeSpan.FromMinutes(3),
+        var (code, stdout, stderr) = await WorkersProcess.RunAsync(env, TimeSpan.FromMinutes(3),
             "bench", "soak", "--minutes", "1", "--corpus-hours", "0.2", "--seed", "1");
         sw.Stop();
         output.WriteLine(stdout);
@@ -51,33 +51,4 @@ public sealed class SoakTests(PostgresFixture pg, ITestOutputHelper output)
     }
 
     private static string Tail(string s) => s.Length <= 4000 ? s : s[^4000..];
-
-    private static async Task<(int Code, string StdOut, string StdErr)> RunAsync(IReadOnlyDictionary<string, string?> env, TimeSpan limit, params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-            WorkingDirectory = AppContext.BaseDirectory,
-        };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "workers.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment.Remove("ConnectionStrings__Workers");
-        foreach (var (k, v) in env)
-            if (v is null) psi.Environment.Remove(k); else psi.Environment[k] = v;
-        using var p = Process.Start(psi)!;
-        p.StandardInput.Close();
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(limit);
-        try { await p.WaitForExitAsync(timeout.Token); }
-        catch (OperationCanceledException)
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"workers {string.Join(' ', args)} did not finish in {limit.TotalMinutes:0} min\n{await stdout}");
-        }
-        return (p.ExitCode, await stdout, await stderr);
-    }
 }

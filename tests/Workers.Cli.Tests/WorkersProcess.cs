@@ -37,15 +37,19 @@ internal static class WorkersProcess
         return p;
     }
 
-    public static async Task<Result> RunAsync(IReadOnlyDictionary<string, string?> env, params string[] args)
+    public static Task<Result> RunAsync(IReadOnlyDictionary<string, string?> env, params string[] args) =>
+        RunAsync(env, TimeSpan.FromMinutes(3), args);
+
+    /// <summary>Runs `workers` to its end; past <paramref name="limit"/> it is killed (with its children) and this throws.</summary>
+    public static async Task<Result> RunAsync(IReadOnlyDictionary<string, string?> env, TimeSpan limit, params string[] args)
     {
         using var p = Process.Start(Info(env, args))!;
         p.StandardInput.Close();
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
+        using var timeout = new CancellationTokenSource(limit);
         try { await p.WaitForExitAsync(timeout.Token); }
-        catch (OperationCanceledException) { p.Kill(entireProcessTree: true); throw new TimeoutException("workers " + string.Join(' ', args) + " did not finish in 3 minutes"); }
+        catch (OperationCanceledException) { p.Kill(entireProcessTree: true); throw new TimeoutException($"workers {string.Join(' ', args)} did not finish in {limit.TotalMinutes:0.#} minutes"); }
         return new Result(p.ExitCode, await stdout, await stderr);
     }
 

@@ -93,7 +93,7 @@ internal sealed class TestDashboard : IAsyncDisposable
     {
         var files = Enumerable.Range(0, shards).Select(i => new SourceFile($"{name}/f{i:000000}.wav", 60)).ToList();
         var listing = new CorpusListing("manifest", "/corpus/manifest.jsonl", "/corpus", files, []);
-        var plan = await EnqueuePlanner.PlanAsync(listing, new NoProbe(), 60);
+        var plan = await EnqueuePlanner.PlanAsync(listing, probe: null, 60);
         return await new CorpusWriter(Db.DataSource, Time).WriteAsync(plan, new EnqueueRequest(name, "vad", queue, 0, Queue.MaxAttempts));
     }
 
@@ -102,12 +102,6 @@ internal sealed class TestDashboard : IAsyncDisposable
         Client.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
-    }
-
-    private sealed class NoProbe : IDurationProbe
-    {
-        public Task<IReadOnlyList<(double? Duration, string? Error)>> ProbeManyAsync(IReadOnlyList<string> fullPaths, CancellationToken ct) =>
-            throw new InvalidOperationException("manifest durations are trusted; nothing should be probed");
     }
 
     private sealed class RemoteAddressFromHeader : IStartupFilter

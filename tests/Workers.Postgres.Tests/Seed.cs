@@ -12,13 +12,8 @@ internal static class Seed
     {
         var files = Enumerable.Range(0, shards).Select(i => new SourceFile($"f{i:000000}.wav", 60)).ToList();
         var listing = new CorpusListing("manifest", "/corpus/manifest.jsonl", "/corpus", files, []);
-        var plan = await EnqueuePlanner.PlanAsync(listing, new NoProbe(), 60);
+        var plan = await EnqueuePlanner.PlanAsync(listing, probe: null, 60);
         return await new CorpusWriter(db.DataSource, time).WriteAsync(plan, new EnqueueRequest(name, "vad", queue, priority, maxAttempts));
     }
 
-    private sealed class NoProbe : IDurationProbe
-    {
-        public Task<IReadOnlyList<(double? Duration, string? Error)>> ProbeManyAsync(IReadOnlyList<string> fullPaths, CancellationToken ct) =>
-            throw new InvalidOperationException("manifest durations are trusted; nothing should be probed");
-    }
 }

@@ -69,7 +69,7 @@ public static class BenchCommand
             var listing = ManifestReader.Read(manifest);
             var read = sw.Elapsed;
             sw.Restart();
-            var plan = await EnqueuePlanner.PlanAsync(listing, new NoProbe(), 30 * 60, ct);
+            var plan = await EnqueuePlanner.PlanAsync(listing, probe: null, 30 * 60, ct);
             var planned = sw.Elapsed;
             sw.Restart();
             var name = $"bench-enqueue-{ctx.Time.GetUtcNow():yyyyMMddHHmmss}";
@@ -104,7 +104,7 @@ public static class BenchCommand
 
         var queueName = "bench-claim-" + Guid.NewGuid().ToString("N")[..8];
         var files = Enumerable.Range(0, shardCount).Select(i => new SourceFile($"f{i:0000000}.wav", 60)).ToList();
-        var plan = await EnqueuePlanner.PlanAsync(new CorpusListing("manifest", "/bench/claim.jsonl", "/bench", files, []), new NoProbe(), 60, ct);
+        var plan = await EnqueuePlanner.PlanAsync(new CorpusListing("manifest", "/bench/claim.jsonl", "/bench", files, []), probe: null, 60, ct);
         var id = await new CorpusWriter(db, ctx.Time).WriteAsync(plan, new EnqueueRequest(queueName, Queue: queueName), ct);
         var admin = new CorpusAdmin(db, ctx.Time);
         var queue = new ShardQueue(db, ctx.Queue, ctx.Time);
@@ -141,9 +141,4 @@ public static class BenchCommand
         return ExitCodes.Ok;
     }
 
-    private sealed class NoProbe : IDurationProbe
-    {
-        public Task<IReadOnlyList<(double? Duration, string? Error)>> ProbeManyAsync(IReadOnlyList<string> fullPaths, CancellationToken ct) =>
-            throw new InvalidOperationException("manifest durations are trusted; nothing is probed");
-    }
 }

@@ -82,7 +82,7 @@ public static class LoadBench
 
         var queueName = "bench-load-" + Guid.NewGuid().ToString("N")[..8];
         var files = Enumerable.Range(0, s.Shards).Select(i => new SourceFile($"f{i:0000000}.wav", 60)).ToList();
-        var plan = await EnqueuePlanner.PlanAsync(new CorpusListing("manifest", "/bench/load.jsonl", "/bench", files, []), new NoProbe(), 60, ct);
+        var plan = await EnqueuePlanner.PlanAsync(new CorpusListing("manifest", "/bench/load.jsonl", "/bench", files, []), probe: null, 60, ct);
         var corpusId = await new CorpusWriter(control, ctx.Time).WriteAsync(plan, new EnqueueRequest(queueName, Queue: queueName, MaxAttempts: options.MaxAttempts), ct);
         try
         {
@@ -264,9 +264,4 @@ public static class LoadBench
         }
     }
 
-    private sealed class NoProbe : IDurationProbe
-    {
-        public Task<IReadOnlyList<(double? Duration, string? Error)>> ProbeManyAsync(IReadOnlyList<string> fullPaths, CancellationToken ct) =>
-            throw new InvalidOperationException("manifest durations are trusted; nothing is probed");
-    }
 }

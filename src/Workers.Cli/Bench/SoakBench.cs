@@ -1,9 +1,10 @@
+using Workers.Fleet.Supervisor;
+using Workers.Cli.Commands;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Sockets;
 using System.Reflection;
-using System.Runtime.InteropServices;
 using Npgsql;
 using Workers.Audio;
 using Workers.Audio.Synthesis;
@@ -123,7 +124,7 @@ public static partial class SoakBench
             Directory.CreateDirectory(Logs);
             var shardSeconds = Generate();
             var listing = FolderScanner.Scan(Corpus);
-            var plan = await EnqueuePlanner.PlanAsync(listing, new Probe(), shardSeconds, ct);
+            var plan = await EnqueuePlanner.PlanAsync(listing, new AudioDurationProbe(), shardSeconds, ct);
             Console.WriteLine($"soak: corpus of {plan.FileCount} files, {plan.AudioSeconds / 3600:0.###} h, {plan.ShardCount} shards of about {shardSeconds / 60:0.#} min");
             // Faults cost attempts: a generous budget, so that a shard dies only if something is really wrong.
             async Task<long> EnqueueAsync(string name) =>
@@ -221,7 +222,7 @@ public static partial class SoakBench
 
         private Process StartNode(string node, bool untilIdle)
         {
-            var (exe, prefix) = Self();
+            var (exe, prefix) = RunCommand.Self();
             var psi = new ProcessStartInfo(exe)
             {
                 UseShellExecute = false,
@@ -279,7 +280,7 @@ public static partial class SoakBench
                 {
                     var pid = await PickWorkerAsync(ct);
                     if (pid is null) return null;
-                    if (Kill(pid.Value.Pid, 9) != 0) return null;
+                    if (Signals.Send(pid.Value.Pid, Signals.SigKill) != 0) return null;
                     return $"pid {pid.Value.Pid} ({pid.Value.Worker})";
                 }
                 case StopWorker:
@@ -287,7 +288,7 @@ public static partial class SoakBench
                     if (_stoppedPid != 0) return null;
                     var pid = await PickWorkerAsync(ct);
                     if (pid is null) return null;
-                    if (Kill(pid.Value.Pid, 19) != 0) return null;
+                    if (Signals.Send(pid.Value.Pid, Signals.SigStop) != 0) return null;
                     var seconds = LeaseSeconds + 2 + rng.Next(0, 5);
                     _stoppedPid = pid.Value.Pid;
                     _resumeAt = DateTime.UtcNow.AddSeconds(seconds);
@@ -383,7 +384,7 @@ public static partial class SoakBench
         private async Task ResumeIfDueAsync()
         {
             if (_stoppedPid == 0 || DateTime.UtcNow < _resumeAt) return;
-            Kill(_stoppedPid, 18); // SIGCONT (a no-op where it was killed meanwhile)
+            Signals.Send(_stoppedPid, Signals.SigCont); // SIGCONT (a no-op where it was killed meanwhile)
             _stoppedPid = 0;
             await Task.CompletedTask;
         }
@@ -419,13 +420,13 @@ public static partial class SoakBench
         /// <summary>Drains the nodes (SIGTERM), then kills what is left; makes sure the database is up again.</summary>
         public async Task ShutdownAsync()
         {
-            if (_stoppedPid != 0) { Kill(_stoppedPid, 18); _stoppedPid = 0; }
+            if (_stoppedPid != 0) { Signals.Send(_stoppedPid, Signals.SigCont); _stoppedPid = 0; }
             if (_postgresDown && embedded)
             {
                 try { await ctx.LocalCluster().StartAsync(CancellationToken.None); _postgresDown = false; db.Clear(); }
                 catch (Exception e) { Console.Error.WriteLine($"soak: could not start PostgreSQL again: {e.Message}"); }
             }
-            foreach (var p in _nodes.Values.Where(p => !p.HasExited)) Kill(p.Id, 15);
+            foreach (var p in _nodes.Values.Where(p => !p.HasExited)) Signals.Send(p.Id, Signals.SigTerm);
             foreach (var p in _nodes.Values)
             {
                 using var wait = new CancellationTokenSource(TimeSpan.FromSeconds(60));
@@ -581,20 +582,4 @@ public static partial class SoakBench
         e is NpgsqlException or SocketException or IOException or TimeoutException
         || e.InnerException is { } inner && IsTransient(inner);
 
-    /// <summary>How to start this same program again: the apphost, or `dotnet workers.dll`.</summary>
-    private static (string Exe, IReadOnlyList<string> Prefix) Self()
-    {
-        var process = Environment.ProcessPath!;
-        var dll = Assembly.GetEntryAssembly()!.Location;
-        return Path.GetFileNameWithoutExtension(process) == "dotnet" ? (process, [dll]) : (process, []);
-    }
-
-    private sealed class Probe : IDurationProbe
-    {
-        public async Task<IReadOnlyList<(double? Duration, string? Error)>> ProbeManyAsync(IReadOnlyList<string> fullPaths, CancellationToken ct) =>
-            (await new AudioProber().ProbeManyAsync(fullPaths, 0, ct)).Select(r => (r.DurationSeconds, r.Error)).ToList();
-    }
-
-    [LibraryImport("libc", EntryPoint = "kill")]
-    private static partial int Kill(int pid, int signal);
 }

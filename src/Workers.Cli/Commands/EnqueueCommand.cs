@@ -99,13 +99,4 @@ public static partial class EnqueueCommand
     [GeneratedRegex(@"^[A-Za-z0-9._-]{1,64}$")]
     private static partial Regex NamePattern();
 
-    /// <summary>Durations from WAV headers, everything else through ffprobe, in parallel.</summary>
-    private sealed class AudioDurationProbe : IDurationProbe
-    {
-        public async Task<IReadOnlyList<(double? Duration, string? Error)>> ProbeManyAsync(IReadOnlyList<string> fullPaths, CancellationToken ct)
-        {
-            var results = await new AudioProber().ProbeManyAsync(fullPaths, 0, ct);
-            return results.Select(r => (r.DurationSeconds, r.Error)).ToList();
-        }
-    }
 }

@@ -132,7 +132,7 @@ public static class RunCommand
     }
 
     /// <summary>How to start this same program again: the apphost, or `dotnet workers.dll`.</summary>
-    private static (string Exe, IReadOnlyList<string> Prefix) Self()
+    internal static (string Exe, IReadOnlyList<string> Prefix) Self()
     {
         var process = Environment.ProcessPath!;
         var dll = Assembly.GetEntryAssembly()!.Location;

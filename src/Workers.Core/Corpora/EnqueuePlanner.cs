@@ -19,7 +19,9 @@ public sealed record EnqueuePlan(CorpusListing Listing, ShardPlan Plan, IReadOnl
 
 public static class EnqueuePlanner
 {
-    public static async Task<EnqueuePlan> PlanAsync(CorpusListing listing, IDurationProbe probe, double targetSeconds, CancellationToken ct = default)
+    /// <param name="probe">Measures files whose duration is not known (folder scans); null when every
+    /// duration is given (manifests are trusted), and then an unknown one is a programming error.</param>
+    public static async Task<EnqueuePlan> PlanAsync(CorpusListing listing, IDurationProbe? probe, double targetSeconds, CancellationToken ct = default)
     {
         var toProbe = new List<int>();
         for (var i = 0; i < listing.Files.Count; i++)
@@ -31,6 +33,8 @@ public static class EnqueuePlanner
         if (toProbe.Count > 0)
         {
             var paths = toProbe.Select(i => FullPath(listing, listing.Files[i].Path)).ToList();
+            if (probe is null)
+                throw new InvalidOperationException($"{toProbe.Count} file(s) of '{listing.Source}' have no duration and no probe was given.");
             var results = await probe.ProbeManyAsync(paths, ct);
             for (var k = 0; k < toProbe.Count; k++)
             {

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Polly;
 using Polly.Retry;
@@ -138,12 +137,10 @@ public sealed partial class NodeSupervisor(string executable, IReadOnlyList<stri
     /// <summary>SIGTERM: the worker stops claiming and releases its shard; it is not killed.</summary>
     private static void Terminate(Process p)
     {
-        try { if (!p.HasExited) _ = Kill(p.Id, 15); }
+        try { if (!p.HasExited) _ = Signals.Send(p.Id, Signals.SigTerm); }
         catch (InvalidOperationException) { }
     }
 
-    [DllImport("libc", EntryPoint = "kill", SetLastError = true)]
-    private static extern int Kill(int pid, int signal);
 
     [LoggerMessage(LogLevel.Information, "Slot {Slot}: worker process {Pid} started")]
     private partial void LogStarted(int slot, int pid);

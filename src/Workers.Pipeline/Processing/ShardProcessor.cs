@@ -42,12 +42,16 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
     {
         var sr = options.SampleRate;
         var readStarts = new double[items.Count];
-        for (var i = 0; i < items.Count; i++)
+        void Enqueue(int i)
         {
             var it = items[i];
-            readStarts[i] = LeadInStart(it.StartSeconds);
             var expected = (long)Math.Round((it.EndSeconds - readStarts[i]) * sr);
             batcher.Enqueue(new VadItem(i, new AudioItemSource(it.FullPath, readStarts[i], it.EndSeconds, _decoder), expected));
+        }
+        for (var i = 0; i < items.Count; i++)
+        {
+            readStarts[i] = LeadInStart(items[i].StartSeconds);
+            Enqueue(i);
         }
 
         var segments = new List<FoundSegment>();
@@ -80,8 +84,7 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
                     // A decoder that crashed or an I/O hiccup: read the item again from its start (its
                     // partial probabilities were discarded with the failed result).
                     TransientRetries++;
-                    var expected = (long)Math.Round((it.EndSeconds - readStarts[index]) * sr);
-                    batcher.Enqueue(new VadItem(index, new AudioItemSource(it.FullPath, readStarts[index], it.EndSeconds, _decoder), expected));
+                    Enqueue(index);
                     continue;
                 }
                 done += it.EndSeconds - it.StartSeconds;

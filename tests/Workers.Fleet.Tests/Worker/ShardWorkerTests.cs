@@ -43,7 +43,7 @@ public sealed class ShardWorkerTests : IAsyncLifetime
             WriteWav(Path.Combine(_dir, $"f{i}.wav"), 4);
             files.Add(new SourceFile($"f{i}.wav", 4));
         }
-        var plan = await EnqueuePlanner.PlanAsync(new CorpusListing("folder", _dir, _dir, files, []), new Trusted(), 4);
+        var plan = await EnqueuePlanner.PlanAsync(new CorpusListing("folder", _dir, _dir, files, []), probe: null, 4);
         await new CorpusWriter(db, TimeProvider.System).WriteAsync(plan, new EnqueueRequest("outage"));
 
         await _cluster.StopAsync(); // the database goes away before the worker's first claim
@@ -78,7 +78,7 @@ public sealed class ShardWorkerTests : IAsyncLifetime
         await using var db = NpgsqlDataSource.Create(_cs);
         await new MigrationRunner(db).MigrateAsync();
         WriteWav(Path.Combine(_dir, "f.wav"), 4);
-        var plan = await EnqueuePlanner.PlanAsync(new CorpusListing("folder", _dir, _dir, [new SourceFile("f.wav", 4)], []), new Trusted(), 4);
+        var plan = await EnqueuePlanner.PlanAsync(new CorpusListing("folder", _dir, _dir, [new SourceFile("f.wav", 4)], []), probe: null, 4);
         await new CorpusWriter(db, TimeProvider.System).WriteAsync(plan, new EnqueueRequest("disk"));
 
         var log = new SignalLogger("below Fleet:MinFreeDiskMb");
@@ -102,7 +102,7 @@ public sealed class ShardWorkerTests : IAsyncLifetime
         await using var db = NpgsqlDataSource.Create(_cs);
         await new MigrationRunner(db).MigrateAsync();
         WriteWav(Path.Combine(_dir, "long.wav"), 600);
-        var plan = await EnqueuePlanner.PlanAsync(new CorpusListing("folder", _dir, _dir, [new SourceFile("long.wav", 600)], []), new Trusted(), 600);
+        var plan = await EnqueuePlanner.PlanAsync(new CorpusListing("folder", _dir, _dir, [new SourceFile("long.wav", 600)], []), probe: null, 600);
         await new CorpusWriter(db, TimeProvider.System).WriteAsync(plan, new EnqueueRequest("cut-off"));
 
         var log = new SignalLogger("Lease lost");
@@ -156,12 +156,6 @@ public sealed class ShardWorkerTests : IAsyncLifetime
     // Speech-like bursts: 1 s on, 1 s off.
     private static void WriteWav(string path, double seconds) =>
         Workers.Audio.Pcm16Wav.Write(path, 16000, (int)(seconds * 16000), i => (short)(i / 16000 % 2 == 0 ? 8000 * Math.Sin(i * 0.1) : 0));
-
-    private sealed class Trusted : IDurationProbe
-    {
-        public Task<IReadOnlyList<(double? Duration, string? Error)>> ProbeManyAsync(IReadOnlyList<string> fullPaths, CancellationToken ct) =>
-            throw new InvalidOperationException("durations are given");
-    }
 
     /// <summary>A stand-in VAD: a window is speech when it is loud. (The real model is tested in Workers.Pipeline.Tests.)</summary>
     private sealed class LoudIsSpeech : IVadModel

@@ -16,16 +16,10 @@ public sealed class SegmentExportTests(PostgresFixture pg)
     private static readonly string[] Default = ["default"];
     private static readonly WorkerIdentity Worker = new("w", "node");
 
-    private sealed class NoProbe : IDurationProbe
-    {
-        public Task<IReadOnlyList<(double? Duration, string? Error)>> ProbeManyAsync(IReadOnlyList<string> fullPaths, CancellationToken ct) =>
-            throw new InvalidOperationException("manifest durations are trusted");
-    }
-
     private static async Task<long> SeedAsync(TestSchema db, TimeProvider time, string name, IReadOnlyList<SourceFile> files, double shardSeconds, int maxAttempts = 5)
     {
         var listing = new CorpusListing("manifest", "/corpus/m.jsonl", "/corpus", files, []);
-        var plan = await EnqueuePlanner.PlanAsync(listing, new NoProbe(), shardSeconds);
+        var plan = await EnqueuePlanner.PlanAsync(listing, probe: null, shardSeconds);
         return await new CorpusWriter(db.DataSource, time).WriteAsync(plan, new EnqueueRequest(name, MaxAttempts: maxAttempts));
     }
 
