@@ -188,6 +188,7 @@ public sealed partial class ShardWorker(
             Directory.CreateDirectory(tempDir);
             var items = await _withinLease.ExecuteAsync(async t => await queue.GetItemsAsync(shard.Id, t), drain.Token);
             LogClaimed(shard.Id, shard.Attempt, items.Count, shard.AudioSeconds);
+            CorpusStorage.EnsureReachable(items);
 
             beat = Task.Run(async () =>
             {
