@@ -44,7 +44,22 @@ public static class BenchCommand
         bench.Subcommands.Add(pipeline);
         bench.Subcommands.Add(LoadBench.Create());
         bench.Subcommands.Add(SoakBench.Create());
+        bench.Subcommands.Add(DashboardBench.Create());
         return bench;
+    }
+
+    /// <summary>A JSONL manifest of <paramref name="fileCount"/> files (5,000 speakers) whose durations
+    /// vary ±80% around the mean and add up to about <paramref name="hours"/>; seeded, so repeatable.</summary>
+    internal static async Task WriteManifestAsync(string manifest, int fileCount, double hours)
+    {
+        var mean = hours * 3600 / fileCount;
+        var rng = new Random(1);
+        await using var w = new StreamWriter(manifest);
+        for (var i = 0; i < fileCount; i++)
+        {
+            var d = mean * (0.2 + 1.6 * rng.NextDouble());
+            await w.WriteLineAsync($"{{\"path\": \"spk{i % 5000:0000}/utt{i:0000000}.flac\", \"duration\": {d.ToString("0.###", CultureInfo.InvariantCulture)}}}");
+        }
     }
 
     private static async Task<int> EnqueueAsync(CliContext ctx, int fileCount, double hours, bool keep, CancellationToken ct)
@@ -54,14 +69,7 @@ public static class BenchCommand
         try
         {
             var manifest = Path.Combine(dir, "manifest.jsonl");
-            var mean = hours * 3600 / fileCount;
-            var rng = new Random(1);
-            await using (var w = new StreamWriter(manifest))
-                for (var i = 0; i < fileCount; i++)
-                {
-                    var d = mean * (0.2 + 1.6 * rng.NextDouble());
-                    await w.WriteLineAsync($"{{\"path\": \"spk{i % 5000:0000}/utt{i:0000000}.flac\", \"duration\": {d.ToString("0.###", CultureInfo.InvariantCulture)}}}");
-                }
+            await WriteManifestAsync(manifest, fileCount, hours);
             var size = new FileInfo(manifest).Length;
 
             var total = Stopwatch.StartNew();

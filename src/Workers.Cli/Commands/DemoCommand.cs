@@ -3,6 +3,10 @@ using System.Diagnostics;
 using Workers.Audio.Synthesis;
 using Workers.Cli.Hosting;
 using Workers.Onnx;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Workers.Dashboard;
 using Workers.Postgres.Corpora;
 
 namespace Workers.Cli.Commands;
@@ -16,7 +20,9 @@ public static class DemoCommand
         var folder = new Option<string>("--folder") { Description = "Where the generated corpus is written.", DefaultValueFactory = _ => Path.Combine(Path.GetTempPath(), "workers-demo-corpus") };
         var minutes = new Option<double>("--minutes") { Description = "Audio to generate, in minutes.", DefaultValueFactory = _ => 40 };
         var workers = new Option<int>("--cpu-workers") { Description = "Worker processes.", DefaultValueFactory = _ => 2 };
-        var cmd = new Command("demo", "The whole job end to end on a generated speech corpus: local database, enqueue, workers, results.") { folder, minutes, workers };
+        var dashboard = new Option<string>("--dashboard") { Description = "Where the dashboard listens while the demo runs ('off' for none); a taken port falls back to a free one.", DefaultValueFactory = _ => "http://127.0.0.1:5080" };
+        var keepServing = new Option<bool>("--keep-serving") { Description = "After the run, keep the dashboard up until Ctrl+C (to browse the results, re-run, enqueue more)." };
+        var cmd = new Command("demo", "The whole job end to end on a generated speech corpus: local database, dashboard, enqueue, workers, results.") { folder, minutes, workers, dashboard, keepServing };
         cmd.SetAction((pr, ct) => CommandRunner.RunAsync(async (ctx, ct) =>
         {
             var dir = pr.GetValue(folder)!;
@@ -29,9 +35,10 @@ public static class DemoCommand
             Console.WriteLine($"Generating about {total / 60:0} minutes of synthesized speech in {dir} ...");
             if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
             var files = Generate(dir, total);
-            Console.WriteLine($"  {files} files: 16 kHz WAV, 44.1 kHz FLAC, MP3, one 12-minute lecture split across 5-minute shards, one broken file");
+            Console.WriteLine($"  {files} files: 16 kHz WAV, 44.1 kHz FLAC, MP3, one lecture of up to 12 minutes split across 5-minute shards, one broken file");
 
             var db = await ctx.DatabaseAsync(ct);
+            await using var web = await StartDashboardAsync(ctx, db, pr.GetValue(dashboard)!, ct);
             var name = $"demo-{ctx.Time.GetUtcNow():yyyyMMdd-HHmmss}";
             var rc = await EnqueueCommand.RunAsync(ctx, new EnqueueCommand.Request(dir, name, 5, "vad", "default", 0, DryRun: false, Json: false), ct);
             if (rc != ExitCodes.Ok) return rc;
@@ -52,10 +59,42 @@ public static class DemoCommand
             Console.WriteLine($"failed files    {status.FailedFilesTotal}");
             foreach (var f in status.FailedFiles) Console.WriteLine($"  {f.File}: {f.Error}");
             Console.WriteLine();
-            Console.WriteLine($"Next: workers status {name}   |   workers export {name} --output segments.jsonl");
+            Console.WriteLine($"Next: workers status {name}   |   workers export {name} --output segments.jsonl   |   workers serve");
+            if (web is not null && pr.GetValue(keepServing))
+            {
+                Console.WriteLine($"Dashboard still up at {web.Urls.First()}; Ctrl+C to stop.");
+                try { await Task.Delay(Timeout.Infinite, ct); }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
+            }
+            if (web is not null) await web.StopAsync(CancellationToken.None);
             return rc;
         }, ct));
         return cmd;
+    }
+
+    /// <summary>The dashboard in this process for the length of the demo, on <paramref name="url"/>
+    /// or, when that port is taken, on a free loopback port; null when <paramref name="url"/> is "off".</summary>
+    private static async Task<WebApplication?> StartDashboardAsync(CliContext ctx, NpgsqlDataSource db, string url, CancellationToken ct)
+    {
+        if (url.Equals("off", StringComparison.OrdinalIgnoreCase)) return null;
+        var options = ctx.Bind<DashboardOptions>(DashboardOptions.Section);
+        foreach (var candidate in new[] { url, "http://127.0.0.1:0" })
+        {
+            var app = DashboardApp.Build(new DashboardHost(db, ctx.Queue, ctx.Time, options), [candidate],
+                b => b.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning));
+            try
+            {
+                await app.StartAsync(ct);
+                Console.WriteLine($"Dashboard: {app.Urls.First()}  (open it to watch the run; --keep-serving keeps it up afterwards)");
+                return app;
+            }
+            catch (IOException e) when (candidate == url)
+            {
+                Console.Error.WriteLine($"warning: the dashboard cannot listen on {url} ({e.Message}); using a free port instead");
+                await app.DisposeAsync();
+            }
+        }
+        return null;
     }
 
     private static int Generate(string dir, double totalSeconds)
@@ -63,8 +102,10 @@ public static class DemoCommand
         var gen = new SpeechCorpusGenerator(Path.Combine(Path.GetTempPath(), "workers-espeak-cache"));
         var rng = new Random(7);
         var count = 0;
-        var remaining = totalSeconds - 720;
-        gen.WriteWav(Path.Combine(dir, "lectures", "lecture-01.wav"), 720, rng);
+        // The lecture is longer than a 5-minute shard (so it is cut across shards) when there is room for it.
+        var lecture = Math.Clamp(totalSeconds * 0.3, 10, 720);
+        var remaining = totalSeconds - lecture;
+        gen.WriteWav(Path.Combine(dir, "lectures", "lecture-01.wav"), lecture, rng);
         count++;
         for (var i = 0; remaining > 0; i++, count++)
         {
@@ -75,6 +116,7 @@ public static class DemoCommand
             if (i % 5 == 3) { SpeechCorpusGenerator.Encode(wav, Path.ChangeExtension(wav, ".flac"), 44100); File.Delete(wav); }
             else if (i % 5 == 4) { SpeechCorpusGenerator.Encode(wav, Path.ChangeExtension(wav, ".mp3")); File.Delete(wav); }
         }
+        Directory.CreateDirectory(Path.Combine(dir, "speaker00"));
         File.WriteAllText(Path.Combine(dir, "speaker00", "broken.wav"), "not audio at all");
         return count + 1;
     }

@@ -5,6 +5,7 @@ namespace Workers.Fleet.Supervisor;
 /// <summary>POSIX signals to other processes (.NET's Process.Kill only sends SIGKILL).</summary>
 public static partial class Signals
 {
+    public const int SigInt = 2;
     public const int SigKill = 9;
     public const int SigTerm = 15;
     public const int SigCont = 18;

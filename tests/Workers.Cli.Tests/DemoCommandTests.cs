@@ -1,0 +1,71 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Workers.Fleet.Supervisor;
+using Workers.Testing;
+
+namespace Workers.Cli.Tests;
+
+/// <summary>`workers demo` runs the whole job and shows it on the dashboard while it runs (and after, with --keep-serving).</summary>
+[Collection(PostgresCollection.Name)]
+public sealed partial class DemoCommandTests(PostgresFixture pg) : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("workers-demo-test-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    [Fact]
+    public async Task Demo_processes_a_generated_corpus_and_serves_it_on_the_dashboard()
+    {
+        await Models.CatalogAsync();
+        await using var db = await pg.CreateSchemaAsync();
+        var env = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings__Workers"] = db.ConnectionString,
+            ["Models__Root"] = Models.Root,
+            ["Fleet__TempRoot"] = Path.Combine(_dir, "tmp"),
+        };
+        var log = Path.Combine(_dir, "demo.log");
+        using var demo = WorkersProcess.StartLogged(env, log, "demo", "--minutes", "1", "--folder", Path.Combine(_dir, "corpus"),
+            "--cpu-workers", "1", "--dashboard", "http://127.0.0.1:0", "--keep-serving");
+        try
+        {
+            string? url = null;
+            var clock = Stopwatch.StartNew();
+            while (url is null)
+            {
+                Assert.False(demo.HasExited, "demo exited early:\n" + Read(log));
+                Assert.True(clock.Elapsed < TimeSpan.FromMinutes(4), "the demo never finished:\n" + Read(log));
+                if (StillUp().Match(Read(log)) is { Success: true } m) url = m.Groups[1].Value;
+                else await Task.Delay(200);
+            }
+            var text = Read(log);
+            Assert.Contains("Dashboard: " + url, text); // announced before the run, not only after it
+            var name = Regex.Match(text, @"corpus\s+(demo-\S+)").Groups[1].Value;
+            Assert.StartsWith("demo-", name);
+
+            using var http = new HttpClient { BaseAddress = new Uri(url) };
+            var corpora = await http.GetStringAsync("/api/corpora");
+            Assert.Contains($"\"name\":\"{name}\"", corpora);
+            Assert.Contains("\"progress\":1", corpora);
+            Assert.Contains(name, await http.GetStringAsync("/"));
+
+            Assert.Equal(0, Signals.Send(demo.Id, Signals.SigInt));
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
+            await demo.WaitForExitAsync(timeout.Token);
+            Assert.Equal(0, demo.ExitCode);
+        }
+        finally
+        {
+            if (!demo.HasExited) demo.Kill(entireProcessTree: true);
+        }
+    }
+
+    private static string Read(string path)
+    {
+        using var s = new FileStream(path, FileMode.OpenOrCreate, FileAccess.Read, FileShare.ReadWrite);
+        return new StreamReader(s).ReadToEnd();
+    }
+
+    [GeneratedRegex(@"Dashboard still up at (http://\S+);")]
+    private static partial Regex StillUp();
+}
