@@ -159,8 +159,16 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
     /// <summary>One page of a corpus's failed files with file index above <paramref name="after"/> (keyset), in file order.</summary>
     public async Task<IReadOnlyList<FailedFileRow>> FailedFilesAsync(long corpusId, int after, int limit, CancellationToken ct = default)
     {
-        await using var cmd = db.CreateCommand(SqlCatalog.Get("DashboardFailedFilesPage"));
+        await using var conn = await db.OpenConnectionAsync(ct);
+        bool enqueueFailures;
+        await using (var count = new NpgsqlCommand(SqlCatalog.Get("DashboardCorpusEnqueueFailures"), conn))
+        {
+            count.Parameters.AddWithValue("corpus_id", corpusId);
+            enqueueFailures = await count.ExecuteScalarAsync(ct) is int n && n > 0;
+        }
+        await using var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardFailedFilesPage"), conn);
         cmd.Parameters.AddWithValue("corpus_id", corpusId);
+        cmd.Parameters.AddWithValue("enqueue_failures", enqueueFailures);
         cmd.Parameters.AddWithValue("after", after);
         cmd.Parameters.AddWithValue("limit", Math.Clamp(limit, 1, MaxPageSize));
         var list = new List<FailedFileRow>();

@@ -132,18 +132,26 @@ WHERE c.failed_files + COALESCE(x.n, 0) > 0
 ORDER BY c.name
 LIMIT @max;
 
+-- name: DashboardCorpusEnqueueFailures
+SELECT failed_files FROM corpora WHERE id = @corpus_id;
+
 -- name: DashboardFailedFilesPage
 -- One page of a corpus's failed files in file order (keyset: file_index > @after), each with its
 -- newest processing failure (error, shard, attempt) or else its enqueue error. Processing failures
 -- come through file_failures_corpus; enqueue failures through the files primary key filtered on
 -- error, which walks the corpus's files until @limit are found (worst case all ~400,000 paths of
--- a corpus when few failed, tens of ms).
+-- a corpus when few failed, ~250 ms), so that walk only runs when @enqueue_failures (the caller
+-- reads corpora.failed_files first): false is folded away when the statement is planned with its
+-- values, so the files are not read at all (a run-time one-time filter would still start
+-- parallel workers for a scan that never runs, ~80 ms).
 WITH ids AS (
     (SELECT DISTINCT file_index FROM file_failures
      WHERE corpus_id = @corpus_id AND file_index > @after ORDER BY file_index LIMIT @limit)
     UNION
     (SELECT file_index FROM files
-     WHERE corpus_id = @corpus_id AND file_index > @after AND error IS NOT NULL ORDER BY file_index LIMIT @limit)
+     WHERE corpus_id = @corpus_id AND file_index > @after AND error IS NOT NULL
+       AND @enqueue_failures::boolean
+     ORDER BY file_index LIMIT @limit)
 )
 SELECT f.file_index, f.path, COALESCE(ff.error, f.error), ff.shard_id, ff.attempt
 FROM (SELECT file_index FROM ids ORDER BY file_index LIMIT @limit) i
