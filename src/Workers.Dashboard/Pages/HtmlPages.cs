@@ -5,151 +5,120 @@ using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.AspNetCore.WebUtilities;
 using Workers.Dashboard.Api;
 using Workers.Postgres.Corpora;
-using Workers.Postgres.Dashboard;
 
 namespace Workers.Dashboard.Pages;
 
 /// <summary>
-/// Server-rendered pages: plain HTML, every value HTML-encoded; forms carry the antiforgery token;
-/// /dashboard.js (no inline script, so the CSP can forbid it) refreshes the overview from
-/// /api/corpora every 5 s.
+/// Server-rendered pages: plain HTML, every value HTML-encoded; forms carry the antiforgery token
+/// and a <c>return</c> path; no inline script (the CSP forbids it): /dashboard.js refreshes the
+/// overview. Each page lives in its own file; this one holds the shared head, nav and helpers.
 /// </summary>
 public static class HtmlPages
 {
-    /// <summary>Dead shards listed on the overview; the shards page lists the rest.</summary>
-    public const int FailedShardsShown = 50;
+    /// <summary>The nav bar, in order: every page shows it (the enqueue page through <see cref="Head"/> too).</summary>
+    internal static readonly (string Href, string Text)[] NavLinks =
+    [
+        ("/", "Overview"), ("/enqueue", "Enqueue"), ("/shards", "Shards"), ("/failures", "Failures"), ("/fleet", "Fleet"), ("/audit", "Audit"),
+    ];
 
     public static void Map(IEndpointRouteBuilder app)
     {
-        app.MapGet("/", async (HttpContext ctx, DashboardReader reader, IAntiforgery af, CancellationToken ct) =>
-        {
-            var token = af.GetAndStoreTokens(ctx);
-            var corpora = await reader.CorporaAsync(ct);
-            var paused = await reader.PausedQueuesAsync(ct);
-            var dead = await reader.ShardsAsync(new ShardFilter(State: "dead", Limit: FailedShardsShown), ct);
-            var h = new StringBuilder();
-            Head(h, "Workers");
-            h.Append("<h2>Corpora</h2>");
-            if (corpora.Count == 0) h.Append("<p>No corpora yet. Enqueue one: <code>workers enqueue PATH --name NAME</code></p>");
-            else
-            {
-                h.Append("<table><tr><th>corpus</th><th>progress</th><th>hours</th><th>shards q/r/s/dead/c</th><th>failed files</th><th>ETA</th><th></th></tr>");
-                foreach (var c in corpora)
-                {
-                    var progress = c.AudioSeconds > 0 ? Math.Min(1, c.ProcessedSeconds / c.AudioSeconds) : 1;
-                    var id = E(c.Id.ToString(CultureInfo.InvariantCulture));
-                    h.Append($"<tr data-corpus=\"{E(c.Name)}\"><td><a href=\"/shards?corpus={U(c.Name)}\">{E(c.Name)}</a>")
-                        .Append(c.Cancelled ? " (cancelled)" : "").Append("</td>")
-                        .Append($"<td><progress id=\"p{id}\" max=\"1\" value=\"{N(progress, "0.####")}\"></progress> <span id=\"pc{id}\">{N(progress * 100, "0.0")}%</span></td>")
-                        .Append($"<td id=\"h{id}\">{N(c.ProcessedSeconds / 3600, "0.00")} / {N(c.AudioSeconds / 3600, "0.00")}</td>")
-                        .Append($"<td id=\"s{id}\">{string.Join(" / ", new[] { "queued", "running", "succeeded", "dead", "cancelled" }.Select(s => c.ShardsByState.GetValueOrDefault(s)))}</td>")
-                        .Append($"<td id=\"f{id}\">{c.FailedFiles}</td><td id=\"e{id}\">-</td><td>");
-                    if (c.ShardsByState.GetValueOrDefault("dead") > 0)
-                        Form(h, $"/api/corpora/{U(c.Name)}/rerun-failed", "re-run failed shards", token, "/");
-                    h.Append("</td></tr>");
-                }
-                h.Append("</table>");
-            }
-            h.Append("<p>Fleet rate: <span id=\"rate\">-</span> audio hours per minute (last ")
-                .Append(N(DashboardReader.RateWindow.TotalMinutes, "0")).Append(" min). ");
-            if (paused.Count > 0) h.Append("Paused queues: ").Append(E(string.Join(", ", paused.Select(p => p.Queue)))).Append('.');
-            h.Append("</p><h2>Failed shards</h2>");
-            if (dead.Count == 0) h.Append("<p>None.</p>");
-            else
-            {
-                h.Append("<table><tr><th>shard</th><th>corpus</th><th>attempts</th><th>last error</th><th></th></tr>");
-                foreach (var s in dead)
-                {
-                    h.Append($"<tr><td><a href=\"/api/shards/{s.Id}\">{s.Id}</a></td><td>{E(s.Corpus)}</td><td>{s.Attempt}</td><td class=\"err\">{E(s.LastError ?? "")}</td><td>");
-                    Form(h, $"/api/shards/{s.Id}/rerun", "re-run", token, "/");
-                    h.Append("</td></tr>");
-                }
-                h.Append("</table>");
-                if (dead.Count == FailedShardsShown) h.Append("<p><a href=\"/shards?state=dead\">all failed shards</a></p>");
-            }
-            h.Append("<script src=\"/dashboard.js\"></script></body></html>");
-            return Results.Content(h.ToString(), "text/html; charset=utf-8");
-        });
-
-        app.MapGet("/shards", async (HttpContext ctx, DashboardReader reader, CorpusStatusReader corpora, IAntiforgery af, CancellationToken ct) =>
-        {
-            var token = af.GetAndStoreTokens(ctx);
-            var q = ctx.Request.Query;
-            var filter = await ApiEndpoints.ParseFilterAsync(q, corpora, ct);
-            var page = await reader.ShardsAsync(filter, ct);
-            var h = new StringBuilder();
-            Head(h, "Shards");
-            h.Append("<form method=\"get\" action=\"/shards\">");
-            foreach (var k in new[] { "corpus", "state", "queue", "node", "worker", "file" })
-                h.Append($"<label>{k} <input name=\"{k}\" value=\"{E(q[k].ToString())}\" size=\"12\"></label> ");
-            h.Append("<button>filter</button></form>");
-            h.Append("<table><tr><th>shard</th><th>corpus</th><th>queue</th><th>state</th><th>audio s</th><th>items</th><th>attempt</th><th>segments</th><th>last error</th><th></th></tr>");
-            var here = ctx.Request.Path + ctx.Request.QueryString.ToString();
-            foreach (var s in page)
-            {
-                h.Append($"<tr><td><a href=\"/api/shards/{s.Id}\">{s.Id}</a></td><td>{E(s.Corpus)}</td><td>{E(s.Queue)}</td><td>{E(s.State)}</td>")
-                    .Append($"<td>{N(s.AudioSeconds, "0.0")}</td><td>{s.ItemCount}</td><td>{s.Attempt}/{s.MaxAttempts}</td><td>{s.Segments}</td><td class=\"err\">{E(s.LastError ?? "")}</td><td>");
-                if (s.State is "dead" or "succeeded" or "cancelled") Form(h, $"/api/shards/{s.Id}/rerun", "re-run", token, here);
-                h.Append("</td></tr>");
-            }
-            h.Append("</table>");
-            if (page.Count == filter.Limit)
-            {
-                var next = new Dictionary<string, string?>(q.Where(kv => kv.Key != "after").Select(kv => KeyValuePair.Create(kv.Key, (string?)kv.Value.ToString())))
-                { ["after"] = page[^1].Id.ToString(CultureInfo.InvariantCulture) };
-                h.Append($"<p><a href=\"{E(Microsoft.AspNetCore.WebUtilities.QueryHelpers.AddQueryString("/shards", next))}\">next page</a></p>");
-            }
-            h.Append("</body></html>");
-            return Results.Content(h.ToString(), "text/html; charset=utf-8");
-        });
-
-        app.MapGet("/dashboard.js", () => Results.Text(Script, "text/javascript; charset=utf-8"));
+        OverviewPage.Map(app);
+        ShardPages.Map(app);
+        FailuresPage.Map(app);
+        FleetPage.Map(app);
+        AuditPage.Map(app);
+        app.MapGet("/dashboard.js", () => Results.Text(DashboardScript.Text, "text/javascript; charset=utf-8"));
     }
 
-    private static void Head(StringBuilder h, string title) =>
-        h.Append("<!doctype html><html><head><meta charset=\"utf-8\"><title>").Append(E(title)).Append("</title><style>")
-            .Append("body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left}")
-            .Append(".err{color:#b00;max-width:40em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}form{display:inline}progress{width:12em}")
-            .Append("</style></head><body><h1><a href=\"/\">Workers</a></h1>");
+    /// <summary>Opens a page: doctype, title, the shared style sheet and the nav bar. The caller closes with <c>&lt;/body&gt;&lt;/html&gt;</c>.</summary>
+    internal static void Head(StringBuilder h, string title)
+    {
+        h.Append("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">")
+            .Append("<title>").Append(E(title)).Append(" - Workers</title><style>").Append(Css).Append("</style></head><body><header><a class=\"brand\" href=\"/\">Workers</a><nav>");
+        foreach (var (href, text) in NavLinks) h.Append($"<a href=\"{href}\">{text}</a>");
+        h.Append("</nav></header>");
+    }
 
-    private static void Form(StringBuilder h, string action, string label, AntiforgeryTokenSet token, string returnTo) =>
-        h.Append($"<form method=\"post\" action=\"{E(action)}\"><input type=\"hidden\" name=\"{E(token.FormFieldName)}\" value=\"{E(token.RequestToken ?? "")}\">")
-            .Append($"<input type=\"hidden\" name=\"return\" value=\"{E(returnTo)}\"><button>{E(label)}</button></form>");
+    /// <summary>A one-button form POSTing to <paramref name="action"/> with the antiforgery token and a path to come back to.</summary>
+    internal static void Form(StringBuilder h, string action, string label, AntiforgeryTokenSet token, string returnTo,
+        IEnumerable<(string Name, string Value)>? fields = null, string? buttonId = null)
+    {
+        h.Append($"<form method=\"post\" action=\"{E(action)}\">");
+        Hidden(h, token.FormFieldName, token.RequestToken ?? "");
+        Hidden(h, "return", returnTo);
+        foreach (var (name, value) in fields ?? []) Hidden(h, name, value);
+        h.Append(buttonId is null ? "<button>" : $"<button id=\"{E(buttonId)}\">").Append(E(label)).Append("</button></form>");
+    }
 
-    private static string E(string s) => WebUtility.HtmlEncode(s);
-    private static string U(string s) => Uri.EscapeDataString(s);
-    private static string N(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);
+    private static void Hidden(StringBuilder h, string name, string value) =>
+        h.Append($"<input type=\"hidden\" name=\"{E(name)}\" value=\"{E(value)}\">");
 
-    private const string Script = """
-        // Refreshes the overview's numbers from /api/corpora every 5 s (no reload, no framework).
-        function fmtEta(s) {
-          if (s === null || s === undefined) return '-';
-          if (s <= 0) return 'done';
-          const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60);
-          return h > 0 ? h + ' h ' + m + ' min' : m + ' min';
+    /// <summary>A page with a heading and a message, for a status other than 200 (unknown shard, bad parameter).</summary>
+    internal static IResult ErrorPage(int status, string title, string message)
+    {
+        var h = new StringBuilder();
+        Head(h, title);
+        h.Append("<h1>").Append(E(title)).Append("</h1><p class=\"error\" id=\"error\">").Append(E(message)).Append("</p></body></html>");
+        return Results.Content(h.ToString(), "text/html; charset=utf-8", Encoding.UTF8, status);
+    }
+
+    /// <summary>Runs a page, answering a request it cannot serve (unknown corpus, bad parameter) with an HTML error page instead of JSON.</summary>
+    internal static async Task<IResult> Guard(Func<Task<IResult>> page)
+    {
+        try
+        {
+            return await page();
         }
-        async function refresh() {
-          try {
-            const r = await fetch('/api/corpora', { headers: { 'Accept': 'application/json' } });
-            if (!r.ok) return;
-            const d = await r.json();
-            const rate = document.getElementById('rate');
-            if (rate) rate.textContent = d.fleet_audio_hours_per_minute.toFixed(3);
-            for (const c of d.corpora) {
-              const set = (p, v) => { const e = document.getElementById(p + c.id); if (e) e.textContent = v; };
-              const bar = document.getElementById('p' + c.id);
-              if (bar) bar.value = c.progress;
-              set('pc', (c.progress * 100).toFixed(1) + '%');
-              set('h', c.processed_hours.toFixed(2) + ' / ' + c.audio_hours.toFixed(2));
-              set('s', ['queued', 'running', 'succeeded', 'dead', 'cancelled'].map(s => c.shards[s] || 0).join(' / '));
-              set('f', c.failed_files);
-              set('e', fmtEta(c.eta_seconds));
-            }
-          } catch (e) { /* the next poll tries again */ }
+        catch (CorpusNotFoundException e)
+        {
+            return ErrorPage(StatusCodes.Status404NotFound, "Not found", e.Message);
         }
-        refresh();
-        setInterval(refresh, 5000);
-        """;
+        catch (ApiException e)
+        {
+            return ErrorPage(e.Status, e.Status == StatusCodes.Status404NotFound ? "Not found" : "Bad request", e.Message);
+        }
+    }
+
+    internal static IResult Html(StringBuilder h) => Results.Content(h.Append("</body></html>").ToString(), "text/html; charset=utf-8");
+
+    /// <summary>The path and query of this request, as the <c>return</c> of its forms.</summary>
+    internal static string Here(HttpContext ctx) => ctx.Request.Path + ctx.Request.QueryString.ToString();
+
+    /// <summary><paramref name="path"/> with the request's query, <paramref name="key"/> replaced by <paramref name="value"/> (a keyset link).</summary>
+    internal static string WithQuery(HttpContext ctx, string path, string key, string value)
+    {
+        var q = new Dictionary<string, string?>(ctx.Request.Query.Where(kv => kv.Key != key).Select(kv => KeyValuePair.Create(kv.Key, (string?)kv.Value.ToString())))
+        { [key] = value };
+        return QueryHelpers.AddQueryString(path, q);
+    }
+
+    internal static string E(string? s) => WebUtility.HtmlEncode(s ?? "");
+    internal static string U(string s) => Uri.EscapeDataString(s);
+    internal static string N(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);
+    internal static string I(long v) => v.ToString(CultureInfo.InvariantCulture);
+    internal static string T(DateTime? t) => t is { } v ? v.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) : "-";
+
+    /// <summary>Seconds as "2 h 5 min", "4 min", "12 s".</summary>
+    internal static string Duration(double seconds) =>
+        seconds >= 3600 ? $"{I((long)(seconds / 3600))} h {I((long)(seconds % 3600 / 60))} min"
+        : seconds >= 60 ? $"{I((long)(seconds / 60))} min"
+        : $"{N(seconds, "0")} s";
+
+    private const string Css =
+        "body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#222;background:#fafafa}"
+        + "header{display:flex;gap:2em;align-items:center;background:#263238;padding:.6em 1.5em}"
+        + "header a{color:#eceff1;text-decoration:none}.brand{font-weight:bold;font-size:1.2em}nav a{margin-right:1.2em}nav a:hover{text-decoration:underline}"
+        + "body>*:not(header){margin-left:1.5em;margin-right:1.5em}"
+        + "h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.5em}"
+        + "table{border-collapse:collapse;background:#fff}td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}th{background:#eceff1}"
+        + "td.num{text-align:right}.err{color:#b00020;max-width:40em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}"
+        + "form{display:inline}button{cursor:pointer}progress{width:10em}pre{white-space:pre-wrap;max-width:70em;max-height:30em;overflow:auto;background:#f4f4f4;padding:.5em}"
+        + ".warning{background:#ffebee;color:#b00020;border:1px solid #b00020;padding:.5em 1em;font-weight:bold}"
+        + "tr.gpu-on-cpu td{background:#ffcdd2;color:#b00020}tr.crash-looping td{background:#fff3e0;color:#bf360c;font-weight:bold}"
+        + ".error{color:#b00020}.muted{color:#777}svg#throughput-chart{background:#fff;border:1px solid #ddd}"
+        + ".filters label{margin-right:.8em}dl.fields{display:grid;grid-template-columns:max-content auto;gap:2px 1em}dl.fields dt{font-weight:bold}dl.fields dd{margin:0}";
 }

@@ -133,6 +133,51 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
         return new ShardDetail(shard, leaseExpires, heartbeat, created, root, items, attempts, failures, segments);
     }
 
+    /// <summary>The first <paramref name="max"/> segments of a shard, in file and time order.</summary>
+    public async Task<IReadOnlyList<ShardSegmentRow>> ShardSegmentsAsync(long id, int max, CancellationToken ct = default)
+    {
+        await using var cmd = db.CreateCommand(SqlCatalog.Get("DashboardShardSegments"));
+        cmd.Parameters.AddWithValue("id", id);
+        cmd.Parameters.AddWithValue("max", Math.Clamp(max, 1, MaxListed));
+        var list = new List<ShardSegmentRow>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) list.Add(new ShardSegmentRow(r.GetInt32(0), r.GetString(1), r.GetDouble(2), r.GetDouble(3)));
+        return list;
+    }
+
+    /// <summary>Corpora that have failed files, by name, at most <paramref name="max"/>.</summary>
+    public async Task<IReadOnlyList<FailedFileCorpus>> FailedFileCorporaAsync(int max, CancellationToken ct = default)
+    {
+        await using var cmd = db.CreateCommand(SqlCatalog.Get("DashboardFailedFileCorpora"));
+        cmd.Parameters.AddWithValue("max", Math.Clamp(max, 1, MaxPageSize));
+        var list = new List<FailedFileCorpus>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) list.Add(new FailedFileCorpus(r.GetInt64(0), r.GetString(1), r.GetInt32(2)));
+        return list;
+    }
+
+    /// <summary>One page of a corpus's failed files with file index above <paramref name="after"/> (keyset), in file order.</summary>
+    public async Task<IReadOnlyList<FailedFileRow>> FailedFilesAsync(long corpusId, int after, int limit, CancellationToken ct = default)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        bool enqueueFailures;
+        await using (var count = new NpgsqlCommand(SqlCatalog.Get("DashboardCorpusEnqueueFailures"), conn))
+        {
+            count.Parameters.AddWithValue("corpus_id", corpusId);
+            enqueueFailures = await count.ExecuteScalarAsync(ct) is int n && n > 0;
+        }
+        await using var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardFailedFilesPage"), conn);
+        cmd.Parameters.AddWithValue("corpus_id", corpusId);
+        cmd.Parameters.AddWithValue("enqueue_failures", enqueueFailures);
+        cmd.Parameters.AddWithValue("after", after);
+        cmd.Parameters.AddWithValue("limit", Math.Clamp(limit, 1, MaxPageSize));
+        var list = new List<FailedFileRow>();
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct))
+            list.Add(new FailedFileRow(r.GetInt32(0), r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetInt64(3), r.IsDBNull(4) ? null : r.GetInt32(4)));
+        return list;
+    }
+
     public async Task<IReadOnlyList<PausedQueue>> PausedQueuesAsync(CancellationToken ct = default)
     {
         await using var cmd = db.CreateCommand(SqlCatalog.Get("QueuePausedList"));

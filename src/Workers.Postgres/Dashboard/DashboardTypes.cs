@@ -24,6 +24,15 @@ public sealed record ShardDetail(ShardRow Shard, DateTime? LeaseExpiresAt, DateT
     IReadOnlyList<ShardItemRow> Items, IReadOnlyList<ShardAttemptRow> Attempts, IReadOnlyList<ShardFileFailureRow> FileFailures,
     long SegmentsWritten);
 
+/// <summary>One segment written for a shard, with its file's path.</summary>
+public sealed record ShardSegmentRow(int FileIndex, string Path, double StartSeconds, double EndSeconds);
+
+/// <summary>A corpus with failed files: at enqueue (unreadable) plus while processed.</summary>
+public sealed record FailedFileCorpus(long CorpusId, string Corpus, int FailedFiles);
+
+/// <summary>A failed file: its newest processing failure (with shard and attempt), or else the error it had at enqueue.</summary>
+public sealed record FailedFileRow(int FileIndex, string Path, string Error, long? ShardId, int? Attempt);
+
 public sealed record PausedQueue(string Queue, string PausedBy, DateTime PausedAt);
 
 /// <summary>Who did an action, for the audit trail: the authenticated user (or <c>local</c>) and the remote address.</summary>

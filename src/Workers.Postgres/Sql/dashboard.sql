@@ -111,3 +111,54 @@ FROM audit_log
 WHERE id < @before
 ORDER BY id DESC
 LIMIT @limit;
+
+-- name: DashboardShardSegments
+-- The first @max segments of one shard (segments_shard index; a shard holds hundreds to a few
+-- thousand segments, sorted in memory), for the shard page.
+SELECT s.file_index, f.path, s.start_seconds, s.end_seconds
+FROM segments s
+JOIN files f ON f.corpus_id = s.corpus_id AND f.file_index = s.file_index
+WHERE s.shard_id = @id
+ORDER BY s.file_index, s.start_seconds
+LIMIT @max;
+
+-- name: DashboardFailedFileCorpora
+-- Corpora with failed files (at enqueue, counted in corpora.failed_files, or while processed, in
+-- file_failures: failures only, small), by name, bounded.
+SELECT c.id, c.name, c.failed_files + COALESCE(x.n, 0)
+FROM corpora c
+LEFT JOIN (SELECT corpus_id, count(*)::int AS n FROM file_failures GROUP BY corpus_id) x ON x.corpus_id = c.id
+WHERE c.failed_files + COALESCE(x.n, 0) > 0
+ORDER BY c.name
+LIMIT @max;
+
+-- name: DashboardCorpusEnqueueFailures
+SELECT failed_files FROM corpora WHERE id = @corpus_id;
+
+-- name: DashboardFailedFilesPage
+-- One page of a corpus's failed files in file order (keyset: file_index > @after), each with its
+-- newest processing failure (error, shard, attempt) or else its enqueue error. Processing failures
+-- come through file_failures_corpus; enqueue failures through the files primary key filtered on
+-- error, which walks the corpus's files until @limit are found (worst case all ~400,000 paths of
+-- a corpus when few failed, ~250 ms), so that walk only runs when @enqueue_failures (the caller
+-- reads corpora.failed_files first): false is folded away when the statement is planned with its
+-- values, so the files are not read at all (a run-time one-time filter would still start
+-- parallel workers for a scan that never runs, ~80 ms).
+WITH ids AS (
+    (SELECT DISTINCT file_index FROM file_failures
+     WHERE corpus_id = @corpus_id AND file_index > @after ORDER BY file_index LIMIT @limit)
+    UNION
+    (SELECT file_index FROM files
+     WHERE corpus_id = @corpus_id AND file_index > @after AND error IS NOT NULL
+       AND @enqueue_failures::boolean
+     ORDER BY file_index LIMIT @limit)
+)
+SELECT f.file_index, f.path, COALESCE(ff.error, f.error), ff.shard_id, ff.attempt
+FROM (SELECT file_index FROM ids ORDER BY file_index LIMIT @limit) i
+JOIN files f ON f.corpus_id = @corpus_id AND f.file_index = i.file_index
+LEFT JOIN LATERAL (
+    SELECT x.error, x.shard_id, x.attempt FROM file_failures x
+    WHERE x.corpus_id = @corpus_id AND x.file_index = i.file_index
+    ORDER BY x.created_at DESC, x.attempt DESC
+    LIMIT 1) ff ON true
+ORDER BY f.file_index;
