@@ -108,7 +108,7 @@ public static class HtmlPages
         app.MapGet("/dashboard.js", () => Results.Text(Script, "text/javascript; charset=utf-8"));
     }
 
-    private static void Head(StringBuilder h, string title) =>
+    internal static void Head(StringBuilder h, string title) =>
         h.Append("<!doctype html><html><head><meta charset=\"utf-8\"><title>").Append(E(title)).Append("</title><style>")
             .Append("body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left}")
             .Append(".err{color:#b00;max-width:40em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}form{display:inline}progress{width:12em}")
