@@ -7,6 +7,8 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using Workers.Audio;
+using Workers.Core.Corpora;
 using Workers.Core.Options;
 using Workers.Dashboard.Api;
 using Workers.Dashboard.Enqueue;
@@ -59,6 +61,7 @@ public static class DashboardApp
         s.AddSingleton(new QueueAdmin(host.Database, host.Time));
         s.AddSingleton(new AuditLog(host.Database, host.Time));
         s.AddSingleton(new WorkerRegistry(host.Database, host.Time));
+        s.AddSingleton<IDurationProbe>(new AudioDurationProbe());
         s.AddSingleton<DashboardEnqueue>();
         // Keys in memory: tokens die with the process (a reload fetches new ones), and nothing is
         // written to disk. Several dashboard instances behind one balancer would need a shared key ring.

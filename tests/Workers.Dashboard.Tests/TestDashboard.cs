@@ -39,7 +39,7 @@ internal sealed class TestDashboard : IAsyncDisposable
     public HttpClient Client { get; }
 
     public static async Task<TestDashboard> StartAsync(TestSchema db, DashboardOptions? options = null, FakeTimeProvider? time = null,
-        CorpusOptions? corpus = null)
+        CorpusOptions? corpus = null, Action<IServiceCollection>? services = null)
     {
         time ??= new FakeTimeProvider();
         var host = new DashboardHost(db.DataSource, Queue, time, options ?? new DashboardOptions()) { Corpus = corpus ?? new CorpusOptions() };
@@ -47,6 +47,7 @@ internal sealed class TestDashboard : IAsyncDisposable
         {
             b.WebHost.UseTestServer();
             b.Services.AddSingleton<IStartupFilter, RemoteAddressFromHeader>();
+            services?.Invoke(b.Services);
         });
         await app.StartAsync();
         return new TestDashboard(app, db, time);

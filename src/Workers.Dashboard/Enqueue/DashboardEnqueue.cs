@@ -20,7 +20,8 @@ public sealed record EnqueueOutcome(string Name, ConfinedFolder Folder, EnqueueI
 /// AudioDurationProbe, CorpusWriter). A preview writes nothing; a confirm scans again (files may
 /// have changed since the preview) and writes the corpus and its audit row in one transaction.
 /// </summary>
-public sealed class DashboardEnqueue(DashboardHost host, DashboardReader reader, CorpusStatusReader corpora)
+/// <param name="probe">The <see cref="AudioDurationProbe"/> `workers enqueue` uses (registered in DashboardApp).</param>
+public sealed class DashboardEnqueue(DashboardHost host, DashboardReader reader, CorpusStatusReader corpora, IDurationProbe probe)
 {
     public const string OffMessage =
         "Enqueueing from the dashboard is off: no Corpus:AllowedRoots are configured. To turn it on, list the folders corpora may come from, " +
@@ -63,7 +64,7 @@ public sealed class DashboardEnqueue(DashboardHost host, DashboardReader reader,
         EnqueuePlan plan;
         try
         {
-            plan = await EnqueuePlanner.PlanSourceAsync(folder.RealPath, new AudioDurationProbe(), settings.ShardMinutes * 60, timeout.Token);
+            plan = await EnqueuePlanner.PlanSourceAsync(folder.RealPath, probe, settings.ShardMinutes * 60, timeout.Token);
         }
         catch (CorpusSourceException e)
         {

@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Microsoft.Extensions.DependencyInjection;
+using Workers.Core.Corpora;
 using Workers.Core.Options;
 using Workers.Dashboard.Security;
 using Workers.Testing;
@@ -310,6 +312,32 @@ public sealed partial class EnqueueTests(PostgresFixture pg) : IDisposable
         Assert.Equal("/shards?corpus=tone%20%26%20co", confirm.Headers.Location!.OriginalString);
         Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM corpora WHERE name = 'tone & co' AND queue = 'q1' AND priority = 3 AND shard_seconds = 60"));
         Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM audit_log WHERE action = 'corpus.enqueue' AND target = 'corpus:tone & co'"));
+    }
+
+    [Fact]
+    public async Task A_scan_past_Corpus_ScanTimeoutSeconds_stops_with_a_message_and_writes_nothing()
+    {
+        var corpus = MakeFolders();
+        corpus.ScanTimeoutSeconds = 1;
+        await using var db = await pg.CreateSchemaAsync();
+        // A probe that never finishes (as ffprobe over hundreds of thousands of files seems to): only the timeout ends it.
+        await using var d = await TestDashboard.StartAsync(db, corpus: corpus, services: s => s.AddSingleton<IDurationProbe>(new NeverDone()));
+
+        var (status, json) = await Read(await d.PostJsonAsync("/api/enqueue", Body("set", "slow", dryRun: false)));
+        Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status} {json}");
+        var error = json.GetProperty("error").GetString()!;
+        Assert.Contains("took longer than 1 s (Corpus:ScanTimeoutSeconds)", error);
+        Assert.Contains("workers enqueue", error);
+        Assert.Equal(0L, await Written(db));
+    }
+
+    private sealed class NeverDone : IDurationProbe
+    {
+        public async Task<IReadOnlyList<(double? Duration, string? Error)>> ProbeManyAsync(IReadOnlyList<string> fullPaths, CancellationToken ct)
+        {
+            await Task.Delay(Timeout.Infinite, ct);
+            throw new InvalidOperationException("unreachable");
+        }
     }
 
     /// <summary>`workers enqueue ... --json` from the built executable (referenced by this project).</summary>
