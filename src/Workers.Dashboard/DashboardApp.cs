@@ -7,8 +7,11 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using Workers.Audio;
+using Workers.Core.Corpora;
 using Workers.Core.Options;
 using Workers.Dashboard.Api;
+using Workers.Dashboard.Enqueue;
 using Workers.Dashboard.Metrics;
 using Workers.Dashboard.Pages;
 using Workers.Dashboard.Security;
@@ -20,7 +23,14 @@ namespace Workers.Dashboard;
 
 /// <summary>What the dashboard is built from: the (migrated) database, queue options (re-run budget,
 /// stale-heartbeat threshold), the clock, and its own options.</summary>
-public sealed record DashboardHost(NpgsqlDataSource Database, QueueOptions Queue, TimeProvider Time, DashboardOptions Options);
+public sealed record DashboardHost(NpgsqlDataSource Database, QueueOptions Queue, TimeProvider Time, DashboardOptions Options)
+{
+    /// <summary>Where the enqueue form may take folders from; empty roots (the default) turn it off.</summary>
+    public CorpusOptions Corpus { get; init; } = new();
+
+    /// <summary>Configured pipelines (sections of Pipelines) an enqueue may name; <c>vad</c> is always known.</summary>
+    public IReadOnlyList<string> Pipelines { get; init; } = ["vad"];
+}
 
 /// <summary>Builds the dashboard web app: security first, then pages, JSON API and /metrics.</summary>
 public static class DashboardApp
@@ -35,7 +45,7 @@ public static class DashboardApp
     /// <param name="configure">Last say over the builder (tests put a TestServer in).</param>
     public static WebApplication Build(DashboardHost host, IEnumerable<string> urls, Action<WebApplicationBuilder>? configure = null)
     {
-        OptionsValidationException.ThrowIfAny(host.Options.Validate());
+        OptionsValidationException.ThrowIfAny([.. host.Options.Validate(), .. host.Corpus.Validate()]);
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ApplicationName = typeof(DashboardApp).Assembly.GetName().Name });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.WebHost.UseUrls([.. urls]);
@@ -51,6 +61,8 @@ public static class DashboardApp
         s.AddSingleton(new QueueAdmin(host.Database, host.Time));
         s.AddSingleton(new AuditLog(host.Database, host.Time));
         s.AddSingleton(new WorkerRegistry(host.Database, host.Time));
+        s.AddSingleton<IDurationProbe>(new AudioDurationProbe());
+        s.AddSingleton<DashboardEnqueue>();
         // Keys in memory: tokens die with the process (a reload fetches new ones), and nothing is
         // written to disk. Several dashboard instances behind one balancer would need a shared key ring.
         s.AddDataProtection().UseEphemeralDataProtectionProvider();
@@ -80,6 +92,7 @@ public static class DashboardApp
         ApiEndpoints.Map(app);
         MetricsEndpoint.Map(app);
         HtmlPages.Map(app);
+        EnqueueEndpoints.Map(app);
         return app;
     }
 }

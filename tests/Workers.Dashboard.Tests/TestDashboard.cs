@@ -38,13 +38,16 @@ internal sealed class TestDashboard : IAsyncDisposable
     public FakeTimeProvider Time { get; }
     public HttpClient Client { get; }
 
-    public static async Task<TestDashboard> StartAsync(TestSchema db, DashboardOptions? options = null, FakeTimeProvider? time = null)
+    public static async Task<TestDashboard> StartAsync(TestSchema db, DashboardOptions? options = null, FakeTimeProvider? time = null,
+        CorpusOptions? corpus = null, Action<IServiceCollection>? services = null)
     {
         time ??= new FakeTimeProvider();
-        var app = DashboardApp.Build(new DashboardHost(db.DataSource, Queue, time, options ?? new DashboardOptions()), ["http://127.0.0.1:0"], b =>
+        var host = new DashboardHost(db.DataSource, Queue, time, options ?? new DashboardOptions()) { Corpus = corpus ?? new CorpusOptions() };
+        var app = DashboardApp.Build(host, ["http://127.0.0.1:0"], b =>
         {
             b.WebHost.UseTestServer();
             b.Services.AddSingleton<IStartupFilter, RemoteAddressFromHeader>();
+            services?.Invoke(b.Services);
         });
         await app.StartAsync();
         return new TestDashboard(app, db, time);
@@ -77,6 +80,27 @@ internal sealed class TestDashboard : IAsyncDisposable
         var m = Request(HttpMethod.Post, url, remote, basic);
         m.Headers.Add("Cookie", cookie);
         m.Headers.Add("X-CSRF-TOKEN", token);
+        return await Client.SendAsync(m);
+    }
+
+    /// <summary>A POST with a JSON body, a valid antiforgery cookie and header.</summary>
+    public async Task<HttpResponseMessage> PostJsonAsync(string url, object body, string? remote = null, (string, string)? basic = null)
+    {
+        var (cookie, token) = await AntiforgeryAsync(remote, basic);
+        var m = Request(HttpMethod.Post, url, remote, basic);
+        m.Headers.Add("Cookie", cookie);
+        m.Headers.Add("X-CSRF-TOKEN", token);
+        m.Content = JsonContent.Create(body);
+        return await Client.SendAsync(m);
+    }
+
+    /// <summary>A form POST as a page sends it: the antiforgery cookie, and the token as the __RequestVerificationToken field.</summary>
+    public async Task<HttpResponseMessage> PostFormAsync(string url, IEnumerable<KeyValuePair<string, string>> fields)
+    {
+        var (cookie, token) = await AntiforgeryAsync();
+        var m = Request(HttpMethod.Post, url);
+        m.Headers.Add("Cookie", cookie);
+        m.Content = new FormUrlEncodedContent([.. fields, KeyValuePair.Create("__RequestVerificationToken", token)]);
         return await Client.SendAsync(m);
     }
 

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Diagnostics;
-using System.Text.RegularExpressions;
 using Workers.Audio;
 using Workers.Cli.Hosting;
 using Workers.Core.Corpora;
@@ -8,7 +7,7 @@ using Workers.Postgres.Corpora;
 
 namespace Workers.Cli.Commands;
 
-public static partial class EnqueueCommand
+public static class EnqueueCommand
 {
     public static Command Create()
     {
@@ -38,19 +37,16 @@ public static partial class EnqueueCommand
 
     public static async Task<int> RunAsync(CliContext ctx, Request req, CancellationToken ct)
     {
-        var problems = new List<string>();
-        if (!(req.ShardMinutes > 0 && req.ShardMinutes <= 24 * 60)) problems.Add($"--shard-minutes must be between 0 and 1440 (got {req.ShardMinutes}).");
-        if (!NamePattern().IsMatch(req.Queue)) problems.Add($"--queue '{req.Queue}' must be 1-64 letters, digits, '-', '_' or '.'.");
-        if (!ctx.Configuration.GetSection("Pipelines").GetChildren().Any(c => c.Key == req.Pipeline) && req.Pipeline != "vad")
-            problems.Add($"--pipeline '{req.Pipeline}' is not configured (Pipelines section of appsettings.json).");
-        var corpusName = req.Name ?? System.IO.Path.GetFileNameWithoutExtension(System.IO.Path.TrimEndingDirectorySeparator(System.IO.Path.GetFullPath(req.Path)));
-        if (string.IsNullOrWhiteSpace(corpusName) || corpusName.Length > 200 || corpusName.Any(char.IsControl))
-            problems.Add($"--name '{corpusName}' must be 1-200 printable characters.");
+        // The same rules, scan, probe and plan as the dashboard's enqueue form (EnqueueSettings, EnqueuePlanner).
+        var settings = new EnqueueSettings(req.Name, req.ShardMinutes, req.Pipeline, req.Queue, req.Priority);
+        var corpusName = settings.CorpusName(req.Path);
+        var problems = settings.Validate(corpusName, ctx.Configuration.GetSection("Pipelines").GetChildren().Select(c => c.Key),
+            f => "--" + f.Replace('_', '-'));
         if (problems.Count > 0) throw new ArgumentException(string.Join(Environment.NewLine + "       ", problems));
 
         var sw = Stopwatch.StartNew();
-        var listing = File.Exists(req.Path) ? ManifestReader.Read(req.Path) : FolderScanner.Scan(req.Path);
-        var plan = await EnqueuePlanner.PlanAsync(listing, new AudioDurationProbe(), req.ShardMinutes * 60, ct);
+        var plan = await EnqueuePlanner.PlanSourceAsync(req.Path, new AudioDurationProbe(), req.ShardMinutes * 60, ct);
+        var listing = plan.Listing;
         var planned = sw.Elapsed;
 
         long? corpusId = null;
@@ -95,8 +91,4 @@ public static partial class EnqueueCommand
         }
         return ExitCodes.Ok;
     }
-
-    [GeneratedRegex(@"^[A-Za-z0-9._-]{1,64}$")]
-    private static partial Regex NamePattern();
-
 }

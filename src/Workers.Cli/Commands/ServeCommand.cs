@@ -26,17 +26,25 @@ public static class ServeCommand
         {
             if (pr.GetValue(hashPassword)) return HashPassword();
             var options = ctx.Bind<DashboardOptions>(DashboardOptions.Section);
-            OptionsValidationException.ThrowIfAny(options.Validate());
+            var corpus = ctx.Bind<CorpusOptions>(CorpusOptions.Section);
+            OptionsValidationException.ThrowIfAny([.. options.Validate(), .. corpus.Validate()]);
             var listen = (pr.GetValue(urls) ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             if (listen.Length == 0) throw new ArgumentException("--urls is empty; e.g. --urls http://127.0.0.1:5080");
             var db = await ctx.DatabaseAsync(ct);
-            await using var app = DashboardApp.Build(new DashboardHost(db, ctx.Queue, ctx.Time, options), listen);
+            await using var app = DashboardApp.Build(new DashboardHost(db, ctx.Queue, ctx.Time, options)
+            {
+                Corpus = corpus,
+                Pipelines = [.. ctx.Configuration.GetSection("Pipelines").GetChildren().Select(c => c.Key)],
+            }, listen);
             var log = ctx.Logger("Dashboard");
             await app.StartAsync(ct);
             log.LogInformation("dashboard listening on {Urls}; {Access}", string.Join(", ", app.Urls),
                 options.Users.Count == 0
                     ? "loopback requests only (no Dashboard:Users configured; others get 403)"
                     : $"{options.Users.Count} configured user(s) may sign in from other machines (HTTP Basic){(options.LocalRequiresCredentials ? ", loopback too" : "; loopback needs no credentials")}");
+            log.LogInformation("enqueue form: {Enqueue}", corpus.Enabled
+                ? "folders under " + string.Join(", ", corpus.AllowedRoots)
+                : "off (no Corpus:AllowedRoots; e.g. Corpus__AllowedRoots__0=/data/corpora)");
             try { await Task.Delay(Timeout.Infinite, ct); }
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
             await app.StopAsync(CancellationToken.None);

@@ -19,6 +19,16 @@ public sealed record EnqueuePlan(CorpusListing Listing, ShardPlan Plan, IReadOnl
 
 public static class EnqueuePlanner
 {
+    /// <summary>
+    /// Lists <paramref name="path"/> (a JSONL manifest when it is a file, else a folder scanned
+    /// recursively) and plans it: the one path `workers enqueue` and the dashboard both take.
+    /// </summary>
+    public static Task<EnqueuePlan> PlanSourceAsync(string path, IDurationProbe probe, double targetSeconds, CancellationToken ct = default)
+    {
+        var listing = File.Exists(path) ? ManifestReader.Read(path) : FolderScanner.Scan(path);
+        return PlanAsync(listing, probe, targetSeconds, ct);
+    }
+
     /// <param name="probe">Measures files whose duration is not known (folder scans); null when every
     /// duration is given (manifests are trusted), and then an unknown one is a programming error.</param>
     public static async Task<EnqueuePlan> PlanAsync(CorpusListing listing, IDurationProbe? probe, double targetSeconds, CancellationToken ct = default)

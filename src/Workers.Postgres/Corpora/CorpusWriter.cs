@@ -21,7 +21,10 @@ public sealed class CorpusExistsException(string name)
 /// </summary>
 public sealed class CorpusWriter(NpgsqlDataSource db, TimeProvider time)
 {
-    public async Task<long> WriteAsync(EnqueuePlan plan, EnqueueRequest request, CancellationToken ct = default)
+    /// <param name="inTransaction">Runs inside the transaction after the rows are written, with the new
+    /// corpus id (the dashboard writes its audit row here, so the corpus and its record commit together).</param>
+    public async Task<long> WriteAsync(EnqueuePlan plan, EnqueueRequest request, CancellationToken ct = default,
+        Func<NpgsqlConnection, NpgsqlTransaction, long, CancellationToken, Task>? inTransaction = null)
     {
         if (string.IsNullOrWhiteSpace(request.Name)) throw new ArgumentException("The corpus name must not be empty.", nameof(request));
         var now = time.GetUtcNow().UtcDateTime;
@@ -126,6 +129,7 @@ public sealed class CorpusWriter(NpgsqlDataSource db, TimeProvider time)
             await copy.CompleteAsync(ct);
         }
 
+        if (inTransaction is not null) await inTransaction(conn, tx, corpusId, ct);
         await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("ShardsNotify"), conn, tx))
         {
             cmd.Parameters.AddWithValue("queue", request.Queue);

@@ -1,10 +1,9 @@
-using Workers.Audio;
 using Workers.Core.Corpora;
 
-namespace Workers.Cli.Hosting;
+namespace Workers.Audio;
 
-/// <summary>Durations from WAV headers, everything else through ffprobe, in parallel.</summary>
-internal sealed class AudioDurationProbe : IDurationProbe
+/// <summary>Durations from WAV headers, everything else through ffprobe, in parallel (`workers enqueue` and the dashboard's enqueue form).</summary>
+public sealed class AudioDurationProbe : IDurationProbe
 {
     public async Task<IReadOnlyList<(double? Duration, string? Error)>> ProbeManyAsync(IReadOnlyList<string> fullPaths, CancellationToken ct)
     {

@@ -1,0 +1,33 @@
+using System.Text.RegularExpressions;
+
+namespace Workers.Core.Corpora;
+
+/// <summary>
+/// What `workers enqueue` and the dashboard's enqueue form are asked for, checked by the same
+/// rules. <see cref="Name"/> null means the source folder's (or manifest's) name.
+/// </summary>
+public sealed partial record EnqueueSettings(string? Name, double ShardMinutes, string Pipeline, string Queue, int Priority)
+{
+    /// <summary>The corpus name: the given one, or the last component of <paramref name="sourcePath"/> without extension.</summary>
+    public string CorpusName(string sourcePath) =>
+        Name ?? Path.GetFileNameWithoutExtension(Path.TrimEndingDirectorySeparator(Path.GetFullPath(sourcePath)));
+
+    /// <summary>Every problem at once, or an empty list.</summary>
+    /// <param name="corpusName">The name that will be used (<see cref="CorpusName"/>).</param>
+    /// <param name="pipelines">Configured pipelines (sections of Pipelines); <c>vad</c> is always known.</param>
+    /// <param name="field">How the caller names a setting, e.g. "shard_minutes" → "--shard-minutes" for the CLI.</param>
+    public IReadOnlyList<string> Validate(string corpusName, IEnumerable<string> pipelines, Func<string, string> field)
+    {
+        var problems = new List<string>();
+        if (!(ShardMinutes > 0 && ShardMinutes <= 24 * 60)) problems.Add($"{field("shard_minutes")} must be between 0 and 1440 (got {ShardMinutes}).");
+        if (!QueuePattern().IsMatch(Queue ?? "")) problems.Add($"{field("queue")} '{Queue}' must be 1-64 letters, digits, '-', '_' or '.'.");
+        if (Pipeline != "vad" && !pipelines.Contains(Pipeline))
+            problems.Add($"{field("pipeline")} '{Pipeline}' is not configured (Pipelines section of appsettings.json).");
+        if (string.IsNullOrWhiteSpace(corpusName) || corpusName.Length > 200 || corpusName.Any(char.IsControl))
+            problems.Add($"{field("name")} '{corpusName}' must be 1-200 printable characters.");
+        return problems;
+    }
+
+    [GeneratedRegex(@"^[A-Za-z0-9._-]{1,64}$")]
+    private static partial Regex QueuePattern();
+}

@@ -1,0 +1,104 @@
+using Workers.Audio;
+using Workers.Core.Corpora;
+using Workers.Core.Options;
+using Workers.Dashboard.Api;
+using Workers.Postgres.Corpora;
+using Workers.Postgres.Dashboard;
+
+namespace Workers.Dashboard.Enqueue;
+
+/// <summary>What the enqueue form or <c>POST /api/enqueue</c> asks for, as typed (the path is not checked yet).</summary>
+public sealed record EnqueueInput(string? Path, string? Name, double ShardMinutes = 30, string Pipeline = "vad", string Queue = "default", int Priority = 0);
+
+/// <summary>A plan that was made (and, when <see cref="CorpusId"/> is set, written).</summary>
+public sealed record EnqueueOutcome(string Name, ConfinedFolder Folder, EnqueueInput Input, EnqueuePlan Plan,
+    double FleetRate, double? EstimatedSeconds, long? CorpusId);
+
+/// <summary>
+/// The dashboard's enqueue: the path confined to Corpus:AllowedRoots, then exactly what
+/// `workers enqueue` does (EnqueueSettings rules, EnqueuePlanner.PlanSourceAsync with the
+/// AudioDurationProbe, CorpusWriter). A preview writes nothing; a confirm scans again (files may
+/// have changed since the preview) and writes the corpus and its audit row in one transaction.
+/// </summary>
+/// <param name="probe">The <see cref="AudioDurationProbe"/> `workers enqueue` uses (registered in DashboardApp).</param>
+public sealed class DashboardEnqueue(DashboardHost host, DashboardReader reader, CorpusStatusReader corpora, IDurationProbe probe)
+{
+    public const string OffMessage =
+        "Enqueueing from the dashboard is off: no Corpus:AllowedRoots are configured. To turn it on, list the folders corpora may come from, " +
+        "e.g. the environment variable Corpus__AllowedRoots__0=/data/corpora (or \"Corpus\": {\"AllowedRoots\": [\"/data/corpora\"]} in appsettings.json), " +
+        "and restart `workers serve`. Until then use `workers enqueue PATH` on a shell.";
+
+    private readonly PathConfinement? _confinement = host.Corpus.Enabled ? new PathConfinement(host.Corpus.AllowedRoots) : null;
+
+    public CorpusOptions Options => host.Corpus;
+    public bool Enabled => _confinement is not null;
+    public IReadOnlyList<string> Pipelines => host.Pipelines;
+
+    /// <summary>Scans, probes and plans; writes nothing.</summary>
+    public Task<EnqueueOutcome> PreviewAsync(EnqueueInput input, CancellationToken ct) => PlanAsync(input, write: null, ct);
+
+    /// <summary>Scans again and writes the corpus; the audit row commits with it.</summary>
+    public Task<EnqueueOutcome> ConfirmAsync(EnqueueInput input, Actor actor, AuditLog audit, CancellationToken ct) =>
+        PlanAsync(input, (plan, folder, name, ct) => new CorpusWriter(host.Database, host.Time).WriteAsync(plan,
+            new EnqueueRequest(name, input.Pipeline, input.Queue, input.Priority, host.Queue.MaxAttempts), ct,
+            (conn, tx, id, ct) => audit.WriteAsync(conn, tx, actor, "corpus.enqueue", "corpus:" + name, plan.ShardCount,
+                $"{folder.RealPath}: {plan.FileCount} files, {plan.AudioSeconds / 3600:0.###} h, {plan.FailedFiles.Count} failed files, " +
+                $"queue {input.Queue}, pipeline {input.Pipeline}, priority {input.Priority}", ct)), ct);
+
+    private async Task<EnqueueOutcome> PlanAsync(EnqueueInput input, Func<EnqueuePlan, ConfinedFolder, string, CancellationToken, Task<long>>? write,
+        CancellationToken ct)
+    {
+        if (_confinement is null) throw new ApiException(403, OffMessage);
+        var folder = _confinement.Resolve(input.Path);
+        var settings = new EnqueueSettings(string.IsNullOrWhiteSpace(input.Name) ? null : input.Name.Trim(), input.ShardMinutes,
+            input.Pipeline, input.Queue, input.Priority);
+        var name = settings.CorpusName(folder.FullPath);
+        var problems = settings.Validate(name, host.Pipelines, f => f);
+        if (problems.Count > 0) throw new ApiException(400, string.Join(" ", problems));
+        await ThrowIfTakenAsync(name, ct);
+
+        // Probing is the slow part (ffprobe per non-WAV file); past Corpus:ScanTimeoutSeconds the
+        // request gives up instead of holding a browser tab and a thread pool for an hour.
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(host.Corpus.ScanTimeout);
+        EnqueuePlan plan;
+        try
+        {
+            plan = await EnqueuePlanner.PlanSourceAsync(folder.RealPath, probe, settings.ShardMinutes * 60, timeout.Token);
+        }
+        catch (CorpusSourceException e)
+        {
+            throw new ApiException(400, e.Message);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            throw new ApiException(400,
+                $"Scanning and probing '{folder.RealPath}' took longer than {host.Corpus.ScanTimeoutSeconds} s (Corpus:ScanTimeoutSeconds) and was stopped; nothing was written. " +
+                $"Enqueue a folder this large with `workers enqueue {folder.RealPath} --dry-run` and then without --dry-run on a shell, pick a subfolder, or raise Corpus:ScanTimeoutSeconds.");
+        }
+
+        long? id = null;
+        if (write is not null)
+        {
+            try { id = await write(plan, folder, name, ct); }
+            catch (CorpusExistsException) { throw Taken(name); }
+        }
+        var fleetRate = await FleetRateAsync(ct);
+        return new EnqueueOutcome(name, folder, input with { Name = name }, plan, fleetRate,
+            fleetRate > 0 ? plan.AudioSeconds / fleetRate : null, id);
+    }
+
+    /// <summary>Audio seconds per wall-clock second the fleet finished over DashboardReader.RateWindow (as /api/corpora reports it).</summary>
+    private async Task<double> FleetRateAsync(CancellationToken ct) =>
+        (await reader.CorporaAsync(ct)).Sum(c => c.RecentAudioSeconds) / DashboardReader.RateWindow.TotalSeconds;
+
+    private async Task ThrowIfTakenAsync(string name, CancellationToken ct)
+    {
+        try { await corpora.GetCorpusAsync(name, ct); }
+        catch (CorpusNotFoundException) { return; }
+        throw Taken(name);
+    }
+
+    private static ApiException Taken(string name) =>
+        new(409, $"A corpus named '{name}' already exists. Choose another name (the name field), or look at it on /shards?corpus={Uri.EscapeDataString(name)}.");
+}
