@@ -48,6 +48,10 @@ public sealed partial class DemoCommandTests(PostgresFixture pg) : IDisposable
             Assert.Contains($"\"name\":\"{name}\"", corpora);
             Assert.Contains("\"progress\":1", corpora);
             Assert.Contains(name, await http.GetStringAsync("/"));
+            // The demo's corpus folder is the enqueue form's allowed root, so more can be enqueued from the browser.
+            var enqueue = await http.GetStringAsync("/enqueue");
+            Assert.Contains("id=\"enqueue-form\"", enqueue);
+            Assert.DoesNotContain("enqueue-off", enqueue);
 
             Assert.Equal(0, Signals.Send(demo.Id, Signals.SigInt));
             using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));

@@ -6,6 +6,7 @@ using Workers.Onnx;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using Workers.Core.Options;
 using Workers.Dashboard;
 using Workers.Postgres.Corpora;
 
@@ -38,7 +39,7 @@ public static class DemoCommand
             Console.WriteLine($"  {files} files: 16 kHz WAV, 44.1 kHz FLAC, MP3, one lecture of up to 12 minutes split across 5-minute shards, one broken file");
 
             var db = await ctx.DatabaseAsync(ct);
-            await using var web = await StartDashboardAsync(ctx, db, pr.GetValue(dashboard)!, ct);
+            await using var web = await StartDashboardAsync(ctx, db, pr.GetValue(dashboard)!, dir, ct);
             var name = $"demo-{ctx.Time.GetUtcNow():yyyyMMdd-HHmmss}";
             var rc = await EnqueueCommand.RunAsync(ctx, new EnqueueCommand.Request(dir, name, 5, "vad", "default", 0, DryRun: false, Json: false), ct);
             if (rc != ExitCodes.Ok) return rc;
@@ -74,13 +75,17 @@ public static class DemoCommand
 
     /// <summary>The dashboard in this process for the length of the demo, on <paramref name="url"/>
     /// or, when that port is taken, on a free loopback port; null when <paramref name="url"/> is "off".</summary>
-    private static async Task<WebApplication?> StartDashboardAsync(CliContext ctx, NpgsqlDataSource db, string url, CancellationToken ct)
+    private static async Task<WebApplication?> StartDashboardAsync(CliContext ctx, NpgsqlDataSource db, string url, string folder, CancellationToken ct)
     {
         if (url.Equals("off", StringComparison.OrdinalIgnoreCase)) return null;
         var options = ctx.Bind<DashboardOptions>(DashboardOptions.Section);
+        var corpus = ctx.Bind<CorpusOptions>(CorpusOptions.Section);
+        // Without configured roots, the demo's own corpus folder is the one root the enqueue form may use.
+        if (!corpus.Enabled) corpus.AllowedRoots = [Path.GetFullPath(folder)];
+        OptionsValidationException.ThrowIfAny([.. options.Validate(), .. corpus.Validate()]);
         foreach (var candidate in new[] { url, "http://127.0.0.1:0" })
         {
-            var app = DashboardApp.Build(new DashboardHost(db, ctx.Queue, ctx.Time, options), [candidate],
+            var app = DashboardApp.Build(ServeCommand.Host(ctx, db, options, corpus), [candidate],
                 b => b.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning));
             try
             {

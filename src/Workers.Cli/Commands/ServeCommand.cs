@@ -1,3 +1,4 @@
+using Npgsql;
 using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using Workers.Cli.Hosting;
@@ -31,11 +32,7 @@ public static class ServeCommand
             var listen = (pr.GetValue(urls) ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             if (listen.Length == 0) throw new ArgumentException("--urls is empty; e.g. --urls http://127.0.0.1:5080");
             var db = await ctx.DatabaseAsync(ct);
-            await using var app = DashboardApp.Build(new DashboardHost(db, ctx.Queue, ctx.Time, options)
-            {
-                Corpus = corpus,
-                Pipelines = [.. ctx.Configuration.GetSection("Pipelines").GetChildren().Select(c => c.Key)],
-            }, listen);
+            await using var app = DashboardApp.Build(Host(ctx, db, options, corpus), listen);
             var log = ctx.Logger("Dashboard");
             await app.StartAsync(ct);
             log.LogInformation("dashboard listening on {Urls}; {Access}", string.Join(", ", app.Urls),
@@ -52,6 +49,14 @@ public static class ServeCommand
         }, ct));
         return cmd;
     }
+
+    /// <summary>What the dashboard is built from, as configured (also used by `workers demo`).</summary>
+    internal static DashboardHost Host(CliContext ctx, NpgsqlDataSource db, DashboardOptions options, CorpusOptions corpus) =>
+        new(db, ctx.Queue, ctx.Time, options)
+        {
+            Corpus = corpus,
+            Pipelines = [.. ctx.Configuration.GetSection("Pipelines").GetChildren().Select(c => c.Key)],
+        };
 
     private static int HashPassword()
     {
