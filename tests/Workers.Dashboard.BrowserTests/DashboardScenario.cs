@@ -131,6 +131,26 @@ public sealed partial class DashboardScenario : IAsyncDisposable
         await Page.ScreenshotAsync(new() { Path = Path.Combine(Artifacts, $"{n:00}-{step}.png"), FullPage = true });
     }
 
+    /// <summary>Runs a test's steps; when one fails, the page as it was then is kept as a screenshot too.</summary>
+    public async Task StepsAsync(Func<Task> steps)
+    {
+        try { await steps(); }
+        catch
+        {
+            try { await ScreenshotAsync("failure"); } catch (PlaywrightException) { }
+            throw;
+        }
+    }
+
+    /// <summary>Clicks a form's button and asserts its POST answered 303 (an error page says why it did
+    /// not). The caller then waits for what the page it is sent back to shows.</summary>
+    public async Task SubmitAsync(ILocator button)
+    {
+        var response = await Page.RunAndWaitForResponseAsync(() => button.ClickAsync(), r => r.Request.Method == "POST");
+        if (response.Status != 303)
+            Assert.Fail($"POST {response.Url} answered {response.Status}, not 303: {await response.TextAsync()}");
+    }
+
     /// <summary>The overview row of a corpus (<c>tr data-corpus</c>).</summary>
     public ILocator OverviewRow(string corpus) => Page.Locator($"tr[data-corpus=\"{corpus}\"]");
 
