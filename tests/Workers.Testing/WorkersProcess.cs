@@ -1,9 +1,10 @@
 using System.Diagnostics;
 
-namespace Workers.Cli.Tests;
+namespace Workers.Testing;
 
-/// <summary>Runs the real `workers` executable (the built workers.dll) as a child process.</summary>
-internal static class WorkersProcess
+/// <summary>Runs the real `workers` executable (the built workers.dll) as a child process. The test
+/// project must reference src/Workers.Cli, so that workers.dll lands in its output folder.</summary>
+public static class WorkersProcess
 {
     public sealed record Result(int ExitCode, string StdOut, string StdErr)
     {

@@ -1,0 +1,2 @@
+// WorkersProcess, PostgresFixture and the models live in the shared test support project.
+global using Workers.Testing;

@@ -1,0 +1,6 @@
+using Workers.Testing;
+
+namespace Workers.Dashboard.BrowserTests;
+
+[CollectionDefinition(PostgresCollection.Name)]
+public sealed class PostgresCollectionDefinition : ICollectionFixture<PostgresFixture>;
