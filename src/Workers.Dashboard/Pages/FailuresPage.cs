@@ -56,7 +56,8 @@ internal static class FailuresPage
             else
             {
                 h.Append("<p>");
-                Form(h, "/api/shards/rerun", "re-run all failed", token, here, set, "rerun-all");
+                // With no filter the page says "all of them", so the button asks for exactly that (the API refuses an empty filter otherwise).
+                Form(h, "/api/shards/rerun", "re-run all failed", token, here, set.Count == 0 ? [("all", "1")] : set, "rerun-all");
                 h.Append(" <span class=\"muted\">re-queues every dead shard matching ")
                     .Append(set.Count == 0 ? "no filter (all of them)" : E(string.Join(", ", set.Select(f => $"{f.Name}={f.Value}"))))
                     .Append(", not only this page.</span></p>");

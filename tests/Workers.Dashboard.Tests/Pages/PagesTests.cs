@@ -134,6 +134,7 @@ public sealed partial class PagesTests(PostgresFixture pg)
         Assert.Contains($"<tr data-shard=\"{inB}\">", all);
         Assert.Contains("action=\"/api/shards/rerun\"", all);
         Assert.Contains("<button id=\"rerun-all\">re-run all failed</button>", all);
+        Assert.Contains("<input type=\"hidden\" name=\"all\" value=\"1\">", RerunAllForm().Match(all).Value); // no filter: says "all" explicitly
         Assert.Contains("action=\"/api/corpora/b/rerun-failed-files\"", all);
         Assert.Contains("truncated data", all);
         Assert.Contains($"<a href=\"/shards/{ok.Id}\">", all);
