@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(postgresql ffmpeg espeak-ng python3-yaml)
-# The browser tests (tests/Workers.Dashboard.BrowserTests) drive Debian's chromium through Playwright,
+# The browser tests (tests/Workers.Browser.Tests) drive Debian's chromium through Playwright,
 # which never downloads a browser of its own; a font so that screenshots have readable text.
 APT_PACKAGES+=(chromium fonts-dejavu-core)
 # npm fetches the ONNX Runtime library and the models (models/models.json); Debian's npm if none is installed.

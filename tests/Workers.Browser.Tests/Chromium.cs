@@ -1,6 +1,6 @@
 using Microsoft.Playwright;
 
-namespace Workers.Dashboard.BrowserTests;
+namespace Workers.Browser.Tests;
 
 /// <summary>
 /// Playwright (its bundled node driver, from the NuGet package's .playwright folder) driving Debian's

@@ -2,7 +2,7 @@ using Microsoft.Playwright;
 using Workers.Testing;
 using static Microsoft.Playwright.Assertions;
 
-namespace Workers.Dashboard.BrowserTests;
+namespace Workers.Browser.Tests;
 
 /// <summary>
 /// The dashboard as it is used when storage drops: a corpus enqueued with `workers enqueue` fails

@@ -4,7 +4,7 @@ using Microsoft.Playwright;
 using Workers.Testing;
 using static Microsoft.Playwright.Assertions;
 
-namespace Workers.Dashboard.BrowserTests;
+namespace Workers.Browser.Tests;
 
 /// <summary>
 /// Issue 5's whole browser scenario, by the shared dashboard contract: enqueue a generated corpus

@@ -1,6 +1,6 @@
 using Workers.Testing;
 
-namespace Workers.Dashboard.BrowserTests;
+namespace Workers.Browser.Tests;
 
 [CollectionDefinition(PostgresCollection.Name)]
 public sealed class PostgresCollectionDefinition : ICollectionFixture<PostgresFixture>;

@@ -7,7 +7,7 @@ using Workers.Audio.Synthesis;
 using Workers.Testing;
 using static Microsoft.Playwright.Assertions;
 
-namespace Workers.Dashboard.BrowserTests;
+namespace Workers.Browser.Tests;
 
 /// <summary>
 /// Everything one browser test needs, all real: a PostgreSQL schema, an allowed corpus root with a
