@@ -60,3 +60,28 @@ WHERE id IN (
     LIMIT @batch
     FOR UPDATE SKIP LOCKED
 );
+
+-- name: ThroughputPruneBatch
+-- Fold up to @batch minutes older than @now - @keep into the single throughput_archive row and
+-- delete them, in one statement: the lifetime totals (archive + minutes kept) never drop and
+-- never count a minute twice, whatever a concurrent reader sees. Returns the minutes deleted.
+WITH doomed AS (
+    DELETE FROM throughput_minutes
+    WHERE minute IN (
+        SELECT minute FROM throughput_minutes
+        WHERE minute < @now - @keep
+        ORDER BY minute
+        LIMIT @batch
+        FOR UPDATE SKIP LOCKED)
+    RETURNING audio_seconds, shards_succeeded, attempts_failed
+), folded AS (
+    INSERT INTO throughput_archive AS a (id, audio_seconds, shards_succeeded, attempts_failed, minutes)
+    SELECT true, sum(audio_seconds), sum(shards_succeeded), sum(attempts_failed), count(*)
+    FROM doomed HAVING count(*) > 0
+    ON CONFLICT (id) DO UPDATE
+    SET audio_seconds = a.audio_seconds + EXCLUDED.audio_seconds,
+        shards_succeeded = a.shards_succeeded + EXCLUDED.shards_succeeded,
+        attempts_failed = a.attempts_failed + EXCLUDED.attempts_failed,
+        minutes = a.minutes + EXCLUDED.minutes
+)
+SELECT count(*) FROM doomed;
