@@ -135,15 +135,19 @@ FROM shards
 WHERE state IN ('queued', 'running') AND queue = ANY(@queues);
 
 -- name: ShardsRerunFailed
--- Set-based re-run of a corpus's dead shards: fresh attempt budget, history kept.
+-- Set-based re-run of a corpus's dead shards: fresh attempt budget, history kept. Progress and
+-- the segment count go back to zero (the segments themselves are deleted by the caller), so the
+-- corpus's progress drops at once rather than when the shard is claimed again.
 UPDATE shards
-SET state = 'queued', not_before = @now, max_attempts = attempt + @budget, last_error = NULL, finished_at = NULL
+SET state = 'queued', not_before = @now, max_attempts = attempt + @budget, last_error = NULL, finished_at = NULL,
+    processed_seconds = 0, segments = 0
 WHERE corpus_id = @corpus_id AND state = 'dead'
 RETURNING id;
 
 -- name: ShardsRerunByIds
 UPDATE shards
-SET state = 'queued', not_before = @now, max_attempts = attempt + @budget, last_error = NULL, finished_at = NULL
+SET state = 'queued', not_before = @now, max_attempts = attempt + @budget, last_error = NULL, finished_at = NULL,
+    processed_seconds = 0, segments = 0
 WHERE corpus_id = @corpus_id AND id = ANY(@ids) AND state IN ('dead', 'succeeded', 'cancelled')
 RETURNING id;
 
@@ -166,7 +170,8 @@ SELECT id FROM cancelled;
 -- shard list, DashboardShardsPage; every part optional, the caller insists on at least a corpus
 -- or a queue, or an explicit "all"): one UPDATE, fresh budget, history kept.
 UPDATE shards s
-SET state = 'queued', not_before = @now, max_attempts = s.attempt + @budget, last_error = NULL, finished_at = NULL
+SET state = 'queued', not_before = @now, max_attempts = s.attempt + @budget, last_error = NULL, finished_at = NULL,
+    processed_seconds = 0, segments = 0
 WHERE s.state = 'dead'
   AND (@corpus_id::bigint IS NULL OR s.corpus_id = @corpus_id::bigint)
   AND (@queue::text IS NULL OR s.queue = @queue::text)
