@@ -18,7 +18,7 @@ public enum PruneStatus
 
 /// <summary>Rows deleted by one prune. <see cref="MoreLeft"/>: Retention:MaxBatchesPerPrune was reached; the next prune goes on.</summary>
 public sealed record PruneResult(PruneStatus Status, long AttemptsDeleted = 0, long WorkersDeleted = 0, int Batches = 0, bool MoreLeft = false,
-    long ThroughputMinutesDeleted = 0)
+    long ThroughputRowsDeleted = 0)
 {
     public static readonly PruneResult Locked = new(PruneStatus.Locked);
     public static readonly PruneResult NotDue = new(PruneStatus.NotDue);
@@ -102,7 +102,7 @@ public sealed class QueueMaintenance
             await using var record = Command(conn, "MaintenanceLastRunSet");
             record.Parameters.AddWithValue("task", PruneTask);
             record.Parameters.AddWithValue("now", now);
-            record.Parameters.AddWithValue("detail", $"attempts {attempts}, workers {workers}, throughput minutes {minutes}, batches {result.Batches}{(result.MoreLeft ? ", more left" : "")}");
+            record.Parameters.AddWithValue("detail", $"attempts {attempts}, workers {workers}, throughput rows {minutes}, batches {result.Batches}{(result.MoreLeft ? ", more left" : "")}");
             await record.ExecuteNonQueryAsync(ct);
             return result;
         }

@@ -123,7 +123,7 @@ public sealed class ShardQueue
         }
 
         await FinishAttemptAsync(conn, tx, shard, now, "succeeded", null, logTail, ct);
-        await AddThroughputAsync(conn, tx, now, shard.AudioSeconds, succeeded: 1, failed: 0, ct);
+        await AddThroughputAsync(conn, tx, shard, now, shard.AudioSeconds, succeeded: 1, failed: 0, ct);
         await tx.CommitAsync(ct);
         return true;
     }
@@ -148,7 +148,7 @@ public sealed class ShardQueue
             return FailOutcome.LeaseLost;
         }
         await FinishAttemptAsync(conn, tx, shard, now, "failed", failure, failure.LogTail, ct);
-        await AddThroughputAsync(conn, tx, now, 0, succeeded: 0, failed: 1, ct);
+        await AddThroughputAsync(conn, tx, shard, now, 0, succeeded: 0, failed: 1, ct);
         await tx.CommitAsync(ct);
         return state == "dead" ? FailOutcome.Dead : FailOutcome.Retrying;
     }
@@ -234,12 +234,16 @@ public sealed class ShardQueue
     public static DateTime MinuteOf(DateTime at) =>
         new(at.Ticks - at.Ticks % TimeSpan.TicksPerMinute, DateTimeKind.Utc);
 
-    /// <summary>Adds to the minute's throughput row. Must stay the transaction's last statement (migration 007).</summary>
-    private static async Task AddThroughputAsync(NpgsqlConnection conn, NpgsqlTransaction tx, DateTime now, double audio, int succeeded, int failed,
-        CancellationToken ct)
+    /// <summary>Rows per minute in throughput_minutes: concurrent completions spread over them (migration 007).</summary>
+    public const int ThroughputSlots = 8;
+
+    /// <summary>Adds to the minute's throughput row of the shard's slot. Must stay the transaction's last statement (migration 007).</summary>
+    private static async Task AddThroughputAsync(NpgsqlConnection conn, NpgsqlTransaction tx, ClaimedShard shard, DateTime now, double audio,
+        int succeeded, int failed, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand(SqlCatalog.Get("ThroughputAdd"), conn, tx);
         cmd.Parameters.AddWithValue("minute", MinuteOf(now));
+        cmd.Parameters.AddWithValue("slot", (short)(shard.Id % ThroughputSlots));
         cmd.Parameters.AddWithValue("audio", audio);
         cmd.Parameters.AddWithValue("succeeded", (long)succeeded);
         cmd.Parameters.AddWithValue("failed", (long)failed);

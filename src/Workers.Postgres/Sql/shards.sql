@@ -91,19 +91,19 @@ WITH expired AS (
     WHERE a.shard_id = r.id AND a.attempt = r.attempt AND a.outcome = 'running'
 ), counted AS (
     -- An expired lease is a failed attempt too: counted in its minute (throughput_minutes, 007).
-    INSERT INTO throughput_minutes AS t (minute, attempts_failed)
-    SELECT @minute, count(*) FROM rescued HAVING count(*) > 0
-    ON CONFLICT (minute) DO UPDATE SET attempts_failed = t.attempts_failed + EXCLUDED.attempts_failed
+    INSERT INTO throughput_minutes AS t (minute, slot, attempts_failed)
+    SELECT @minute, 0, count(*) FROM rescued HAVING count(*) > 0
+    ON CONFLICT (minute, slot) DO UPDATE SET attempts_failed = t.attempts_failed + EXCLUDED.attempts_failed
 )
 SELECT id, attempt, state::text FROM rescued;
 
 -- name: ThroughputAdd
 -- The LAST statement of the COMPLETE and FAIL transactions (see migration 007 for why): adds to
--- the minute's row, creating it on the minute's first event. Every worker finishing in the same
--- minute updates this one row, so its lock must be held only for the commit.
-INSERT INTO throughput_minutes AS t (minute, audio_seconds, shards_succeeded, attempts_failed)
-VALUES (@minute, @audio, @succeeded, @failed)
-ON CONFLICT (minute) DO UPDATE
+-- the minute's row for @slot (shard id mod 8), creating it on its first event. Every worker
+-- finishing in that minute and slot updates this one row, so its lock must be held only for the commit.
+INSERT INTO throughput_minutes AS t (minute, slot, audio_seconds, shards_succeeded, attempts_failed)
+VALUES (@minute, @slot, @audio, @succeeded, @failed)
+ON CONFLICT (minute, slot) DO UPDATE
 SET audio_seconds = t.audio_seconds + EXCLUDED.audio_seconds,
     shards_succeeded = t.shards_succeeded + EXCLUDED.shards_succeeded,
     attempts_failed = t.attempts_failed + EXCLUDED.attempts_failed;
