@@ -1,11 +1,15 @@
 using System.CommandLine;
 using Workers.Cli.Hosting;
 using Workers.Postgres.Corpora;
+using Workers.Postgres.Dashboard;
 
 namespace Workers.Cli.Commands;
 
 public static class CorpusCommands
 {
+    /// <summary>Who the audit trail names for an action taken from this command line.</summary>
+    private static Actor CliActor => new("cli:" + Environment.UserName, null);
+
     public static Command Rerun()
     {
         var corpus = new Argument<string>("CORPUS");
@@ -21,8 +25,9 @@ public static class CorpusCommands
             var info = await new CorpusStatusReader(db).GetCorpusAsync(pr.GetValue(corpus)!, ct);
             var admin = new CorpusAdmin(db, ctx.Time);
             var done = ids.Length > 0
-                ? await admin.RerunShardsAsync(info.Id, ids, ctx.Queue.MaxAttempts, ct)
-                : await admin.RerunFailedAsync(info.Id, ctx.Queue.MaxAttempts, ct);
+                ? await admin.RerunShardsAsync(info.Id, ids, ctx.Queue.MaxAttempts,
+                    new AuditRecord(CliActor, "shard.rerun", "corpus:" + info.Name, "shards " + string.Join(", ", ids)), ct)
+                : await admin.RerunFailedAsync(info.Id, ctx.Queue.MaxAttempts, new AuditRecord(CliActor, "corpus.rerun_failed", "corpus:" + info.Name), ct);
             Console.WriteLine($"re-queued {done.Count} shard(s) of '{info.Name}'");
             if (ids.Length > 0 && done.Count < ids.Length)
                 Console.Error.WriteLine($"not re-queued (not in this corpus, or still queued/running): {string.Join(", ", ids.Except(done))}");
@@ -39,7 +44,7 @@ public static class CorpusCommands
         {
             var db = await ctx.DatabaseAsync(ct);
             var info = await new CorpusStatusReader(db).GetCorpusAsync(pr.GetValue(corpus)!, ct);
-            var n = await new CorpusAdmin(db, ctx.Time).CancelAsync(info.Id, ct);
+            var n = await new CorpusAdmin(db, ctx.Time).CancelAsync(info.Id, new AuditRecord(CliActor, "corpus.cancel", "corpus:" + info.Name), ct);
             Console.WriteLine($"cancelled '{info.Name}': {n} shard(s) stopped");
             return ExitCodes.Ok;
         }, ct));

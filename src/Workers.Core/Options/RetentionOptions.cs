@@ -18,6 +18,11 @@ public sealed class RetentionOptions
     /// <value>The default value is 7 days.</value>
     public int StoppedWorkerDays { get; set; } = 7;
 
+    /// <summary>Per-minute throughput rows (GET /api/history) older than this are folded into the
+    /// lifetime totals and deleted; the /metrics counters do not drop.</summary>
+    /// <value>The default value is 30 days (43,200 rows).</value>
+    public int ThroughputDays { get; set; } = 30;
+
     /// <summary>How often the fleet prunes. The last run is recorded in the database, so the
     /// interval holds fleet-wide, not per node.</summary>
     /// <value>The default value is 60 minutes.</value>
@@ -35,6 +40,7 @@ public sealed class RetentionOptions
 
     public TimeSpan AttemptRetention => TimeSpan.FromDays(AttemptDays);
     public TimeSpan StoppedWorkerRetention => TimeSpan.FromDays(StoppedWorkerDays);
+    public TimeSpan ThroughputRetention => TimeSpan.FromDays(ThroughputDays);
     public TimeSpan PruneInterval => TimeSpan.FromMinutes(PruneIntervalMinutes);
 
     /// <summary>Every problem at once, or an empty list.</summary>
@@ -43,6 +49,7 @@ public sealed class RetentionOptions
         var problems = new List<string>();
         if (AttemptDays < 1) problems.Add($"Retention:AttemptDays must be at least 1 (is {AttemptDays}).");
         if (StoppedWorkerDays < 1) problems.Add($"Retention:StoppedWorkerDays must be at least 1 (is {StoppedWorkerDays}).");
+        if (ThroughputDays < 2) problems.Add($"Retention:ThroughputDays must be at least 2 (is {ThroughputDays}): GET /api/history reads up to a day back.");
         if (PruneIntervalMinutes < 1) problems.Add($"Retention:PruneIntervalMinutes must be at least 1 (is {PruneIntervalMinutes}).");
         if (BatchSize is < 1 or > 100_000) problems.Add($"Retention:BatchSize must be within 1..100000 (is {BatchSize}).");
         if (MaxBatchesPerPrune < 1) problems.Add($"Retention:MaxBatchesPerPrune must be at least 1 (is {MaxBatchesPerPrune}).");

@@ -1,10 +1,13 @@
 using System.Globalization;
 using System.Security.Claims;
+using System.Text.Json;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Primitives;
+using Npgsql;
 using Workers.Core.Queue;
 using Workers.Postgres.Corpora;
 using Workers.Postgres.Dashboard;
@@ -12,7 +15,7 @@ using Workers.Postgres.Fleet;
 
 namespace Workers.Dashboard.Api;
 
-/// <summary>The JSON API (documented in src/Workers.Dashboard/README.md). Every action writes an audit row.</summary>
+/// <summary>The JSON API (documented in src/Workers.Dashboard/README.md). Every action writes an audit row in the transaction of its change.</summary>
 public static class ApiEndpoints
 {
     /// <summary>Workers running, or stopped within this long, are listed by /api/fleet and counted by /metrics.</summary>
@@ -78,32 +81,83 @@ public static class ApiEndpoints
             return Results.Json(new { entries = page, next_before = page.Count == limit ? page[^1].Id : (long?)null }, DashboardApp.Json);
         });
 
+        app.MapGet("/api/history", async (HttpContext ctx, NpgsqlDataSource db, TimeProvider time, CancellationToken ct) =>
+        {
+            var minutes = Long(ctx.Request.Query, "minutes") ?? 60;
+            if (minutes < 1)
+                throw new ApiException(400, $"minutes must be at least 1 (at most {HistoryReader.MaxMinutes}, one day), not {minutes}.");
+            var points = await new HistoryReader(db, time).MinutesAsync((int)Math.Min(minutes, HistoryReader.MaxMinutes), ct);
+            return Results.Json(new
+            {
+                bucket_seconds = 60,
+                points = points.Select(p => new
+                {
+                    at = p.At, audio_seconds = p.AudioSeconds, shards_succeeded = p.ShardsSucceeded, attempts_failed = p.AttemptsFailed,
+                }),
+            }, DashboardApp.Json);
+        });
+
+        // Every action below writes its audit row inside the transaction of its change (CorpusAdmin, QueueAdmin).
         app.MapPost("/api/corpora/{name}/rerun-failed", async (string name, HttpContext ctx, CorpusStatusReader corpora, CorpusAdmin admin,
-            AuditLog audit, DashboardHost host, CancellationToken ct) =>
+            DashboardHost host, CancellationToken ct) =>
         {
             var corpus = await corpora.GetCorpusAsync(name, ct);
             // One UPDATE over the corpus's dead shards (CorpusAdmin / ShardsRerunFailed), however many there are.
-            var ids = await admin.RerunFailedAsync(corpus.Id, host.Queue.MaxAttempts, ct);
-            await audit.WriteAsync(ActorOf(ctx), "corpus.rerun_failed", "corpus:" + corpus.Name, ids.Count, null, ct);
+            var ids = await admin.RerunFailedAsync(corpus.Id, host.Queue.MaxAttempts,
+                new AuditRecord(ActorOf(ctx), "corpus.rerun_failed", "corpus:" + corpus.Name), ct);
             return Done(ctx, new { corpus = corpus.Name, rerun = ids.Count });
         });
 
-        app.MapPost("/api/corpora/{name}/cancel", async (string name, HttpContext ctx, CorpusStatusReader corpora, CorpusAdmin admin,
-            AuditLog audit, CancellationToken ct) =>
+        app.MapPost("/api/corpora/{name}/rerun-failed-files", async (string name, HttpContext ctx, CorpusStatusReader corpora, CorpusAdmin admin,
+            DashboardHost host, CancellationToken ct) =>
         {
             var corpus = await corpora.GetCorpusAsync(name, ct);
-            var n = await admin.CancelAsync(corpus.Id, ct);
-            await audit.WriteAsync(ActorOf(ctx), "corpus.cancel", "corpus:" + corpus.Name, n, null, ct);
+            FailedFilesRerun? done;
+            try
+            {
+                done = await admin.RerunFailedFilesAsync(corpus.Id, host.Queue.MaxAttempts,
+                    new AuditRecord(ActorOf(ctx), "corpus.rerun_failed_files", "corpus:" + corpus.Name), ct);
+            }
+            catch (CorpusActionRefusedException e) { throw new ApiException(409, e.Message); }
+            if (done is null)
+                throw new ApiException(409, $"Corpus '{corpus.Name}' has no files that failed in a succeeded shard: nothing to re-run. " +
+                    $"Dead shards are re-run with POST /api/corpora/{corpus.Name}/rerun-failed.");
+            return Done(ctx, new { corpus = corpus.Name, files = done.Files, ranges = done.Ranges, shard = done.ShardId });
+        });
+
+        app.MapPost("/api/corpora/{name}/cancel", async (string name, HttpContext ctx, CorpusStatusReader corpora, CorpusAdmin admin,
+            CancellationToken ct) =>
+        {
+            var corpus = await corpora.GetCorpusAsync(name, ct);
+            var n = await admin.CancelAsync(corpus.Id, new AuditRecord(ActorOf(ctx), "corpus.cancel", "corpus:" + corpus.Name), ct);
             return Done(ctx, new { corpus = corpus.Name, cancelled = n });
         });
 
-        app.MapPost("/api/shards/{id:long}/rerun", async (long id, HttpContext ctx, DashboardReader reader, CorpusAdmin admin, AuditLog audit,
+        app.MapPost("/api/shards/rerun", async (HttpContext ctx, CorpusStatusReader corpora, CorpusAdmin admin, DashboardHost host,
+            CancellationToken ct) =>
+        {
+            var fields = await ActionFieldsAsync(ctx.Request, ct);
+            var filter = await ParseFilterAsync(fields, corpora, ct);
+            if (filter.State is { } state && state != "dead")
+                throw new ApiException(400, $"Only dead shards are re-run by filter; state={state} is not accepted (leave state out).");
+            var all = Text(fields, "all") is "1" or "true";
+            if (filter.CorpusId is null && filter.Queue is null && !all)
+                throw new ApiException(400, "Say which dead shards to re-run: give corpus or queue (node, worker and file narrow it further), " +
+                    "or all=1 to re-run every dead shard of every corpus.");
+            var target = string.Join(",", new[] { ("corpus", Text(fields, "corpus")), ("queue", filter.Queue), ("node", filter.Node),
+                ("worker", filter.Worker), ("file", filter.File) }.Where(f => f.Item2 is not null).Select(f => f.Item1 + "=" + f.Item2));
+            // One UPDATE over every matching dead shard (ShardsRerunDeadByFilter), however many there are.
+            var ids = await admin.RerunDeadAsync(filter, host.Queue.MaxAttempts,
+                new AuditRecord(ActorOf(ctx), "shards.rerun", "shards:" + (target.Length > 0 ? target : "all")), ct);
+            return Done(ctx, new { rerun = ids.Count });
+        });
+
+        app.MapPost("/api/shards/{id:long}/rerun", async (long id, HttpContext ctx, DashboardReader reader, CorpusAdmin admin,
             DashboardHost host, CancellationToken ct) =>
         {
             var detail = await reader.ShardAsync(id, ct) ?? throw new ApiException(404, $"No shard {id}.");
-            var ids = await admin.RerunShardsAsync(detail.Shard.CorpusId, [id], host.Queue.MaxAttempts, ct);
-            await audit.WriteAsync(ActorOf(ctx), "shard.rerun", "shard:" + id, ids.Count,
-                ids.Count == 0 ? $"not re-run: state was {detail.Shard.State}" : null, ct);
+            var ids = await admin.RerunShardsAsync(detail.Shard.CorpusId, [id], host.Queue.MaxAttempts,
+                new AuditRecord(ActorOf(ctx), "shard.rerun", "shard:" + id), ct);
             if (ids.Count == 0)
                 throw new ApiException(409, $"Shard {id} is {detail.Shard.State}; only dead, succeeded or cancelled shards can be re-run.");
             return Done(ctx, new { shard = id, rerun = 1 });
@@ -193,6 +247,8 @@ public static class ApiEndpoints
         heartbeat_age_seconds = Math.Round((now - w.HeartbeatAt).TotalSeconds, 1), stopped_at = w.StoppedAt,
         current_shard = w.CurrentShard, shards_completed = w.ShardsCompleted, audio_seconds_done = w.AudioSecondsDone,
         last_rate = w.LastRate, detail = w.Detail,
+        // Claim latency as reported with the registry heartbeat (migration 007).
+        claims = w.Claims, claim_seconds_sum = w.ClaimSeconds, claim_last_ms = w.ClaimLastMs, claim_max_ms = w.ClaimMaxMs,
     };
 
     internal static async Task<ShardFilter> ParseFilterAsync(IQueryCollection q, CorpusStatusReader corpora, CancellationToken ct)
@@ -205,6 +261,41 @@ public static class ApiEndpoints
         if (limit < 1) throw new ApiException(400, "limit must be at least 1 (at most " + DashboardReader.MaxPageSize + ").");
         return new ShardFilter(corpusId, state, Text(q, "queue"), Text(q, "node"), Text(q, "worker"), Text(q, "file"),
             Long(q, "after") ?? 0, (int)Math.Min(limit, DashboardReader.MaxPageSize));
+    }
+
+    /// <summary>
+    /// An action's fields, from the query string, then a posted form or a JSON object body (later
+    /// ones win): the same names either way, so a page's form and an API client ask alike.
+    /// </summary>
+    private static async Task<IQueryCollection> ActionFieldsAsync(HttpRequest req, CancellationToken ct)
+    {
+        var fields = new Dictionary<string, StringValues>(StringComparer.OrdinalIgnoreCase);
+        foreach (var (k, v) in req.Query) fields[k] = v;
+        if (req.HasFormContentType)
+        {
+            foreach (var (k, v) in await req.ReadFormAsync(ct)) fields[k] = v;
+        }
+        else if (req.HasJsonContentType())
+        {
+            JsonDocument doc;
+            try { doc = await JsonDocument.ParseAsync(req.Body, cancellationToken: ct); }
+            catch (JsonException e) { throw new ApiException(400, "The body is not valid JSON: " + e.Message); }
+            using (doc)
+            {
+                if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                    throw new ApiException(400, "The body must be a JSON object, e.g. {\"corpus\": \"NAME\"}.");
+                foreach (var p in doc.RootElement.EnumerateObject())
+                    fields[p.Name] = p.Value.ValueKind switch
+                    {
+                        JsonValueKind.String => p.Value.GetString(),
+                        JsonValueKind.Number => p.Value.GetRawText(),
+                        JsonValueKind.True => "1",
+                        JsonValueKind.False or JsonValueKind.Null => StringValues.Empty,
+                        _ => throw new ApiException(400, $"Field '{p.Name}' must be a string, number or boolean."),
+                    };
+            }
+        }
+        return new QueryCollection(fields);
     }
 
     private static string? Text(IQueryCollection q, string key) =>

@@ -10,8 +10,9 @@ namespace Workers.Dashboard.Metrics;
 /// <summary>
 /// GET /metrics, Prometheus text with the <c>workers_</c> prefix. Cost per scrape: one pass over
 /// shards grouped by state (O(shards), ~10 ms at 54,000), the corpora table, the recent-rate window
-/// through the partial index shards_succeeded_finished, and the small workers, gpu_telemetry and
-/// paused_queues tables. Nothing scans shard_items, segments or attempts.
+/// through the partial index shards_succeeded_finished, the small workers, gpu_telemetry and
+/// paused_queues tables, and a sum over throughput_minutes (at most Retention:ThroughputDays of
+/// minutes: 43,200 rows at the default, a few ms). Nothing scans shard_items, segments or attempts.
 /// </summary>
 public static class MetricsEndpoint
 {
@@ -19,6 +20,8 @@ public static class MetricsEndpoint
         app.MapGet("/metrics", async (DashboardReader reader, WorkerRegistry registry, DashboardHost host, CancellationToken ct) =>
         {
             var m = await reader.MetricsAsync(ct);
+            var totals = await new HistoryReader(host.Database, host.Time).TotalsAsync(ct);
+            var claims = await registry.ClaimLatencyAsync(ct);
             var now = host.Time.GetUtcNow().UtcDateTime;
             var workers = await registry.ListAsync(now - ApiEndpoints.FleetWindow, ct);
             var gpus = await registry.ListGpusAsync(ct);
@@ -36,6 +39,26 @@ public static class MetricsEndpoint
             t.Family("workers_throughput_audio_seconds_per_second", "gauge",
                     $"Audio seconds of shards that succeeded in the last {DashboardReader.RateWindow.TotalMinutes:0} minutes, per wall-clock second.")
                 .Sample("workers_throughput_audio_seconds_per_second", m.RecentAudioSeconds / DashboardReader.RateWindow.TotalSeconds);
+            // Lifetime counters from throughput_minutes (+ the archive row the retention prune folds into): they only grow.
+            t.Family("workers_audio_processed_seconds_total", "counter",
+                    "Audio seconds of shards that succeeded, counted at each success (a re-run shard counts again when it succeeds again; never drops).")
+                .Sample("workers_audio_processed_seconds_total", totals.AudioSeconds);
+            t.Family("workers_shards_succeeded_total", "counter", "Shard completions (successes), lifetime.")
+                .Sample("workers_shards_succeeded_total", totals.ShardsSucceeded);
+            t.Family("workers_attempts_failed_total", "counter", "Shard attempts that failed (reported failures and expired leases), lifetime.")
+                .Sample("workers_attempts_failed_total", totals.AttemptsFailed);
+
+            // Claim latency, as each worker reports it with its registry heartbeat. _count/_sum are summed over every
+            // registry row, so they step down when the retention prune deletes stopped workers' rows (a counter reset).
+            t.Family("workers_claim_latency_seconds", "summary", "Duration of the workers' claim statements (one claim call each, found a shard or not).")
+                .Sample("workers_claim_latency_seconds_sum", claims.Seconds)
+                .Sample("workers_claim_latency_seconds_count", claims.Claims);
+            t.Family("workers_claim_latency_max_seconds", "gauge",
+                "Slowest claim of each running worker's latest heartbeat interval that had claims, the maximum over the fleet.");
+            if (claims.MaxMs is { } maxMs) t.Sample("workers_claim_latency_max_seconds", maxMs / 1000);
+            t.Family("workers_claim_latency_last_seconds", "gauge", "Latest claim of any running worker, the maximum over the fleet.");
+            if (claims.LastMs is { } lastMs) t.Sample("workers_claim_latency_last_seconds", lastMs / 1000);
+
             t.Family("workers_paused_queues", "gauge", "Queues paused from the dashboard.").Sample("workers_paused_queues", m.PausedQueues);
 
             t.Family("workers_workers", "gauge", "Worker processes by state (stale: running but no heartbeat for 3 heartbeat periods; stopped: within the last hour).");

@@ -92,8 +92,9 @@ public sealed partial class ShardWorker(
             while (await timer.WaitForNextTickAsync(ct))
             {
                 var shard = Volatile.Read(ref _current);
-                try { await registry.HeartbeatAsync(_who.Worker, shard?.Id, shard?.Attempt, ct); }
-                catch (Exception e) when (DatabaseRetry.IsTransient(e)) { /* the next beat tries again */ }
+                var claims = ClaimLatency.TakeReport();
+                try { await registry.HeartbeatAsync(_who.Worker, shard?.Id, shard?.Attempt, claims, ct); }
+                catch (Exception e) when (DatabaseRetry.IsTransient(e)) { ClaimLatency.Unreport(claims); /* the next beat tries again */ }
             }
         }
         catch (OperationCanceledException) { }
@@ -116,7 +117,7 @@ public sealed partial class ShardWorker(
             }
             // A database outage pauses the worker here, retrying with backoff; nothing is claimed meanwhile.
             await _untilUp.ExecuteAsync(async t => await RescueIfDueAsync(t), ct);
-            var claimed = await _untilUp.ExecuteAsync(async t => await queue.ClaimAsync(_who, options.Queues, 1, t), ct);
+            var claimed = await _untilUp.ExecuteAsync(async t => await TimedClaimAsync(t), ct);
             if (claimed.Count == 0)
             {
                 if (options.UntilIdle)
@@ -135,6 +136,22 @@ public sealed partial class ShardWorker(
         LogStopped(_who.Worker, Completed);
         return 0;
     }
+
+    /// <summary>
+    /// One claim, timed (each try on its own: a try that failed and was retried is not counted).
+    /// The timing goes out with the next registry heartbeat, not as a write of its own.
+    /// </summary>
+    private async Task<IReadOnlyList<ClaimedShard>> TimedClaimAsync(CancellationToken ct)
+    {
+        // Wall time, like the shard rate below: a latency is measured, not scheduled.
+        var started = Stopwatch.GetTimestamp();
+        var claimed = await queue.ClaimAsync(_who, options.Queues, 1, ct);
+        ClaimLatency.Record(Stopwatch.GetElapsedTime(started));
+        return claimed;
+    }
+
+    /// <summary>This worker's claim timings, reported with each registry heartbeat.</summary>
+    public ClaimLatency ClaimLatency { get; } = new();
 
     [LoggerMessage(LogLevel.Information, "Worker {Worker} stopped; {Completed} shard(s) completed")]
     private partial void LogStopped(string worker, int completed);

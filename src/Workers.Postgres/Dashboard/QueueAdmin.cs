@@ -20,6 +20,7 @@ public sealed class QueueAdmin(NpgsqlDataSource db, TimeProvider time)
     {
         if (string.IsNullOrWhiteSpace(queue) || queue.Length > 200)
             throw new ArgumentException("A queue name is 1 to 200 characters, not blank.");
+        var now = time.GetUtcNow().UtcDateTime;
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         int n;
@@ -29,7 +30,7 @@ public sealed class QueueAdmin(NpgsqlDataSource db, TimeProvider time)
             if (statement == "QueuePause")
             {
                 cmd.Parameters.AddWithValue("actor", actor.Name);
-                cmd.Parameters.AddWithValue("now", time.GetUtcNow().UtcDateTime);
+                cmd.Parameters.AddWithValue("now", now);
             }
             n = await cmd.ExecuteNonQueryAsync(ct);
         }
@@ -39,7 +40,8 @@ public sealed class QueueAdmin(NpgsqlDataSource db, TimeProvider time)
             notify.Parameters.AddWithValue("queue", queue);
             await notify.ExecuteNonQueryAsync(ct);
         }
-        await new AuditLog(db, time).WriteAsync(conn, tx, actor, action, queue, n, null, ct);
+        // In the change's transaction: the audit row exists if and only if the change committed.
+        await AuditLog.WriteAsync(conn, tx, new AuditRecord(actor, action, queue), n, null, now, ct);
         await tx.CommitAsync(ct);
         return n;
     }

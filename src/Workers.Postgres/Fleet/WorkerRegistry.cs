@@ -1,4 +1,5 @@
 using Npgsql;
+using NpgsqlTypes;
 using Workers.Postgres.Sql;
 
 namespace Workers.Postgres.Fleet;
@@ -10,7 +11,8 @@ public sealed record WorkerRegistration(string Id, string Node, int Pid, int Slo
 /// <summary>A registry row, as read back.</summary>
 public sealed record WorkerRow(string Id, string Node, int Pid, int Slot, string? GpuIndex, string? GpuUuid, string? GpuName,
     string ExecutionProvider, int Threads, string Version, string State, DateTime StartedAt, DateTime HeartbeatAt, DateTime? StoppedAt,
-    long? CurrentShard, int ShardsCompleted, double AudioSecondsDone, double? LastRate, string? Detail)
+    long? CurrentShard, int ShardsCompleted, double AudioSecondsDone, double? LastRate, string? Detail,
+    long Claims = 0, double ClaimSeconds = 0, double? ClaimLastMs = null, double? ClaimMaxMs = null)
 {
     /// <summary>A GPU slot whose session runs on CPU: the silent failure to flag.</summary>
     public bool GpuSlotOnCpu => GpuIndex is not null && ExecutionProvider != "CUDAExecutionProvider";
@@ -48,14 +50,31 @@ public sealed class WorkerRegistry(NpgsqlDataSource db, TimeProvider time)
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
-    public async Task HeartbeatAsync(string id, long? shard, int? attempt, CancellationToken ct = default)
+    public Task HeartbeatAsync(string id, long? shard, int? attempt, CancellationToken ct = default) =>
+        HeartbeatAsync(id, shard, attempt, null, ct);
+
+    /// <summary>Alive, on which shard, and (when given) the claim latency since the last beat: one UPDATE.</summary>
+    public async Task HeartbeatAsync(string id, long? shard, int? attempt, ClaimStats? claims, CancellationToken ct = default)
     {
         await using var cmd = db.CreateCommand(SqlCatalog.Get("WorkerHeartbeat"));
         cmd.Parameters.AddWithValue("id", id);
         cmd.Parameters.AddWithValue("now", Now);
         cmd.Parameters.AddWithValue("shard", (object?)shard ?? DBNull.Value);
         cmd.Parameters.AddWithValue("attempt", (object?)attempt ?? DBNull.Value);
+        cmd.Parameters.Add(new NpgsqlParameter("claims", NpgsqlDbType.Bigint) { Value = (object?)claims?.Claims ?? DBNull.Value });
+        cmd.Parameters.Add(new NpgsqlParameter("claim_seconds", NpgsqlDbType.Double) { Value = (object?)claims?.ClaimSeconds ?? DBNull.Value });
+        cmd.Parameters.Add(new NpgsqlParameter("claim_last_ms", NpgsqlDbType.Double) { Value = (object?)claims?.LastMs ?? DBNull.Value });
+        cmd.Parameters.Add(new NpgsqlParameter("claim_max_ms", NpgsqlDbType.Double) { Value = (object?)claims?.IntervalMaxMs ?? DBNull.Value });
         await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    /// <summary>Fleet-wide claim latency for /metrics: totals over every registry row; max and latest over running workers.</summary>
+    public async Task<(long Claims, double Seconds, double? MaxMs, double? LastMs)> ClaimLatencyAsync(CancellationToken ct = default)
+    {
+        await using var cmd = db.CreateCommand(SqlCatalog.Get("WorkerClaimLatency"));
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        await r.ReadAsync(ct);
+        return (r.GetInt64(0), r.GetDouble(1), Dbl(r, 2), Dbl(r, 3));
     }
 
     public async Task ShardDoneAsync(string id, double audioSeconds, double rate, CancellationToken ct = default)
@@ -89,7 +108,8 @@ public sealed class WorkerRegistry(NpgsqlDataSource db, TimeProvider time)
         while (await r.ReadAsync(ct))
             list.Add(new WorkerRow(r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3), Str(r, 4), Str(r, 5), Str(r, 6), r.GetString(7),
                 r.GetInt32(8), r.GetString(9), r.GetString(10), r.GetDateTime(11), r.GetDateTime(12), r.IsDBNull(13) ? null : r.GetDateTime(13),
-                r.IsDBNull(14) ? null : r.GetInt64(14), r.GetInt32(15), r.GetDouble(16), r.IsDBNull(17) ? null : r.GetDouble(17), Str(r, 18)));
+                r.IsDBNull(14) ? null : r.GetInt64(14), r.GetInt32(15), r.GetDouble(16), r.IsDBNull(17) ? null : r.GetDouble(17), Str(r, 18),
+                r.GetInt64(19), r.GetDouble(20), Dbl(r, 21), Dbl(r, 22)));
         return list;
     }
 

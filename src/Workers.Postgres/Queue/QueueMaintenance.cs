@@ -17,7 +17,8 @@ public enum PruneStatus
 }
 
 /// <summary>Rows deleted by one prune. <see cref="MoreLeft"/>: Retention:MaxBatchesPerPrune was reached; the next prune goes on.</summary>
-public sealed record PruneResult(PruneStatus Status, long AttemptsDeleted = 0, long WorkersDeleted = 0, int Batches = 0, bool MoreLeft = false)
+public sealed record PruneResult(PruneStatus Status, long AttemptsDeleted = 0, long WorkersDeleted = 0, int Batches = 0, bool MoreLeft = false,
+    long ThroughputRowsDeleted = 0)
 {
     public static readonly PruneResult Locked = new(PruneStatus.Locked);
     public static readonly PruneResult NotDue = new(PruneStatus.NotDue);
@@ -26,7 +27,8 @@ public sealed record PruneResult(PruneStatus Status, long AttemptsDeleted = 0, l
 /// <summary>
 /// Retention pruning of the queue's history (options section <c>Retention</c>): finished attempts
 /// past Retention:AttemptDays, except each shard's latest attempt, and registry rows of workers
-/// stopped longer than Retention:StoppedWorkerDays. Safe from any number of nodes: the prune
+/// stopped longer than Retention:StoppedWorkerDays, and per-minute throughput rows past
+/// Retention:ThroughputDays (folded into the lifetime totals as they go). Safe from any number of nodes: the prune
 /// runs under a session advisory try-lock (one node at a time; the others skip at once), the due
 /// time is recorded in <c>maintenance_runs</c> under that lock (once per interval fleet-wide), and
 /// each delete is one batch of at most Retention:BatchSize rows in its own short transaction.
@@ -93,12 +95,14 @@ public sealed class QueueMaintenance
 
             var (attempts, attemptBatches, attemptsLeft) = await PruneAttemptsAsync(conn, now, ct);
             var (workers, workerBatches, workersLeft) = await PruneWorkersAsync(conn, now, ct);
-            var result = new PruneResult(PruneStatus.Pruned, attempts, workers, attemptBatches + workerBatches, attemptsLeft || workersLeft);
+            var (minutes, minuteBatches, minutesLeft) = await PruneThroughputAsync(conn, now, ct);
+            var result = new PruneResult(PruneStatus.Pruned, attempts, workers, attemptBatches + workerBatches + minuteBatches,
+                attemptsLeft || workersLeft || minutesLeft, minutes);
 
             await using var record = Command(conn, "MaintenanceLastRunSet");
             record.Parameters.AddWithValue("task", PruneTask);
             record.Parameters.AddWithValue("now", now);
-            record.Parameters.AddWithValue("detail", $"attempts {attempts}, workers {workers}, batches {result.Batches}{(result.MoreLeft ? ", more left" : "")}");
+            record.Parameters.AddWithValue("detail", $"attempts {attempts}, workers {workers}, throughput rows {minutes}, batches {result.Batches}{(result.MoreLeft ? ", more left" : "")}");
             await record.ExecuteNonQueryAsync(ct);
             return result;
         }
@@ -148,6 +152,22 @@ public sealed class QueueMaintenance
             cmd.Parameters.AddWithValue("keep", _options.StoppedWorkerRetention);
             cmd.Parameters.AddWithValue("batch", _options.BatchSize);
             var deleted = await cmd.ExecuteNonQueryAsync(ct);
+            total += deleted;
+            if (deleted < _options.BatchSize) return (total, batch, false);
+        }
+        return (total, _options.MaxBatchesPerPrune, true);
+    }
+
+    private async Task<(long Deleted, int Batches, bool MoreLeft)> PruneThroughputAsync(NpgsqlConnection conn, DateTime now, CancellationToken ct)
+    {
+        long total = 0;
+        for (var batch = 1; batch <= _options.MaxBatchesPerPrune; batch++)
+        {
+            await using var cmd = Command(conn, "ThroughputPruneBatch");
+            cmd.Parameters.AddWithValue("now", now);
+            cmd.Parameters.AddWithValue("keep", _options.ThroughputRetention);
+            cmd.Parameters.AddWithValue("batch", _options.BatchSize);
+            var deleted = (long)(await cmd.ExecuteScalarAsync(ct))!;
             total += deleted;
             if (deleted < _options.BatchSize) return (total, batch, false);
         }

@@ -63,8 +63,9 @@ public sealed class ShardQueue
 
     /// <summary>
     /// Completes a shard in one transaction: fenced state change first (it takes the row lock),
-    /// then the segments and file failures by binary COPY, then the attempt row. False: the lease
-    /// was lost and nothing was written.
+    /// then the segments and file failures by binary COPY, then the attempt row, and last the
+    /// minute's throughput row (shared by every completion in that minute, so its lock is held
+    /// only for the commit). False: the lease was lost and nothing was written.
     /// </summary>
     public async Task<bool> CompleteAsync(ClaimedShard shard, WorkerIdentity who, IReadOnlyList<SegmentRow> segments,
         IReadOnlyList<FileFailureRow>? fileFailures = null, string? logTail = null, CancellationToken ct = default)
@@ -122,6 +123,7 @@ public sealed class ShardQueue
         }
 
         await FinishAttemptAsync(conn, tx, shard, now, "succeeded", null, logTail, ct);
+        await AddThroughputAsync(conn, tx, shard, now, shard.AudioSeconds, succeeded: 1, failed: 0, ct);
         await tx.CommitAsync(ct);
         return true;
     }
@@ -146,6 +148,7 @@ public sealed class ShardQueue
             return FailOutcome.LeaseLost;
         }
         await FinishAttemptAsync(conn, tx, shard, now, "failed", failure, failure.LogTail, ct);
+        await AddThroughputAsync(conn, tx, shard, now, 0, succeeded: 0, failed: 1, ct);
         await tx.CommitAsync(ct);
         return state == "dead" ? FailOutcome.Dead : FailOutcome.Retrying;
     }
@@ -177,8 +180,10 @@ public sealed class ShardQueue
     /// </summary>
     public async Task<IReadOnlyList<RescuedShard>> RescueExpiredAsync(int max = 1000, CancellationToken ct = default)
     {
+        var now = Now;
         await using var cmd = _db.CreateCommand(SqlCatalog.Get("ShardRescueExpired"));
-        cmd.Parameters.AddWithValue("now", Now);
+        cmd.Parameters.AddWithValue("now", now);
+        cmd.Parameters.AddWithValue("minute", MinuteOf(now));
         cmd.Parameters.AddWithValue("max", max);
         var list = new List<RescuedShard>();
         await using (var r = await cmd.ExecuteReaderAsync(ct))
@@ -223,6 +228,26 @@ public sealed class ShardQueue
         cmd.Parameters.AddWithValue("attempt", shard.Attempt);
         cmd.Parameters.AddWithValue("owner", who.Worker);
         cmd.Parameters.AddWithValue("now", now ?? Now);
+    }
+
+    /// <summary>The UTC minute <paramref name="at"/> falls in: the key of throughput_minutes.</summary>
+    public static DateTime MinuteOf(DateTime at) =>
+        new(at.Ticks - at.Ticks % TimeSpan.TicksPerMinute, DateTimeKind.Utc);
+
+    /// <summary>Rows per minute in throughput_minutes: concurrent completions spread over them (migration 007).</summary>
+    public const int ThroughputSlots = 8;
+
+    /// <summary>Adds to the minute's throughput row of the shard's slot. Must stay the transaction's last statement (migration 007).</summary>
+    private static async Task AddThroughputAsync(NpgsqlConnection conn, NpgsqlTransaction tx, ClaimedShard shard, DateTime now, double audio,
+        int succeeded, int failed, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(SqlCatalog.Get("ThroughputAdd"), conn, tx);
+        cmd.Parameters.AddWithValue("minute", MinuteOf(now));
+        cmd.Parameters.AddWithValue("slot", (short)(shard.Id % ThroughputSlots));
+        cmd.Parameters.AddWithValue("audio", audio);
+        cmd.Parameters.AddWithValue("succeeded", (long)succeeded);
+        cmd.Parameters.AddWithValue("failed", (long)failed);
+        await cmd.ExecuteNonQueryAsync(ct);
     }
 
     private static async Task FinishAttemptAsync(NpgsqlConnection conn, NpgsqlTransaction tx, ClaimedShard shard, DateTime now,

@@ -60,3 +60,28 @@ WHERE id IN (
     LIMIT @batch
     FOR UPDATE SKIP LOCKED
 );
+
+-- name: ThroughputPruneBatch
+-- Fold up to @batch rows of minutes older than @now - @keep into the single throughput_archive
+-- row and delete them, in one statement: the lifetime totals (archive + rows kept) never drop and
+-- never count a row twice, whatever a concurrent reader sees. Returns the rows deleted.
+WITH doomed AS (
+    DELETE FROM throughput_minutes
+    WHERE (minute, slot) IN (
+        SELECT minute, slot FROM throughput_minutes
+        WHERE minute < @now - @keep
+        ORDER BY minute, slot
+        LIMIT @batch
+        FOR UPDATE SKIP LOCKED)
+    RETURNING audio_seconds, shards_succeeded, attempts_failed
+), folded AS (
+    INSERT INTO throughput_archive AS a (id, audio_seconds, shards_succeeded, attempts_failed, rows_folded)
+    SELECT true, sum(audio_seconds), sum(shards_succeeded), sum(attempts_failed), count(*)
+    FROM doomed HAVING count(*) > 0
+    ON CONFLICT (id) DO UPDATE
+    SET audio_seconds = a.audio_seconds + EXCLUDED.audio_seconds,
+        shards_succeeded = a.shards_succeeded + EXCLUDED.shards_succeeded,
+        attempts_failed = a.attempts_failed + EXCLUDED.attempts_failed,
+        rows_folded = a.rows_folded + EXCLUDED.rows_folded
+)
+SELECT count(*) FROM doomed;

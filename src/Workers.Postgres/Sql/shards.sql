@@ -89,8 +89,24 @@ WITH expired AS (
         error_message = 'lease expired without a heartbeat; shard re-queued by the rescuer'
     FROM rescued r
     WHERE a.shard_id = r.id AND a.attempt = r.attempt AND a.outcome = 'running'
+), counted AS (
+    -- An expired lease is a failed attempt too: counted in its minute (throughput_minutes, 007).
+    INSERT INTO throughput_minutes AS t (minute, slot, attempts_failed)
+    SELECT @minute, 0, count(*) FROM rescued HAVING count(*) > 0
+    ON CONFLICT (minute, slot) DO UPDATE SET attempts_failed = t.attempts_failed + EXCLUDED.attempts_failed
 )
 SELECT id, attempt, state::text FROM rescued;
+
+-- name: ThroughputAdd
+-- The LAST statement of the COMPLETE and FAIL transactions (see migration 007 for why): adds to
+-- the minute's row for @slot (shard id mod 8), creating it on its first event. Every worker
+-- finishing in that minute and slot updates this one row, so its lock must be held only for the commit.
+INSERT INTO throughput_minutes AS t (minute, slot, audio_seconds, shards_succeeded, attempts_failed)
+VALUES (@minute, @slot, @audio, @succeeded, @failed)
+ON CONFLICT (minute, slot) DO UPDATE
+SET audio_seconds = t.audio_seconds + EXCLUDED.audio_seconds,
+    shards_succeeded = t.shards_succeeded + EXCLUDED.shards_succeeded,
+    attempts_failed = t.attempts_failed + EXCLUDED.attempts_failed;
 
 -- name: ShardAttemptFinish
 UPDATE shard_attempts
@@ -119,15 +135,19 @@ FROM shards
 WHERE state IN ('queued', 'running') AND queue = ANY(@queues);
 
 -- name: ShardsRerunFailed
--- Set-based re-run of a corpus's dead shards: fresh attempt budget, history kept.
+-- Set-based re-run of a corpus's dead shards: fresh attempt budget, history kept. Progress and
+-- the segment count go back to zero (the segments themselves are deleted by the caller), so the
+-- corpus's progress drops at once rather than when the shard is claimed again.
 UPDATE shards
-SET state = 'queued', not_before = @now, max_attempts = attempt + @budget, last_error = NULL, finished_at = NULL
+SET state = 'queued', not_before = @now, max_attempts = attempt + @budget, last_error = NULL, finished_at = NULL,
+    processed_seconds = 0, segments = 0
 WHERE corpus_id = @corpus_id AND state = 'dead'
 RETURNING id;
 
 -- name: ShardsRerunByIds
 UPDATE shards
-SET state = 'queued', not_before = @now, max_attempts = attempt + @budget, last_error = NULL, finished_at = NULL
+SET state = 'queued', not_before = @now, max_attempts = attempt + @budget, last_error = NULL, finished_at = NULL,
+    processed_seconds = 0, segments = 0
 WHERE corpus_id = @corpus_id AND id = ANY(@ids) AND state IN ('dead', 'succeeded', 'cancelled')
 RETURNING id;
 
@@ -144,6 +164,56 @@ WITH cancelled AS (
     FROM cancelled c WHERE a.shard_id = c.id AND a.attempt = c.attempt AND a.outcome = 'running'
 )
 SELECT id FROM cancelled;
+
+-- name: ShardsRerunDeadByFilter
+-- Set-based re-run of every DEAD shard matching the filter (the same filter as the dashboard's
+-- shard list, DashboardShardsPage; every part optional, the caller insists on at least a corpus
+-- or a queue, or an explicit "all"): one UPDATE, fresh budget, history kept.
+UPDATE shards s
+SET state = 'queued', not_before = @now, max_attempts = s.attempt + @budget, last_error = NULL, finished_at = NULL,
+    processed_seconds = 0, segments = 0
+WHERE s.state = 'dead'
+  AND (@corpus_id::bigint IS NULL OR s.corpus_id = @corpus_id::bigint)
+  AND (@queue::text IS NULL OR s.queue = @queue::text)
+  AND (@worker::text IS NULL OR EXISTS (SELECT 1 FROM shard_attempts a WHERE a.shard_id = s.id AND a.worker = @worker::text))
+  AND (@node::text IS NULL OR EXISTS (SELECT 1 FROM shard_attempts a WHERE a.shard_id = s.id AND a.node = @node::text))
+  AND (@file::text IS NULL OR s.id IN (
+        SELECT i.shard_id
+        FROM files f
+        JOIN shard_items i ON i.corpus_id = f.corpus_id AND i.file_index = f.file_index
+        WHERE (@corpus_id::bigint IS NULL OR f.corpus_id = @corpus_id::bigint)
+          AND strpos(lower(f.path), lower(@file::text)) > 0))
+RETURNING s.id;
+
+-- name: CorpusLockForNewShard
+-- First statement of rerun-failed-files: locks the corpus row (two concurrent calls serialize
+-- here, so they cannot both take the next ordinal) and reads what the new shard inherits.
+SELECT c.queue, c.priority, c.cancelled_at IS NOT NULL,
+       (SELECT COALESCE(max(s.ordinal), -1) + 1 FROM shards s WHERE s.corpus_id = c.id)
+FROM corpora c WHERE c.id = @corpus_id
+FOR UPDATE;
+
+-- name: FileFailuresTakeSucceeded
+-- The files that failed while processed in shards that otherwise succeeded: deleted and returned
+-- in one statement, so the failed-file count drops exactly when they are re-queued.
+DELETE FROM file_failures ff
+USING shards s
+WHERE ff.corpus_id = @corpus_id AND s.id = ff.shard_id AND s.state = 'succeeded'
+RETURNING ff.file_index, ff.start_seconds, ff.end_seconds, ff.error, ff.shard_id;
+
+-- name: ShardInsertOne
+INSERT INTO shards (corpus_id, ordinal, queue, priority, audio_seconds, item_count, max_attempts, not_before, created_at)
+VALUES (@corpus_id, @ordinal, @queue, @priority, @audio, @items, @budget, @now, @now)
+RETURNING id;
+
+-- name: ShardItemsInsertRanges
+INSERT INTO shard_items (shard_id, ordinal, corpus_id, file_index, start_seconds, end_seconds)
+SELECT @shard_id, r.ord - 1, @corpus_id, r.file_index, r.start_seconds, r.end_seconds
+FROM unnest(@file_indexes::integer[], @starts::double precision[], @ends::double precision[])
+     WITH ORDINALITY AS r(file_index, start_seconds, end_seconds, ord);
+
+-- name: CorpusShardCountAdd
+UPDATE corpora SET shards = shards + @added WHERE id = @corpus_id;
 
 -- name: SegmentsDeleteForShards
 DELETE FROM segments WHERE shard_id = ANY(@ids);

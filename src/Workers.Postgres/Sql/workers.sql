@@ -7,7 +7,13 @@ VALUES (@id, @node, @pid, @slot, @gpu_index, @gpu_uuid, @gpu_name, @provider, @t
 ON CONFLICT (id) DO UPDATE SET state = 'running', heartbeat_at = @now, stopped_at = NULL;
 
 -- name: WorkerHeartbeat
-UPDATE workers SET heartbeat_at = @now, current_shard = @shard, current_attempt = @attempt WHERE id = @id;
+-- Also carries the claim latency (007): this process's totals, set (not added), so a lost
+-- heartbeat loses nothing; the interval's max only when the interval had claims (NULL otherwise).
+UPDATE workers
+SET heartbeat_at = @now, current_shard = @shard, current_attempt = @attempt,
+    claims = COALESCE(@claims, claims), claim_seconds = COALESCE(@claim_seconds, claim_seconds),
+    claim_last_ms = COALESCE(@claim_last_ms, claim_last_ms), claim_max_ms = COALESCE(@claim_max_ms, claim_max_ms)
+WHERE id = @id;
 
 -- name: WorkerShardDone
 UPDATE workers
@@ -20,7 +26,8 @@ UPDATE workers SET state = @state, stopped_at = @now, current_shard = NULL, curr
 
 -- name: WorkerList
 SELECT id, node, pid, slot, gpu_index, gpu_uuid, gpu_name, execution_provider, threads, version, state,
-       started_at, heartbeat_at, stopped_at, current_shard, shards_completed, audio_seconds_done, last_rate, detail
+       started_at, heartbeat_at, stopped_at, current_shard, shards_completed, audio_seconds_done, last_rate, detail,
+       claims, claim_seconds, claim_last_ms, claim_max_ms
 FROM workers
 WHERE state = 'running' OR stopped_at > @since
 ORDER BY node, slot, started_at;
@@ -35,3 +42,10 @@ ON CONFLICT (node, gpu_index) DO UPDATE SET gpu_uuid = EXCLUDED.gpu_uuid, gpu_na
 -- name: GpuTelemetryList
 SELECT node, gpu_index, gpu_uuid, gpu_name, utilization_percent, memory_used_mb, memory_total_mb, temperature_c, sampled_at
 FROM gpu_telemetry ORDER BY node, gpu_index;
+
+-- name: WorkerClaimLatency
+-- Fleet-wide claim latency for /metrics: count and sum over every registry row (a summary's
+-- _count/_sum), and the slowest claim of the latest claiming interval of the running workers.
+SELECT COALESCE(sum(claims), 0)::bigint, COALESCE(sum(claim_seconds), 0),
+       max(claim_max_ms) FILTER (WHERE state = 'running'), max(claim_last_ms) FILTER (WHERE state = 'running')
+FROM workers;

@@ -129,6 +129,39 @@ public sealed class ShardWorkerTests : IAsyncLifetime
         Assert.Equal(0, worker.Completed);
     }
 
+    [Fact]
+    public async Task A_worker_times_its_claims_and_reports_them_with_its_registry_heartbeat()
+    {
+        await using var db = NpgsqlDataSource.Create(_cs);
+        await new MigrationRunner(db).MigrateAsync();
+        var queue = new ShardQueue(db, new QueueOptions { LeaseSeconds = 6, HeartbeatSeconds = 1, PollSeconds = 1 }, TimeProvider.System);
+        await using var listener = new ShardNotificationListener(db);
+        var registry = new Workers.Postgres.Fleet.WorkerRegistry(db, TimeProvider.System);
+        var worker = new ShardWorker(queue, listener, registry, new WorkerOptions { TempRoot = Path.Combine(_dir, "tmp") }, new VadOptions(),
+            new LoudIsSpeech(), "test", TimeProvider.System, new SignalLogger("never"));
+        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        var run = worker.RunAsync(stop.Token);
+
+        // Nothing is queued: the worker claims (finding nothing) about once a second, and reports every second.
+        Workers.Postgres.Fleet.WorkerRow row;
+        while (true)
+        {
+            await Task.Delay(200, stop.Token);
+            row = Assert.Single(await registry.ListAsync(DateTime.UtcNow.AddHours(-1), stop.Token));
+            if (row.Claims >= 3) break;
+        }
+        await stop.CancelAsync();
+        await run;
+
+        Assert.True(worker.ClaimLatency.TakeReport().Claims >= row.Claims);
+        Assert.True(row.ClaimSeconds > 0);
+        Assert.NotNull(row.ClaimLastMs);
+        Assert.True(row.ClaimMaxMs >= row.ClaimLastMs, $"max {row.ClaimMaxMs} < last {row.ClaimLastMs}");
+        Assert.InRange(row.ClaimSeconds / row.Claims, 1e-6, 5); // a mean of seconds, not milliseconds
+        var fleet = await registry.ClaimLatencyAsync();
+        Assert.True(fleet.Claims >= row.Claims);
+    }
+
     /// <summary>Takes its time: a 10-minute item lasts far longer than a 6 s lease.</summary>
     private sealed class SlowModel : IVadModel
     {

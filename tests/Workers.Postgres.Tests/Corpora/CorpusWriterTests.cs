@@ -81,14 +81,16 @@ public sealed class CorpusWriterTests(PostgresFixture pg)
             await queue.FailAsync(s, w, new Workers.Postgres.Queue.ShardFailure("E", "bad"));
         Assert.Equal(3L, await db.ScalarAsync<long>("SELECT count(*) FROM shards WHERE state = 'dead'"));
 
-        var rerun = await new CorpusAdmin(db.DataSource, time).RerunFailedAsync(corpus, budget: 2);
+        var rerun = await new CorpusAdmin(db.DataSource, time).RerunFailedAsync(corpus, budget: 2,
+            new Workers.Postgres.Dashboard.AuditRecord(new Workers.Postgres.Dashboard.Actor("t", null), "corpus.rerun_failed", "corpus:c"));
         Assert.Equal(3, rerun.Count);
         var again = await queue.ClaimAsync(w, ["default"], 10);
         Assert.Equal(4, again.Count);
         Assert.Equal(3, again.Count(s => s.Attempt == 2 && s.MaxAttempts == 3));
         Assert.Equal(7L, await db.ScalarAsync<long>("SELECT count(*) FROM shard_attempts"));
 
-        Assert.Equal(4, await new CorpusAdmin(db.DataSource, time).CancelAsync(corpus));
+        Assert.Equal(4, await new CorpusAdmin(db.DataSource, time).CancelAsync(corpus,
+            new Workers.Postgres.Dashboard.AuditRecord(new Workers.Postgres.Dashboard.Actor("t", null), "corpus.cancel", "corpus:c")));
         Assert.False(await queue.CompleteAsync(again[0], w, []));
         Assert.Equal(4L, await db.ScalarAsync<long>("SELECT count(*) FROM shards WHERE state = 'cancelled'"));
     }

@@ -100,8 +100,8 @@ public sealed class QueueMaintenanceTests(PostgresFixture pg)
 
         var pruned = await new QueueMaintenance(db.DataSource, new RetentionOptions { BatchSize = 30 }, time).PruneAsync();
 
-        // Attempts: 6 full batches of 30 and one of 20; workers: one of 30 and one of 15.
-        Assert.Equal((200L, 45L, 7 + 2, false), (pruned.AttemptsDeleted, pruned.WorkersDeleted, pruned.Batches, pruned.MoreLeft));
+        // Attempts: 6 full batches of 30 and one of 20; workers: one of 30 and one of 15; throughput minutes: one finding none.
+        Assert.Equal((200L, 45L, 7 + 2 + 1, false), (pruned.AttemptsDeleted, pruned.WorkersDeleted, pruned.Batches, pruned.MoreLeft));
         Assert.Equal(50L, await db.ScalarAsync<long>("SELECT count(*) FROM shard_attempts WHERE attempt = 5"));
         Assert.Equal(50L, await db.ScalarAsync<long>("SELECT count(*) FROM shard_attempts"));
         Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM workers"));
