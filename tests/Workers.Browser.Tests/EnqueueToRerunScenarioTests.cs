@@ -92,6 +92,8 @@ public sealed class EnqueueToRerunScenarioTests(PostgresFixture pg)
             var run = s.RunWorkersAsync();
             await Expect(Field(s, "lectures", "progress")).ToHaveTextAsync("100.0%", new() { Timeout = DashboardScenario.WaitMs });
             await Expect(Field(s, "lectures", "shards")).ToHaveTextAsync($"0 / 0 / {shards} / 0 / 0", new() { Timeout = DashboardScenario.WaitMs });
+            // Nothing left to cancel: the live refresh hides the button too.
+            await Expect(s.OverviewRow("lectures").GetByRole(AriaRole.Button, new() { Name = "cancel", Exact = true })).ToBeHiddenAsync(new() { Timeout = DashboardScenario.WaitMs });
             await s.AssertNotReloadedAsync();
             await s.ScreenshotAsync("overview-complete");
             await run;

@@ -34,12 +34,13 @@ internal static class DashboardScript
           const rate = document.getElementById('rate');
           if (rate) rate.textContent = d.fleet_audio_hours_per_minute.toFixed(3);
           let remaining = 0;
+          const added = [];
           const rows = new Map();
           for (const tr of document.querySelectorAll('tr[data-corpus]')) rows.set(tr.getAttribute('data-corpus'), tr);
           for (const c of d.corpora) {
             if (!c.cancelled) remaining += Math.max(0, c.audio_seconds - c.processed_seconds);
             const tr = rows.get(c.name);
-            if (!tr) continue;
+            if (!tr) { added.push(c.name); continue; }
             const set = (f, v) => { const e = tr.querySelector('[data-field="' + f + '"]'); if (e) e.textContent = v; };
             const bar = tr.querySelector('progress[data-field="bar"]');
             if (bar) bar.value = c.progress;
@@ -48,6 +49,17 @@ internal static class DashboardScript
             set('shards', STATES.map(s => c.shards[s] || 0).join(' / '));
             set('failed-files', c.failed_files);
             set('eta', c.cancelled ? '-' : fmtEta(c.eta_seconds));
+            // Buttons follow the state: cancel only while something is left to do, re-run only while shards are dead.
+            const cancel = tr.querySelector('form[action$="/cancel"]');
+            if (cancel) cancel.hidden = (c.shards.queued || 0) + (c.shards.running || 0) === 0;
+            const rerun = tr.querySelector('form[action$="/rerun-failed"]');
+            if (rerun) rerun.hidden = (c.shards.dead || 0) === 0;
+          }
+          // A corpus enqueued elsewhere since this page was drawn: say so instead of hiding it.
+          const note = document.getElementById('new-corpora');
+          if (note) {
+            note.hidden = added.length === 0;
+            note.textContent = added.length === 0 ? '' : 'New since this page was loaded: ' + added.join(', ') + ' (reload to list).';
           }
           const eta = document.getElementById('fleet-eta');
           if (eta) eta.textContent = remaining <= 0 ? 'done' : d.fleet_rate > 0 ? duration(remaining / d.fleet_rate) : '-';

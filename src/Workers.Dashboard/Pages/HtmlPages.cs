@@ -116,7 +116,7 @@ public static class HtmlPages
         + "h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.5em}"
         + "table{border-collapse:collapse;background:#fff}td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}th{background:#eceff1}"
         + "td.num{text-align:right}.err{color:#b00020;max-width:40em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}"
-        + "form{display:inline}button{cursor:pointer}progress{width:10em}pre{white-space:pre-wrap;max-width:70em;max-height:30em;overflow:auto;background:#f4f4f4;padding:.5em}"
+        + "[hidden]{display:none!important}form{display:inline}button{cursor:pointer}progress{width:10em}pre{white-space:pre-wrap;max-width:70em;max-height:30em;overflow:auto;background:#f4f4f4;padding:.5em}"
         + ".warning{background:#ffebee;color:#b00020;border:1px solid #b00020;padding:.5em 1em;font-weight:bold}"
         + "tr.gpu-on-cpu td{background:#ffcdd2;color:#b00020}tr.crash-looping td{background:#fff3e0;color:#bf360c;font-weight:bold}"
         + ".error{color:#b00020}.muted{color:#777}svg#throughput-chart{background:#fff;border:1px solid #ddd}"

@@ -44,7 +44,7 @@ internal static class OverviewPage
                 .Append(N(DashboardReader.RateWindow.TotalMinutes, "0")).Append(" min). ETA for all corpora: <span id=\"fleet-eta\">")
                 .Append(remaining <= 0 ? "done" : fleetRate > 0 ? Duration(remaining / fleetRate) : "-").Append("</span>.</p>");
 
-            h.Append("<h2>Corpora</h2>");
+            h.Append("<h2>Corpora</h2><p id=\"new-corpora\" class=\"muted\" hidden></p>");
             if (corpora.Count == 0) h.Append("<p>No corpora yet. <a href=\"/enqueue\">Enqueue one</a>, or run <code>workers enqueue PATH --name NAME</code>.</p>");
             else
             {

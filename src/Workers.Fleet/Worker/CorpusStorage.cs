@@ -33,6 +33,6 @@ public static class CorpusStorage
         var shown = Path.IsPathRooted(items[0].Path) ? folders.Order(StringComparer.Ordinal).First() : root;
         throw new CorpusStorageUnavailableException(
             $"corpus storage unavailable: '{shown}' does not exist (nor does any other folder of this shard's {items.Count} item(s)). " +
-            "Is the share mounted on this node? The shard is retried; once the storage is back, re-run dead shards from the dashboard or `workers rerun`.");
+            "Is the share mounted on this node? The shard is retried while it has attempts left; once the storage is back, re-run dead shards from the dashboard (Failures) or with `workers rerun CORPUS --failed`.");
     }
 }
