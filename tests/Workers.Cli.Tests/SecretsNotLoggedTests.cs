@@ -92,8 +92,9 @@ public sealed class SecretsNotLoggedTests(PostgresFixture pg) : IDisposable
             Assert.Contains("CorpusStorageUnavailableException", rows); // the rows were read
             foreach (var secret in secrets)
             {
-                Assert.DoesNotContain(secret, rows);
-                foreach (var text in outputs) Assert.False(text.Contains(secret, StringComparison.Ordinal), $"'{secret}' leaked in:\n{text}");
+                // Ignoring case: Npgsql lower-cases the keywords it quotes back.
+                Assert.DoesNotContain(secret, rows, StringComparison.OrdinalIgnoreCase);
+                foreach (var text in outputs) Assert.False(text.Contains(secret, StringComparison.OrdinalIgnoreCase), $"'{secret}' leaked in:\n{text}");
             }
         }
         finally
