@@ -23,7 +23,13 @@ public sealed class BadFilesTests(PostgresFixture pg) : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("workers-bad-files-").FullName;
 
-    public void Dispose() => Directory.Delete(_dir, true);
+    public void Dispose()
+    {
+        // Not root, a mode-000 folder cannot be emptied: open it again first.
+        foreach (var d in Directory.EnumerateDirectories(_dir, "closed-*", new EnumerationOptions { RecurseSubdirectories = true, IgnoreInaccessible = true }))
+            File.SetUnixFileMode(d, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        Directory.Delete(_dir, true);
+    }
 
     [Fact]
     public async Task An_unreadable_file_is_a_permission_failure_at_enqueue_and_in_the_shard_of_a_worker_and_the_shard_succeeds()

@@ -35,9 +35,10 @@ internal static class Unprivileged
         return dir;
     }
 
-    /// <summary>Makes <paramref name="dir"/> and the folders above it enterable by others (test temp folders are 0700).</summary>
+    /// <summary>As root, makes <paramref name="dir"/> and the folders above it enterable by others (test temp folders are 0700).</summary>
     public static void OpenPath(string dir)
     {
+        if (!IsRoot) return;
         for (var d = Path.GetFullPath(dir); d != "/" && !string.IsNullOrEmpty(d); d = Path.GetDirectoryName(d)!)
         {
             var mode = File.GetUnixFileMode(d);
