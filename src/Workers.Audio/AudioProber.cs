@@ -62,7 +62,11 @@ public sealed class AudioProber
         {
             return AudioProbeResult.Failure(path, e.Reason);
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (UnauthorizedAccessException)
+        {
+            return AudioProbeResult.Failure(path, FileAccessErrors.PermissionDenied);
+        }
+        catch (IOException e)
         {
             return AudioProbeResult.Failure(path, $"cannot read file: {e.Message}");
         }

@@ -49,7 +49,28 @@ public sealed class CliContext : IAsyncDisposable
     }
 
     public string? ConfiguredConnectionString =>
-        Configuration.GetConnectionString("Workers") is { Length: > 0 } cs ? cs : null;
+        Configuration.GetConnectionString("Workers") is { Length: > 0 } cs ? Checked(cs) : null;
+
+    /// <summary>
+    /// Parses the connection string once, so a malformed one fails here with a message that cannot
+    /// leak it: Npgsql names the text it could not take as a keyword, which for an unquoted
+    /// password holding ';' is the rest of the password. Only keywords Npgsql knows are named.
+    /// </summary>
+    private static string Checked(string cs)
+    {
+        try
+        {
+            _ = new NpgsqlConnectionStringBuilder(cs);
+            return cs;
+        }
+        catch (ArgumentException e)
+        {
+            var known = e.ParamName is { Length: > 0 } k && new NpgsqlConnectionStringBuilder().ContainsKey(k);
+            throw new ArgumentException("ConnectionStrings:Workers is not a valid PostgreSQL connection string: " +
+                (known ? $"the value of '{e.ParamName}' is not valid" : "a part of it is neither a known keyword nor a keyword=value pair") +
+                ". Quote values that hold ';' or '=' (Password='...'); see https://www.npgsql.org/doc/connection-string-parameters.html");
+        }
+    }
 
     public LocalCluster LocalCluster() =>
         new(Configuration["Database:LocalRoot"] is { Length: > 0 } root ? root : Postgres.Cluster.LocalCluster.DefaultRoot(), Logger("LocalCluster"));

@@ -188,6 +188,6 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
     private static string Describe(Exception e)
     {
         var inner = e is AudioReadException { InnerException: { } i } ? i : e;
-        return inner.Message;
+        return FileAccessErrors.Describe(inner);
     }
 }
