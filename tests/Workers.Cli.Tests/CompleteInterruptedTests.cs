@@ -106,8 +106,9 @@ public sealed class CompleteInterruptedTests(PostgresFixture pg, ITestOutputHelp
         var text = File.ReadAllText(log);
         output.WriteLine(string.Join('\n', _steps) + "\n" + text);
         // The worker never saw its COMPLETE succeed: the commit that counted is the one it lost the answer to.
-        Assert.DoesNotContain("Completed shard", text);
-        Assert.Contains("Database unavailable", text); // it retried, and the fence refused the retry
+        Assert.Contains("Database unavailable", text); // it retried; the fence refused the retry, and the attempt row showed the first try had committed
+        Assert.Contains("Completed shard", text);       // so the worker reports the shard done, once
+        Assert.DoesNotContain("Lease lost", text);      // not "nothing was written", which would be false
     }
 
     /// <summary>Generates the corpus, runs the clean reference, and enqueues the "faulty" corpus; returns the worker's environment.</summary>

@@ -67,6 +67,9 @@ public sealed class ShardQueue
     /// minute's throughput row (shared by every completion in that minute, so its lock is held
     /// only for the commit). False: the lease was lost and nothing was written.
     /// </summary>
+    /// <returns>True when this attempt's results are recorded: by this call, or by an earlier try of it
+    /// whose commit went through although its answer was lost. False: the lease was not ours any more
+    /// and nothing was written.</returns>
     public async Task<bool> CompleteAsync(ClaimedShard shard, WorkerIdentity who, IReadOnlyList<SegmentRow> segments,
         IReadOnlyList<FileFailureRow>? fileFailures = null, string? logTail = null, CancellationToken ct = default)
     {
@@ -80,7 +83,10 @@ public sealed class ShardQueue
             if (await cmd.ExecuteScalarAsync(ct) is null)
             {
                 await tx.RollbackAsync(ct);
-                return false;
+                // Refused by the fence. If an earlier try of this very call committed and only its
+                // answer was lost (the connection died during COMMIT), the attempt row says so:
+                // the results are recorded, once, and the caller must not report a lost lease.
+                return await AttemptSucceededAsync(conn, shard, who, ct);
             }
         }
 
@@ -126,6 +132,15 @@ public sealed class ShardQueue
         await AddThroughputAsync(conn, tx, shard, now, shard.AudioSeconds, succeeded: 1, failed: 0, ct);
         await tx.CommitAsync(ct);
         return true;
+    }
+
+    private static async Task<bool> AttemptSucceededAsync(NpgsqlConnection conn, ClaimedShard shard, WorkerIdentity who, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(SqlCatalog.Get("ShardAttemptSucceededBy"), conn);
+        cmd.Parameters.AddWithValue("id", shard.Id);
+        cmd.Parameters.AddWithValue("attempt", shard.Attempt);
+        cmd.Parameters.AddWithValue("worker", who.Worker);
+        return await cmd.ExecuteScalarAsync(ct) is true;
     }
 
     /// <summary>Fails an attempt: retried after an exponential backoff with jitter, or dead once the budget is spent.</summary>

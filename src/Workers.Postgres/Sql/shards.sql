@@ -108,6 +108,11 @@ SET audio_seconds = t.audio_seconds + EXCLUDED.audio_seconds,
     shards_succeeded = t.shards_succeeded + EXCLUDED.shards_succeeded,
     attempts_failed = t.attempts_failed + EXCLUDED.attempts_failed;
 
+-- name: ShardAttemptSucceededBy
+-- After a refused COMPLETE: did this worker's own earlier try of it commit (answer lost with the connection)?
+SELECT EXISTS (SELECT 1 FROM shard_attempts
+               WHERE shard_id = @id AND attempt = @attempt AND worker = @worker AND outcome = 'succeeded');
+
 -- name: ShardAttemptFinish
 UPDATE shard_attempts
 SET finished_at = @now, outcome = @outcome, error_type = @error_type, error_message = @error_message,

@@ -77,6 +77,25 @@ public sealed class ShardQueueTests(PostgresFixture pg)
     }
 
     [Fact]
+    public async Task A_repeated_complete_after_a_lost_commit_answer_reports_recorded_and_writes_nothing_twice()
+    {
+        await using var db = await pg.CreateSchemaAsync();
+        var time = new FakeTimeProvider();
+        await Seed.CorpusAsync(db, time, 1);
+        var queue = new ShardQueue(db.DataSource, Options, time);
+        var a = new WorkerIdentity("worker-a", "node-1");
+        var shard = Assert.Single(await queue.ClaimAsync(a, Default));
+        Assert.True(await queue.CompleteAsync(shard, a, [new SegmentRow(0, 1, 2)]));
+        // The worker's retry after "connection lost during COMMIT": the fence refuses it, but the
+        // attempt is ours and succeeded, so the results are recorded (true), and only once.
+        Assert.True(await queue.CompleteAsync(shard, a, [new SegmentRow(0, 1, 2)]));
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM segments"));
+        // Anyone else holding that (id, attempt) is refused as before.
+        Assert.False(await queue.CompleteAsync(shard, new WorkerIdentity("worker-b", "node-2"), [new SegmentRow(0, 1, 2)]));
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM segments"));
+    }
+
+    [Fact]
     public async Task A_shard_is_dead_after_its_attempt_budget_and_retries_wait_for_the_backoff()
     {
         await using var db = await pg.CreateSchemaAsync();
