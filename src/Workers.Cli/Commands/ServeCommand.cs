@@ -8,7 +8,7 @@ using Workers.Dashboard.Security;
 
 namespace Workers.Cli.Commands;
 
-/// <summary>`workers serve`: the dashboard (src/Workers.Dashboard/README.md), or with --hash-password a PasswordHash for Dashboard:Users.</summary>
+/// <summary>`workers serve`: the dashboard (README.md, "Dashboard"), or with --hash-password a PasswordHash for Dashboard:Users.</summary>
 public static class ServeCommand
 {
     public static Command Create()

@@ -15,7 +15,7 @@ using Workers.Postgres.Fleet;
 
 namespace Workers.Dashboard.Api;
 
-/// <summary>The JSON API (documented in src/Workers.Dashboard/README.md). Every action writes an audit row in the transaction of its change.</summary>
+/// <summary>The JSON API (documented in README.md, "Dashboard"). Every action writes an audit row in the transaction of its change.</summary>
 public static class ApiEndpoints
 {
     /// <summary>Workers running, or stopped within this long, are listed by /api/fleet and counted by /metrics.</summary>
