@@ -23,6 +23,8 @@ namespace Workers.Fleet.Worker;
 ///   was lost meanwhile, so a result is written at most once.</item>
 /// <item>Any failure of the shard as a whole is recorded as a failed attempt (retry with backoff,
 ///   or dead), with the error type, message, stack and log tail.</item>
+/// <item>Each attempt's log lines (from <see cref="AttemptLog"/>, when given) go with its outcome,
+///   succeeded or failed, into <c>shard_attempts.log_tail</c>; a retried write takes them afresh.</item>
 /// <item>A crash anywhere leaves the lease to expire; the rescuer re-queues the shard.</item>
 /// </list>
 /// </summary>
@@ -36,7 +38,8 @@ public sealed partial class ShardWorker(
     string executionProvider,
     TimeProvider time,
     ILogger logger,
-    QueueMaintenance? maintenance = null)
+    QueueMaintenance? maintenance = null,
+    AttemptLog? attemptLog = null)
 {
     private readonly QueueOptions _q = queue.Options;
     private readonly WorkerIdentity _who = new(
@@ -130,8 +133,13 @@ public sealed partial class ShardWorker(
                 continue;
             }
             Volatile.Write(ref _current, claimed[0]);
+            attemptLog?.Begin(); // from here until the outcome is written, every line of this process belongs to this attempt
             try { await ProcessAsync(claimed[0], ct); }
-            finally { Volatile.Write(ref _current, null); }
+            finally
+            {
+                attemptLog?.End();
+                Volatile.Write(ref _current, null);
+            }
         }
         LogStopped(_who.Worker, Completed);
         return 0;
@@ -254,7 +262,7 @@ public sealed partial class ShardWorker(
             var failures = output.Failures.Select(f => new FileFailureRow(f.FileIndex, f.StartSeconds, f.EndSeconds, f.Error)).ToList();
             // Retried on transient faults for about a lease: the transaction is all or nothing and
             // fenced, so a retry after an unknown outcome cannot write twice (the fence refuses it).
-            if (await _withinLease.ExecuteAsync(async t => await queue.CompleteAsync(shard, _who, segments, failures, ct: t), CancellationToken.None))
+            if (await _withinLease.ExecuteAsync(async t => await queue.CompleteAsync(shard, _who, segments, failures, attemptLog?.Snapshot(), t), CancellationToken.None))
             {
                 Completed++;
                 var rate = output.AudioSeconds / Math.Max(1e-9, sw.Elapsed.TotalSeconds);
@@ -279,7 +287,7 @@ public sealed partial class ShardWorker(
             LogShardFailed(shard.Id, shard.Attempt, e.GetType().Name, e.Message);
             try
             {
-                var outcome = await _withinLease.ExecuteAsync(async t => await queue.FailAsync(shard, _who, ShardFailure.From(e), t), CancellationToken.None);
+                var outcome = await _withinLease.ExecuteAsync(async t => await queue.FailAsync(shard, _who, ShardFailure.From(e, attemptLog?.Snapshot()), t), CancellationToken.None);
                 LogFailOutcome(shard.Id, outcome.ToString());
             }
             catch (Exception e2)
