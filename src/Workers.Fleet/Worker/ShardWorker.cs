@@ -258,6 +258,10 @@ public sealed partial class ShardWorker(
             if (lost) return;
 
             if (output.OomRetries > 0) LogOutOfMemory(shard.Id, output.OomRetries, output.FinalRunSize);
+            // Said here as well as stored per file, so the attempt's log tail shows them beside the rest.
+            foreach (var f in output.Failures.Take(ItemFailuresLogged))
+                LogItemFailed(shard.Id, items.FirstOrDefault(i => i.FileIndex == f.FileIndex)?.Path ?? $"file #{f.FileIndex}", f.StartSeconds, f.EndSeconds, f.Error);
+            if (output.Failures.Count > ItemFailuresLogged) LogMoreItemsFailed(shard.Id, output.Failures.Count - ItemFailuresLogged);
             var segments = output.Segments.Select(s => new SegmentRow(s.FileIndex, s.StartSeconds, s.EndSeconds)).ToList();
             var failures = output.Failures.Select(f => new FileFailureRow(f.FileIndex, f.StartSeconds, f.EndSeconds, f.Error)).ToList();
             // Retried on transient faults for about a lease: the transaction is all or nothing and
@@ -319,6 +323,15 @@ public sealed partial class ShardWorker(
 
     [LoggerMessage(LogLevel.Warning, "Shard {Shard}: inference ran out of memory; batch halved {Times} time(s), to {RunSize} streams per run")]
     private partial void LogOutOfMemory(long shard, int times, int runSize);
+
+    /// <summary>Per-file failures logged per shard; the rest are counted (all are stored in file_failures).</summary>
+    private const int ItemFailuresLogged = 10;
+
+    [LoggerMessage(LogLevel.Warning, "Shard {Shard}: {Path} [{Start:0.0}-{End:0.0} s] failed, the shard goes on without it: {Error}")]
+    private partial void LogItemFailed(long shard, string path, double start, double end, string error);
+
+    [LoggerMessage(LogLevel.Warning, "Shard {Shard}: {More} more failed item(s) not logged; all are recorded in the shard's file failures")]
+    private partial void LogMoreItemsFailed(long shard, int more);
 
     [LoggerMessage(LogLevel.Information, "Gave back shard {Shard} attempt {Attempt} without spending the attempt")]
     private partial void LogReleased(long shard, int attempt);
