@@ -26,6 +26,10 @@ public static class WorkerCommand
         cmd.Hidden = true;
         cmd.SetAction((pr, ct) => CommandRunner.RunAsync(async (ctx, ct) =>
         {
+            // Every line this process logs during a shard attempt (any category, any thread) is kept
+            // in a small ring and stored with the attempt's outcome (shard_attempts.log_tail).
+            var attemptLog = new AttemptLog();
+            ctx.LoggerFactory.AddProvider(attemptLog);
             var log = ctx.Logger("Worker");
             var worker = new WorkerOptions
             {
@@ -64,7 +68,7 @@ public static class WorkerCommand
             worker.Threads = sessionOptions.IntraOpThreads;
             var retention = ctx.Bind<RetentionOptions>(RetentionOptions.Section);
             var shardWorker = new ShardWorker(new ShardQueue(db, ctx.Queue, ctx.Time), listener, new WorkerRegistry(db, ctx.Time), worker, vad, model,
-                session.ExecutionProvider, ctx.Time, log, new QueueMaintenance(db, retention, ctx.Time));
+                session.ExecutionProvider, ctx.Time, log, new QueueMaintenance(db, retention, ctx.Time), attemptLog);
             return await shardWorker.RunAsync(ct);
         }, ct));
         return cmd;

@@ -23,6 +23,8 @@ namespace Workers.Fleet.Worker;
 ///   was lost meanwhile, so a result is written at most once.</item>
 /// <item>Any failure of the shard as a whole is recorded as a failed attempt (retry with backoff,
 ///   or dead), with the error type, message, stack and log tail.</item>
+/// <item>Each attempt's log lines (from <see cref="AttemptLog"/>, when given) go with its outcome,
+///   succeeded or failed, into <c>shard_attempts.log_tail</c>; a retried write takes them afresh.</item>
 /// <item>A crash anywhere leaves the lease to expire; the rescuer re-queues the shard.</item>
 /// </list>
 /// </summary>
@@ -36,7 +38,8 @@ public sealed partial class ShardWorker(
     string executionProvider,
     TimeProvider time,
     ILogger logger,
-    QueueMaintenance? maintenance = null)
+    QueueMaintenance? maintenance = null,
+    AttemptLog? attemptLog = null)
 {
     private readonly QueueOptions _q = queue.Options;
     private readonly WorkerIdentity _who = new(
@@ -130,8 +133,13 @@ public sealed partial class ShardWorker(
                 continue;
             }
             Volatile.Write(ref _current, claimed[0]);
+            attemptLog?.Begin(); // from here until the outcome is written, every line of this process belongs to this attempt
             try { await ProcessAsync(claimed[0], ct); }
-            finally { Volatile.Write(ref _current, null); }
+            finally
+            {
+                attemptLog?.End();
+                Volatile.Write(ref _current, null);
+            }
         }
         LogStopped(_who.Worker, Completed);
         return 0;
@@ -250,11 +258,15 @@ public sealed partial class ShardWorker(
             if (lost) return;
 
             if (output.OomRetries > 0) LogOutOfMemory(shard.Id, output.OomRetries, output.FinalRunSize);
+            // Said here as well as stored per file, so the attempt's log tail shows them beside the rest.
+            foreach (var f in output.Failures.Take(ItemFailuresLogged))
+                LogItemFailed(shard.Id, items.FirstOrDefault(i => i.FileIndex == f.FileIndex)?.Path ?? $"file #{f.FileIndex}", f.StartSeconds, f.EndSeconds, f.Error);
+            if (output.Failures.Count > ItemFailuresLogged) LogMoreItemsFailed(shard.Id, output.Failures.Count - ItemFailuresLogged);
             var segments = output.Segments.Select(s => new SegmentRow(s.FileIndex, s.StartSeconds, s.EndSeconds)).ToList();
             var failures = output.Failures.Select(f => new FileFailureRow(f.FileIndex, f.StartSeconds, f.EndSeconds, f.Error)).ToList();
             // Retried on transient faults for about a lease: the transaction is all or nothing and
             // fenced, so a retry after an unknown outcome cannot write twice (the fence refuses it).
-            if (await _withinLease.ExecuteAsync(async t => await queue.CompleteAsync(shard, _who, segments, failures, ct: t), CancellationToken.None))
+            if (await _withinLease.ExecuteAsync(async t => await queue.CompleteAsync(shard, _who, segments, failures, attemptLog?.Snapshot(), t), CancellationToken.None))
             {
                 Completed++;
                 var rate = output.AudioSeconds / Math.Max(1e-9, sw.Elapsed.TotalSeconds);
@@ -279,7 +291,7 @@ public sealed partial class ShardWorker(
             LogShardFailed(shard.Id, shard.Attempt, e.GetType().Name, e.Message);
             try
             {
-                var outcome = await _withinLease.ExecuteAsync(async t => await queue.FailAsync(shard, _who, ShardFailure.From(e), t), CancellationToken.None);
+                var outcome = await _withinLease.ExecuteAsync(async t => await queue.FailAsync(shard, _who, ShardFailure.From(e, attemptLog?.Snapshot()), t), CancellationToken.None);
                 LogFailOutcome(shard.Id, outcome.ToString());
             }
             catch (Exception e2)
@@ -311,6 +323,15 @@ public sealed partial class ShardWorker(
 
     [LoggerMessage(LogLevel.Warning, "Shard {Shard}: inference ran out of memory; batch halved {Times} time(s), to {RunSize} streams per run")]
     private partial void LogOutOfMemory(long shard, int times, int runSize);
+
+    /// <summary>Per-file failures logged per shard; the rest are counted (all are stored in file_failures).</summary>
+    private const int ItemFailuresLogged = 10;
+
+    [LoggerMessage(LogLevel.Warning, "Shard {Shard}: {Path} [{Start:0.0}-{End:0.0} s] failed, the shard goes on without it: {Error}")]
+    private partial void LogItemFailed(long shard, string path, double start, double end, string error);
+
+    [LoggerMessage(LogLevel.Warning, "Shard {Shard}: {More} more failed item(s) not logged; all are recorded in the shard's file failures")]
+    private partial void LogMoreItemsFailed(long shard, int more);
 
     [LoggerMessage(LogLevel.Information, "Gave back shard {Shard} attempt {Attempt} without spending the attempt")]
     private partial void LogReleased(long shard, int attempt);
