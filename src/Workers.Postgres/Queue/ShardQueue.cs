@@ -250,7 +250,7 @@ public sealed class ShardQueue
         new(at.Ticks - at.Ticks % TimeSpan.TicksPerMinute, DateTimeKind.Utc);
 
     /// <summary>Rows per minute in throughput_minutes: concurrent completions spread over them (migration 007).</summary>
-    public const int ThroughputSlots = 8;
+    public const int ThroughputSlots = 64;
 
     /// <summary>Adds to the minute's throughput row of the shard's slot. Must stay the transaction's last statement (migration 007).</summary>
     private static async Task AddThroughputAsync(NpgsqlConnection conn, NpgsqlTransaction tx, ClaimedShard shard, DateTime now, double audio,

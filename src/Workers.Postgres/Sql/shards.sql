@@ -99,7 +99,7 @@ SELECT id, attempt, state::text FROM rescued;
 
 -- name: ThroughputAdd
 -- The LAST statement of the COMPLETE and FAIL transactions (see migration 007 for why): adds to
--- the minute's row for @slot (shard id mod 8), creating it on its first event. Every worker
+-- the minute's row for @slot (shard id mod 64), creating it on its first event. Every worker
 -- finishing in that minute and slot updates this one row, so its lock must be held only for the commit.
 INSERT INTO throughput_minutes AS t (minute, slot, audio_seconds, shards_succeeded, attempts_failed)
 VALUES (@minute, @slot, @audio, @succeeded, @failed)
