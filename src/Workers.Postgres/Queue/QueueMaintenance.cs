@@ -142,32 +142,26 @@ public sealed class QueueMaintenance
         return (total, _options.MaxBatchesPerPrune, true);
     }
 
-    private async Task<(long Deleted, int Batches, bool MoreLeft)> PruneWorkersAsync(NpgsqlConnection conn, DateTime now, CancellationToken ct)
-    {
-        long total = 0;
-        for (var batch = 1; batch <= _options.MaxBatchesPerPrune; batch++)
-        {
-            await using var cmd = Command(conn, "WorkersPruneBatch");
-            cmd.Parameters.AddWithValue("now", now);
-            cmd.Parameters.AddWithValue("keep", _options.StoppedWorkerRetention);
-            cmd.Parameters.AddWithValue("batch", _options.BatchSize);
-            var deleted = await cmd.ExecuteNonQueryAsync(ct);
-            total += deleted;
-            if (deleted < _options.BatchSize) return (total, batch, false);
-        }
-        return (total, _options.MaxBatchesPerPrune, true);
-    }
+    private Task<(long Deleted, int Batches, bool MoreLeft)> PruneWorkersAsync(NpgsqlConnection conn, DateTime now, CancellationToken ct) =>
+        PruneBatchesAsync(conn, "WorkersPruneBatch", now, _options.StoppedWorkerRetention, async (cmd, t) => await cmd.ExecuteNonQueryAsync(t), ct);
 
-    private async Task<(long Deleted, int Batches, bool MoreLeft)> PruneThroughputAsync(NpgsqlConnection conn, DateTime now, CancellationToken ct)
+    // The statement folds the minutes into throughput_archive and answers how many it deleted.
+    private Task<(long Deleted, int Batches, bool MoreLeft)> PruneThroughputAsync(NpgsqlConnection conn, DateTime now, CancellationToken ct) =>
+        PruneBatchesAsync(conn, "ThroughputPruneBatch", now, _options.ThroughputRetention, async (cmd, t) => (long)(await cmd.ExecuteScalarAsync(t))!, ct);
+
+    /// <summary>Runs one batch statement (parameters now, keep, batch) until a batch deletes less than
+    /// a full batch or MaxBatchesPerPrune is reached (then more is left for the next prune).</summary>
+    private async Task<(long Deleted, int Batches, bool MoreLeft)> PruneBatchesAsync(NpgsqlConnection conn, string statement, DateTime now, TimeSpan keep,
+        Func<NpgsqlCommand, CancellationToken, Task<long>> run, CancellationToken ct)
     {
         long total = 0;
         for (var batch = 1; batch <= _options.MaxBatchesPerPrune; batch++)
         {
-            await using var cmd = Command(conn, "ThroughputPruneBatch");
+            await using var cmd = Command(conn, statement);
             cmd.Parameters.AddWithValue("now", now);
-            cmd.Parameters.AddWithValue("keep", _options.ThroughputRetention);
+            cmd.Parameters.AddWithValue("keep", keep);
             cmd.Parameters.AddWithValue("batch", _options.BatchSize);
-            var deleted = (long)(await cmd.ExecuteScalarAsync(ct))!;
+            var deleted = await run(cmd, ct);
             total += deleted;
             if (deleted < _options.BatchSize) return (total, batch, false);
         }
