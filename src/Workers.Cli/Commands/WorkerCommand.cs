@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Microsoft.Extensions.Logging;
+using Workers.Audio;
 using Workers.Cli.Hosting;
 using Workers.Fleet.Worker;
 using Workers.Onnx;
@@ -53,6 +54,9 @@ public static class WorkerCommand
             else
                 log.LogInformation("Worker slot {Slot} starting on CPU; CUDA_VISIBLE_DEVICES={CudaVisibleDevices}", worker.Slot, cuda);
             var (vad, sessionOptions) = Inference.Options(ctx, worker, Math.Max(1, pr.GetValue(threads)));
+            // Audio:FfmpegPath, Audio:ReadTimeout (a decode that produces nothing this long is killed and the file failed), Audio:TolerateDecodeErrors.
+            var decoder = ctx.Bind<AudioDecoderOptions>("Audio");
+            decoder.Validate();
 
             // Warm once: library, session, tensors. A GPU slot that lands on CPU says so loudly here.
             var catalog = Inference.Catalog(ctx);
@@ -68,7 +72,7 @@ public static class WorkerCommand
             worker.Threads = sessionOptions.IntraOpThreads;
             var retention = ctx.Bind<RetentionOptions>(RetentionOptions.Section);
             var shardWorker = new ShardWorker(new ShardQueue(db, ctx.Queue, ctx.Time), listener, new WorkerRegistry(db, ctx.Time), worker, vad, model,
-                session.ExecutionProvider, ctx.Time, log, new QueueMaintenance(db, retention, ctx.Time), attemptLog);
+                session.ExecutionProvider, ctx.Time, log, new QueueMaintenance(db, retention, ctx.Time), attemptLog, decoder);
             return await shardWorker.RunAsync(ct);
         }, ct));
         return cmd;

@@ -39,7 +39,8 @@ public sealed partial class ShardWorker(
     TimeProvider time,
     ILogger logger,
     QueueMaintenance? maintenance = null,
-    AttemptLog? attemptLog = null)
+    AttemptLog? attemptLog = null,
+    AudioDecoderOptions? decoder = null)
 {
     private readonly QueueOptions _q = queue.Options;
     private readonly WorkerIdentity _who = new(
@@ -250,7 +251,7 @@ public sealed partial class ShardWorker(
             var output = await Task.Factory.StartNew(() =>
             {
                 using var batcher = new VadBatcher(model, vad);
-                return new ShardProcessor(batcher, vad).Process(work, s => Volatile.Write(ref processed, s), leaseLost.Token);
+                return new ShardProcessor(batcher, vad, decoder).Process(work, s => Volatile.Write(ref processed, s), leaseLost.Token);
             }, leaseLost.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
             await leaseLost.CancelAsync(); // stop the heartbeat before the fenced complete
