@@ -101,7 +101,7 @@ public static class ApiEndpoints
         app.MapPost("/api/corpora/{name}/rerun-failed", async (string name, HttpContext ctx, CorpusStatusReader corpora, CorpusAdmin admin,
             DashboardHost host, CancellationToken ct) =>
         {
-            var corpus = await corpora.GetCorpusAsync(name, ct);
+            var corpus = await corpora.GetCorpusAsync(RouteText(name), ct);
             // One UPDATE over the corpus's dead shards (CorpusAdmin / ShardsRerunFailed), however many there are.
             var ids = await admin.RerunFailedAsync(corpus.Id, host.Queue.MaxAttempts,
                 new AuditRecord(ActorOf(ctx), "corpus.rerun_failed", "corpus:" + corpus.Name), ct);
@@ -111,7 +111,7 @@ public static class ApiEndpoints
         app.MapPost("/api/corpora/{name}/rerun-failed-files", async (string name, HttpContext ctx, CorpusStatusReader corpora, CorpusAdmin admin,
             DashboardHost host, CancellationToken ct) =>
         {
-            var corpus = await corpora.GetCorpusAsync(name, ct);
+            var corpus = await corpora.GetCorpusAsync(RouteText(name), ct);
             FailedFilesRerun? done;
             try
             {
@@ -128,7 +128,7 @@ public static class ApiEndpoints
         app.MapPost("/api/corpora/{name}/cancel", async (string name, HttpContext ctx, CorpusStatusReader corpora, CorpusAdmin admin,
             CancellationToken ct) =>
         {
-            var corpus = await corpora.GetCorpusAsync(name, ct);
+            var corpus = await corpora.GetCorpusAsync(RouteText(name), ct);
             var n = await admin.CancelAsync(corpus.Id, new AuditRecord(ActorOf(ctx), "corpus.cancel", "corpus:" + corpus.Name), ct);
             return Done(ctx, new { corpus = corpus.Name, cancelled = n });
         });
@@ -165,16 +165,22 @@ public static class ApiEndpoints
 
         app.MapPost("/api/queues/{queue}/pause", async (string queue, HttpContext ctx, QueueAdmin admin, CancellationToken ct) =>
         {
+            queue = RouteText(queue);
             var n = await admin.PauseAsync(queue, ActorOf(ctx), ct);
             return Done(ctx, new { queue, paused = true, changed = n == 1 });
         });
 
         app.MapPost("/api/queues/{queue}/resume", async (string queue, HttpContext ctx, QueueAdmin admin, CancellationToken ct) =>
         {
+            queue = RouteText(queue);
             var n = await admin.ResumeAsync(queue, ActorOf(ctx), ct);
             return Done(ctx, new { queue, paused = false, changed = n == 1 });
         });
     }
+
+    /// <summary>A name from a route segment: ASP.NET decodes every escape in a path segment except
+    /// %2F, so a corpus or queue named "team/a" (linked as team%2Fa) would otherwise not be found.</summary>
+    private static string RouteText(string value) => value.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
 
     public static async Task<object> CorporaJsonAsync(DashboardReader reader, CancellationToken ct)
     {

@@ -40,6 +40,21 @@ public sealed class ActionsApiTests(PostgresFixture pg)
     }
 
     [Fact]
+    public async Task Corpus_and_queue_names_with_slashes_and_spaces_can_be_acted_on_as_the_pages_link_them()
+    {
+        await using var db = await pg.CreateSchemaAsync();
+        await using var d = await TestDashboard.StartAsync(db);
+        var c = await d.SeedCorpusAsync(3, "team/a b", queue: "gpu/h100");
+        // The pages escape names with Uri.EscapeDataString, so "/" arrives as %2F, which ASP.NET leaves encoded in route values.
+        using var cancel = await d.PostAsync($"/api/corpora/{Uri.EscapeDataString("team/a b")}/cancel");
+        Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
+        Assert.Equal(3L, await db.ScalarAsync<long>("SELECT count(*) FROM shards WHERE corpus_id = @c AND state = 'cancelled'", ("c", c)));
+        using var pause = await d.PostAsync($"/api/queues/{Uri.EscapeDataString("gpu/h100")}/pause");
+        Assert.Equal(HttpStatusCode.OK, pause.StatusCode);
+        Assert.Equal("gpu/h100", await db.ScalarAsync<string>("SELECT queue FROM paused_queues"));
+    }
+
+    [Fact]
     public async Task Rerun_of_one_shard_requeues_it_and_refuses_a_running_one()
     {
         await using var db = await pg.CreateSchemaAsync();
