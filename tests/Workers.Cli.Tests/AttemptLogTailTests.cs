@@ -23,14 +23,7 @@ public sealed class AttemptLogTailTests(PostgresFixture pg) : IDisposable
         var gone = Path.Combine(_dir, "gone");
         TestAudio.WriteWav(Path.Combine(present, "a.wav"), 10);
         TestAudio.WriteWav(Path.Combine(gone, "b.wav"), 10);
-        var env = new Dictionary<string, string?>
-        {
-            ["ConnectionStrings__Workers"] = db.ConnectionString,
-            ["Models__Root"] = Models.Root,
-            ["Fleet__TempRoot"] = Path.Combine(_dir, "tmp"),
-            ["Queue__PollSeconds"] = "1",
-            ["Queue__MaxAttempts"] = "1",
-        };
+        var env = WorkersProcess.Env(db.ConnectionString, Path.Combine(_dir, "tmp"), ("Queue__MaxAttempts", "1"));
         foreach (var (folder, name) in new[] { (present, "present"), (gone, "gone") })
         {
             var enqueue = await WorkersProcess.RunAsync(env, "enqueue", folder, "--name", name);

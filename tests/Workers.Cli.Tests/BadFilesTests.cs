@@ -100,13 +100,7 @@ public sealed class BadFilesTests(PostgresFixture pg) : IDisposable
         Directory.CreateDirectory(mixed);
         foreach (var f in Directory.GetFiles(quiet)) File.Copy(f, Path.Combine(mixed, Path.GetFileName(f)));
         new SpeechCorpusGenerator(Path.Combine(_dir, "espeak")).WriteWav(Path.Combine(mixed, "speech.wav"), 30, new Random(2));
-        var env = new Dictionary<string, string?>
-        {
-            ["ConnectionStrings__Workers"] = db.ConnectionString,
-            ["Models__Root"] = Models.Root,
-            ["Fleet__TempRoot"] = Path.Combine(_dir, "tmp"),
-            ["Queue__PollSeconds"] = "1",
-        };
+        var env = WorkersProcess.Env(db.ConnectionString, Path.Combine(_dir, "tmp"));
 
         foreach (var (name, folder) in new[] { ("quiet", quiet), ("mixed", mixed) })
         {

@@ -119,13 +119,7 @@ public sealed class CompleteInterruptedTests(PostgresFixture pg, ITestOutputHelp
         var gen = new SpeechCorpusGenerator(Path.Combine(_dir, "espeak"));
         gen.WriteWav(Path.Combine(corpus, "a.wav"), 40, new Random(5));
         gen.WriteWav(Path.Combine(corpus, "b.wav"), 40, new Random(6));
-        var env = new Dictionary<string, string?>
-        {
-            ["ConnectionStrings__Workers"] = db.ConnectionString,
-            ["Models__Root"] = Models.Root,
-            ["Fleet__TempRoot"] = Path.Combine(_dir, "tmp"),
-            ["Queue__PollSeconds"] = "1",
-        };
+        var env = WorkersProcess.Env(db.ConnectionString, Path.Combine(_dir, "tmp"));
         Assert.Equal(0, (await WorkersProcess.RunAsync(env, "enqueue", corpus, "--name", "clean")).ExitCode);
         var clean = await WorkersProcess.RunAsync(env, TimeSpan.FromSeconds(90), "run", "--gpus", "none", "--cpu-workers", "1", "--until-idle");
         Assert.True(clean.ExitCode == 0, clean.ToString());

@@ -33,14 +33,8 @@ public sealed class HangingFfmpegTests(PostgresFixture pg) : IDisposable
         File.WriteAllText(hang, $"#!/bin/sh\nexec sleep 600 # {_dir}\n");
         File.SetUnixFileMode(hang, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
 
-        var env = new Dictionary<string, string?>
-        {
-            ["ConnectionStrings__Workers"] = db.ConnectionString,
-            ["Models__Root"] = Models.Root,
-            ["Fleet__TempRoot"] = Path.Combine(_dir, "tmp"),
-            ["Queue__PollSeconds"] = "1",
-        };
-        string[] run = ["run", "--gpus", "none", "--cpu-workers", "1", "--until-idle"];
+        var env = WorkersProcess.Env(db.ConnectionString, Path.Combine(_dir, "tmp"));
+        var run = WorkersProcess.RunOneCpuWorkerUntilIdle;
         Assert.Equal(0, (await WorkersProcess.RunAsync(env, "enqueue", corpus, "--name", "clean")).ExitCode);
         var clean = await WorkersProcess.RunAsync(env, TimeSpan.FromSeconds(90), run);
         Assert.True(clean.ExitCode == 0, clean.ToString());

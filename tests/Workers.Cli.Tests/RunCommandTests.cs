@@ -26,13 +26,7 @@ public sealed class RunCommandTests(PostgresFixture pg) : IDisposable
         File.WriteAllText(Path.Combine(_corpus, "spk", "broken.wav"), "RIFF but not really");
         Directory.Delete(Path.Combine(_corpus, ".espeak"), true);
 
-        var env = new Dictionary<string, string?>
-        {
-            ["ConnectionStrings__Workers"] = db.ConnectionString,
-            ["Models__Root"] = Models.Root,
-            ["Fleet__TempRoot"] = Path.Combine(_corpus, ".tmp"),
-            ["Queue__PollSeconds"] = "1",
-        };
+        var env = WorkersProcess.Env(db.ConnectionString, Path.Combine(_corpus, ".tmp"));
         var enq = await WorkersProcess.RunAsync(env, "enqueue", _corpus, "--name", "run", "--shard-minutes", "1");
         Assert.True(enq.ExitCode == 0, enq.ToString());
 

@@ -52,14 +52,7 @@ public sealed class SecretsNotLoggedTests(PostgresFixture pg) : IDisposable
             File.WriteAllText(Path.Combine(corpus, "broken.mp3"), "not audio");
             var gone = Path.Combine(_dir, "gone");
             TestAudio.WriteWav(Path.Combine(gone, "x.wav"), 5);
-            var env = new Dictionary<string, string?>
-            {
-                ["ConnectionStrings__Workers"] = cs,
-                ["Models__Root"] = Models.Root,
-                ["Fleet__TempRoot"] = Path.Combine(_dir, "tmp"),
-                ["Queue__PollSeconds"] = "1",
-                ["Queue__MaxAttempts"] = "1",
-            };
+            var env = WorkersProcess.Env(cs, Path.Combine(_dir, "tmp"), ("Queue__MaxAttempts", "1"));
             var outputs = new List<string>();
             async Task<WorkersProcess.Result> Run(Dictionary<string, string?> e, params string[] args)
             {

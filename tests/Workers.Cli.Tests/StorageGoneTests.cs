@@ -26,15 +26,8 @@ public sealed class StorageGoneTests(PostgresFixture pg) : IDisposable
         var gen = new SpeechCorpusGenerator(Path.Combine(_dir, "espeak"));
         gen.WriteWav(Path.Combine(corpus, "a.wav"), 45, new Random(11));
         gen.WriteWav(Path.Combine(corpus, "sub", "b.wav"), 45, new Random(12));
-        var env = new Dictionary<string, string?>
-        {
-            ["ConnectionStrings__Workers"] = db.ConnectionString,
-            ["Models__Root"] = Models.Root,
-            ["Fleet__TempRoot"] = Path.Combine(_dir, "tmp"),
-            ["Queue__PollSeconds"] = "1",
-            ["Queue__MaxAttempts"] = "1",
-        };
-        string[] run = ["run", "--gpus", "none", "--cpu-workers", "1", "--until-idle"];
+        var env = WorkersProcess.Env(db.ConnectionString, Path.Combine(_dir, "tmp"), ("Queue__MaxAttempts", "1"));
+        var run = WorkersProcess.RunOneCpuWorkerUntilIdle;
 
         var enqueue = await WorkersProcess.RunAsync(env, "enqueue", corpus, "--name", "gone", "--shard-minutes", "1");
         Assert.True(enqueue.ExitCode == 0, enqueue.ToString());

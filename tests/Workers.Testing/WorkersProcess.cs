@@ -11,6 +11,24 @@ public static class WorkersProcess
         public override string ToString() => $"exit {ExitCode}\nstdout:\n{StdOut}\nstderr:\n{StdErr}";
     }
 
+    /// <summary>`workers run` with one CPU worker until the queue is idle: what most process tests run.</summary>
+    public static readonly string[] RunOneCpuWorkerUntilIdle = ["run", "--gpus", "none", "--cpu-workers", "1", "--until-idle"];
+
+    /// <summary>The environment of a `workers` child against a test database: its connection string,
+    /// the fetched models, a temp root of its own and 1 s polling; <paramref name="extra"/> adds or overrides keys.</summary>
+    public static Dictionary<string, string?> Env(string connectionString, string tempRoot, params (string Key, string? Value)[] extra)
+    {
+        var env = new Dictionary<string, string?>
+        {
+            ["ConnectionStrings__Workers"] = connectionString,
+            ["Models__Root"] = Models.Root,
+            ["Fleet__TempRoot"] = tempRoot,
+            ["Queue__PollSeconds"] = "1",
+        };
+        foreach (var (key, value) in extra) env[key] = value;
+        return env;
+    }
+
     /// <summary>Starts `workers` and returns at once; its output goes to this process's (inherited).</summary>
     public static Process Start(IReadOnlyDictionary<string, string?> env, params string[] args)
     {
