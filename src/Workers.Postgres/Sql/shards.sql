@@ -127,11 +127,6 @@ JOIN corpora c ON c.id = i.corpus_id
 WHERE i.shard_id = @id
 ORDER BY i.ordinal;
 
--- name: ShardGet
-SELECT id, corpus_id, state::text, attempt, max_attempts, not_before, lease_owner, lease_expires_at,
-       processed_seconds, last_error
-FROM shards WHERE id = @id;
-
 -- name: ShardsActiveCount
 -- Whether anything in @queues is still to do: drives `run --until-idle`.
 SELECT count(*) FILTER (WHERE state = 'queued') AS queued,
