@@ -134,16 +134,6 @@ SELECT count(*) FILTER (WHERE state = 'queued') AS queued,
 FROM shards
 WHERE state IN ('queued', 'running') AND queue = ANY(@queues);
 
--- name: ShardsRerunFailed
--- Set-based re-run of a corpus's dead shards: fresh attempt budget, history kept. Progress and
--- the segment count go back to zero (the segments themselves are deleted by the caller), so the
--- corpus's progress drops at once rather than when the shard is claimed again.
-UPDATE shards
-SET state = 'queued', not_before = @now, max_attempts = attempt + @budget, last_error = NULL, finished_at = NULL,
-    processed_seconds = 0, segments = 0
-WHERE corpus_id = @corpus_id AND state = 'dead'
-RETURNING id;
-
 -- name: ShardsRerunByIds
 UPDATE shards
 SET state = 'queued', not_before = @now, max_attempts = attempt + @budget, last_error = NULL, finished_at = NULL,
@@ -168,7 +158,9 @@ SELECT id FROM cancelled;
 -- name: ShardsRerunDeadByFilter
 -- Set-based re-run of every DEAD shard matching the filter (the same filter as the dashboard's
 -- shard list, DashboardShardsPage; every part optional, the caller insists on at least a corpus
--- or a queue, or an explicit "all"): one UPDATE, fresh budget, history kept.
+-- or a queue, or an explicit "all"): one UPDATE, fresh budget, history kept. Also a corpus's
+-- "re-run failed" (corpus only). Progress and the segment count go back to zero (the segments
+-- themselves are deleted by the caller), so progress drops at once, not when the shard is claimed again.
 UPDATE shards s
 SET state = 'queued', not_before = @now, max_attempts = s.attempt + @budget, last_error = NULL, finished_at = NULL,
     processed_seconds = 0, segments = 0
