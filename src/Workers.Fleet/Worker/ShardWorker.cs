@@ -182,9 +182,9 @@ public sealed partial class ShardWorker(
         {
             var pruned = await maintenance.PruneIfDueAsync(ct);
             if (pruned.Status == PruneStatus.Pruned)
-                logger.LogInformation("Pruned {Attempts} finished attempt(s) older than {AttemptDays} d and {Workers} stopped worker row(s) older than {WorkerDays} d in {Batches} batch(es){More}",
-                    pruned.AttemptsDeleted, maintenance.Options.AttemptDays, pruned.WorkersDeleted, maintenance.Options.StoppedWorkerDays, pruned.Batches,
-                    pruned.MoreLeft ? "; more left for the next prune" : "");
+                logger.LogInformation("Pruned {Attempts} finished attempt(s) older than {AttemptDays} d, {Workers} stopped worker row(s) older than {WorkerDays} d and {Minutes} throughput minute row(s) older than {ThroughputDays} d in {Batches} batch(es){More}",
+                    pruned.AttemptsDeleted, maintenance.Options.AttemptDays, pruned.WorkersDeleted, maintenance.Options.StoppedWorkerDays,
+                    pruned.ThroughputRowsDeleted, maintenance.Options.ThroughputDays, pruned.Batches, pruned.MoreLeft ? "; more left for the next prune" : "");
         }
         catch (Exception e) when (e is not OperationCanceledException && !DatabaseRetry.IsTransient(e))
         {
