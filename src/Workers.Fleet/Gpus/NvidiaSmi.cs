@@ -57,30 +57,11 @@ public static class NvidiaSmi
     /// on a number (<c>87 %</c>, <c>40960 MiB</c>) is tolerated. Lines that are not a GPU row are
     /// skipped and returned for the log.
     /// </summary>
-    public static (IReadOnlyList<GpuTelemetry> Gpus, IReadOnlyList<string> Skipped) ParseTelemetry(string output)
-    {
-        var gpus = new List<GpuTelemetry>();
-        var skipped = new List<string>();
-        foreach (var raw in output.Split('\n'))
-        {
-            var line = raw.Trim();
-            if (line.Length == 0) continue;
-            var f = line.Split(',', StringSplitOptions.TrimEntries);
-            if (f.Length >= 7
-                && int.TryParse(f[0], NumberStyles.None, CultureInfo.InvariantCulture, out var index)
-                && f[1].Length > 0
-                && string.Join(", ", f[2..^4]) is { Length: > 0 } name
-                && TryNumber(f[^4], out var util)
-                && TryNumber(f[^3], out var used)
-                && TryNumber(f[^2], out var total)
-                && TryNumber(f[^1], out var temp)
-                && gpus.All(g => g.Index != index))
-                gpus.Add(new GpuTelemetry(index, f[1], name, util, used, total, temp));
-            else
-                skipped.Add(line);
-        }
-        return (gpus, skipped);
-    }
+    public static (IReadOnlyList<GpuTelemetry> Gpus, IReadOnlyList<string> Skipped) ParseTelemetry(string output) =>
+        ParseRows(output, 4, (index, uuid, name, n) =>
+            TryNumber(n[0], out var util) && TryNumber(n[1], out var used) && TryNumber(n[2], out var total) && TryNumber(n[3], out var temp)
+                ? new GpuTelemetry(index, uuid, name, util, used, total, temp)
+                : null);
 
     /// <summary>"87", "87.5", "87 %", "40960 MiB", "64 C" (the number), or "[N/A]", "N/A", "[Not Supported]" (null).</summary>
     private static bool TryNumber(string field, out double? value)
@@ -140,22 +121,33 @@ public static class NvidiaSmi
     /// (so a name containing a comma survives). Lines that are not a GPU row (a header, "No devices
     /// were found", blank) are skipped and returned for the log.
     /// </summary>
-    public static (IReadOnlyList<GpuInfo> Gpus, IReadOnlyList<string> Skipped) Parse(string output)
+    public static (IReadOnlyList<GpuInfo> Gpus, IReadOnlyList<string> Skipped) Parse(string output) =>
+        ParseRows(output, 1, (index, uuid, name, n) => TryMemory(n[0], out var memory) ? new GpuInfo(index, uuid, name, memory) : null);
+
+    /// <summary>
+    /// The row format both queries share: <c>index, uuid, name..., then <paramref name="trailing"/> fields</c>,
+    /// the name being everything between (commas and all). <paramref name="row"/> makes a GPU of the
+    /// trailing fields, or null if they are not what the query asks for. A line that is not such a
+    /// row, or repeats an index already read, is skipped and returned for the log.
+    /// </summary>
+    private static (IReadOnlyList<T> Gpus, IReadOnlyList<string> Skipped) ParseRows<T>(string output, int trailing,
+        Func<int, string, string, string[], T?> row) where T : class
     {
-        var gpus = new List<GpuInfo>();
+        var gpus = new List<T>();
+        var indexes = new HashSet<int>();
         var skipped = new List<string>();
         foreach (var raw in output.Split('\n'))
         {
             var line = raw.Trim();
             if (line.Length == 0) continue;
             var f = line.Split(',', StringSplitOptions.TrimEntries);
-            if (f.Length >= 4
+            if (f.Length >= 3 + trailing
                 && int.TryParse(f[0], NumberStyles.None, CultureInfo.InvariantCulture, out var index)
                 && f[1].Length > 0
-                && string.Join(", ", f[2..^1]) is { Length: > 0 } name
-                && TryMemory(f[^1], out var memory)
-                && gpus.All(g => g.Index != index))
-                gpus.Add(new GpuInfo(index, f[1], name, memory));
+                && string.Join(", ", f[2..^trailing]) is { Length: > 0 } name
+                && row(index, f[1], name, f[^trailing..]) is { } gpu
+                && indexes.Add(index))
+                gpus.Add(gpu);
             else
                 skipped.Add(line);
         }

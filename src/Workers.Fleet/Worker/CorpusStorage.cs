@@ -19,14 +19,12 @@ public static class CorpusStorage
     public static void EnsureReachable(IReadOnlyList<ShardItem> items)
     {
         if (items.Count == 0) return;
+        // Items of a folder come together, so the usual shard is judged by its first folder: each
+        // folder is asked once, and the search stops at the first one there.
         var folders = new HashSet<string>(StringComparer.Ordinal);
         foreach (var item in items)
         {
-            if (Path.GetDirectoryName(item.FullPath) is { Length: > 0 } dir) folders.Add(dir);
-        }
-        foreach (var dir in folders)
-        {
-            if (Directory.Exists(dir)) return;
+            if (Path.GetDirectoryName(item.FullPath) is { Length: > 0 } dir && folders.Add(dir) && Directory.Exists(dir)) return;
         }
         var root = items[0].RootDir;
         if (!Path.IsPathRooted(items[0].Path) && Directory.Exists(root)) return;

@@ -182,9 +182,9 @@ public sealed partial class ShardWorker(
         {
             var pruned = await maintenance.PruneIfDueAsync(ct);
             if (pruned.Status == PruneStatus.Pruned)
-                logger.LogInformation("Pruned {Attempts} finished attempt(s) older than {AttemptDays} d and {Workers} stopped worker row(s) older than {WorkerDays} d in {Batches} batch(es){More}",
-                    pruned.AttemptsDeleted, maintenance.Options.AttemptDays, pruned.WorkersDeleted, maintenance.Options.StoppedWorkerDays, pruned.Batches,
-                    pruned.MoreLeft ? "; more left for the next prune" : "");
+                logger.LogInformation("Pruned {Attempts} finished attempt(s) older than {AttemptDays} d, {Workers} stopped worker row(s) older than {WorkerDays} d and {Minutes} throughput minute row(s) older than {ThroughputDays} d in {Batches} batch(es){More}",
+                    pruned.AttemptsDeleted, maintenance.Options.AttemptDays, pruned.WorkersDeleted, maintenance.Options.StoppedWorkerDays,
+                    pruned.ThroughputRowsDeleted, maintenance.Options.ThroughputDays, pruned.Batches, pruned.MoreLeft ? "; more left for the next prune" : "");
         }
         catch (Exception e) when (e is not OperationCanceledException && !DatabaseRetry.IsTransient(e))
         {
@@ -222,27 +222,26 @@ public sealed partial class ShardWorker(
                 var renewedAt = time.GetUtcNow();
                 while (await timer.WaitForNextTickAsync(leaseLost.Token))
                 {
-                    bool ok;
-                    try { ok = await queue.HeartbeatAsync(shard, _who, Volatile.Read(ref processed), leaseLost.Token); }
+                    try
+                    {
+                        if (await queue.HeartbeatAsync(shard, _who, Volatile.Read(ref processed), leaseLost.Token))
+                        {
+                            renewedAt = time.GetUtcNow();
+                            continue;
+                        }
+                    }
                     catch (Exception e) when (e is not OperationCanceledException)
                     {
                         LogHeartbeatError(shard.Id, e.Message);
                         if (time.GetUtcNow() - renewedAt < _q.Lease) continue; // the lease may still be ours; the next beat tries again
                         // Unreachable for a whole lease: the shard may already be rescued and running
                         // elsewhere. Stop now rather than finish work the fence would refuse anyway.
-                        lost = true;
-                        LogLeaseLost(shard.Id, shard.Attempt);
-                        await leaseLost.CancelAsync();
-                        return;
                     }
-                    if (ok) renewedAt = time.GetUtcNow();
-                    if (!ok)
-                    {
-                        lost = true;
-                        LogLeaseLost(shard.Id, shard.Attempt);
-                        await leaseLost.CancelAsync();
-                        return;
-                    }
+                    // Refused by the fence, or unreachable for a lease: lost.
+                    lost = true;
+                    LogLeaseLost(shard.Id, shard.Attempt);
+                    await leaseLost.CancelAsync();
+                    return;
                 }
             }, CancellationToken.None);
 
@@ -270,11 +269,11 @@ public sealed partial class ShardWorker(
             if (await _withinLease.ExecuteAsync(async t => await queue.CompleteAsync(shard, _who, segments, failures, attemptLog?.Snapshot(), t), CancellationToken.None))
             {
                 Completed++;
-                var rate = output.AudioSeconds / Math.Max(1e-9, sw.Elapsed.TotalSeconds);
+                var wall = sw.Elapsed.TotalSeconds;
+                var rate = output.AudioSeconds / Math.Max(1e-9, wall);
                 try { await registry.ShardDoneAsync(_who.Worker, output.AudioSeconds, rate, stop); }
                 catch (Exception e) when (DatabaseRetry.IsTransient(e)) { /* counters only; the shard itself is recorded */ }
-                LogCompleted(shard.Id, shard.Attempt, segments.Count, failures.Count, output.AudioSeconds, sw.Elapsed.TotalSeconds,
-                    output.AudioSeconds / Math.Max(1e-9, sw.Elapsed.TotalSeconds));
+                LogCompleted(shard.Id, shard.Attempt, segments.Count, failures.Count, output.AudioSeconds, wall, rate);
             }
             else LogLeaseLost(shard.Id, shard.Attempt);
         }

@@ -21,7 +21,7 @@ public sealed class CorpusAdmin(NpgsqlDataSource db, TimeProvider time)
 {
     /// <summary>Re-queues every dead shard of the corpus with a fresh budget of <paramref name="budget"/> attempts.</summary>
     public Task<IReadOnlyList<long>> RerunFailedAsync(long corpusId, int budget, AuditRecord audit, CancellationToken ct = default) =>
-        RerunAsync("ShardsRerunFailed", cmd => cmd.Parameters.AddWithValue("corpus_id", corpusId), budget, audit, _ => null, ct);
+        RerunDeadAsync(new ShardFilter(CorpusId: corpusId), budget, audit, ct);
 
     /// <summary>Re-queues the given shards (dead, succeeded or cancelled ones; queued and running are left alone).</summary>
     public Task<IReadOnlyList<long>> RerunShardsAsync(long corpusId, IReadOnlyList<long> ids, int budget, AuditRecord audit, CancellationToken ct = default) =>

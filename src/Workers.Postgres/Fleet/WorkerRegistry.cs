@@ -50,11 +50,8 @@ public sealed class WorkerRegistry(NpgsqlDataSource db, TimeProvider time)
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
-    public Task HeartbeatAsync(string id, long? shard, int? attempt, CancellationToken ct = default) =>
-        HeartbeatAsync(id, shard, attempt, null, ct);
-
     /// <summary>Alive, on which shard, and (when given) the claim latency since the last beat: one UPDATE.</summary>
-    public async Task HeartbeatAsync(string id, long? shard, int? attempt, ClaimStats? claims, CancellationToken ct = default)
+    public async Task HeartbeatAsync(string id, long? shard, int? attempt, ClaimStats? claims = null, CancellationToken ct = default)
     {
         await using var cmd = db.CreateCommand(SqlCatalog.Get("WorkerHeartbeat"));
         cmd.Parameters.AddWithValue("id", id);

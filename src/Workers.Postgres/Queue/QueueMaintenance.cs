@@ -118,28 +118,19 @@ public sealed class QueueMaintenance
         }
     }
 
-    private async Task<(long Deleted, int Batches, bool MoreLeft)> PruneAttemptsAsync(NpgsqlConnection conn, DateTime now, CancellationToken ct)
+    // Keyset walk: each batch resumes after the last key the previous one deleted.
+    private Task<(long Deleted, int Batches, bool MoreLeft)> PruneAttemptsAsync(NpgsqlConnection conn, DateTime now, CancellationToken ct)
     {
-        long total = 0;
         var (afterShard, afterAttempt) = (long.MinValue, int.MinValue);
-        for (var batch = 1; batch <= _options.MaxBatchesPerPrune; batch++)
+        return PruneBatchesAsync(conn, "AttemptsPruneBatch", now, _options.AttemptRetention, async (cmd, t) =>
         {
-            await using var cmd = Command(conn, "AttemptsPruneBatch");
-            cmd.Parameters.AddWithValue("now", now);
-            cmd.Parameters.AddWithValue("keep", _options.AttemptRetention);
-            cmd.Parameters.AddWithValue("batch", _options.BatchSize);
             cmd.Parameters.AddWithValue("after_shard", afterShard);
             cmd.Parameters.AddWithValue("after_attempt", afterAttempt);
-            long deleted = 0;
-            await using (var r = await cmd.ExecuteReaderAsync(ct))
-            {
-                if (await r.ReadAsync(ct))
-                    (deleted, afterShard, afterAttempt) = (r.GetInt64(0), r.GetInt64(1), r.GetInt32(2));
-            }
-            total += deleted;
-            if (deleted < _options.BatchSize) return (total, batch, false);
-        }
-        return (total, _options.MaxBatchesPerPrune, true);
+            await using var r = await cmd.ExecuteReaderAsync(t);
+            if (!await r.ReadAsync(t)) return 0;
+            (afterShard, afterAttempt) = (r.GetInt64(1), r.GetInt32(2));
+            return r.GetInt64(0);
+        }, ct);
     }
 
     private Task<(long Deleted, int Batches, bool MoreLeft)> PruneWorkersAsync(NpgsqlConnection conn, DateTime now, CancellationToken ct) =>

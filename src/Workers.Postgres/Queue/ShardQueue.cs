@@ -128,8 +128,7 @@ public sealed class ShardQueue
             await copy.CompleteAsync(ct);
         }
 
-        await FinishAttemptAsync(conn, tx, shard, now, "succeeded", null, logTail, ct);
-        await AddThroughputAsync(conn, tx, shard, now, shard.AudioSeconds, succeeded: 1, failed: 0, ct);
+        await FinishAttemptAsync(conn, tx, shard, now, "succeeded", null, logTail, new Throughput(shard.AudioSeconds, Succeeded: 1, Failed: 0), ct);
         await tx.CommitAsync(ct);
         return true;
     }
@@ -162,8 +161,7 @@ public sealed class ShardQueue
             await tx.RollbackAsync(ct);
             return FailOutcome.LeaseLost;
         }
-        await FinishAttemptAsync(conn, tx, shard, now, "failed", failure, failure.LogTail, ct);
-        await AddThroughputAsync(conn, tx, shard, now, 0, succeeded: 0, failed: 1, ct);
+        await FinishAttemptAsync(conn, tx, shard, now, "failed", failure, failure.LogTail, new Throughput(0, Succeeded: 0, Failed: 1), ct);
         await tx.CommitAsync(ct);
         return state == "dead" ? FailOutcome.Dead : FailOutcome.Retrying;
     }
@@ -183,7 +181,7 @@ public sealed class ShardQueue
                 return false;
             }
         }
-        await FinishAttemptAsync(conn, tx, shard, now, "released", new ShardFailure("Released", reason), null, ct);
+        await FinishAttemptAsync(conn, tx, shard, now, "released", new ShardFailure("Released", reason), null, null, ct);
         await tx.CommitAsync(ct);
         await NotifyAsync(shard.Queue, ct);
         return true;
@@ -252,31 +250,38 @@ public sealed class ShardQueue
     /// <summary>Rows per minute in throughput_minutes: concurrent completions spread over them (migration 007).</summary>
     public const int ThroughputSlots = 64;
 
-    /// <summary>Adds to the minute's throughput row of the shard's slot. Must stay the transaction's last statement (migration 007).</summary>
-    private static async Task AddThroughputAsync(NpgsqlConnection conn, NpgsqlTransaction tx, ClaimedShard shard, DateTime now, double audio,
-        int succeeded, int failed, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand(SqlCatalog.Get("ThroughputAdd"), conn, tx);
-        cmd.Parameters.AddWithValue("minute", MinuteOf(now));
-        cmd.Parameters.AddWithValue("slot", (short)(shard.Id % ThroughputSlots));
-        cmd.Parameters.AddWithValue("audio", audio);
-        cmd.Parameters.AddWithValue("succeeded", (long)succeeded);
-        cmd.Parameters.AddWithValue("failed", (long)failed);
-        await cmd.ExecuteNonQueryAsync(ct);
-    }
+    /// <summary>What an outcome adds to the minute's throughput row.</summary>
+    private readonly record struct Throughput(double Audio, int Succeeded, int Failed);
 
+    /// <summary>
+    /// Finishes the attempt row and then, when <paramref name="throughput"/> is given, adds to the
+    /// minute's throughput row of the shard's slot, which must stay the transaction's last statement
+    /// (migration 007). Both go in one batch: one round trip, in that order.
+    /// </summary>
     private static async Task FinishAttemptAsync(NpgsqlConnection conn, NpgsqlTransaction tx, ClaimedShard shard, DateTime now,
-        string outcome, ShardFailure? failure, string? logTail, CancellationToken ct)
+        string outcome, ShardFailure? failure, string? logTail, Throughput? throughput, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand(SqlCatalog.Get("ShardAttemptFinish"), conn, tx);
-        cmd.Parameters.AddWithValue("id", shard.Id);
-        cmd.Parameters.AddWithValue("attempt", shard.Attempt);
-        cmd.Parameters.AddWithValue("now", now);
-        cmd.Parameters.AddWithValue("outcome", outcome);
-        cmd.Parameters.AddWithValue("error_type", (object?)failure?.ErrorType ?? DBNull.Value);
-        cmd.Parameters.AddWithValue("error_message", (object?)failure?.Message ?? DBNull.Value);
-        cmd.Parameters.AddWithValue("error_stack", (object?)failure?.Stack ?? DBNull.Value);
-        cmd.Parameters.AddWithValue("log_tail", (object?)logTail ?? DBNull.Value);
-        await cmd.ExecuteNonQueryAsync(ct);
+        await using var batch = new NpgsqlBatch(conn, tx);
+        var finish = new NpgsqlBatchCommand(SqlCatalog.Get("ShardAttemptFinish"));
+        finish.Parameters.AddWithValue("id", shard.Id);
+        finish.Parameters.AddWithValue("attempt", shard.Attempt);
+        finish.Parameters.AddWithValue("now", now);
+        finish.Parameters.AddWithValue("outcome", outcome);
+        finish.Parameters.AddWithValue("error_type", (object?)failure?.ErrorType ?? DBNull.Value);
+        finish.Parameters.AddWithValue("error_message", (object?)failure?.Message ?? DBNull.Value);
+        finish.Parameters.AddWithValue("error_stack", (object?)failure?.Stack ?? DBNull.Value);
+        finish.Parameters.AddWithValue("log_tail", (object?)logTail ?? DBNull.Value);
+        batch.BatchCommands.Add(finish);
+        if (throughput is { } t)
+        {
+            var add = new NpgsqlBatchCommand(SqlCatalog.Get("ThroughputAdd"));
+            add.Parameters.AddWithValue("minute", MinuteOf(now));
+            add.Parameters.AddWithValue("slot", (short)(shard.Id % ThroughputSlots));
+            add.Parameters.AddWithValue("audio", t.Audio);
+            add.Parameters.AddWithValue("succeeded", (long)t.Succeeded);
+            add.Parameters.AddWithValue("failed", (long)t.Failed);
+            batch.BatchCommands.Add(add);
+        }
+        await batch.ExecuteNonQueryAsync(ct);
     }
 }

@@ -127,27 +127,12 @@ JOIN corpora c ON c.id = i.corpus_id
 WHERE i.shard_id = @id
 ORDER BY i.ordinal;
 
--- name: ShardGet
-SELECT id, corpus_id, state::text, attempt, max_attempts, not_before, lease_owner, lease_expires_at,
-       processed_seconds, last_error
-FROM shards WHERE id = @id;
-
 -- name: ShardsActiveCount
 -- Whether anything in @queues is still to do: drives `run --until-idle`.
 SELECT count(*) FILTER (WHERE state = 'queued') AS queued,
        count(*) FILTER (WHERE state = 'running') AS running
 FROM shards
 WHERE state IN ('queued', 'running') AND queue = ANY(@queues);
-
--- name: ShardsRerunFailed
--- Set-based re-run of a corpus's dead shards: fresh attempt budget, history kept. Progress and
--- the segment count go back to zero (the segments themselves are deleted by the caller), so the
--- corpus's progress drops at once rather than when the shard is claimed again.
-UPDATE shards
-SET state = 'queued', not_before = @now, max_attempts = attempt + @budget, last_error = NULL, finished_at = NULL,
-    processed_seconds = 0, segments = 0
-WHERE corpus_id = @corpus_id AND state = 'dead'
-RETURNING id;
 
 -- name: ShardsRerunByIds
 UPDATE shards
@@ -173,7 +158,9 @@ SELECT id FROM cancelled;
 -- name: ShardsRerunDeadByFilter
 -- Set-based re-run of every DEAD shard matching the filter (the same filter as the dashboard's
 -- shard list, DashboardShardsPage; every part optional, the caller insists on at least a corpus
--- or a queue, or an explicit "all"): one UPDATE, fresh budget, history kept.
+-- or a queue, or an explicit "all"): one UPDATE, fresh budget, history kept. Also a corpus's
+-- "re-run failed" (corpus only). Progress and the segment count go back to zero (the segments
+-- themselves are deleted by the caller), so progress drops at once, not when the shard is claimed again.
 UPDATE shards s
 SET state = 'queued', not_before = @now, max_attempts = s.attempt + @budget, last_error = NULL, finished_at = NULL,
     processed_seconds = 0, segments = 0
