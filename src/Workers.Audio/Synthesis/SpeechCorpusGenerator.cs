@@ -46,17 +46,6 @@ public sealed class SpeechCorpusGenerator
             }
     }
 
-    public static bool IsAvailable()
-    {
-        try
-        {
-            using var p = Process.Start(new ProcessStartInfo("espeak-ng", "--version") { RedirectStandardOutput = true, UseShellExecute = false });
-            p!.WaitForExit();
-            return p.ExitCode == 0;
-        }
-        catch (System.ComponentModel.Win32Exception) { return false; }
-    }
-
     /// <summary>Writes a 16 kHz 16-bit mono WAV of about <paramref name="seconds"/>: utterances separated
     /// by silences of <paramref name="minGap"/>..<paramref name="maxGap"/> s over faint noise.
     /// Returns where speech was placed.</summary>

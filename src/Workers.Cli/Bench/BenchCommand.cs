@@ -139,7 +139,7 @@ public static class BenchCommand
                 }, ct)));
                 sw.Stop();
                 var all = latencies.SelectMany(l => l).Order().ToArray();
-                Console.WriteLine($"  {n,11}   {shardCount / sw.Elapsed.TotalSeconds,8:N0}   {all[all.Length / 2],6:0.00}   {all[(int)(all.Length * 0.99)],6:0.00}");
+                Console.WriteLine($"  {n,11}   {shardCount / sw.Elapsed.TotalSeconds,8:N0}   {Percentile.Of(all, 0.5),6:0.00}   {Percentile.Of(all, 0.99),6:0.00}");
             }
         }
         finally

@@ -79,7 +79,7 @@ public static class DashboardBench
                     bytes = body.Length;
                 }
                 Array.Sort(ms);
-                Console.WriteLine($"  {page,-58} {(int)status,6} {Pct(ms, 0.50),8:0.0} {Pct(ms, 0.95),8:0.0} {ms[^1],8:0.0} {bytes,9:N0}");
+                Console.WriteLine($"  {page,-58} {(int)status,6} {Percentile.Of(ms, 0.50),8:0.0} {Percentile.Of(ms, 0.95),8:0.0} {ms[^1],8:0.0} {bytes,9:N0}");
             }
             await app.StopAsync(CancellationToken.None);
         }
@@ -95,8 +95,6 @@ public static class DashboardBench
         }
         return ExitCodes.Ok;
     }
-
-    private static double Pct(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
 
     /// <summary>The same manifest as `workers bench enqueue`, written through the real enqueue path.</summary>
     private static async Task<long> SeedCorpusAsync(CliContext ctx, NpgsqlDataSource db, string name, int fileCount, double hours, CancellationToken ct)

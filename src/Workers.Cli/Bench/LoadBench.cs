@@ -217,8 +217,8 @@ public static class LoadBench
     private static string Percentiles(double[] sorted)
     {
         if (sorted.Length == 0) return "-";
-        double P(double q) => sorted[Math.Min(sorted.Length - 1, (int)(sorted.Length * q))];
-        return string.Create(CultureInfo.InvariantCulture, $"{P(0.5):0.00} / {P(0.9):0.00} / {P(0.99):0.00} / {sorted[^1]:0.00}");
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{Percentile.Of(sorted, 0.5):0.00} / {Percentile.Of(sorted, 0.9):0.00} / {Percentile.Of(sorted, 0.99):0.00} / {sorted[^1]:0.00}");
     }
 
     private sealed record Check(long SucceededOnce, long Doubles, long NotSucceeded, long Segments);

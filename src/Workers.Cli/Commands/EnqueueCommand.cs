@@ -40,8 +40,7 @@ public static class EnqueueCommand
         // The same rules, scan, probe and plan as the dashboard's enqueue form (EnqueueSettings, EnqueuePlanner).
         var settings = new EnqueueSettings(req.Name, req.ShardMinutes, req.Pipeline, req.Queue, req.Priority);
         var corpusName = settings.CorpusName(req.Path);
-        var problems = settings.Validate(corpusName, ctx.Configuration.GetSection("Pipelines").GetChildren().Select(c => c.Key),
-            f => "--" + f.Replace('_', '-'));
+        var problems = settings.Validate(corpusName, ctx.Pipelines, f => "--" + f.Replace('_', '-'));
         if (problems.Count > 0) throw new ArgumentException(string.Join(Environment.NewLine + "       ", problems));
 
         var sw = Stopwatch.StartNew();

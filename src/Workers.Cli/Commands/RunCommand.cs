@@ -65,7 +65,7 @@ public static class RunCommand
                 .. untilIdle ? new[] { "--until-idle" } : [],
             ],
             NodeSlotPlan.Environment(s, gpuProvider, cpuProvider))).ToList();
-        var node = ctx.Configuration["Fleet:NodeName"] is { Length: > 0 } n ? n : Environment.MachineName;
+        var node = ctx.NodeName;
         var tempRoot = ctx.Configuration["Fleet:TempRoot"] is { Length: > 0 } t ? t : new Workers.Fleet.Worker.WorkerOptions().TempRoot;
         // Folders of this node's workers that died (SIGKILL, OOM killer, power loss) before cleaning up.
         Workers.Fleet.Worker.TempFolders.SweepDead(tempRoot, node, ctx.Logger("Supervisor"));
@@ -104,7 +104,7 @@ public static class RunCommand
             ? double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && d > 0 ? d
                 : throw new ArgumentException($"{GpuTelemetrySampler.IntervalKey} must be a positive number of seconds (is '{v}').")
             : GpuTelemetrySampler.DefaultIntervalSeconds;
-        var node = ctx.Configuration["Fleet:NodeName"] is { Length: > 0 } n ? n : Environment.MachineName;
+        var node = ctx.NodeName;
         var registry = new WorkerRegistry(await ctx.DatabaseWhenUpAsync(ct), ctx.Time);
         var sampler = GpuTelemetrySampler.Create(NvidiaSmiPath(ctx), node, TimeSpan.FromSeconds(seconds), registry, ctx.Time, ctx.Logger("Telemetry"));
         return Task.Run(() => sampler.RunAsync(ct), CancellationToken.None);

@@ -55,7 +55,7 @@ public static class ServeCommand
         new(db, ctx.Queue, ctx.Time, options)
         {
             Corpus = corpus,
-            Pipelines = [.. ctx.Configuration.GetSection("Pipelines").GetChildren().Select(c => c.Key)],
+            Pipelines = ctx.Pipelines,
         };
 
     private static int HashPassword()

@@ -41,8 +41,8 @@ public static class WorkerCommand
                 ModelsRoot = Inference.ModelsRoot(ctx),
                 GpuUuid = pr.GetValue(gpuUuid),
                 GpuName = pr.GetValue(gpuName),
+                Node = ctx.NodeName,
             };
-            if (ctx.Configuration["Fleet:NodeName"] is { Length: > 0 } node) worker.Node = node;
             if (ctx.Configuration["Fleet:TempRoot"] is { Length: > 0 } temp) worker.TempRoot = temp;
             if (ctx.Configuration["Fleet:MinFreeDiskMb"] is { Length: > 0 } minFree) worker.MinFreeDiskMb = long.Parse(minFree, System.Globalization.CultureInfo.InvariantCulture);
             if (ctx.Configuration["Fleet:DrainSeconds"] is { Length: > 0 } drain) worker.DrainSeconds = int.Parse(drain, System.Globalization.CultureInfo.InvariantCulture);

@@ -322,21 +322,7 @@ public sealed class SegmentAudioWriter : IDisposable
     private static void WriteWavHeader(Stream output, long samples)
     {
         if (samples * 2 > uint.MaxValue - 36) throw new IOException($"a segment of {samples / (double)Rate:0} s is too long for a WAV file");
-        Span<byte> h = stackalloc byte[44];
-        var data = (uint)(samples * 2);
-        "RIFF"u8.CopyTo(h);
-        BinaryPrimitives.WriteUInt32LittleEndian(h[4..], 36 + data);
-        "WAVEfmt "u8.CopyTo(h[8..]);
-        BinaryPrimitives.WriteInt32LittleEndian(h[16..], 16);
-        BinaryPrimitives.WriteInt16LittleEndian(h[20..], 1); // PCM
-        BinaryPrimitives.WriteInt16LittleEndian(h[22..], 1); // mono
-        BinaryPrimitives.WriteInt32LittleEndian(h[24..], Rate);
-        BinaryPrimitives.WriteInt32LittleEndian(h[28..], Rate * 2);
-        BinaryPrimitives.WriteInt16LittleEndian(h[32..], 2);
-        BinaryPrimitives.WriteInt16LittleEndian(h[34..], 16);
-        "data"u8.CopyTo(h[36..]);
-        BinaryPrimitives.WriteUInt32LittleEndian(h[40..], data);
-        output.Write(h);
+        Pcm16Wav.WriteHeader(output, Rate, samples);
     }
 
     private void AddToFlacBatch(string relative, long samples, double endSeconds)

@@ -41,6 +41,12 @@ public sealed class CliContext : IAsyncDisposable
 
     public ILogger Logger(string category) => LoggerFactory.CreateLogger(category);
 
+    /// <summary>The configured pipelines (the sections of Pipelines), which `workers enqueue` and the dashboard's form accept.</summary>
+    public IReadOnlyList<string> Pipelines => [.. Configuration.GetSection("Pipelines").GetChildren().Select(c => c.Key)];
+
+    /// <summary>Fleet:NodeName, or the machine name: what the supervisor, its workers and the GPU sampler call this node.</summary>
+    public string NodeName => Configuration["Fleet:NodeName"] is { Length: > 0 } n ? n : Environment.MachineName;
+
     public T Bind<T>(string section) where T : new()
     {
         var o = new T();

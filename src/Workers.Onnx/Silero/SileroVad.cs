@@ -72,6 +72,11 @@ public sealed class SileroVad : IDisposable
     /// <summary>The speech probability of each row from the last <see cref="Run"/>.</summary>
     public ReadOnlySpan<float> Probabilities => probability.Span;
 
+    /// <summary>The recurrent state, [2, BatchSize, 128]: the one the next <see cref="Run"/> reads,
+    /// which after a run is the one that run wrote. For callers that keep each stream's state elsewhere
+    /// and gather/scatter it around a run.</summary>
+    public Span<float> State => (stateInB ? stateB : stateA).Span;
+
     /// <summary>Row <paramref name="row"/>'s 512 new samples: write the stream's next window here.</summary>
     public Span<float> Window(int row) => input.Span.Slice((row * RowSamples) + ContextSamples, WindowSamples);
 
@@ -98,7 +103,7 @@ public sealed class SileroVad : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegative(row);
         ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(row, BatchSize);
-        var state = (stateInB ? stateB : stateA).Span;
+        var state = State;
         state.Slice(row * StateSize, StateSize).Clear();                         // layer 0
         state.Slice(((BatchSize + row) * StateSize), StateSize).Clear();         // layer 1
         Row(row)[..ContextSamples].Clear();

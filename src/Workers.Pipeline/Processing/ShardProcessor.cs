@@ -96,8 +96,8 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
                 foreach (var s in r.Segments)
                 {
                     // Speech found in the lead-in belongs to the previous range (another shard): clip to ours.
-                    var start = Math.Max(it.StartSeconds, readStarts[(int)r.ItemId] + (double)s.Start / sr);
-                    var end = Math.Min(it.EndSeconds, readStarts[(int)r.ItemId] + (double)s.End / sr);
+                    var start = Math.Max(it.StartSeconds, readStarts[index] + (double)s.Start / sr);
+                    var end = Math.Min(it.EndSeconds, readStarts[index] + (double)s.End / sr);
                     if (end > start) segments.Add(new FoundSegment(it.FileIndex, start, end));
                 }
             }
@@ -170,24 +170,20 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
     /// and an ffmpeg that died of a signal (exit code 128 + signal: killed, crashed). A file whose
     /// content is bad fails the same way every time and is not retried.
     /// </summary>
-    public static bool IsTransientDecodeError(Exception e)
-    {
-        var inner = e is AudioReadException { InnerException: { } i } ? i : e;
-        return inner switch
+    public static bool IsTransientDecodeError(Exception e) =>
+        DecoderError(e) switch
         {
             FileNotFoundException or DirectoryNotFoundException => false,
             IOException or TimeoutException => true,
             AudioFormatException f => FfmpegSignalExit().Match(f.Message) is { Success: true } m && int.Parse(m.Groups[1].Value) >= 128,
             _ => false,
         };
-    }
 
     [System.Text.RegularExpressions.GeneratedRegex(@"ffmpeg exited with code (\d+)")]
     private static partial System.Text.RegularExpressions.Regex FfmpegSignalExit();
 
-    private static string Describe(Exception e)
-    {
-        var inner = e is AudioReadException { InnerException: { } i } ? i : e;
-        return FileAccessErrors.Describe(inner);
-    }
+    private static string Describe(Exception e) => FileAccessErrors.Describe(DecoderError(e));
+
+    /// <summary>The decoder's own exception: <see cref="PrefetchingReader"/> wraps it in an <see cref="AudioReadException"/>.</summary>
+    private static Exception DecoderError(Exception e) => e is AudioReadException { InnerException: { } i } ? i : e;
 }
