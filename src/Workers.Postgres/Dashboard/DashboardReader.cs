@@ -21,7 +21,6 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
 
     public async Task<IReadOnlyList<CorpusProgress>> CorporaAsync(CancellationToken ct = default)
     {
-        var since = time.GetUtcNow().UtcDateTime - RateWindow;
         await using var conn = await db.OpenConnectionAsync(ct);
         var counts = new Dictionary<long, (Dictionary<string, int> States, double Processed, long Segments)>();
         await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardCorpusShardCounts"), conn))
@@ -38,13 +37,7 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
         await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardFileFailureCounts"), conn))
         await using (var r = await cmd.ExecuteReaderAsync(ct))
             while (await r.ReadAsync(ct)) fileFailures[r.GetInt64(0)] = r.GetInt32(1);
-        var recent = new Dictionary<long, (double Seconds, int Shards)>();
-        await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardRecentRate"), conn))
-        {
-            cmd.Parameters.AddWithValue("since", since);
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct)) recent[r.GetInt64(0)] = (r.GetDouble(1), r.GetInt32(2));
-        }
+        var recent = await RecentByCorpusAsync(conn, ct);
         var list = new List<CorpusProgress>();
         await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("CorpusList"), conn))
         await using (var r = await cmd.ExecuteReaderAsync(ct))
@@ -58,6 +51,27 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
                     rr.Item1, rr.Item2));
             }
         return list;
+    }
+
+    /// <summary>
+    /// Audio seconds of shards that succeeded within <see cref="RateWindow"/>, fleet-wide: the rate
+    /// alone, without the per-corpus counts of <see cref="CorporaAsync"/> (one index range read).
+    /// </summary>
+    public async Task<double> RecentAudioSecondsAsync(CancellationToken ct = default)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return (await RecentByCorpusAsync(conn, ct)).Values.Sum(v => v.Seconds);
+    }
+
+    /// <summary>Per corpus, audio seconds and shards that succeeded within <see cref="RateWindow"/> (DashboardRecentRate).</summary>
+    private async Task<Dictionary<long, (double Seconds, int Shards)>> RecentByCorpusAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        var recent = new Dictionary<long, (double Seconds, int Shards)>();
+        await using var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardRecentRate"), conn);
+        cmd.Parameters.AddWithValue("since", time.GetUtcNow().UtcDateTime - RateWindow);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) recent[r.GetInt64(0)] = (r.GetDouble(1), r.GetInt32(2));
+        return recent;
     }
 
     public async Task<IReadOnlyList<ShardRow>> ShardsAsync(ShardFilter f, CancellationToken ct = default)
@@ -189,7 +203,6 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
 
     public async Task<MetricsSnapshot> MetricsAsync(CancellationToken ct = default)
     {
-        var since = time.GetUtcNow().UtcDateTime - RateWindow;
         await using var conn = await db.OpenConnectionAsync(ct);
         var byState = ShardStates.All.ToDictionary(s => s.ToDb(), _ => 0L);
         double processed = 0;
@@ -209,13 +222,7 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
             corpora = r.GetInt64(0);
             enqueued = r.GetDouble(1);
         }
-        double recent = 0;
-        await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardRecentRate"), conn))
-        {
-            cmd.Parameters.AddWithValue("since", since);
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct)) recent += r.GetDouble(1);
-        }
+        var recent = (await RecentByCorpusAsync(conn, ct)).Values.Sum(v => v.Seconds);
         int paused = 0;
         await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("QueuePausedList"), conn))
         await using (var r = await cmd.ExecuteReaderAsync(ct))
