@@ -324,7 +324,8 @@ public static class ApiEndpoints
     /// <summary>Only a local path: an open redirect would let a link bounce a user to another site.</summary>
     private static string ReturnPath(string p) => p.StartsWith('/') && !p.StartsWith("//", StringComparison.Ordinal) && !p.Contains('\\') ? p : "/";
 
-    private sealed class SeeOther(string location) : IResult
+    /// <summary>303 to <paramref name="location"/>: a posted form's answer, so a reload does not post again.</summary>
+    internal sealed class SeeOther(string location) : IResult
     {
         public Task ExecuteAsync(HttpContext ctx)
         {
