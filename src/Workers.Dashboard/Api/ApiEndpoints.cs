@@ -205,34 +205,28 @@ public static class ApiEndpoints
             fleet_rate = fleetRate,
             fleet_audio_hours_per_minute = fleetRate * 60 / 3600,
             paused_queues = paused.Select(p => p.Queue),
-            corpora = corpora.Select(c =>
+            corpora = corpora.Select(c => new
             {
-                var remaining = Math.Max(0, c.AudioSeconds - c.ProcessedSeconds);
-                var rate = c.RecentAudioSeconds / window;
-                double? eta = c.Cancelled ? null : remaining <= 0 ? 0 : rate > 0 ? remaining / rate : null;
-                return new
-                {
-                    id = c.Id,
-                    name = c.Name,
-                    queue = c.Queue,
-                    queue_paused = paused.Any(p => p.Queue == c.Queue),
-                    priority = c.Priority,
-                    pipeline = c.Pipeline,
-                    files = c.Files,
-                    audio_seconds = c.AudioSeconds,
-                    audio_hours = c.AudioSeconds / 3600,
-                    processed_seconds = c.ProcessedSeconds,
-                    processed_hours = c.ProcessedSeconds / 3600,
-                    progress = c.AudioSeconds > 0 ? Math.Min(1, c.ProcessedSeconds / c.AudioSeconds) : 1,
-                    shards = c.ShardsByState,
-                    failed_shards = c.ShardsByState.GetValueOrDefault(ShardState.Dead.ToDb()),
-                    failed_files = c.FailedFiles,
-                    segments = c.Segments,
-                    recent_rate = rate,
-                    eta_seconds = eta,
-                    cancelled = c.Cancelled,
-                    created_at = c.CreatedAt,
-                };
+                id = c.Id,
+                name = c.Name,
+                queue = c.Queue,
+                queue_paused = paused.Any(p => p.Queue == c.Queue),
+                priority = c.Priority,
+                pipeline = c.Pipeline,
+                files = c.Files,
+                audio_seconds = c.AudioSeconds,
+                audio_hours = c.AudioSeconds / 3600,
+                processed_seconds = c.ProcessedSeconds,
+                processed_hours = c.ProcessedSeconds / 3600,
+                progress = c.Progress,
+                shards = c.ShardsByState,
+                failed_shards = c.ShardsByState.GetValueOrDefault(ShardState.Dead.ToDb()),
+                failed_files = c.FailedFiles,
+                segments = c.Segments,
+                recent_rate = c.RecentRate,
+                eta_seconds = c.EtaSeconds,
+                cancelled = c.Cancelled,
+                created_at = c.CreatedAt,
             }),
         };
     }
