@@ -59,7 +59,7 @@ public static class DashboardApp
         s.AddSingleton(new CorpusAdmin(host.Database, host.Time));
         s.AddSingleton(new CorpusStatusReader(host.Database));
         s.AddSingleton(new QueueAdmin(host.Database, host.Time));
-        s.AddSingleton(new AuditLog(host.Database, host.Time));
+        s.AddSingleton(new AuditLog(host.Time));
         s.AddSingleton(new WorkerRegistry(host.Database, host.Time));
         s.AddSingleton<IDurationProbe>(new AudioDurationProbe());
         s.AddSingleton<DashboardEnqueue>();

@@ -39,7 +39,7 @@ public static class ApiEndpoints
             return Results.Json(new { header_name = tokens.HeaderName, form_field_name = tokens.FormFieldName, token = tokens.RequestToken }, DashboardApp.Json);
         });
 
-        app.MapGet("/api/corpora", async (DashboardReader reader, DashboardHost host, CancellationToken ct) =>
+        app.MapGet("/api/corpora", async (DashboardReader reader, CancellationToken ct) =>
             Results.Json(await CorporaJsonAsync(reader, ct), DashboardApp.Json));
 
         app.MapGet("/api/shards", async (HttpContext ctx, DashboardReader reader, CorpusStatusReader corpora, CancellationToken ct) =>

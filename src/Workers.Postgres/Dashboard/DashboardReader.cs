@@ -45,10 +45,9 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
             {
                 var id = r.GetInt64(0);
                 var c = counts.TryGetValue(id, out var x) ? x : (ShardStates.All.ToDictionary(s => s.ToDb(), _ => 0), 0, 0);
-                var rr = recent.TryGetValue(id, out var y) ? y : (0, 0);
                 list.Add(new CorpusProgress(id, r.GetString(1), r.GetString(6), r.GetInt32(7), r.GetString(5), r.GetInt32(9), r.GetDouble(11),
                     c.Item2, c.Item1, c.Item3, r.GetInt32(10) + fileFailures.GetValueOrDefault(id), !r.IsDBNull(13), r.GetDateTime(14),
-                    rr.Item1, rr.Item2));
+                    recent.GetValueOrDefault(id)));
             }
         return list;
     }
@@ -60,17 +59,17 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
     public async Task<double> RecentAudioSecondsAsync(CancellationToken ct = default)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        return (await RecentByCorpusAsync(conn, ct)).Values.Sum(v => v.Seconds);
+        return (await RecentByCorpusAsync(conn, ct)).Values.Sum();
     }
 
-    /// <summary>Per corpus, audio seconds and shards that succeeded within <see cref="RateWindow"/> (DashboardRecentRate).</summary>
-    private async Task<Dictionary<long, (double Seconds, int Shards)>> RecentByCorpusAsync(NpgsqlConnection conn, CancellationToken ct)
+    /// <summary>Per corpus, audio seconds of shards that succeeded within <see cref="RateWindow"/> (DashboardRecentRate).</summary>
+    private async Task<Dictionary<long, double>> RecentByCorpusAsync(NpgsqlConnection conn, CancellationToken ct)
     {
-        var recent = new Dictionary<long, (double Seconds, int Shards)>();
+        var recent = new Dictionary<long, double>();
         await using var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardRecentRate"), conn);
         cmd.Parameters.AddWithValue("since", time.GetUtcNow().UtcDateTime - RateWindow);
         await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct)) recent[r.GetInt64(0)] = (r.GetDouble(1), r.GetInt32(2));
+        while (await r.ReadAsync(ct)) recent[r.GetInt64(0)] = r.GetDouble(1);
         return recent;
     }
 
@@ -222,7 +221,7 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
             corpora = r.GetInt64(0);
             enqueued = r.GetDouble(1);
         }
-        var recent = (await RecentByCorpusAsync(conn, ct)).Values.Sum(v => v.Seconds);
+        var recent = (await RecentByCorpusAsync(conn, ct)).Values.Sum();
         int paused = 0;
         await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("QueuePausedList"), conn))
         await using (var r = await cmd.ExecuteReaderAsync(ct))

@@ -3,7 +3,7 @@ namespace Workers.Postgres.Dashboard;
 /// <summary>A corpus's progress as the dashboard shows it. Every shard state is present in <see cref="ShardsByState"/>.</summary>
 public sealed record CorpusProgress(long Id, string Name, string Queue, int Priority, string Pipeline, int Files, double AudioSeconds,
     double ProcessedSeconds, IReadOnlyDictionary<string, int> ShardsByState, long Segments, int FailedFiles, bool Cancelled,
-    DateTime CreatedAt, double RecentAudioSeconds, int RecentShards)
+    DateTime CreatedAt, double RecentAudioSeconds)
 {
     /// <summary>Processed over total audio, 0 to 1 (1 for a corpus without audio).</summary>
     public double Progress => AudioSeconds > 0 ? Math.Min(1, ProcessedSeconds / AudioSeconds) : 1;

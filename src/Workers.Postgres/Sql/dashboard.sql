@@ -16,7 +16,7 @@ SELECT corpus_id, count(*)::int FROM file_failures GROUP BY corpus_id;
 -- name: DashboardRecentRate
 -- Audio seconds of shards that succeeded since @since, per corpus: the fleet's recent rate. Reads
 -- only the window's rows through the partial index shards_succeeded_finished.
-SELECT corpus_id, COALESCE(sum(audio_seconds), 0), count(*)::int
+SELECT corpus_id, COALESCE(sum(audio_seconds), 0)
 FROM shards
 WHERE state = 'succeeded' AND finished_at > @since
 GROUP BY corpus_id;
@@ -87,7 +87,7 @@ SELECT count(*) FROM segments WHERE shard_id = @id;
 SELECT state::text, count(*), COALESCE(sum(processed_seconds), 0) FROM shards GROUP BY state;
 
 -- name: DashboardCorpusTotals
-SELECT count(*), COALESCE(sum(audio_seconds), 0), COALESCE(sum(failed_files), 0) FROM corpora;
+SELECT count(*), COALESCE(sum(audio_seconds), 0) FROM corpora;
 
 -- name: QueuePausedList
 SELECT queue, paused_by, paused_at FROM paused_queues ORDER BY queue;
