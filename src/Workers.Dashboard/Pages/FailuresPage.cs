@@ -89,7 +89,7 @@ internal static class FailuresPage
                 if (withFailures.Count == 0) h.Append("<p id=\"no-failed-files\">No failed files.</p>");
                 foreach (var c in withFailures.Take(CorporaShown))
                 {
-                    var files = await reader.FailedFilesAsync(c.CorpusId, -1, FilesPerCorpusShown, ct);
+                    var files = await reader.FailedFilesAsync(c, FilesPerCorpusShown, ct);
                     FailedFiles(h, c.Corpus, files, token, here, c.FailedFiles);
                     if (c.FailedFiles > files.Count)
                         h.Append($"<p><a href=\"/failures?corpus={U(c.Corpus)}\">all {I(c.FailedFiles)} failed files of {E(c.Corpus)}</a></p>");

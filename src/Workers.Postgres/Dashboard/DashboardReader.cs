@@ -165,7 +165,7 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
         cmd.Parameters.AddWithValue("max", Math.Clamp(max, 1, MaxPageSize));
         var list = new List<FailedFileCorpus>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct)) list.Add(new FailedFileCorpus(r.GetInt64(0), r.GetString(1), r.GetInt32(2)));
+        while (await r.ReadAsync(ct)) list.Add(new FailedFileCorpus(r.GetInt64(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3)));
         return list;
     }
 
@@ -179,6 +179,20 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
             count.Parameters.AddWithValue("corpus_id", corpusId);
             enqueueFailures = await count.ExecuteScalarAsync(ct) is int n && n > 0;
         }
+        return await FailedFilesPageAsync(conn, corpusId, enqueueFailures, after, limit, ct);
+    }
+
+    /// <summary>The first <paramref name="limit"/> failed files of a corpus listed by <see cref="FailedFileCorporaAsync"/>, whose
+    /// enqueue failures that list has read already (one statement, not two).</summary>
+    public async Task<IReadOnlyList<FailedFileRow>> FailedFilesAsync(FailedFileCorpus corpus, int limit, CancellationToken ct = default)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await FailedFilesPageAsync(conn, corpus.CorpusId, corpus.EnqueueFailedFiles > 0, -1, limit, ct);
+    }
+
+    private static async Task<IReadOnlyList<FailedFileRow>> FailedFilesPageAsync(NpgsqlConnection conn, long corpusId, bool enqueueFailures, int after,
+        int limit, CancellationToken ct)
+    {
         await using var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardFailedFilesPage"), conn);
         cmd.Parameters.AddWithValue("corpus_id", corpusId);
         cmd.Parameters.AddWithValue("enqueue_failures", enqueueFailures);

@@ -40,8 +40,8 @@ public sealed record ShardDetail(ShardRow Shard, DateTime? LeaseExpiresAt, DateT
 /// <summary>One segment written for a shard, with its file's path.</summary>
 public sealed record ShardSegmentRow(int FileIndex, string Path, double StartSeconds, double EndSeconds);
 
-/// <summary>A corpus with failed files: at enqueue (unreadable) plus while processed.</summary>
-public sealed record FailedFileCorpus(long CorpusId, string Corpus, int FailedFiles);
+/// <summary>A corpus with failed files: <see cref="FailedFiles"/> at enqueue (unreadable, <see cref="EnqueueFailedFiles"/>) plus while processed.</summary>
+public sealed record FailedFileCorpus(long CorpusId, string Corpus, int FailedFiles, int EnqueueFailedFiles);
 
 /// <summary>A failed file: its newest processing failure (with shard and attempt), or else the error it had at enqueue.</summary>
 public sealed record FailedFileRow(int FileIndex, string Path, string Error, long? ShardId, int? Attempt);

@@ -124,8 +124,9 @@ LIMIT @max;
 
 -- name: DashboardFailedFileCorpora
 -- Corpora with failed files (at enqueue, counted in corpora.failed_files, or while processed, in
--- file_failures: failures only, small), by name, bounded.
-SELECT c.id, c.name, c.failed_files + COALESCE(x.n, 0)
+-- file_failures: failures only, small), by name, bounded; then the enqueue failures alone, which
+-- DashboardFailedFilesPage's @enqueue_failures needs (so no DashboardCorpusEnqueueFailures per corpus).
+SELECT c.id, c.name, c.failed_files + COALESCE(x.n, 0), c.failed_files
 FROM corpora c
 LEFT JOIN (SELECT corpus_id, count(*)::int AS n FROM file_failures GROUP BY corpus_id) x ON x.corpus_id = c.id
 WHERE c.failed_files + COALESCE(x.n, 0) > 0
