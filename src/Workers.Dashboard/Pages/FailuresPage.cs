@@ -47,8 +47,7 @@ internal static class FailuresPage
             var h = new StringBuilder();
             Head(h, "Failures");
             h.Append("<h1>Failures</h1><form class=\"filters\" id=\"failures-filter\" method=\"get\" action=\"/failures\">");
-            foreach (var k in Filters)
-                h.Append($"<label>{k} <input name=\"{k}\" value=\"{E(q[k].ToString())}\" size=\"12\"></label>");
+            FilterInputs(h, q, Filters);
             h.Append("<button>filter</button> <a href=\"/failures\">clear</a></form>");
 
             h.Append("<h2>Failed (dead) shards</h2>");

@@ -57,6 +57,13 @@ public static class HtmlPages
     internal static void Hidden(StringBuilder h, string name, string value) =>
         h.Append($"<input type=\"hidden\" name=\"{E(name)}\" value=\"{E(value)}\">");
 
+    /// <summary>A GET filter form's text inputs, one per key in order, re-filled from the request's query.</summary>
+    internal static void FilterInputs(StringBuilder h, IQueryCollection query, IEnumerable<string> keys)
+    {
+        foreach (var k in keys)
+            h.Append($"<label>{E(k)} <input name=\"{E(k)}\" value=\"{E(query[k].ToString())}\" size=\"12\"></label>");
+    }
+
     /// <summary>A page with a heading and a message, for a status other than 200 (unknown shard, bad parameter).</summary>
     internal static IResult ErrorPage(int status, string title, string message)
     {
