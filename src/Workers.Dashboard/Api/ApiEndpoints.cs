@@ -7,7 +7,6 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Primitives;
-using Npgsql;
 using Workers.Core.Queue;
 using Workers.Postgres.Corpora;
 using Workers.Postgres.Dashboard;
@@ -91,12 +90,12 @@ public static class ApiEndpoints
             return Results.Json(new { entries = page, next_before = page.Count == limit ? page[^1].Id : (long?)null }, DashboardApp.Json);
         });
 
-        app.MapGet("/api/history", async (HttpContext ctx, NpgsqlDataSource db, TimeProvider time, CancellationToken ct) =>
+        app.MapGet("/api/history", async (HttpContext ctx, HistoryReader history, CancellationToken ct) =>
         {
             var minutes = Long(ctx.Request.Query, "minutes") ?? 60;
             if (minutes < 1)
                 throw new ApiException(400, $"minutes must be at least 1 (at most {HistoryReader.MaxMinutes}, one day), not {minutes}.");
-            var points = await new HistoryReader(db, time).MinutesAsync((int)Math.Min(minutes, HistoryReader.MaxMinutes), ct);
+            var points = await history.MinutesAsync((int)Math.Min(minutes, HistoryReader.MaxMinutes), ct);
             return Results.Json(new
             {
                 bucket_seconds = 60,

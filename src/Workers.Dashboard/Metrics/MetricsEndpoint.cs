@@ -17,10 +17,10 @@ namespace Workers.Dashboard.Metrics;
 public static class MetricsEndpoint
 {
     public static void Map(IEndpointRouteBuilder app) =>
-        app.MapGet("/metrics", async (DashboardReader reader, WorkerRegistry registry, DashboardHost host, CancellationToken ct) =>
+        app.MapGet("/metrics", async (DashboardReader reader, HistoryReader history, WorkerRegistry registry, DashboardHost host, CancellationToken ct) =>
         {
             var m = await reader.MetricsAsync(ct);
-            var totals = await new HistoryReader(host.Database, host.Time).TotalsAsync(ct);
+            var totals = await history.TotalsAsync(ct);
             var claims = await registry.ClaimLatencyAsync(ct);
             var now = host.Time.GetUtcNow().UtcDateTime;
             var workers = await registry.ListAsync(now - ApiEndpoints.FleetWindow, ct);
