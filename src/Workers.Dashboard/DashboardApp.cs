@@ -56,10 +56,11 @@ public static class DashboardApp
         s.AddSingleton(host.Time);
         s.AddSingleton(new CredentialChecker(host.Options, host.Time));
         s.AddSingleton(new DashboardReader(host.Database, host.Time));
+        s.AddSingleton(new HistoryReader(host.Database, host.Time));
         s.AddSingleton(new CorpusAdmin(host.Database, host.Time));
         s.AddSingleton(new CorpusStatusReader(host.Database));
         s.AddSingleton(new QueueAdmin(host.Database, host.Time));
-        s.AddSingleton(new AuditLog(host.Database, host.Time));
+        s.AddSingleton(new AuditLog(host.Time));
         s.AddSingleton(new WorkerRegistry(host.Database, host.Time));
         s.AddSingleton<IDurationProbe>(new AudioDurationProbe());
         s.AddSingleton<DashboardEnqueue>();

@@ -7,7 +7,6 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Primitives;
-using Npgsql;
 using Workers.Core.Queue;
 using Workers.Postgres.Corpora;
 using Workers.Postgres.Dashboard;
@@ -21,6 +20,16 @@ public static class ApiEndpoints
     /// <summary>Workers running, or stopped within this long, are listed by /api/fleet and counted by /metrics.</summary>
     public static readonly TimeSpan FleetWindow = TimeSpan.FromHours(1);
 
+    /// <summary>A running worker without a heartbeat for this long (3 heartbeat periods) is shown as stale.</summary>
+    internal static TimeSpan StaleAfter(DashboardHost host) => 3 * host.Queue.Heartbeat;
+
+    /// <summary>The registry state, with a running worker past <paramref name="staleAfter"/> shown as <c>stale</c>: /fleet, /api/fleet and /metrics alike.</summary>
+    internal static string WorkerState(WorkerRow w, DateTime now, TimeSpan staleAfter) =>
+        w.State == "running" && now - w.HeartbeatAt > staleAfter ? "stale" : w.State;
+
+    /// <summary>A running worker assigned a GPU whose inference runs on CPU (a CUDA provider that failed to load).</summary>
+    internal static bool GpuSlotOnCpu(WorkerRow w) => w.State == "running" && w.GpuSlotOnCpu;
+
     public static void Map(IEndpointRouteBuilder app)
     {
         app.MapGet("/api/antiforgery", (HttpContext ctx, IAntiforgery af) =>
@@ -29,7 +38,7 @@ public static class ApiEndpoints
             return Results.Json(new { header_name = tokens.HeaderName, form_field_name = tokens.FormFieldName, token = tokens.RequestToken }, DashboardApp.Json);
         });
 
-        app.MapGet("/api/corpora", async (DashboardReader reader, DashboardHost host, CancellationToken ct) =>
+        app.MapGet("/api/corpora", async (DashboardReader reader, CancellationToken ct) =>
             Results.Json(await CorporaJsonAsync(reader, ct), DashboardApp.Json));
 
         app.MapGet("/api/shards", async (HttpContext ctx, DashboardReader reader, CorpusStatusReader corpora, CancellationToken ct) =>
@@ -58,11 +67,11 @@ public static class ApiEndpoints
             var now = host.Time.GetUtcNow().UtcDateTime;
             var workers = await registry.ListAsync(now - FleetWindow, ct);
             var gpus = await registry.ListGpusAsync(ct);
-            var stale = 3 * host.Queue.Heartbeat;
+            var stale = StaleAfter(host);
             return Results.Json(new
             {
                 stale_after_seconds = stale.TotalSeconds,
-                gpu_slots_on_cpu = workers.Count(w => w.State == "running" && w.GpuSlotOnCpu),
+                gpu_slots_on_cpu = workers.Count(GpuSlotOnCpu),
                 workers = workers.Select(w => WorkerJson(w, now, stale)),
                 gpus = gpus.Select(g => new
                 {
@@ -81,12 +90,12 @@ public static class ApiEndpoints
             return Results.Json(new { entries = page, next_before = page.Count == limit ? page[^1].Id : (long?)null }, DashboardApp.Json);
         });
 
-        app.MapGet("/api/history", async (HttpContext ctx, NpgsqlDataSource db, TimeProvider time, CancellationToken ct) =>
+        app.MapGet("/api/history", async (HttpContext ctx, HistoryReader history, CancellationToken ct) =>
         {
             var minutes = Long(ctx.Request.Query, "minutes") ?? 60;
             if (minutes < 1)
                 throw new ApiException(400, $"minutes must be at least 1 (at most {HistoryReader.MaxMinutes}, one day), not {minutes}.");
-            var points = await new HistoryReader(db, time).MinutesAsync((int)Math.Min(minutes, HistoryReader.MaxMinutes), ct);
+            var points = await history.MinutesAsync((int)Math.Min(minutes, HistoryReader.MaxMinutes), ct);
             return Results.Json(new
             {
                 bucket_seconds = 60,
@@ -195,34 +204,28 @@ public static class ApiEndpoints
             fleet_rate = fleetRate,
             fleet_audio_hours_per_minute = fleetRate * 60 / 3600,
             paused_queues = paused.Select(p => p.Queue),
-            corpora = corpora.Select(c =>
+            corpora = corpora.Select(c => new
             {
-                var remaining = Math.Max(0, c.AudioSeconds - c.ProcessedSeconds);
-                var rate = c.RecentAudioSeconds / window;
-                double? eta = c.Cancelled ? null : remaining <= 0 ? 0 : rate > 0 ? remaining / rate : null;
-                return new
-                {
-                    id = c.Id,
-                    name = c.Name,
-                    queue = c.Queue,
-                    queue_paused = paused.Any(p => p.Queue == c.Queue),
-                    priority = c.Priority,
-                    pipeline = c.Pipeline,
-                    files = c.Files,
-                    audio_seconds = c.AudioSeconds,
-                    audio_hours = c.AudioSeconds / 3600,
-                    processed_seconds = c.ProcessedSeconds,
-                    processed_hours = c.ProcessedSeconds / 3600,
-                    progress = c.AudioSeconds > 0 ? Math.Min(1, c.ProcessedSeconds / c.AudioSeconds) : 1,
-                    shards = c.ShardsByState,
-                    failed_shards = c.ShardsByState.GetValueOrDefault(ShardState.Dead.ToDb()),
-                    failed_files = c.FailedFiles,
-                    segments = c.Segments,
-                    recent_rate = rate,
-                    eta_seconds = eta,
-                    cancelled = c.Cancelled,
-                    created_at = c.CreatedAt,
-                };
+                id = c.Id,
+                name = c.Name,
+                queue = c.Queue,
+                queue_paused = paused.Any(p => p.Queue == c.Queue),
+                priority = c.Priority,
+                pipeline = c.Pipeline,
+                files = c.Files,
+                audio_seconds = c.AudioSeconds,
+                audio_hours = c.AudioSeconds / 3600,
+                processed_seconds = c.ProcessedSeconds,
+                processed_hours = c.ProcessedSeconds / 3600,
+                progress = c.Progress,
+                shards = c.ShardsByState,
+                failed_shards = c.ShardsByState.GetValueOrDefault(ShardState.Dead.ToDb()),
+                failed_files = c.FailedFiles,
+                segments = c.Segments,
+                recent_rate = c.RecentRate,
+                eta_seconds = c.EtaSeconds,
+                cancelled = c.Cancelled,
+                created_at = c.CreatedAt,
             }),
         };
     }
@@ -248,7 +251,7 @@ public static class ApiEndpoints
         // A GPU slot whose session runs on CPU: the silent failure the overview flags in red.
         gpu_slot_on_cpu = w.GpuSlotOnCpu,
         threads = w.Threads, version = w.Version,
-        state = w.State == "running" && now - w.HeartbeatAt > staleAfter ? "stale" : w.State,
+        state = WorkerState(w, now, staleAfter),
         registered_state = w.State, started_at = w.StartedAt, heartbeat_at = w.HeartbeatAt,
         heartbeat_age_seconds = Math.Round((now - w.HeartbeatAt).TotalSeconds, 1), stopped_at = w.StoppedAt,
         current_shard = w.CurrentShard, shards_completed = w.ShardsCompleted, audio_seconds_done = w.AudioSecondsDone,
@@ -324,7 +327,8 @@ public static class ApiEndpoints
     /// <summary>Only a local path: an open redirect would let a link bounce a user to another site.</summary>
     private static string ReturnPath(string p) => p.StartsWith('/') && !p.StartsWith("//", StringComparison.Ordinal) && !p.Contains('\\') ? p : "/";
 
-    private sealed class SeeOther(string location) : IResult
+    /// <summary>303 to <paramref name="location"/>: a posted form's answer, so a reload does not post again.</summary>
+    internal sealed class SeeOther(string location) : IResult
     {
         public Task ExecuteAsync(HttpContext ctx)
         {

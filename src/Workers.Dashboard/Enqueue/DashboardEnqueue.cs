@@ -88,9 +88,10 @@ public sealed class DashboardEnqueue(DashboardHost host, DashboardReader reader,
             fleetRate > 0 ? plan.AudioSeconds / fleetRate : null, id);
     }
 
-    /// <summary>Audio seconds per wall-clock second the fleet finished over DashboardReader.RateWindow (as /api/corpora reports it).</summary>
+    /// <summary>Audio seconds per wall-clock second the fleet finished over DashboardReader.RateWindow (as /api/corpora reports it),
+    /// read alone: the preview needs no per-corpus counts.</summary>
     private async Task<double> FleetRateAsync(CancellationToken ct) =>
-        (await reader.CorporaAsync(ct)).Sum(c => c.RecentAudioSeconds) / DashboardReader.RateWindow.TotalSeconds;
+        await reader.RecentAudioSecondsAsync(ct) / DashboardReader.RateWindow.TotalSeconds;
 
     private async Task ThrowIfTakenAsync(string name, CancellationToken ct)
     {

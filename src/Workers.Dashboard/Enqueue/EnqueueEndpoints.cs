@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Antiforgery;
@@ -9,6 +8,7 @@ using Microsoft.AspNetCore.Routing;
 using Workers.Dashboard.Api;
 using Workers.Dashboard.Pages;
 using Workers.Postgres.Dashboard;
+using static Workers.Dashboard.Pages.HtmlPages;
 
 namespace Workers.Dashboard.Enqueue;
 
@@ -47,7 +47,7 @@ public static class EnqueueEndpoints
                 if (Field(form, "confirm") == "1")
                 {
                     var done = await enqueue.ConfirmAsync(input, ApiEndpoints.ActorOf(ctx), audit, ct);
-                    return (IResult)new SeeOther("/shards?corpus=" + Uri.EscapeDataString(done.Name));
+                    return (IResult)new ApiEndpoints.SeeOther("/shards?corpus=" + Uri.EscapeDataString(done.Name));
                 }
                 var preview = await enqueue.PreviewAsync(input, ct);
                 return Page(ctx, enqueue, af, preview.Input, preview, null, StatusCodes.Status200OK);
@@ -126,20 +126,20 @@ public static class EnqueueEndpoints
     private static IResult Page(HttpContext ctx, DashboardEnqueue enqueue, IAntiforgery af, EnqueueInput input, EnqueueOutcome? preview, string? error, int status)
     {
         var h = new StringBuilder();
-        HtmlPages.Head(h, "Enqueue");
+        Head(h, "Enqueue");
         h.Append("<h2>Enqueue a corpus</h2>");
         if (!enqueue.Enabled)
         {
-            h.Append("<p id=\"enqueue-off\">").Append(E(DashboardEnqueue.OffMessage)).Append("</p></body></html>");
-            return Results.Content(h.ToString(), "text/html; charset=utf-8", statusCode: status);
+            h.Append("<p id=\"enqueue-off\">").Append(E(DashboardEnqueue.OffMessage)).Append("</p>");
+            return Html(h, status);
         }
         var token = af.GetAndStoreTokens(ctx);
-        var tokenField = $"<input type=\"hidden\" name=\"{E(token.FormFieldName)}\" value=\"{E(token.RequestToken ?? "")}\">";
         if (error is not null) h.Append("<p id=\"enqueue-error\" class=\"err\" style=\"white-space:normal\">").Append(E(error)).Append("</p>");
 
         h.Append("<p>Folders under ").Append(E(string.Join(", ", enqueue.Options.AllowedRoots)))
             .Append(" (a relative path starts at the first). Audio files are found recursively; nothing is written until you confirm the preview.</p>");
-        h.Append("<form id=\"enqueue-form\" method=\"post\" action=\"/enqueue\">").Append(tokenField);
+        h.Append("<form id=\"enqueue-form\" method=\"post\" action=\"/enqueue\">");
+        Hidden(h, token.FormFieldName, token.RequestToken ?? "");
         Input(h, "path", "folder", input.Path ?? "", 50);
         Input(h, "name", "name (default: the folder's)", input.Name ?? "", 20);
         Input(h, "shard_minutes", "shard minutes", N(input.ShardMinutes, "0.###"), 5);
@@ -166,8 +166,9 @@ public static class EnqueueEndpoints
                 h.Append("</table>");
                 if (p.FailedFiles.Count > FailuresListed) h.Append($"<p>... and {p.FailedFiles.Count - FailuresListed} more.</p>");
             }
-            h.Append("<form id=\"confirm-form\" method=\"post\" action=\"/enqueue\">").Append(tokenField)
-                .Append("<input type=\"hidden\" name=\"confirm\" value=\"1\">");
+            h.Append("<form id=\"confirm-form\" method=\"post\" action=\"/enqueue\">");
+            Hidden(h, token.FormFieldName, token.RequestToken ?? "");
+            Hidden(h, "confirm", "1");
             Hidden(h, "path", preview.Input.Path ?? "");
             Hidden(h, "name", preview.Name);
             Hidden(h, "shard_minutes", N(preview.Input.ShardMinutes, "R"));
@@ -176,8 +177,7 @@ public static class EnqueueEndpoints
             Hidden(h, "priority", preview.Input.Priority.ToString(CultureInfo.InvariantCulture));
             h.Append("<button id=\"confirm\">enqueue</button> (scans the folder again and writes the corpus)</form>");
         }
-        h.Append("</body></html>");
-        return Results.Content(h.ToString(), "text/html; charset=utf-8", statusCode: status);
+        return Html(h, status);
     }
 
     private static string Estimate(EnqueueOutcome o)
@@ -192,19 +192,4 @@ public static class EnqueueEndpoints
     private static void Input(StringBuilder h, string name, string label, string value, int size) =>
         h.Append($"<label>{E(label)} <input name=\"{name}\" value=\"{E(value)}\" size=\"{size}\"></label> ");
 
-    private static void Hidden(StringBuilder h, string name, string value) =>
-        h.Append($"<input type=\"hidden\" name=\"{name}\" value=\"{E(value)}\">");
-
-    private static string E(string s) => WebUtility.HtmlEncode(s);
-    private static string N(double v, string format) => v.ToString(format, CultureInfo.InvariantCulture);
-
-    private sealed class SeeOther(string location) : IResult
-    {
-        public Task ExecuteAsync(HttpContext ctx)
-        {
-            ctx.Response.StatusCode = StatusCodes.Status303SeeOther;
-            ctx.Response.Headers.Location = location;
-            return Task.CompletedTask;
-        }
-    }
 }

@@ -17,15 +17,15 @@ namespace Workers.Dashboard.Metrics;
 public static class MetricsEndpoint
 {
     public static void Map(IEndpointRouteBuilder app) =>
-        app.MapGet("/metrics", async (DashboardReader reader, WorkerRegistry registry, DashboardHost host, CancellationToken ct) =>
+        app.MapGet("/metrics", async (DashboardReader reader, HistoryReader history, WorkerRegistry registry, DashboardHost host, CancellationToken ct) =>
         {
             var m = await reader.MetricsAsync(ct);
-            var totals = await new HistoryReader(host.Database, host.Time).TotalsAsync(ct);
+            var totals = await history.TotalsAsync(ct);
             var claims = await registry.ClaimLatencyAsync(ct);
             var now = host.Time.GetUtcNow().UtcDateTime;
             var workers = await registry.ListAsync(now - ApiEndpoints.FleetWindow, ct);
             var gpus = await registry.ListGpusAsync(ct);
-            var stale = 3 * host.Queue.Heartbeat;
+            var stale = ApiEndpoints.StaleAfter(host);
 
             var t = new PrometheusText();
             t.Family("workers_shards", "gauge", "Shards by state.");
@@ -63,9 +63,9 @@ public static class MetricsEndpoint
 
             t.Family("workers_workers", "gauge", "Worker processes by state (stale: running but no heartbeat for 3 heartbeat periods; stopped: within the last hour).");
             foreach (var state in new[] { "running", "stale", "stopped", "crash_looping" })
-                t.Sample("workers_workers", workers.Count(w => (w.State == "running" && now - w.HeartbeatAt > stale ? "stale" : w.State) == state), ("state", state));
+                t.Sample("workers_workers", workers.Count(w => ApiEndpoints.WorkerState(w, now, stale) == state), ("state", state));
             t.Family("workers_gpu_slots_on_cpu", "gauge", "Running workers assigned a GPU whose inference runs on CPU.")
-                .Sample("workers_gpu_slots_on_cpu", workers.Count(w => w.State == "running" && w.GpuSlotOnCpu));
+                .Sample("workers_gpu_slots_on_cpu", workers.Count(ApiEndpoints.GpuSlotOnCpu));
 
             t.Family("workers_gpu_utilization_percent", "gauge", "GPU utilisation, latest sample per GPU.");
             foreach (var g in gpus.Where(g => g.UtilizationPercent is not null))

@@ -47,8 +47,7 @@ internal static class FailuresPage
             var h = new StringBuilder();
             Head(h, "Failures");
             h.Append("<h1>Failures</h1><form class=\"filters\" id=\"failures-filter\" method=\"get\" action=\"/failures\">");
-            foreach (var k in Filters)
-                h.Append($"<label>{k} <input name=\"{k}\" value=\"{E(q[k].ToString())}\" size=\"12\"></label>");
+            FilterInputs(h, q, Filters);
             h.Append("<button>filter</button> <a href=\"/failures\">clear</a></form>");
 
             h.Append("<h2>Failed (dead) shards</h2>");
@@ -89,7 +88,7 @@ internal static class FailuresPage
                 if (withFailures.Count == 0) h.Append("<p id=\"no-failed-files\">No failed files.</p>");
                 foreach (var c in withFailures.Take(CorporaShown))
                 {
-                    var files = await reader.FailedFilesAsync(c.CorpusId, -1, FilesPerCorpusShown, ct);
+                    var files = await reader.FailedFilesAsync(c, FilesPerCorpusShown, ct);
                     FailedFiles(h, c.Corpus, files, token, here, c.FailedFiles);
                     if (c.FailedFiles > files.Count)
                         h.Append($"<p><a href=\"/failures?corpus={U(c.Corpus)}\">all {I(c.FailedFiles)} failed files of {E(c.Corpus)}</a></p>");

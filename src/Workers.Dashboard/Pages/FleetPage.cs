@@ -22,7 +22,7 @@ internal static class FleetPage
         app.MapGet("/fleet", async (WorkerRegistry registry, DashboardHost host, CancellationToken ct) =>
         {
             var now = host.Time.GetUtcNow().UtcDateTime;
-            var staleAfter = 3 * host.Queue.Heartbeat;
+            var staleAfter = ApiEndpoints.StaleAfter(host);
             var workers = await registry.ListAsync(now - ApiEndpoints.FleetWindow, ct);
             var gpus = await registry.ListGpusAsync(ct);
             var h = new StringBuilder();
@@ -42,7 +42,7 @@ internal static class FleetPage
                 {
                     var ws = workers.Where(w => w.Node == node).ToList();
                     var newest = ws.Count > 0 ? ws.Max(w => w.HeartbeatAt) : (DateTime?)null;
-                    h.Append($"<tr data-node=\"{E(node)}\"><td>{E(node)}</td><td>{I(ws.Count(w => State(w, now, staleAfter) == "running"))} / {I(ws.Count)}</td>")
+                    h.Append($"<tr data-node=\"{E(node)}\"><td>{E(node)}</td><td>{I(ws.Count(w => ApiEndpoints.WorkerState(w, now, staleAfter) == "running"))} / {I(ws.Count)}</td>")
                         .Append($"<td>{I(gpus.Count(g => g.Node == node))}</td><td>{(newest is { } t ? Duration((now - t).TotalSeconds) + " ago" : "-")}</td>")
                         .Append($"<td class=\"num\">{I(ws.Sum(w => (long)w.ShardsCompleted))}</td><td class=\"num\">{N(ws.Sum(w => w.AudioSecondsDone) / 3600, "0.00")}</td></tr>");
                 }
@@ -68,7 +68,7 @@ internal static class FleetPage
                     .Append("<th>heartbeat age</th><th>current shard</th><th>shards done</th><th>throughput</th><th>detail</th></tr>");
                 foreach (var w in workers.Take(WorkersShown))
                 {
-                    var state = State(w, now, staleAfter);
+                    var state = ApiEndpoints.WorkerState(w, now, staleAfter);
                     var cls = string.Join(' ', new[] { w.GpuSlotOnCpu ? "gpu-on-cpu" : null, state == "crash_looping" ? "crash-looping" : null }.OfType<string>());
                     h.Append(cls.Length > 0 ? $"<tr class=\"{cls}\"" : "<tr").Append($" data-worker=\"{E(w.Id)}\"><td>{E(w.Id)}</td><td>{E(w.Node)}</td><td>{I(w.Slot)}</td>")
                         .Append($"<td>{E(w.GpuIndex is null ? "-" : w.GpuIndex + (w.GpuName is null ? "" : " " + w.GpuName))}</td>")
@@ -89,16 +89,12 @@ internal static class FleetPage
     /// </summary>
     internal static void GpuOnCpuWarning(StringBuilder h, IReadOnlyList<WorkerRow> workers)
     {
-        var onCpu = workers.Where(w => w.State == "running" && w.GpuSlotOnCpu).ToList();
+        var onCpu = workers.Where(ApiEndpoints.GpuSlotOnCpu).ToList();
         if (onCpu.Count == 0) return;
         h.Append($"<p class=\"warning\" id=\"gpu-on-cpu-warning\">{I(onCpu.Count)} GPU slot(s) run inference on CPU (")
             .Append(E(string.Join(", ", onCpu.Take(5).Select(w => w.Id)))).Append(onCpu.Count > 5 ? ", ..." : "")
             .Append("): CUDA did not load for them. Check the CUDA/cuDNN libraries on the node; see <a href=\"/fleet\">Fleet</a>.</p>");
     }
-
-    /// <summary>The registry state, with a running worker that missed 3 heartbeats shown as stale (as /api/fleet does).</summary>
-    private static string State(WorkerRow w, DateTime now, TimeSpan staleAfter) =>
-        w.State == "running" && now - w.HeartbeatAt > staleAfter ? "stale" : w.State;
 
     private static string Opt(double? v, string format, string unit) => v is { } x ? N(x, format) + unit : "-";
 }

@@ -54,16 +54,23 @@ public static class HtmlPages
         h.Append(buttonId is null ? "<button>" : $"<button id=\"{E(buttonId)}\">").Append(E(label)).Append("</button></form>");
     }
 
-    private static void Hidden(StringBuilder h, string name, string value) =>
+    internal static void Hidden(StringBuilder h, string name, string value) =>
         h.Append($"<input type=\"hidden\" name=\"{E(name)}\" value=\"{E(value)}\">");
+
+    /// <summary>A GET filter form's text inputs, one per key in order, re-filled from the request's query.</summary>
+    internal static void FilterInputs(StringBuilder h, IQueryCollection query, IEnumerable<string> keys)
+    {
+        foreach (var k in keys)
+            h.Append($"<label>{E(k)} <input name=\"{E(k)}\" value=\"{E(query[k].ToString())}\" size=\"12\"></label>");
+    }
 
     /// <summary>A page with a heading and a message, for a status other than 200 (unknown shard, bad parameter).</summary>
     internal static IResult ErrorPage(int status, string title, string message)
     {
         var h = new StringBuilder();
         Head(h, title);
-        h.Append("<h1>").Append(E(title)).Append("</h1><p class=\"error\" id=\"error\">").Append(E(message)).Append("</p></body></html>");
-        return Results.Content(h.ToString(), "text/html; charset=utf-8", Encoding.UTF8, status);
+        h.Append("<h1>").Append(E(title)).Append("</h1><p class=\"error\" id=\"error\">").Append(E(message)).Append("</p>");
+        return Html(h, status);
     }
 
     /// <summary>Runs a page, answering a request it cannot serve (unknown corpus, bad parameter) with an HTML error page instead of JSON.</summary>
@@ -83,7 +90,9 @@ public static class HtmlPages
         }
     }
 
-    internal static IResult Html(StringBuilder h) => Results.Content(h.Append("</body></html>").ToString(), "text/html; charset=utf-8");
+    /// <summary>Closes the page opened by <see cref="Head"/> and answers it with <paramref name="status"/>.</summary>
+    internal static IResult Html(StringBuilder h, int status = StatusCodes.Status200OK) =>
+        Results.Content(h.Append("</body></html>").ToString(), "text/html; charset=utf-8", statusCode: status);
 
     /// <summary>The path and query of this request, as the <c>return</c> of its forms.</summary>
     internal static string Here(HttpContext ctx) => ctx.Request.Path + ctx.Request.QueryString.ToString();

@@ -39,7 +39,7 @@ internal static class OverviewPage
             h.Append("<h1>Overview</h1>");
 
             var fleetRate = corpora.Sum(c => c.RecentAudioSeconds) / window;
-            var remaining = corpora.Where(c => !c.Cancelled).Sum(c => Math.Max(0, c.AudioSeconds - c.ProcessedSeconds));
+            var remaining = corpora.Where(c => !c.Cancelled).Sum(c => c.RemainingSeconds);
             h.Append("<p>Fleet rate: <span id=\"rate\">").Append(N(fleetRate * 60 / 3600, "0.000")).Append("</span> audio hours per minute (last ")
                 .Append(N(DashboardReader.RateWindow.TotalMinutes, "0")).Append(" min). ETA for all corpora: <span id=\"fleet-eta\">")
                 .Append(remaining <= 0 ? "done" : fleetRate > 0 ? Duration(remaining / fleetRate) : "-").Append("</span>.</p>");
@@ -52,10 +52,8 @@ internal static class OverviewPage
                     .Append("<th>shards queued / running / succeeded / dead / cancelled</th><th>failed files</th><th>ETA</th><th></th></tr>");
                 foreach (var c in corpora)
                 {
-                    var progress = c.AudioSeconds > 0 ? Math.Min(1, c.ProcessedSeconds / c.AudioSeconds) : 1;
-                    var left = Math.Max(0, c.AudioSeconds - c.ProcessedSeconds);
-                    var rate = c.RecentAudioSeconds / window;
-                    var eta = c.Cancelled ? "-" : left <= 0 ? "done" : rate > 0 ? Duration(left / rate) : "-";
+                    var progress = c.Progress;
+                    var eta = c.EtaSeconds is not { } left ? "-" : left <= 0 ? "done" : Duration(left);
                     h.Append($"<tr data-corpus=\"{E(c.Name)}\"><td><a href=\"/shards?corpus={U(c.Name)}\">{E(c.Name)}</a>")
                         .Append(c.Cancelled ? " <span class=\"muted\">(cancelled)</span>" : "").Append($"</td><td>{E(c.Queue)}</td>")
                         .Append($"<td><progress data-field=\"bar\" max=\"1\" value=\"{N(progress, "0.####")}\"></progress></td>")

@@ -16,6 +16,9 @@ internal static class ShardPages
     /// <summary>Segments listed on a shard page; the count above the list is exact.</summary>
     public const int SegmentsShown = 100;
 
+    /// <summary>The list's filters, in form order (the query parameters ApiEndpoints.ParseFilterAsync reads).</summary>
+    private static readonly string[] Filters = ["corpus", "state", "queue", "node", "worker", "file"];
+
     public static void Map(IEndpointRouteBuilder app)
     {
         app.MapGet("/shards", (HttpContext ctx, DashboardReader reader, CorpusStatusReader corpora, IAntiforgery af, CancellationToken ct) => Guard(async () =>
@@ -27,8 +30,7 @@ internal static class ShardPages
             var h = new StringBuilder();
             Head(h, "Shards");
             h.Append("<h1>Shards</h1><form class=\"filters\" method=\"get\" action=\"/shards\">");
-            foreach (var k in new[] { "corpus", "state", "queue", "node", "worker", "file" })
-                h.Append($"<label>{k} <input name=\"{k}\" value=\"{E(q[k].ToString())}\" size=\"12\"></label>");
+            FilterInputs(h, q, Filters);
             h.Append("<button>filter</button></form>");
             h.Append("<table id=\"shards\"><tr><th>shard</th><th>corpus</th><th>queue</th><th>state</th><th>audio s</th><th>items</th><th>attempt</th><th>segments</th><th>last error</th><th></th></tr>");
             var here = Here(ctx);

@@ -12,17 +12,10 @@ namespace Workers.Postgres.Dashboard;
 public sealed record AuditRecord(Actor Actor, string Action, string Target, string? Detail = null);
 
 /// <summary>The audit trail of operator actions (table audit_log, migration 005).</summary>
-public sealed class AuditLog(NpgsqlDataSource db, TimeProvider time)
+public sealed class AuditLog(TimeProvider time)
 {
     /// <summary>The longest detail stored; longer ones are cut, saying how much was left out.</summary>
     public const int MaxDetailLength = 4000;
-
-    /// <summary>Records one action that changed nothing in the database (its own transaction).</summary>
-    public async Task<long> WriteAsync(Actor actor, string action, string target, int rows, string? detail = null, CancellationToken ct = default)
-    {
-        await using var conn = await db.OpenConnectionAsync(ct);
-        return await WriteAsync(conn, null, actor, action, target, rows, detail, ct);
-    }
 
     /// <summary>Records one action inside the caller's transaction, so the action and its record commit together.</summary>
     public Task<long> WriteAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Actor actor, string action, string target, int rows,

@@ -21,7 +21,6 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
 
     public async Task<IReadOnlyList<CorpusProgress>> CorporaAsync(CancellationToken ct = default)
     {
-        var since = time.GetUtcNow().UtcDateTime - RateWindow;
         await using var conn = await db.OpenConnectionAsync(ct);
         var counts = new Dictionary<long, (Dictionary<string, int> States, double Processed, long Segments)>();
         await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardCorpusShardCounts"), conn))
@@ -38,13 +37,7 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
         await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardFileFailureCounts"), conn))
         await using (var r = await cmd.ExecuteReaderAsync(ct))
             while (await r.ReadAsync(ct)) fileFailures[r.GetInt64(0)] = r.GetInt32(1);
-        var recent = new Dictionary<long, (double Seconds, int Shards)>();
-        await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardRecentRate"), conn))
-        {
-            cmd.Parameters.AddWithValue("since", since);
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct)) recent[r.GetInt64(0)] = (r.GetDouble(1), r.GetInt32(2));
-        }
+        var recent = await RecentByCorpusAsync(conn, ct);
         var list = new List<CorpusProgress>();
         await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("CorpusList"), conn))
         await using (var r = await cmd.ExecuteReaderAsync(ct))
@@ -52,12 +45,32 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
             {
                 var id = r.GetInt64(0);
                 var c = counts.TryGetValue(id, out var x) ? x : (ShardStates.All.ToDictionary(s => s.ToDb(), _ => 0), 0, 0);
-                var rr = recent.TryGetValue(id, out var y) ? y : (0, 0);
                 list.Add(new CorpusProgress(id, r.GetString(1), r.GetString(6), r.GetInt32(7), r.GetString(5), r.GetInt32(9), r.GetDouble(11),
                     c.Item2, c.Item1, c.Item3, r.GetInt32(10) + fileFailures.GetValueOrDefault(id), !r.IsDBNull(13), r.GetDateTime(14),
-                    rr.Item1, rr.Item2));
+                    recent.GetValueOrDefault(id)));
             }
         return list;
+    }
+
+    /// <summary>
+    /// Audio seconds of shards that succeeded within <see cref="RateWindow"/>, fleet-wide: the rate
+    /// alone, without the per-corpus counts of <see cref="CorporaAsync"/> (one index range read).
+    /// </summary>
+    public async Task<double> RecentAudioSecondsAsync(CancellationToken ct = default)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return (await RecentByCorpusAsync(conn, ct)).Values.Sum();
+    }
+
+    /// <summary>Per corpus, audio seconds of shards that succeeded within <see cref="RateWindow"/> (DashboardRecentRate).</summary>
+    private async Task<Dictionary<long, double>> RecentByCorpusAsync(NpgsqlConnection conn, CancellationToken ct)
+    {
+        var recent = new Dictionary<long, double>();
+        await using var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardRecentRate"), conn);
+        cmd.Parameters.AddWithValue("since", time.GetUtcNow().UtcDateTime - RateWindow);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        while (await r.ReadAsync(ct)) recent[r.GetInt64(0)] = r.GetDouble(1);
+        return recent;
     }
 
     public async Task<IReadOnlyList<ShardRow>> ShardsAsync(ShardFilter f, CancellationToken ct = default)
@@ -152,7 +165,7 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
         cmd.Parameters.AddWithValue("max", Math.Clamp(max, 1, MaxPageSize));
         var list = new List<FailedFileCorpus>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct)) list.Add(new FailedFileCorpus(r.GetInt64(0), r.GetString(1), r.GetInt32(2)));
+        while (await r.ReadAsync(ct)) list.Add(new FailedFileCorpus(r.GetInt64(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3)));
         return list;
     }
 
@@ -166,6 +179,20 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
             count.Parameters.AddWithValue("corpus_id", corpusId);
             enqueueFailures = await count.ExecuteScalarAsync(ct) is int n && n > 0;
         }
+        return await FailedFilesPageAsync(conn, corpusId, enqueueFailures, after, limit, ct);
+    }
+
+    /// <summary>The first <paramref name="limit"/> failed files of a corpus listed by <see cref="FailedFileCorporaAsync"/>, whose
+    /// enqueue failures that list has read already (one statement, not two).</summary>
+    public async Task<IReadOnlyList<FailedFileRow>> FailedFilesAsync(FailedFileCorpus corpus, int limit, CancellationToken ct = default)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await FailedFilesPageAsync(conn, corpus.CorpusId, corpus.EnqueueFailedFiles > 0, -1, limit, ct);
+    }
+
+    private static async Task<IReadOnlyList<FailedFileRow>> FailedFilesPageAsync(NpgsqlConnection conn, long corpusId, bool enqueueFailures, int after,
+        int limit, CancellationToken ct)
+    {
         await using var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardFailedFilesPage"), conn);
         cmd.Parameters.AddWithValue("corpus_id", corpusId);
         cmd.Parameters.AddWithValue("enqueue_failures", enqueueFailures);
@@ -189,7 +216,6 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
 
     public async Task<MetricsSnapshot> MetricsAsync(CancellationToken ct = default)
     {
-        var since = time.GetUtcNow().UtcDateTime - RateWindow;
         await using var conn = await db.OpenConnectionAsync(ct);
         var byState = ShardStates.All.ToDictionary(s => s.ToDb(), _ => 0L);
         double processed = 0;
@@ -209,13 +235,7 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
             corpora = r.GetInt64(0);
             enqueued = r.GetDouble(1);
         }
-        double recent = 0;
-        await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardRecentRate"), conn))
-        {
-            cmd.Parameters.AddWithValue("since", since);
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct)) recent += r.GetDouble(1);
-        }
+        var recent = (await RecentByCorpusAsync(conn, ct)).Values.Sum();
         int paused = 0;
         await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("QueuePausedList"), conn))
         await using (var r = await cmd.ExecuteReaderAsync(ct))

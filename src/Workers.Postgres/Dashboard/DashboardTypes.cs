@@ -3,7 +3,20 @@ namespace Workers.Postgres.Dashboard;
 /// <summary>A corpus's progress as the dashboard shows it. Every shard state is present in <see cref="ShardsByState"/>.</summary>
 public sealed record CorpusProgress(long Id, string Name, string Queue, int Priority, string Pipeline, int Files, double AudioSeconds,
     double ProcessedSeconds, IReadOnlyDictionary<string, int> ShardsByState, long Segments, int FailedFiles, bool Cancelled,
-    DateTime CreatedAt, double RecentAudioSeconds, int RecentShards);
+    DateTime CreatedAt, double RecentAudioSeconds)
+{
+    /// <summary>Processed over total audio, 0 to 1 (1 for a corpus without audio).</summary>
+    public double Progress => AudioSeconds > 0 ? Math.Min(1, ProcessedSeconds / AudioSeconds) : 1;
+
+    /// <summary>Audio seconds not processed yet.</summary>
+    public double RemainingSeconds => Math.Max(0, AudioSeconds - ProcessedSeconds);
+
+    /// <summary>Audio seconds finished per wall-clock second over <see cref="DashboardReader.RateWindow"/>.</summary>
+    public double RecentRate => RecentAudioSeconds / DashboardReader.RateWindow.TotalSeconds;
+
+    /// <summary>Seconds left at <see cref="RecentRate"/>: 0 when done, null when cancelled or nothing finished in the window.</summary>
+    public double? EtaSeconds => Cancelled ? null : RemainingSeconds <= 0 ? 0 : RecentRate > 0 ? RemainingSeconds / RecentRate : null;
+}
 
 /// <summary>Filters of the shard list; null means "any". <see cref="After"/> is the keyset cursor (last id seen).</summary>
 public sealed record ShardFilter(long? CorpusId = null, string? State = null, string? Queue = null, string? Node = null,
@@ -27,8 +40,8 @@ public sealed record ShardDetail(ShardRow Shard, DateTime? LeaseExpiresAt, DateT
 /// <summary>One segment written for a shard, with its file's path.</summary>
 public sealed record ShardSegmentRow(int FileIndex, string Path, double StartSeconds, double EndSeconds);
 
-/// <summary>A corpus with failed files: at enqueue (unreadable) plus while processed.</summary>
-public sealed record FailedFileCorpus(long CorpusId, string Corpus, int FailedFiles);
+/// <summary>A corpus with failed files: <see cref="FailedFiles"/> at enqueue (unreadable, <see cref="EnqueueFailedFiles"/>) plus while processed.</summary>
+public sealed record FailedFileCorpus(long CorpusId, string Corpus, int FailedFiles, int EnqueueFailedFiles);
 
 /// <summary>A failed file: its newest processing failure (with shard and attempt), or else the error it had at enqueue.</summary>
 public sealed record FailedFileRow(int FileIndex, string Path, string Error, long? ShardId, int? Attempt);

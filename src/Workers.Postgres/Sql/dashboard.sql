@@ -16,7 +16,7 @@ SELECT corpus_id, count(*)::int FROM file_failures GROUP BY corpus_id;
 -- name: DashboardRecentRate
 -- Audio seconds of shards that succeeded since @since, per corpus: the fleet's recent rate. Reads
 -- only the window's rows through the partial index shards_succeeded_finished.
-SELECT corpus_id, COALESCE(sum(audio_seconds), 0), count(*)::int
+SELECT corpus_id, COALESCE(sum(audio_seconds), 0)
 FROM shards
 WHERE state = 'succeeded' AND finished_at > @since
 GROUP BY corpus_id;
@@ -87,7 +87,7 @@ SELECT count(*) FROM segments WHERE shard_id = @id;
 SELECT state::text, count(*), COALESCE(sum(processed_seconds), 0) FROM shards GROUP BY state;
 
 -- name: DashboardCorpusTotals
-SELECT count(*), COALESCE(sum(audio_seconds), 0), COALESCE(sum(failed_files), 0) FROM corpora;
+SELECT count(*), COALESCE(sum(audio_seconds), 0) FROM corpora;
 
 -- name: QueuePausedList
 SELECT queue, paused_by, paused_at FROM paused_queues ORDER BY queue;
@@ -124,8 +124,9 @@ LIMIT @max;
 
 -- name: DashboardFailedFileCorpora
 -- Corpora with failed files (at enqueue, counted in corpora.failed_files, or while processed, in
--- file_failures: failures only, small), by name, bounded.
-SELECT c.id, c.name, c.failed_files + COALESCE(x.n, 0)
+-- file_failures: failures only, small), by name, bounded; then the enqueue failures alone, which
+-- DashboardFailedFilesPage's @enqueue_failures needs (so no DashboardCorpusEnqueueFailures per corpus).
+SELECT c.id, c.name, c.failed_files + COALESCE(x.n, 0), c.failed_files
 FROM corpora c
 LEFT JOIN (SELECT corpus_id, count(*)::int AS n FROM file_failures GROUP BY corpus_id) x ON x.corpus_id = c.id
 WHERE c.failed_files + COALESCE(x.n, 0) > 0
