@@ -59,16 +59,13 @@ public static class StatusCommand
         created_at = s.Corpus.CreatedAt,
     };
 
-    /// <summary>Workers running or stopped within this long are listed.</summary>
-    public static readonly TimeSpan FleetWindow = TimeSpan.FromHours(1);
-
     private static async Task<int> FleetAsync(CliContext ctx, bool json, CancellationToken ct)
     {
         var registry = new WorkerRegistry(await ctx.DatabaseAsync(ct), ctx.Time);
         var now = ctx.Time.GetUtcNow().UtcDateTime;
-        var workers = await registry.ListAsync(now - FleetWindow, ct);
+        var workers = await registry.ListAsync(now - WorkerRegistry.FleetWindow, ct);
         var gpus = await registry.ListGpusAsync(ct);
-        var staleAfter = 3 * ctx.Queue.Heartbeat;
+        var staleAfter = WorkerRegistry.StaleAfter(ctx.Queue);
         if (json)
         {
             Json.Write(new { workers = workers.Select(w => WorkerJson(w, now, staleAfter)), gpus = gpus.Select(g => GpuJson(g, now)) });
@@ -82,7 +79,7 @@ public static class StatusCommand
                 workers.Select(w => new[]
                 {
                     w.Id, w.Node, w.Slot.ToString(CultureInfo.InvariantCulture), w.GpuIndex ?? "cpu", w.ExecutionProvider,
-                    State(w, now, staleAfter), Age(now - w.HeartbeatAt), w.CurrentShard?.ToString(CultureInfo.InvariantCulture) ?? "-",
+                    w.StateAt(now, staleAfter), Age(now - w.HeartbeatAt), w.CurrentShard?.ToString(CultureInfo.InvariantCulture) ?? "-",
                     w.ShardsCompleted.ToString("N0", CultureInfo.InvariantCulture), (w.AudioSecondsDone / 3600).ToString("N2", CultureInfo.InvariantCulture),
                     w.LastRate is { } r ? r.ToString("0.#", CultureInfo.InvariantCulture) + "x" : "-",
                     (w.GpuSlotOnCpu ? "GPU SLOT ON CPU" : "") + (w.Detail is { Length: > 0 } d ? (w.GpuSlotOnCpu ? "; " : "") + d : ""),
@@ -103,10 +100,6 @@ public static class StatusCommand
         return ExitCodes.Ok;
     }
 
-    /// <summary>The state to show: 'stale' for a running worker whose heartbeat is older than <paramref name="staleAfter"/>.</summary>
-    public static string State(WorkerRow w, DateTime now, TimeSpan staleAfter) =>
-        w.State == "running" && now - w.HeartbeatAt > staleAfter ? "stale" : w.State;
-
     public static object WorkerJson(WorkerRow w, DateTime now, TimeSpan staleAfter) => new
     {
         id = w.Id,
@@ -120,7 +113,7 @@ public static class StatusCommand
         gpu_slot_on_cpu = w.GpuSlotOnCpu,
         threads = w.Threads,
         version = w.Version,
-        state = State(w, now, staleAfter),
+        state = w.StateAt(now, staleAfter),
         registered_state = w.State,
         started_at = w.StartedAt,
         heartbeat_at = w.HeartbeatAt,

@@ -17,16 +17,6 @@ namespace Workers.Dashboard.Api;
 /// <summary>The JSON API (documented in README.md, "Dashboard"). Every action writes an audit row in the transaction of its change.</summary>
 public static class ApiEndpoints
 {
-    /// <summary>Workers running, or stopped within this long, are listed by /api/fleet and counted by /metrics.</summary>
-    public static readonly TimeSpan FleetWindow = TimeSpan.FromHours(1);
-
-    /// <summary>A running worker without a heartbeat for this long (3 heartbeat periods) is shown as stale.</summary>
-    internal static TimeSpan StaleAfter(DashboardHost host) => 3 * host.Queue.Heartbeat;
-
-    /// <summary>The registry state, with a running worker past <paramref name="staleAfter"/> shown as <c>stale</c>: /fleet, /api/fleet and /metrics alike.</summary>
-    internal static string WorkerState(WorkerRow w, DateTime now, TimeSpan staleAfter) =>
-        w.State == "running" && now - w.HeartbeatAt > staleAfter ? "stale" : w.State;
-
     /// <summary>A running worker assigned a GPU whose inference runs on CPU (a CUDA provider that failed to load).</summary>
     internal static bool GpuSlotOnCpu(WorkerRow w) => w.State == "running" && w.GpuSlotOnCpu;
 
@@ -65,9 +55,9 @@ public static class ApiEndpoints
         app.MapGet("/api/fleet", async (WorkerRegistry registry, DashboardHost host, CancellationToken ct) =>
         {
             var now = host.Time.GetUtcNow().UtcDateTime;
-            var workers = await registry.ListAsync(now - FleetWindow, ct);
+            var workers = await registry.ListAsync(now - WorkerRegistry.FleetWindow, ct);
             var gpus = await registry.ListGpusAsync(ct);
-            var stale = StaleAfter(host);
+            var stale = WorkerRegistry.StaleAfter(host.Queue);
             return Results.Json(new
             {
                 stale_after_seconds = stale.TotalSeconds,
@@ -251,7 +241,7 @@ public static class ApiEndpoints
         // A GPU slot whose session runs on CPU: the silent failure the overview flags in red.
         gpu_slot_on_cpu = w.GpuSlotOnCpu,
         threads = w.Threads, version = w.Version,
-        state = WorkerState(w, now, staleAfter),
+        state = w.StateAt(now, staleAfter),
         registered_state = w.State, started_at = w.StartedAt, heartbeat_at = w.HeartbeatAt,
         heartbeat_age_seconds = Math.Round((now - w.HeartbeatAt).TotalSeconds, 1), stopped_at = w.StoppedAt,
         current_shard = w.CurrentShard, shards_completed = w.ShardsCompleted, audio_seconds_done = w.AudioSecondsDone,

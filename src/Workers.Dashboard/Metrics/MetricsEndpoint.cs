@@ -23,9 +23,9 @@ public static class MetricsEndpoint
             var totals = await history.TotalsAsync(ct);
             var claims = await registry.ClaimLatencyAsync(ct);
             var now = host.Time.GetUtcNow().UtcDateTime;
-            var workers = await registry.ListAsync(now - ApiEndpoints.FleetWindow, ct);
+            var workers = await registry.ListAsync(now - WorkerRegistry.FleetWindow, ct);
             var gpus = await registry.ListGpusAsync(ct);
-            var stale = ApiEndpoints.StaleAfter(host);
+            var stale = WorkerRegistry.StaleAfter(host.Queue);
 
             var t = new PrometheusText();
             t.Family("workers_shards", "gauge", "Shards by state.");
@@ -63,7 +63,7 @@ public static class MetricsEndpoint
 
             t.Family("workers_workers", "gauge", "Worker processes by state (stale: running but no heartbeat for 3 heartbeat periods; stopped: within the last hour).");
             foreach (var state in new[] { "running", "stale", "stopped", "crash_looping" })
-                t.Sample("workers_workers", workers.Count(w => ApiEndpoints.WorkerState(w, now, stale) == state), ("state", state));
+                t.Sample("workers_workers", workers.Count(w => w.StateAt(now, stale) == state), ("state", state));
             t.Family("workers_gpu_slots_on_cpu", "gauge", "Running workers assigned a GPU whose inference runs on CPU.")
                 .Sample("workers_gpu_slots_on_cpu", workers.Count(ApiEndpoints.GpuSlotOnCpu));
 

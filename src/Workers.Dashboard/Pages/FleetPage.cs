@@ -22,8 +22,8 @@ internal static class FleetPage
         app.MapGet("/fleet", async (WorkerRegistry registry, DashboardHost host, CancellationToken ct) =>
         {
             var now = host.Time.GetUtcNow().UtcDateTime;
-            var staleAfter = ApiEndpoints.StaleAfter(host);
-            var workers = await registry.ListAsync(now - ApiEndpoints.FleetWindow, ct);
+            var staleAfter = WorkerRegistry.StaleAfter(host.Queue);
+            var workers = await registry.ListAsync(now - WorkerRegistry.FleetWindow, ct);
             var gpus = await registry.ListGpusAsync(ct);
             var h = new StringBuilder();
             Head(h, "Fleet");
@@ -42,7 +42,7 @@ internal static class FleetPage
                 {
                     var ws = workers.Where(w => w.Node == node).ToList();
                     var newest = ws.Count > 0 ? ws.Max(w => w.HeartbeatAt) : (DateTime?)null;
-                    h.Append($"<tr data-node=\"{E(node)}\"><td>{E(node)}</td><td>{I(ws.Count(w => ApiEndpoints.WorkerState(w, now, staleAfter) == "running"))} / {I(ws.Count)}</td>")
+                    h.Append($"<tr data-node=\"{E(node)}\"><td>{E(node)}</td><td>{I(ws.Count(w => w.StateAt(now, staleAfter) == "running"))} / {I(ws.Count)}</td>")
                         .Append($"<td>{I(gpus.Count(g => g.Node == node))}</td><td>{(newest is { } t ? Duration((now - t).TotalSeconds) + " ago" : "-")}</td>")
                         .Append($"<td class=\"num\">{I(ws.Sum(w => (long)w.ShardsCompleted))}</td><td class=\"num\">{N(ws.Sum(w => w.AudioSecondsDone) / 3600, "0.00")}</td></tr>");
                 }
@@ -68,7 +68,7 @@ internal static class FleetPage
                     .Append("<th>heartbeat age</th><th>current shard</th><th>shards done</th><th>throughput</th><th>detail</th></tr>");
                 foreach (var w in workers.Take(WorkersShown))
                 {
-                    var state = ApiEndpoints.WorkerState(w, now, staleAfter);
+                    var state = w.StateAt(now, staleAfter);
                     var cls = string.Join(' ', new[] { w.GpuSlotOnCpu ? "gpu-on-cpu" : null, state == "crash_looping" ? "crash-looping" : null }.OfType<string>());
                     h.Append(cls.Length > 0 ? $"<tr class=\"{cls}\"" : "<tr").Append($" data-worker=\"{E(w.Id)}\"><td>{E(w.Id)}</td><td>{E(w.Node)}</td><td>{I(w.Slot)}</td>")
                         .Append($"<td>{E(w.GpuIndex is null ? "-" : w.GpuIndex + (w.GpuName is null ? "" : " " + w.GpuName))}</td>")

@@ -1,3 +1,4 @@
+using Workers.Core.Options;
 using Npgsql;
 using NpgsqlTypes;
 using Workers.Postgres.Sql;
@@ -16,6 +17,10 @@ public sealed record WorkerRow(string Id, string Node, int Pid, int Slot, string
 {
     /// <summary>A GPU slot whose session runs on CPU: the silent failure to flag.</summary>
     public bool GpuSlotOnCpu => GpuIndex is not null && ExecutionProvider != "CUDAExecutionProvider";
+
+    /// <summary>The registry state, with a running worker silent for longer than <paramref name="staleAfter"/>
+    /// shown as <c>stale</c> (it died without saying so): `workers status --fleet`, /fleet, /api/fleet and /metrics alike.</summary>
+    public string StateAt(DateTime now, TimeSpan staleAfter) => State == "running" && now - HeartbeatAt > staleAfter ? "stale" : State;
 }
 
 /// <summary>One GPU's latest sample.</summary>
@@ -30,6 +35,12 @@ public sealed record GpuSample(string Node, int Index, string Uuid, string Name,
 /// </summary>
 public sealed class WorkerRegistry(NpgsqlDataSource db, TimeProvider time)
 {
+    /// <summary>Workers running, or stopped within this long, are listed (status --fleet, /fleet, /api/fleet, /metrics).</summary>
+    public static readonly TimeSpan FleetWindow = TimeSpan.FromHours(1);
+
+    /// <summary>A running worker without a heartbeat for this long (3 heartbeat periods) is stale.</summary>
+    public static TimeSpan StaleAfter(QueueOptions queue) => 3 * queue.Heartbeat;
+
     private DateTime Now => time.GetUtcNow().UtcDateTime;
 
     public async Task RegisterAsync(WorkerRegistration w, CancellationToken ct = default)
