@@ -32,17 +32,8 @@ SELECT s.id, s.corpus_id, c.name, s.ordinal, s.queue, s.priority, s.state::text,
 FROM shards s
 JOIN corpora c ON c.id = s.corpus_id
 WHERE s.id > @after
-  AND (@corpus_id::bigint IS NULL OR s.corpus_id = @corpus_id::bigint)
   AND (@state::text IS NULL OR s.state = @state::text::shard_state)
-  AND (@queue::text IS NULL OR s.queue = @queue::text)
-  AND (@worker::text IS NULL OR EXISTS (SELECT 1 FROM shard_attempts a WHERE a.shard_id = s.id AND a.worker = @worker::text))
-  AND (@node::text IS NULL OR EXISTS (SELECT 1 FROM shard_attempts a WHERE a.shard_id = s.id AND a.node = @node::text))
-  AND (@file::text IS NULL OR s.id IN (
-        SELECT i.shard_id
-        FROM files f
-        JOIN shard_items i ON i.corpus_id = f.corpus_id AND i.file_index = f.file_index
-        WHERE (@corpus_id::bigint IS NULL OR f.corpus_id = @corpus_id::bigint)
-          AND strpos(lower(f.path), lower(@file::text)) > 0))
+  {{ShardFilter}}
 ORDER BY s.id
 LIMIT @limit;
 

@@ -155,16 +155,12 @@ WITH cancelled AS (
 )
 SELECT id FROM cancelled;
 
--- name: ShardsRerunDeadByFilter
--- Set-based re-run of every DEAD shard matching the filter (the same filter as the dashboard's
--- shard list, DashboardShardsPage; every part optional, the caller insists on at least a corpus
--- or a queue, or an explicit "all"): one UPDATE, fresh budget, history kept. Also a corpus's
--- "re-run failed" (corpus only). Progress and the segment count go back to zero (the segments
--- themselves are deleted by the caller), so progress drops at once, not when the shard is claimed again.
-UPDATE shards s
-SET state = 'queued', not_before = @now, max_attempts = s.attempt + @budget, last_error = NULL, finished_at = NULL,
-    processed_seconds = 0, segments = 0
-WHERE s.state = 'dead'
+-- fragment: ShardFilter
+-- The shard filter of the dashboard's list (DashboardShardsPage) and of re-run by filter
+-- (ShardsRerunDeadByFilter), written once so the two always select the same shards. Every part
+-- is optional (NULL). worker/node match any attempt of the shard (a shard_attempts primary-key
+-- probe per shard); file finds matching paths first (a scan of the corpus's files), then their
+-- shards through shard_items_file.
   AND (@corpus_id::bigint IS NULL OR s.corpus_id = @corpus_id::bigint)
   AND (@queue::text IS NULL OR s.queue = @queue::text)
   AND (@worker::text IS NULL OR EXISTS (SELECT 1 FROM shard_attempts a WHERE a.shard_id = s.id AND a.worker = @worker::text))
@@ -175,6 +171,18 @@ WHERE s.state = 'dead'
         JOIN shard_items i ON i.corpus_id = f.corpus_id AND i.file_index = f.file_index
         WHERE (@corpus_id::bigint IS NULL OR f.corpus_id = @corpus_id::bigint)
           AND strpos(lower(f.path), lower(@file::text)) > 0))
+
+-- name: ShardsRerunDeadByFilter
+-- Set-based re-run of every DEAD shard matching the filter (the same filter as the dashboard's
+-- shard list, DashboardShardsPage; every part optional, the caller insists on at least a corpus
+-- or a queue, or an explicit "all"): one UPDATE, fresh budget, history kept. Also a corpus's
+-- "re-run failed" (corpus only). Progress and the segment count go back to zero (the segments
+-- themselves are deleted by the caller), so progress drops at once, not when the shard is claimed again.
+UPDATE shards s
+SET state = 'queued', not_before = @now, max_attempts = s.attempt + @budget, last_error = NULL, finished_at = NULL,
+    processed_seconds = 0, segments = 0
+WHERE s.state = 'dead'
+  {{ShardFilter}}
 RETURNING s.id;
 
 -- name: CorpusLockForNewShard

@@ -1,0 +1,20 @@
+using Workers.Postgres.Sql;
+
+namespace Workers.Postgres.Tests;
+
+public sealed class SqlCatalogTests
+{
+    [Fact]
+    public void Fragments_are_put_in_and_the_shard_filter_is_the_same_for_the_list_and_the_rerun()
+    {
+        foreach (var name in SqlCatalog.Names)
+            Assert.DoesNotContain("{{", SqlCatalog.Get(name));
+        Assert.Throws<KeyNotFoundException>(() => SqlCatalog.Get("ShardFilter")); // a fragment is not a statement
+
+        const string filePart = "strpos(lower(f.path), lower(@file::text)) > 0))";
+        Assert.Contains(filePart, SqlCatalog.Get("DashboardShardsPage"));
+        Assert.Contains(filePart, SqlCatalog.Get("ShardsRerunDeadByFilter"));
+        static string Filter(string sql) => sql[sql.IndexOf("AND (@queue::text", StringComparison.Ordinal)..(sql.IndexOf(filePart, StringComparison.Ordinal) + filePart.Length)];
+        Assert.Equal(Filter(SqlCatalog.Get("DashboardShardsPage")), Filter(SqlCatalog.Get("ShardsRerunDeadByFilter")));
+    }
+}
