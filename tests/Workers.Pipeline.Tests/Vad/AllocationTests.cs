@@ -8,15 +8,22 @@ public class AllocationTests
     public void SegmenterAppend_AllocatesNothingPerWindow()
     {
         var probs = TestAudio.Probabilities(new Random(1), 200_000);
-        var segmenter = new SpeechSegmenter(new VadOptions { MaxSpeechSeconds = 5 });
-        var finished = new List<SpeechSegment>(capacity: 100_000);
-        segmenter.Append(probs.AsSpan(0, 1000), finished); // first growth of its split-point list
+        // Measured three times, the least kept: a per-window allocation shows in every pass (at least
+        // 24 bytes x 199,000), while a one-off of the runtime (a tier-up of the JIT landing mid-loop
+        // once allocated ~8 KB in CI) shows in one pass only.
+        var allocated = long.MaxValue;
+        for (var pass = 0; pass < 3; pass++)
+        {
+            var segmenter = new SpeechSegmenter(new VadOptions { MaxSpeechSeconds = 5 });
+            var finished = new List<SpeechSegment>(capacity: 100_000);
+            segmenter.Append(probs.AsSpan(0, 1000), finished); // first growth of its split-point list
 
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int at = 1000; at < probs.Length; at++) segmenter.Append(probs.AsSpan(at, 1), finished);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int at = 1000; at < probs.Length; at++) segmenter.Append(probs.AsSpan(at, 1), finished);
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+            Assert.True(finished.Count > 1000);
+        }
 
-        Assert.True(finished.Count > 1000);
         Assert.True(allocated < 4096, $"{allocated} bytes for 199,000 windows");
     }
 
