@@ -108,7 +108,7 @@ public static class ReferenceModels
     }
 
     /// <summary>A float [B, T] mask, 1 where the position along <paramref name="axis"/> is below the row's length.</summary>
-    internal static string MaskFromLengths(OnnxGraphWriter g, string input, string lengths, int axis)
+    public static string MaskFromLengths(OnnxGraphWriter g, string input, string lengths, int axis)
     {
         var t = g.Node("Gather", [g.Node("Shape", [input]), g.Ints([(long)axis])], ("axis", 0L));
         var positions = g.Node("Range", [g.Ints([0L]), t, g.Ints([1L])]);
