@@ -67,12 +67,18 @@ public static class WorkerCommand
             log.LogInformation("ONNX Runtime {Version} from {Library}; model {Model}; provider {Provider}; batch {Batch}; intra-op threads {Threads}",
                 env.Version, env.LibraryPath, worker.Model, session.ExecutionProvider, worker.BatchSize, sessionOptions.IntraOpThreads);
 
+            // Every pipeline this worker serves, with its model stages loaded and warmed, before claiming anything.
+            using var loader = new PipelineLoader(ctx, catalog, worker.ModelsRoot, log);
+            loader.Share(worker.Model, worker.BatchSize, session, model);
+            var pipelines = loader.Load(new OnnxEnvironmentAndOptions(env, sessionOptions), sessionOptions.IntraOpThreads);
+            log.LogInformation("Serving pipelines {Pipelines}", string.Join(", ", pipelines.Select(p => p.Stages.Count == 0 ? p.Name : $"{p.Name} ({string.Join(" -> ", p.Stages.Select(s => s.Name))})")));
+
             var db = await ctx.DatabaseWhenUpAsync(ct);
             await using var listener = new ShardNotificationListener(db);
             worker.Threads = sessionOptions.IntraOpThreads;
             var retention = ctx.Bind<RetentionOptions>(RetentionOptions.Section);
             var shardWorker = new ShardWorker(new ShardQueue(db, ctx.Queue, ctx.Time), listener, new WorkerRegistry(db, ctx.Time), worker, vad, model,
-                session.ExecutionProvider, ctx.Time, log, new QueueMaintenance(db, retention, ctx.Time), attemptLog, decoder);
+                session.ExecutionProvider, ctx.Time, log, new QueueMaintenance(db, retention, ctx.Time), attemptLog, decoder, pipelines);
             return await shardWorker.RunAsync(ct);
         }, ct));
         return cmd;
