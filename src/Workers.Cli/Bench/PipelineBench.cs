@@ -21,7 +21,7 @@ public static class PipelineBench
     {
         var root = Inference.ModelsRoot(ctx);
         var catalog = Inference.Catalog(ctx);
-        var env = OrtEnvironment.Load(catalog, root);
+        var env = OrtEnvironment.Load();
         var batchSize = ctx.Configuration.GetValue("Pipelines:vad:BatchSize", 64);
         var model = catalog.Resolve(ModelCatalog.SileroVadV5, root);
         var bare = OnnxBench.RunSilero(env, model, new SileroBenchOptions { BatchSizes = [1, 8, 32, batchSize, 128], MinSecondsPerBatchSize = 2 });
