@@ -20,3 +20,7 @@ CREATE TABLE segment_results (
 -- claimed any shard). The claim filters on them; the dashboard counts queued shards whose
 -- pipeline no running worker serves.
 ALTER TABLE workers ADD COLUMN pipelines text[];
+
+-- Results written per shard, set in COMPLETE and reset with the segments on a re-run, so the
+-- Corpora page counts them from the shards pass it makes anyway, never from segment_results.
+ALTER TABLE shards ADD COLUMN stage_results integer NOT NULL DEFAULT 0;

@@ -58,6 +58,13 @@ public sealed class ModelStageOptions
 
     public const int SampleRate = 16000;
 
+    /// <summary>Fields of the export formats (JSONL, NeMo, Lhotse) a stage may not be named after.</summary>
+    public static readonly IReadOnlySet<string> ReservedNames = new SortedSet<string>(StringComparer.Ordinal)
+    {
+        "corpus", "file", "start", "end", "duration", "shard", "file_duration", "audio", "audio_filepath", "offset", "text",
+        "id", "recording_id", "channel", "custom",
+    };
+
     public bool IsFbank => string.Equals(Input, "fbank", StringComparison.OrdinalIgnoreCase);
 
     public bool CutsLongSegments => string.Equals(LongSegments, "cut", StringComparison.OrdinalIgnoreCase);
@@ -69,6 +76,8 @@ public sealed class ModelStageOptions
         if (string.IsNullOrWhiteSpace(Name)) e.Add($"{prefix}:Name is missing: give the stage a name (its results are stored and exported under it)");
         else if (!System.Text.RegularExpressions.Regex.IsMatch(Name, "^[a-z][a-z0-9_]*$"))
             e.Add($"{prefix}:Name '{Name}' must be lower-case letters, digits and '_', starting with a letter (it becomes an export field)");
+        else if (ReservedNames.Contains(Name))
+            e.Add($"{prefix}:Name '{Name}' is a field every export line has already ({string.Join(", ", ReservedNames)}); choose another name");
         if (string.IsNullOrWhiteSpace(Model)) e.Add($"{prefix}:Model is missing: name a model of models/models.json");
         if (!IsFbank && !string.Equals(Input, "waveform", StringComparison.OrdinalIgnoreCase))
             e.Add($"{prefix}:Input '{Input}' is not known: use 'waveform' or 'fbank'");

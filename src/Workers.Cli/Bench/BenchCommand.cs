@@ -35,12 +35,17 @@ public static class BenchCommand
         var hoursWav = new Option<double>("--hours") { Description = "Hours of 16 kHz WAV to generate for the whole-pipeline run.", DefaultValueFactory = _ => 2 };
         var compressed = new Option<double>("--compressed-hours") { Description = "Hours each of FLAC and MP3 (0 skips them).", DefaultValueFactory = _ => 1 };
         var workers = new Option<int>("--cpu-workers") { Description = "Worker processes for the whole-pipeline run.", DefaultValueFactory = _ => 2 };
-        var pipeline = new Command("pipeline", "Bare batched Silero inference (x-realtime per thread at batch 1, 8, 32, 64, 128) beside the whole pipeline's x-realtime on generated corpora.")
+        var stageSeconds = new Option<double>("--stage-seconds") { Description = "Seconds of speech segments for the model-stage row (0 skips it).", DefaultValueFactory = _ => 600 };
+        var pipeline = new Command("pipeline", "Bare batched Silero inference (x-realtime per thread at batch 1, 8, 32, 64, 128) beside the whole pipeline's x-realtime on generated corpora, and a model stage at several BatchSeconds against the same model bare.")
         {
-            hoursWav, compressed, workers,
+            hoursWav, compressed, workers, stageSeconds,
         };
-        pipeline.SetAction((pr, ct) => CommandRunner.RunAsync((ctx, ct) =>
-            PipelineBench.RunAsync(ctx, pr.GetValue(hoursWav), pr.GetValue(compressed), pr.GetValue(workers), ct), ct));
+        pipeline.SetAction((pr, ct) => CommandRunner.RunAsync(async (ctx, ct) =>
+        {
+            var rc = await PipelineBench.RunAsync(ctx, pr.GetValue(hoursWav), pr.GetValue(compressed), pr.GetValue(workers), ct);
+            if (rc == 0 && pr.GetValue(stageSeconds) > 0) ModelStageBench.Run(pr.GetValue(stageSeconds), threads: 1, Console.Out);
+            return rc;
+        }, ct));
         bench.Subcommands.Add(pipeline);
         bench.Subcommands.Add(LoadBench.Create());
         bench.Subcommands.Add(SoakBench.Create());

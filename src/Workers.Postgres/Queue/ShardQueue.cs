@@ -125,6 +125,13 @@ public sealed class ShardQueue
             }
             await copy.CompleteAsync(ct);
         }
+        if (results is not null)
+        {
+            await using var set = new NpgsqlCommand(SqlCatalog.Get("ShardStageResultsSet"), conn, tx);
+            set.Parameters.AddWithValue("id", shard.Id);
+            set.Parameters.AddWithValue("results", results.Count);
+            await set.ExecuteNonQueryAsync(ct);
+        }
 
         await using (var del = new NpgsqlCommand(SqlCatalog.Get("FileFailuresDeleteForShard"), conn, tx))
         {

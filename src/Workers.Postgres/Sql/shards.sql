@@ -224,8 +224,9 @@ FROM unnest(@file_indexes::integer[], @starts::double precision[], @ends::double
 UPDATE corpora SET shards = shards + @added WHERE id = @corpus_id;
 
 -- name: SegmentsDeleteForShards
--- The stages' results go with their segments (009).
-WITH results AS (DELETE FROM segment_results WHERE shard_id = ANY(@ids))
+-- The stages' results go with their segments, and their count with them (009).
+WITH results AS (DELETE FROM segment_results WHERE shard_id = ANY(@ids)),
+     counts AS (UPDATE shards SET stage_results = 0 WHERE id = ANY(@ids) AND stage_results <> 0)
 DELETE FROM segments WHERE shard_id = ANY(@ids);
 
 -- name: ShardsNotify

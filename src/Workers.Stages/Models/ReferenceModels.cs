@@ -107,6 +107,26 @@ public static class ReferenceModels
         return g.ToBytes();
     }
 
+    /// <summary>
+    /// A model with a speech front end's cost (for <c>workers bench pipeline</c>): <c>waveform</c>
+    /// [B, T] → a strided convolution of <paramref name="channels"/> filters of 400 samples every
+    /// 160 (25 ms frames every 10 ms), ReLU, and the mean over frames → <c>features</c> [B, channels].
+    /// The weights are fixed pseudo-random numbers. It has no lengths input.
+    /// </summary>
+    public static byte[] ConvFeatures(int channels = 64)
+    {
+        var g = new OnnxGraphWriter();
+        var w = g.Input("waveform", OnnxDataType.Float, -1, -1);
+        var x = g.Node("Unsqueeze", [w, g.Ints([1L], 1)]);
+        var rng = new Random(7);
+        var weights = new float[channels * 400];
+        for (var i = 0; i < weights.Length; i++) weights[i] = (float)(rng.NextDouble() - 0.5) * 0.1f;
+        var conv = g.Node("Conv", [x, g.Floats(weights, channels, 1, 400)], ("strides", new long[] { 160 }));
+        g.NodeTo("ReduceMean", [g.Node("Relu", [conv]), g.Ints([2L], 1)], ["features"], ("keepdims", 0L));
+        g.Output("features", OnnxDataType.Float, -1, channels);
+        return g.ToBytes();
+    }
+
     /// <summary>A float [B, T] mask, 1 where the position along <paramref name="axis"/> is below the row's length.</summary>
     public static string MaskFromLengths(OnnxGraphWriter g, string input, string lengths, int axis)
     {
