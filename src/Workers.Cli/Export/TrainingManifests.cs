@@ -159,8 +159,8 @@ public sealed class LhotseManifestWriter : IDisposable
     /// <summary>Finishes both gzip streams and renames both files into place.</summary>
     public void Commit()
     {
-        _recordings.Flush();
-        _supervisions.Flush();
+        _recordings.Dispose(); // flushes into the gzip streams, which are finished next
+        _supervisions.Dispose();
         _recordingsZip.Dispose();
         _supervisionsZip.Dispose();
         _recordingsFile.Commit();
@@ -169,8 +169,7 @@ public sealed class LhotseManifestWriter : IDisposable
 
     public void Dispose()
     {
-        _recordings.Dispose();
-        _supervisions.Dispose();
+        // Not committed: the temporary files are removed; the writers' remaining bytes go nowhere.
         _recordingsZip.Dispose();
         _supervisionsZip.Dispose();
         _recordingsFile.Dispose();
