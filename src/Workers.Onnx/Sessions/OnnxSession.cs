@@ -318,6 +318,7 @@ public sealed class OnnxSession : IDisposable
             .Select(l => l.Message.Trim())
             .Distinct()
             .ToList();
+        message = message.Trim();
         return lines.Count == 0 ? message : $"{message} (ORT log: {string.Join(" | ", lines)})";
     }
 
