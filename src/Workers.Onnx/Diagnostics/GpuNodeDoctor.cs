@@ -107,7 +107,7 @@ public static class GpuNodeDoctor
         }
         catch (System.ComponentModel.Win32Exception)
         {
-            return new DoctorCheck("nvidia-smi", false, "nvidia-smi is not on PATH (it comes with the NVIDIA driver: nvidia-utils-580 on Ubuntu).");
+            return new DoctorCheck("nvidia-smi", false, "nvidia-smi is not on PATH (it comes with the NVIDIA driver, cuda-drivers-580; in a container, from the host through the NVIDIA Container Toolkit).");
         }
     }
 

@@ -43,9 +43,8 @@ public sealed class OnnxSession : IDisposable
         FallbackReason = fallbackReason;
         Placement = placement;
         UsesCuda = cudaEnabled && placement.NodesPerProvider.GetValueOrDefault(CudaProvider) > 0;
-        // The session logs at Verbose while it is created (that is where the placement report comes
-        // from); runs log at Warning. No run tag: a tag other than the session's log id makes ORT log
-        // "Running with tag" on every run (measured), which would cost a callback per run.
+        // No run tag: a tag other than the session's log id makes ORT log "Running with tag" on every
+        // run (measured), which would cost a callback per run.
         runOptions = new Ort.RunOptions { LogSeverityLevel = Ort.OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING };
         Inputs = ReadNodes(session.InputNames, session.InputMetadata);
         Outputs = ReadNodes(session.OutputNames, session.OutputMetadata);
@@ -237,23 +236,33 @@ public sealed class OnnxSession : IDisposable
         }
     }
 
-    // One attempt at a session, with or without CUDA. The session logs at Verbose while it is created
-    // under a log id of its own; the placement report is read from those lines as they arrive.
+    // One attempt at a session, with or without CUDA: first a probe session at Verbose under a log id
+    // of its own, whose placement report is read from the lines the environment's callback hands on,
+    // then the working session at Warning. The probe is released at once: a session logging at Verbose
+    // keeps doing so while it runs (measured: "block in memory pattern size is ... fall back" on every
+    // run at a new batch size, ~26 KB of managed strings per run), so the working session must not.
+    // Both are built from the same options, so ORT partitions them the same way.
     private static (Ort.InferenceSession Session, NodePlacement Placement) Load(OrtEnvironment environment, string path, OnnxSessionOptions options, bool cuda)
     {
         var logId = "session-" + Interlocked.Increment(ref sessionCounter).ToString(CultureInfo.InvariantCulture);
         var placement = new NodePlacement();
-        using var listen = environment.Subscribe(e =>
+        using (environment.Subscribe(e =>
         {
-            if (e.LogId == logId && e.Message.Contains("placed on [", StringComparison.Ordinal))
-                lock (placement) placement.Add(e.Message);
-            else if (e.LogId == logId && e.Message.StartsWith("  ", StringComparison.Ordinal))
-                lock (placement) placement.Add(e.Message); // node lists, when ORT writes them as lines of their own
-        });
+            if (e.LogId == logId && (e.Message.Contains("placed on [", StringComparison.Ordinal) || e.Message.StartsWith("  ", StringComparison.Ordinal)))
+                lock (placement) placement.Add(e.Message); // node lists may come as lines of their own
+        }))
+        {
+            using var probe = Open(path, options, cuda, logId, Ort.OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE);
+        }
+        return (Open(path, options, cuda, logId, Ort.OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING), placement);
+    }
+
+    private static Ort.InferenceSession Open(string path, OnnxSessionOptions options, bool cuda, string logId, Ort.OrtLoggingLevel severity)
+    {
         using var so = new Ort.SessionOptions
         {
             LogId = logId,
-            LogSeverityLevel = Ort.OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE,
+            LogSeverityLevel = severity,
             IntraOpNumThreads = options.IntraOpThreads,
             InterOpNumThreads = options.InterOpThreads,
             GraphOptimizationLevel = (Ort.GraphOptimizationLevel)options.GraphOptimizationLevel,
@@ -262,7 +271,7 @@ public sealed class OnnxSession : IDisposable
         try
         {
             if (cuda) AppendCuda(so, options);
-            return (new Ort.InferenceSession(path, so), placement);
+            return new Ort.InferenceSession(path, so);
         }
         catch (Ort.OnnxRuntimeException e)
         {
@@ -309,6 +318,7 @@ public sealed class OnnxSession : IDisposable
             .Select(l => l.Message.Trim())
             .Distinct()
             .ToList();
+        message = message.Trim();
         return lines.Count == 0 ? message : $"{message} (ORT log: {string.Join(" | ", lines)})";
     }
 
