@@ -250,7 +250,9 @@ public sealed partial class ShardWorker(
             var output = await Task.Factory.StartNew(() =>
             {
                 using var batcher = new VadBatcher(model, vad);
-                return new ShardProcessor(batcher, vad, decoder).Process(work, s => Volatile.Write(ref processed, s), leaseLost.Token);
+                var decodeAhead = new DecodeAheadOptions { DecoderThreads = options.SplitCores(options.Cores).Decoders, MaxDecodedMb = options.MaxDecodedMb };
+                // Decoded audio lives in the attempt's temp folder, removed with it below (or swept after a kill).
+                return new ShardProcessor(batcher, vad, decoder, decodeAhead).Process(work, s => Volatile.Write(ref processed, s), leaseLost.Token, tempDir);
             }, leaseLost.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
             await leaseLost.CancelAsync(); // stop the heartbeat before the fenced complete
