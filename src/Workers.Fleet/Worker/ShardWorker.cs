@@ -260,8 +260,11 @@ public sealed partial class ShardWorker(
             var output = await Task.Factory.StartNew(() =>
             {
                 using var batcher = new VadBatcher(pipeline.Model, pipeline.Vad);
-                var found = new ShardProcessor(batcher, pipeline.Vad, decoder).Process(work, s => Volatile.Write(ref processed, s), leaseLost.Token);
-                // Then the model stages over the segments found (none for a VAD-only pipeline).
+                var decodeAhead = new DecodeAheadOptions { DecoderThreads = options.SplitCores(options.Cores).Decoders, MaxDecodedMb = options.MaxDecodedMb };
+                // Decoded audio lives in the attempt's temp folder, removed with it below (or swept after a kill).
+                var found = new ShardProcessor(batcher, pipeline.Vad, decoder, decodeAhead).Process(work, s => Volatile.Write(ref processed, s), leaseLost.Token, tempDir);
+                // Then the model stages over the segments found (none for a VAD-only pipeline). They read the
+                // items' speech ranges again: the decode-ahead files are gone once the VAD has finished an item.
                 if (pipeline.Stages.Count > 0) stageResults = new SegmentStageRunner(pipeline.Stages, decoder).Run(work, found.Segments, leaseLost.Token);
                 return found;
             }, leaseLost.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
