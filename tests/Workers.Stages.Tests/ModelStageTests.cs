@@ -280,6 +280,18 @@ public sealed class ModelStageTests : IDisposable
         Assert.Contains("Name 'Energy' must be lower-case", bad.Message);
     }
 
+    [Fact]
+    public void The_bench_model_runs_as_a_stage_with_one_row_of_features_per_segment()
+    {
+        var model = Save(ReferenceModels.ConvFeatures(channels: 16), "conv.onnx");
+        using var stage = new ModelStage(model, new ModelStageOptions { Name = "conv", Model = "c", BatchSeconds = 5 });
+        var segments = Segments(8, seed: 12);
+        var results = stage.Run(segments);
+        Assert.All(results, r => Assert.Equal(16, r.Values[0].Length));
+        Assert.All(results, r => Assert.All(r.Values[0], v => Assert.True(float.IsFinite(v) && v >= 0))); // a mean of ReLUs
+        Assert.True(stage.BatchesRun > 1);
+    }
+
     /// <summary>
     /// <c>waveform</c> [B, T] + <c>lengths</c> → <c>energy</c> [B, 1] (sum of squares of the valid
     /// samples), plus zero times the sum of a ConstantOfShape of 2^40 floats when B exceeds

@@ -122,7 +122,8 @@ public static class ReferenceModels
         var weights = new float[channels * 400];
         for (var i = 0; i < weights.Length; i++) weights[i] = (float)(rng.NextDouble() - 0.5) * 0.1f;
         var conv = g.Node("Conv", [x, g.Floats(weights, channels, 1, 400)], ("strides", new long[] { 160 }));
-        g.NodeTo("ReduceMean", [g.Node("Relu", [conv]), g.Ints([2L], 1)], ["features"], ("keepdims", 0L));
+        // Opset 17: ReduceMean takes its axes as an attribute (an input only from opset 18).
+        g.NodeTo("ReduceMean", [g.Node("Relu", [conv])], ["features"], ("axes", new long[] { 2 }), ("keepdims", 0L));
         g.Output("features", OnnxDataType.Float, -1, channels);
         return g.ToBytes();
     }
