@@ -60,7 +60,7 @@ public static class WorkerCommand
 
             // Warm once: library, session, tensors. A GPU slot that lands on CPU says so loudly here.
             var catalog = Inference.Catalog(ctx);
-            var env = OrtEnvironment.Load(catalog, worker.ModelsRoot, sessionOptions.LibraryPath);
+            var env = OrtEnvironment.Load();
             using var forward = env.ForwardTo(ctx.Logger("OnnxRuntime"));
             using var session = OnnxSession.Create(env, catalog.Resolve(worker.Model, worker.ModelsRoot), sessionOptions, log);
             using var model = new SileroVadModel(session, worker.BatchSize);

@@ -23,7 +23,7 @@ public static class CommandRunner
             Console.Error.WriteLine("error: " + e.Message);
             return ExitCodes.BadInput;
         }
-        catch (Exception e) when (e is LocalClusterException or MigrationException or OptionsValidationException)
+        catch (Exception e) when (e is LocalClusterException or MigrationException or OptionsValidationException or Workers.Onnx.OnnxRuntimeException)
         {
             Console.Error.WriteLine("error: " + e.Message);
             return ExitCodes.Failure;
