@@ -89,8 +89,11 @@ public sealed class NamesTests
     [InlineData("evil\u202egnp.wav", "evil\\u202Egnp.wav")]
     [InlineData("\u001b]0;owned\u0007x", "\\u001B]0;owned\\u0007x")]
     [InlineData("a\r\nb", "a\\u000D\\u000Ab")]
-    [InlineData("bad\ud800", "bad\\uD800")]
     [InlineData("ok 😀", "ok 😀")]
     public void Printable_escapes_what_would_drive_a_terminal(string text, string shown) =>
         Assert.Equal(shown, Names.Printable(text));
+
+    [Fact]
+    public void Printable_escapes_an_unpaired_surrogate() => // not in InlineData: attribute blobs are UTF-8 and would mangle it
+        Assert.Equal("bad\\uD800!", Names.Printable("bad" + (char)0xD800 + "!"));
 }
