@@ -59,6 +59,7 @@ public static class DashboardApp
         s.AddSingleton(new HostNames(host.Options));
         s.AddSingleton(new DashboardReader(host.Database, host.Time));
         s.AddSingleton(new HistoryReader(host.Database, host.Time));
+        s.AddSingleton(new StageReader(host.Database, host.Time, host.Queue));
         s.AddSingleton(new CorpusAdmin(host.Database, host.Time));
         s.AddSingleton(new CorpusStatusReader(host.Database));
         s.AddSingleton(new QueueAdmin(host.Database, host.Time));

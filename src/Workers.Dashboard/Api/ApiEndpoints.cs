@@ -30,8 +30,8 @@ public static class ApiEndpoints
             return Results.Json(new { header_name = tokens.HeaderName, form_field_name = tokens.FormFieldName, token = tokens.RequestToken }, DashboardApp.Json);
         });
 
-        app.MapGet("/api/corpora", async (DashboardReader reader, CancellationToken ct) =>
-            Results.Json(await CorporaJsonAsync(reader, ct), DashboardApp.Json));
+        app.MapGet("/api/corpora", async (DashboardReader reader, StageReader stages, CancellationToken ct) =>
+            Results.Json(await CorporaJsonAsync(reader, ct, stages), DashboardApp.Json));
 
         app.MapGet("/api/shards", async (HttpContext ctx, DashboardReader reader, CorpusStatusReader corpora, CancellationToken ct) =>
         {
@@ -184,9 +184,11 @@ public static class ApiEndpoints
     /// Unambiguous because the name rule (<see cref="Names"/>) keeps '%' out of names.</summary>
     private static string RouteText(string value) => value.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
 
-    public static async Task<object> CorporaJsonAsync(DashboardReader reader, CancellationToken ct)
+    public static async Task<object> CorporaJsonAsync(DashboardReader reader, CancellationToken ct, StageReader? stages = null)
     {
         var corpora = await reader.CorporaAsync(ct);
+        var results = stages is null ? new Dictionary<long, long>() : await stages.ResultsPerCorpusAsync(ct);
+        var unservable = stages is null ? [] : await stages.UnservableAsync(ct);
         var paused = await reader.PausedQueuesAsync(ct);
         var window = DashboardReader.RateWindow.TotalSeconds;
         var fleetRate = corpora.Sum(c => c.RecentAudioSeconds) / window;
@@ -197,6 +199,8 @@ public static class ApiEndpoints
             fleet_rate = fleetRate,
             fleet_audio_hours_per_minute = fleetRate * 60 / 3600,
             paused_queues = paused.Select(p => p.Queue),
+            // Queued shards of pipelines no running worker serves (issue 15): they wait for a worker that loads the pipeline.
+            unservable = unservable.Select(u => new { pipeline = u.Pipeline, shards = u.Shards, audio_seconds = u.AudioSeconds }),
             corpora = corpora.Select(c => new
             {
                 id = c.Id,
@@ -215,6 +219,7 @@ public static class ApiEndpoints
                 failed_shards = c.ShardsByState.GetValueOrDefault(ShardState.Dead.ToDb()),
                 failed_files = c.FailedFiles,
                 segments = c.Segments,
+                stage_results = results.GetValueOrDefault(c.Id),
                 recent_rate = c.RecentRate,
                 eta_seconds = c.EtaSeconds,
                 cancelled = c.Cancelled,

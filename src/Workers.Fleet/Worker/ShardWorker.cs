@@ -6,6 +6,7 @@ using Workers.Core.Options;
 using Workers.Fleet.Resilience;
 using Workers.Onnx;
 using Workers.Pipeline.Processing;
+using Workers.Pipeline.Stages;
 using Workers.Pipeline.Vad;
 using Workers.Postgres.Fleet;
 using Workers.Postgres.Queue;
@@ -40,8 +41,14 @@ public sealed partial class ShardWorker(
     ILogger logger,
     QueueMaintenance? maintenance = null,
     AttemptLog? attemptLog = null,
-    AudioDecoderOptions? decoder = null)
+    AudioDecoderOptions? decoder = null,
+    IReadOnlyList<ShardPipeline>? pipelines = null)
 {
+    // The pipelines this process has loaded (issue 15): it claims only their shards and runs the one each shard names.
+    // Without a list, the one pipeline of options.Pipeline, from vad and model.
+    private readonly Dictionary<string, ShardPipeline> _pipelines =
+        (pipelines ?? [new ShardPipeline(options.Pipeline, vad, model)]).ToDictionary(p => p.Name, StringComparer.Ordinal);
+    private string[] PipelineNames => [.. _pipelines.Keys.Order(StringComparer.Ordinal)];
     private readonly QueueOptions _q = queue.Options;
     private readonly WorkerIdentity _who = new(
         $"{options.Node}/{Environment.ProcessId}/{options.Slot}", options.Node, options.Gpu, executionProvider);
@@ -59,7 +66,7 @@ public sealed partial class ShardWorker(
         TempFolders.SweepDead(options.TempRoot, options.Node, logger); // e.g. the predecessor of this slot, if it was killed
         await _untilUp.ExecuteAsync(async t => await registry.RegisterAsync(new WorkerRegistration(_who.Worker, options.Node, Environment.ProcessId,
             options.Slot, options.Gpu, options.GpuUuid, options.GpuName, executionProvider, options.Threads,
-            typeof(ShardWorker).Assembly.GetName().Version?.ToString() ?? "0", options.Queues), t), ct);
+            typeof(ShardWorker).Assembly.GetName().Version?.ToString() ?? "0", options.Queues) { Pipelines = PipelineNames }, t), ct);
         using var beats = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var registryBeat = BeatRegistryAsync(beats.Token);
         try
@@ -126,7 +133,7 @@ public sealed partial class ShardWorker(
             {
                 if (options.UntilIdle)
                 {
-                    var (queued, running) = await _untilUp.ExecuteAsync(async t => await queue.ActiveCountsAsync(options.Queues, t), ct);
+                    var (queued, running) = await _untilUp.ExecuteAsync(async t => await queue.ActiveCountsAsync(options.Queues, t, PipelineNames), ct);
                     if (queued == 0 && running == 0) { LogIdle(_who.Worker, Completed); return 0; }
                     // Work remains but is not claimable now (backoff, or running elsewhere): wait briefly.
                 }
@@ -154,7 +161,7 @@ public sealed partial class ShardWorker(
     {
         // Wall time, like the shard rate below: a latency is measured, not scheduled.
         var started = Stopwatch.GetTimestamp();
-        var claimed = await queue.ClaimAsync(_who, options.Queues, 1, ct);
+        var claimed = await queue.ClaimAsync(_who, options.Queues, 1, ct, PipelineNames);
         ClaimLatency.Record(Stopwatch.GetElapsedTime(started));
         return claimed;
     }
@@ -247,10 +254,19 @@ public sealed partial class ShardWorker(
 
             var work = items.Select(i => new ProcessItem(i.FileIndex, i.FullPath, i.StartSeconds, i.EndSeconds)).ToList();
             // Inference is CPU-bound and synchronous: give it its own thread so the heartbeat never waits on it.
+            var pipeline = _pipelines.TryGetValue(shard.Pipeline, out var p) ? p
+                : throw new InvalidOperationException($"shard {shard.Id} names pipeline '{shard.Pipeline}', which this worker has not loaded (it serves {string.Join(", ", PipelineNames)})");
+            List<SegmentStageOutput> stageResults = [];
             var output = await Task.Factory.StartNew(() =>
             {
-                using var batcher = new VadBatcher(model, vad);
-                return new ShardProcessor(batcher, vad, decoder).Process(work, s => Volatile.Write(ref processed, s), leaseLost.Token);
+                using var batcher = new VadBatcher(pipeline.Model, pipeline.Vad);
+                var decodeAhead = new DecodeAheadOptions { DecoderThreads = options.SplitCores(options.Cores).Decoders, MaxDecodedMb = options.MaxDecodedMb };
+                // Decoded audio lives in the attempt's temp folder, removed with it below (or swept after a kill).
+                var found = new ShardProcessor(batcher, pipeline.Vad, decoder, decodeAhead).Process(work, s => Volatile.Write(ref processed, s), leaseLost.Token, tempDir);
+                // Then the model stages over the segments found (none for a VAD-only pipeline). They read the
+                // items' speech ranges again: the decode-ahead files are gone once the VAD has finished an item.
+                if (pipeline.Stages.Count > 0) stageResults = new SegmentStageRunner(pipeline.Stages, decoder).Run(work, found.Segments, leaseLost.Token);
+                return found;
             }, leaseLost.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
             await leaseLost.CancelAsync(); // stop the heartbeat before the fenced complete
@@ -266,7 +282,8 @@ public sealed partial class ShardWorker(
             var failures = output.Failures.Select(f => new FileFailureRow(f.FileIndex, f.StartSeconds, f.EndSeconds, f.Error)).ToList();
             // Retried on transient faults for about a lease: the transaction is all or nothing and
             // fenced, so a retry after an unknown outcome cannot write twice (the fence refuses it).
-            if (await _withinLease.ExecuteAsync(async t => await queue.CompleteAsync(shard, _who, segments, failures, attemptLog?.Snapshot(), t), CancellationToken.None))
+            if (await _withinLease.ExecuteAsync(async t => await queue.CompleteAsync(shard, _who, segments, failures, attemptLog?.Snapshot(), t,
+                stageResults.Select(r => new SegmentResultRow(r.FileIndex, r.StartSeconds, r.Stage, r.ResultJson)).ToList()), CancellationToken.None))
             {
                 Completed++;
                 var wall = sw.Elapsed.TotalSeconds;

@@ -7,7 +7,11 @@ namespace Workers.Postgres.Fleet;
 
 /// <summary>A worker process as it registers itself.</summary>
 public sealed record WorkerRegistration(string Id, string Node, int Pid, int Slot, string? GpuIndex, string? GpuUuid, string? GpuName,
-    string ExecutionProvider, int Threads, string Version, IReadOnlyList<string> Queues);
+    string ExecutionProvider, int Threads, string Version, IReadOnlyList<string> Queues)
+{
+    /// <summary>The pipelines the process has loaded and serves (009); null: not said (claims any).</summary>
+    public IReadOnlyList<string>? Pipelines { get; init; }
+}
 
 /// <summary>A registry row, as read back.</summary>
 public sealed record WorkerRow(string Id, string Node, int Pid, int Slot, string? GpuIndex, string? GpuUuid, string? GpuName,
@@ -57,6 +61,7 @@ public sealed class WorkerRegistry(NpgsqlDataSource db, TimeProvider time)
         cmd.Parameters.AddWithValue("threads", w.Threads);
         cmd.Parameters.AddWithValue("version", w.Version);
         cmd.Parameters.AddWithValue("queues", w.Queues.ToArray());
+        cmd.Parameters.Add(new NpgsqlParameter("pipelines", NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)w.Pipelines?.ToArray() ?? DBNull.Value });
         cmd.Parameters.AddWithValue("now", Now);
         await cmd.ExecuteNonQueryAsync(ct);
     }

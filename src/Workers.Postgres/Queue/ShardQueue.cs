@@ -33,10 +33,13 @@ public sealed class ShardQueue
     private DateTime Now => _time.GetUtcNow().UtcDateTime;
 
     /// <summary>Claims up to <paramref name="max"/> shards of <paramref name="queues"/>; starts an attempt row for each.</summary>
-    public async Task<IReadOnlyList<ClaimedShard>> ClaimAsync(WorkerIdentity who, IReadOnlyList<string> queues, int max = 1, CancellationToken ct = default)
+    /// <param name="pipelines">Only shards of corpora with one of these pipelines (the ones the worker has loaded); null: any.</param>
+    public async Task<IReadOnlyList<ClaimedShard>> ClaimAsync(WorkerIdentity who, IReadOnlyList<string> queues, int max = 1, CancellationToken ct = default,
+        IReadOnlyList<string>? pipelines = null)
     {
         await using var cmd = _db.CreateCommand(SqlCatalog.Get("ShardClaim"));
         cmd.Parameters.AddWithValue("queues", queues.ToArray());
+        cmd.Parameters.Add(new NpgsqlParameter("pipelines", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = (object?)pipelines?.ToArray() ?? DBNull.Value });
         cmd.Parameters.AddWithValue("now", Now);
         cmd.Parameters.AddWithValue("max", max);
         cmd.Parameters.AddWithValue("owner", who.Worker);
@@ -47,7 +50,7 @@ public sealed class ShardQueue
         var list = new List<ClaimedShard>(max);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
-            list.Add(new ClaimedShard(r.GetInt64(0), r.GetInt64(1), r.GetInt32(2), r.GetInt32(3), r.GetString(4), r.GetDouble(5), r.GetInt32(6)));
+            list.Add(new ClaimedShard(r.GetInt64(0), r.GetInt64(1), r.GetInt32(2), r.GetInt32(3), r.GetString(4), r.GetDouble(5), r.GetInt32(6)) { Pipeline = r.GetString(7) });
         return list;
     }
 
@@ -71,7 +74,8 @@ public sealed class ShardQueue
     /// whose commit went through although its answer was lost. False: the lease was not ours any more
     /// and nothing was written.</returns>
     public async Task<bool> CompleteAsync(ClaimedShard shard, WorkerIdentity who, IReadOnlyList<SegmentRow> segments,
-        IReadOnlyList<FileFailureRow>? fileFailures = null, string? logTail = null, CancellationToken ct = default)
+        IReadOnlyList<FileFailureRow>? fileFailures = null, string? logTail = null, CancellationToken ct = default,
+        IReadOnlyList<SegmentResultRow>? results = null)
     {
         var now = Now;
         await using var conn = await _db.OpenConnectionAsync(ct);
@@ -103,6 +107,30 @@ public sealed class ShardQueue
                 await copy.WriteAsync(s.EndSeconds, NpgsqlDbType.Double, ct);
             }
             await copy.CompleteAsync(ct);
+        }
+
+        if (results is { Count: > 0 })
+        {
+            // The model stages' results, in the same fenced transaction as their segments (009).
+            await using var copy = await conn.BeginBinaryImportAsync(SqlCatalog.Get("SegmentResultsCopy"), ct);
+            foreach (var r in results)
+            {
+                await copy.StartRowAsync(ct);
+                await copy.WriteAsync(shard.CorpusId, NpgsqlDbType.Bigint, ct);
+                await copy.WriteAsync(shard.Id, NpgsqlDbType.Bigint, ct);
+                await copy.WriteAsync(r.FileIndex, NpgsqlDbType.Integer, ct);
+                await copy.WriteAsync(r.StartSeconds, NpgsqlDbType.Double, ct);
+                await copy.WriteAsync(r.Stage, NpgsqlDbType.Text, ct);
+                await copy.WriteAsync(r.ResultJson, NpgsqlDbType.Jsonb, ct);
+            }
+            await copy.CompleteAsync(ct);
+        }
+        if (results is not null)
+        {
+            await using var set = new NpgsqlCommand(SqlCatalog.Get("ShardStageResultsSet"), conn, tx);
+            set.Parameters.AddWithValue("id", shard.Id);
+            set.Parameters.AddWithValue("results", results.Count);
+            await set.ExecuteNonQueryAsync(ct);
         }
 
         await using (var del = new NpgsqlCommand(SqlCatalog.Get("FileFailuresDeleteForShard"), conn, tx))
@@ -218,10 +246,12 @@ public sealed class ShardQueue
     }
 
     /// <summary>(queued, running) counts over <paramref name="queues"/>: both zero means idle.</summary>
-    public async Task<(long Queued, long Running)> ActiveCountsAsync(IReadOnlyList<string> queues, CancellationToken ct = default)
+    public async Task<(long Queued, long Running)> ActiveCountsAsync(IReadOnlyList<string> queues, CancellationToken ct = default,
+        IReadOnlyList<string>? pipelines = null)
     {
         await using var cmd = _db.CreateCommand(SqlCatalog.Get("ShardsActiveCount"));
         cmd.Parameters.AddWithValue("queues", queues.ToArray());
+        cmd.Parameters.Add(new NpgsqlParameter("pipelines", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = (object?)pipelines?.ToArray() ?? DBNull.Value });
         await using var r = await cmd.ExecuteReaderAsync(ct);
         await r.ReadAsync(ct);
         return (r.GetInt64(0), r.GetInt64(1));

@@ -9,6 +9,9 @@ WITH next AS (
     FROM shards
     WHERE state = 'queued' AND queue = ANY(@queues) AND not_before <= @now
       AND NOT EXISTS (SELECT 1 FROM paused_queues p WHERE p.queue = shards.queue)
+      -- Only shards of pipelines this worker has loaded (009); NULL: any pipeline.
+      AND (@pipelines::text[] IS NULL
+           OR EXISTS (SELECT 1 FROM corpora c WHERE c.id = shards.corpus_id AND c.pipeline = ANY(@pipelines::text[])))
     ORDER BY priority DESC, id
     LIMIT @max
     FOR UPDATE SKIP LOCKED
@@ -29,7 +32,9 @@ WITH next AS (
     INSERT INTO shard_attempts (shard_id, attempt, worker, node, gpu, execution_provider, started_at)
     SELECT id, attempt, @owner, @node, @gpu, @provider, @now FROM claimed
 )
-SELECT id, corpus_id, attempt, max_attempts, queue, audio_seconds, item_count FROM claimed ORDER BY id;
+SELECT id, corpus_id, attempt, max_attempts, queue, audio_seconds, item_count,
+       (SELECT c.pipeline FROM corpora c WHERE c.id = claimed.corpus_id)
+FROM claimed ORDER BY id;
 
 -- name: ShardHeartbeat
 -- Renew the lease, fenced: only the owner of this very attempt, while the lease is unexpired.
@@ -128,11 +133,14 @@ WHERE i.shard_id = @id
 ORDER BY i.ordinal;
 
 -- name: ShardsActiveCount
--- Whether anything in @queues is still to do: drives `run --until-idle`.
+-- Whether anything in @queues is still to do: drives `run --until-idle`. With @pipelines, only
+-- shards of those pipelines count (a worker does not wait for shards it cannot take).
 SELECT count(*) FILTER (WHERE state = 'queued') AS queued,
        count(*) FILTER (WHERE state = 'running') AS running
 FROM shards
-WHERE state IN ('queued', 'running') AND queue = ANY(@queues);
+WHERE state IN ('queued', 'running') AND queue = ANY(@queues)
+  AND (@pipelines::text[] IS NULL
+       OR EXISTS (SELECT 1 FROM corpora c WHERE c.id = shards.corpus_id AND c.pipeline = ANY(@pipelines::text[])));
 
 -- name: ShardsRerunByIds
 UPDATE shards
@@ -216,6 +224,9 @@ FROM unnest(@file_indexes::integer[], @starts::double precision[], @ends::double
 UPDATE corpora SET shards = shards + @added WHERE id = @corpus_id;
 
 -- name: SegmentsDeleteForShards
+-- The stages' results go with their segments, and their count with them (009).
+WITH results AS (DELETE FROM segment_results WHERE shard_id = ANY(@ids)),
+     counts AS (UPDATE shards SET stage_results = 0 WHERE id = ANY(@ids) AND stage_results <> 0)
 DELETE FROM segments WHERE shard_id = ANY(@ids);
 
 -- name: ShardsNotify
@@ -223,6 +234,9 @@ SELECT pg_notify('workers_shards', @queue);
 
 -- name: SegmentsCopy
 COPY segments (corpus_id, shard_id, file_index, start_seconds, end_seconds) FROM STDIN (FORMAT BINARY);
+
+-- name: SegmentResultsCopy
+COPY segment_results (corpus_id, shard_id, file_index, start_seconds, stage, result) FROM STDIN (FORMAT BINARY);
 
 -- name: FileFailuresDeleteForShard
 DELETE FROM file_failures WHERE shard_id = @id;

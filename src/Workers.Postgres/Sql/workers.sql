@@ -2,9 +2,9 @@
 
 -- name: WorkerRegister
 INSERT INTO workers (id, node, pid, slot, gpu_index, gpu_uuid, gpu_name, execution_provider, threads, version, queues,
-                     started_at, heartbeat_at)
-VALUES (@id, @node, @pid, @slot, @gpu_index, @gpu_uuid, @gpu_name, @provider, @threads, @version, @queues, @now, @now)
-ON CONFLICT (id) DO UPDATE SET state = 'running', heartbeat_at = @now, stopped_at = NULL;
+                     started_at, heartbeat_at, pipelines)
+VALUES (@id, @node, @pid, @slot, @gpu_index, @gpu_uuid, @gpu_name, @provider, @threads, @version, @queues, @now, @now, @pipelines)
+ON CONFLICT (id) DO UPDATE SET state = 'running', heartbeat_at = @now, stopped_at = NULL, pipelines = EXCLUDED.pipelines;
 
 -- name: WorkerHeartbeat
 -- Also carries the claim latency (007): this process's totals, set (not added), so a lost
