@@ -245,7 +245,8 @@ public sealed partial class ShardWorker(
                 }
             }, CancellationToken.None);
 
-            var work = items.Select(i => new ProcessItem(i.FileIndex, i.FullPath, i.StartSeconds, i.EndSeconds)).ToList();
+            // A file listed relative to the corpus root must still be under it when opened (symlinks swapped since enqueue).
+            var work = items.Select(i => new ProcessItem(i.FileIndex, i.FullPath, i.StartSeconds, i.EndSeconds, Path.IsPathRooted(i.Path) ? null : i.RootDir)).ToList();
             // Inference is CPU-bound and synchronous: give it its own thread so the heartbeat never waits on it.
             var output = await Task.Factory.StartNew(() =>
             {

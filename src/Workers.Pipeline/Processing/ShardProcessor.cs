@@ -4,8 +4,9 @@ using Workers.Pipeline.Vad;
 
 namespace Workers.Pipeline.Processing;
 
-/// <summary>One range of one file to segment (seconds from the file's start).</summary>
-public readonly record struct ProcessItem(int FileIndex, string FullPath, double StartSeconds, double EndSeconds);
+/// <summary>One range of one file to segment (seconds from the file's start). <paramref name="CorpusRoot"/>:
+/// the corpus root recorded at enqueue, which the opened file must still lie under (null: not confined).</summary>
+public readonly record struct ProcessItem(int FileIndex, string FullPath, double StartSeconds, double EndSeconds, string? CorpusRoot = null);
 
 /// <summary>A speech segment in file time.</summary>
 public readonly record struct FoundSegment(int FileIndex, double StartSeconds, double EndSeconds);
@@ -46,7 +47,7 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
         {
             var it = items[i];
             var expected = (long)Math.Round((it.EndSeconds - readStarts[i]) * sr);
-            batcher.Enqueue(new VadItem(i, new AudioItemSource(it.FullPath, readStarts[i], it.EndSeconds, _decoder), expected));
+            batcher.Enqueue(new VadItem(i, new AudioItemSource(it.FullPath, readStarts[i], it.EndSeconds, _decoder, it.CorpusRoot), expected));
         }
         for (var i = 0; i < items.Count; i++)
         {
@@ -173,7 +174,7 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
     public static bool IsTransientDecodeError(Exception e) =>
         DecoderError(e) switch
         {
-            FileNotFoundException or DirectoryNotFoundException => false,
+            FileNotFoundException or DirectoryNotFoundException or CorpusFileRejectedException => false,
             IOException or TimeoutException => true,
             AudioFormatException f => FfmpegSignalExit().Match(f.Message) is { Success: true } m && int.Parse(m.Groups[1].Value) >= 128,
             _ => false,
@@ -182,7 +183,7 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
     [System.Text.RegularExpressions.GeneratedRegex(@"ffmpeg exited with code (\d+)")]
     private static partial System.Text.RegularExpressions.Regex FfmpegSignalExit();
 
-    private static string Describe(Exception e) => FileAccessErrors.Describe(DecoderError(e));
+    private static string Describe(Exception e) => DecoderError(e) is CorpusFileRejectedException r ? r.Reason : FileAccessErrors.Describe(DecoderError(e));
 
     /// <summary>The decoder's own exception: <see cref="PrefetchingReader"/> wraps it in an <see cref="AudioReadException"/>.</summary>
     private static Exception DecoderError(Exception e) => e is AudioReadException { InnerException: { } i } ? i : e;
