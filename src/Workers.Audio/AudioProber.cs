@@ -47,7 +47,8 @@ public sealed class AudioProber
             if (!info.Exists)
                 return AudioProbeResult.Failure(path, Directory.Exists(path) ? "not a file: it is a directory" : "file not found");
             // Regular files only, opened without blocking: a FIFO would wait for a writer, a device read forever.
-            using var stream = CorpusFileOpener.Open(path, confinedTo: null, _timeout);
+            // Bounded like ffprobe, but never tighter than the default: a tiny ffprobe limit is about ffprobe.
+            using var stream = CorpusFileOpener.Open(path, confinedTo: null, _timeout > DefaultTimeout ? _timeout : DefaultTimeout);
             size = stream.Length;
             if (size == 0)
                 return AudioProbeResult.Failure(path, "empty file (0 bytes)");

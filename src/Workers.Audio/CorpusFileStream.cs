@@ -12,8 +12,19 @@ namespace Workers.Audio;
 /// a thread of the pool and is left behind when the time is up; its buffer is never handed out again.
 /// Not thread-safe: one reader, like the sources built on it.
 /// </summary>
-public sealed class CorpusFileStream : Stream
+/// <remarks>
+/// The stream is its own thread-pool work item and reuses one event, so a bounded read allocates
+/// nothing (the WAV reader's reads stay allocation-free): the caller fills in the request, queues
+/// this, and waits on the event for at most the timeout.
+/// </remarks>
+public sealed class CorpusFileStream : Stream, IThreadPoolWorkItem
 {
+    private readonly ManualResetEventSlim _done = new();
+    private byte[]? _requestBuffer;
+    private int _requestOffset, _requestCount, _requestResult;
+    private long _requestPosition;
+    private Exception? _requestError;
+
     private readonly SafeFileHandle _handle;
     private readonly TimeSpan _timeout;
     private long _position;
@@ -82,28 +93,35 @@ public sealed class CorpusFileStream : Stream
             n = RandomAccess.Read(_handle, buffer.AsSpan(offset, count), _position);
         else
         {
-            // The handle is synchronous, so this runs the read on a pool thread.
-            var pending = RandomAccess.ReadAsync(_handle, buffer.AsMemory(offset, count), _position).AsTask();
-            try
+            (_requestBuffer, _requestOffset, _requestCount, _requestPosition, _requestError) = (buffer, offset, count, _position, null);
+            _done.Reset();
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+            if (!_done.Wait(_timeout))
             {
-                if (!pending.Wait(_timeout))
-                {
-                    var timeout = new TimeoutException(
-                        $"{Name}: a read returned nothing for {_timeout.TotalSeconds:0.###} s (Audio:ReadTimeout) and was abandoned; " +
-                        "is its storage (a network mount, a disk) hung? The file is recorded as failed; the worker went on.");
-                    _fault = ExceptionDispatchInfo.Capture(timeout);
-                    throw timeout;
-                }
+                var timeout = new TimeoutException(
+                    $"{Name}: a read returned nothing for {_timeout.TotalSeconds:0.###} s (Audio:ReadTimeout) and was abandoned; " +
+                    "is its storage (a network mount, a disk) hung? The file is recorded as failed; the worker went on.");
+                _fault = ExceptionDispatchInfo.Capture(timeout);
+                throw timeout;
             }
-            catch (AggregateException e) when (e.InnerExceptions.Count == 1)
-            {
-                ExceptionDispatchInfo.Capture(e.InnerException!).Throw();
-                throw;
-            }
-            n = pending.Result;
+            if (_requestError is { } error) ExceptionDispatchInfo.Capture(error).Throw();
+            n = _requestResult;
         }
         _position += n;
         return n;
+    }
+
+    /// <summary>The read itself, on a pool thread.</summary>
+    void IThreadPoolWorkItem.Execute()
+    {
+        try { _requestResult = RandomAccess.Read(_handle, _requestBuffer.AsSpan(_requestOffset, _requestCount), _requestPosition); }
+        catch (Exception e) { _requestError = e; }
+        // Once abandoned, nobody waits and the stream may be disposed: the event is left alone.
+        if (_fault is null)
+        {
+            try { _done.Set(); }
+            catch (ObjectDisposedException) { }
+        }
     }
 
     /// <summary>True once a read timed out: a read may still be pending in the kernel on the caller's buffer.</summary>
@@ -144,6 +162,7 @@ public sealed class CorpusFileStream : Stream
             _disposed = true;
             // A read still stuck in the kernel holds its own reference: the descriptor closes when it returns.
             _handle.Dispose();
+            if (_fault is null) _done.Dispose();
         }
         base.Dispose(disposing);
     }
