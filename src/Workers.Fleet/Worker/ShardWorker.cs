@@ -246,7 +246,7 @@ public sealed partial class ShardWorker(
             }, CancellationToken.None);
 
             // A file listed relative to the corpus root must still be under it when opened (symlinks swapped since enqueue).
-            var work = items.Select(i => new ProcessItem(i.FileIndex, i.FullPath, i.StartSeconds, i.EndSeconds, Path.IsPathRooted(i.Path) ? null : i.RootDir)).ToList();
+            var work = items.Select(i => new ProcessItem(i.FileIndex, i.FullPath, i.StartSeconds, i.EndSeconds, Path.IsPathRooted(i.Path) ? null : i.RootDir, i.FileSeconds)).ToList();
             // Inference is CPU-bound and synchronous: give it its own thread so the heartbeat never waits on it.
             var output = await Task.Factory.StartNew(() =>
             {
@@ -263,6 +263,9 @@ public sealed partial class ShardWorker(
             foreach (var f in output.Failures.Take(ItemFailuresLogged))
                 LogItemFailed(shard.Id, items.FirstOrDefault(i => i.FileIndex == f.FileIndex)?.Path ?? $"file #{f.FileIndex}", f.StartSeconds, f.EndSeconds, f.Error);
             if (output.Failures.Count > ItemFailuresLogged) LogMoreItemsFailed(shard.Id, output.Failures.Count - ItemFailuresLogged);
+            // A file that grew since enqueue: processed as planned; said in the attempt's log (its log tail), where the shard page shows it.
+            foreach (var w in output.Warnings)
+                LogItemWarning(shard.Id, items.FirstOrDefault(i => i.FileIndex == w.FileIndex)?.Path ?? $"file #{w.FileIndex}", w.StartSeconds, w.EndSeconds, w.Message);
             var segments = output.Segments.Select(s => new SegmentRow(s.FileIndex, s.StartSeconds, s.EndSeconds)).ToList();
             var failures = output.Failures.Select(f => new FileFailureRow(f.FileIndex, f.StartSeconds, f.EndSeconds, f.Error)).ToList();
             // Retried on transient faults for about a lease: the transaction is all or nothing and
@@ -330,6 +333,9 @@ public sealed partial class ShardWorker(
 
     [LoggerMessage(LogLevel.Warning, "Shard {Shard}: {Path} [{Start:0.0}-{End:0.0} s] failed, the shard goes on without it: {Error}")]
     private partial void LogItemFailed(long shard, string path, double start, double end, string error);
+
+    [LoggerMessage(LogLevel.Warning, "Shard {Shard}: {Path} [{Start:0.0}-{End:0.0} s]: {Message}")]
+    private partial void LogItemWarning(long shard, string path, double start, double end, string message);
 
     [LoggerMessage(LogLevel.Warning, "Shard {Shard}: {More} more failed item(s) not logged; all are recorded in the shard's file failures")]
     private partial void LogMoreItemsFailed(long shard, int more);

@@ -5,8 +5,10 @@ using Workers.Pipeline.Vad;
 namespace Workers.Pipeline.Processing;
 
 /// <summary>One range of one file to segment (seconds from the file's start). <paramref name="CorpusRoot"/>:
-/// the corpus root recorded at enqueue, which the opened file must still lie under (null: not confined).</summary>
-public readonly record struct ProcessItem(int FileIndex, string FullPath, double StartSeconds, double EndSeconds, string? CorpusRoot = null);
+/// the corpus root recorded at enqueue, which the opened file must still lie under (null: not confined).
+/// <paramref name="FileSeconds"/>: the file's duration at enqueue, so its last item can tell that it grew
+/// (null: unknown). See <see cref="ItemLengthCheck"/>.</summary>
+public readonly record struct ProcessItem(int FileIndex, string FullPath, double StartSeconds, double EndSeconds, string? CorpusRoot = null, double? FileSeconds = null);
 
 /// <summary>A speech segment in file time.</summary>
 public readonly record struct FoundSegment(int FileIndex, double StartSeconds, double EndSeconds);
@@ -16,6 +18,9 @@ public readonly record struct ItemFailure(int FileIndex, double StartSeconds, do
 
 public sealed record ShardOutput(IReadOnlyList<FoundSegment> Segments, IReadOnlyList<ItemFailure> Failures, double AudioSeconds)
 {
+    /// <summary>Items processed with something to say (a file longer than enqueued); see <see cref="ItemLengthCheck"/>.</summary>
+    public IReadOnlyList<ItemWarning> Warnings { get; init; } = [];
+
     /// <summary>How many times inference ran out of memory and the batch was halved (0: never).</summary>
     public int OomRetries { get; init; }
 
@@ -46,8 +51,9 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
         void Enqueue(int i)
         {
             var it = items[i];
-            var expected = (long)Math.Round((it.EndSeconds - readStarts[i]) * sr);
-            batcher.Enqueue(new VadItem(i, new AudioItemSource(it.FullPath, readStarts[i], it.EndSeconds, _decoder, it.CorpusRoot), expected));
+            var readEnd = ItemLengthCheck.ReadEnd(it);
+            var expected = (long)Math.Round((readEnd - readStarts[i]) * sr);
+            batcher.Enqueue(new VadItem(i, new AudioItemSource(it.FullPath, readStarts[i], readEnd, _decoder, it.CorpusRoot), expected));
         }
         for (var i = 0; i < items.Count; i++)
         {
@@ -57,6 +63,7 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
 
         var segments = new List<FoundSegment>();
         var failures = new List<ItemFailure>();
+        var warnings = new List<ItemWarning>();
         var completed = new List<VadItemResult>();
         double done = 0;
         var oomRetries = 0;
@@ -94,6 +101,10 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
                     failures.Add(new ItemFailure(it.FileIndex, it.StartSeconds, it.EndSeconds, Describe(r.Error)));
                     continue;
                 }
+                // Decoded length against enqueued: a shorter file's missing range is a failure, a longer one a warning.
+                var (shortfall, grew) = ItemLengthCheck.Check(it, readStarts[index], r.TotalSamples, sr);
+                if (shortfall is { } missing) failures.Add(missing);
+                if (grew is { } warning) warnings.Add(warning);
                 foreach (var s in r.Segments)
                 {
                     // Speech found in the lead-in belongs to the previous range (another shard): clip to ours.
@@ -106,7 +117,7 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
             progress?.Invoke(done);
         }
         segments.Sort((a, b) => a.FileIndex != b.FileIndex ? a.FileIndex.CompareTo(b.FileIndex) : a.StartSeconds.CompareTo(b.StartSeconds));
-        return new ShardOutput(segments, failures, done) { OomRetries = oomRetries, FinalRunSize = batcher.MaxRunSize };
+        return new ShardOutput(segments, failures, done) { OomRetries = oomRetries, FinalRunSize = batcher.MaxRunSize, Warnings = warnings };
     }
 
     /// <summary>

@@ -7,8 +7,9 @@ public sealed record WorkerIdentity(string Worker, string Node, string? Gpu = nu
 /// <summary>A shard this worker holds. (Id, Attempt, owner) is the fencing token.</summary>
 public sealed record ClaimedShard(long Id, long CorpusId, int Attempt, int MaxAttempts, string Queue, double AudioSeconds, int ItemCount);
 
-/// <summary>One range of one file inside a shard; <see cref="Path"/> is as stored (relative to <see cref="RootDir"/> for folder corpora).</summary>
-public sealed record ShardItem(int Ordinal, int FileIndex, string Path, double StartSeconds, double EndSeconds, string RootDir)
+/// <summary>One range of one file inside a shard; <see cref="Path"/> is as stored (relative to <see cref="RootDir"/> for folder corpora).
+/// <see cref="FileSeconds"/>: the whole file's duration at enqueue.</summary>
+public sealed record ShardItem(int Ordinal, int FileIndex, string Path, double StartSeconds, double EndSeconds, string RootDir, double? FileSeconds = null)
 {
     public string FullPath => System.IO.Path.IsPathRooted(Path) ? Path : System.IO.Path.Combine(RootDir, Path);
 }
