@@ -209,6 +209,7 @@ public sealed partial class ShardWorker(
         double processed = 0;
         var lost = false;
         Task? beat = null;
+        Task<ShardOutput>? processing = null;
         try
         {
             Directory.CreateDirectory(tempDir);
@@ -248,11 +249,17 @@ public sealed partial class ShardWorker(
             // A file listed relative to the corpus root must still be under it when opened (symlinks swapped since enqueue).
             var work = items.Select(i => new ProcessItem(i.FileIndex, i.FullPath, i.StartSeconds, i.EndSeconds, Path.IsPathRooted(i.Path) ? null : i.RootDir, i.FileSeconds)).ToList();
             // Inference is CPU-bound and synchronous: give it its own thread so the heartbeat never waits on it.
-            var output = await Task.Factory.StartNew(() =>
+            processing = Task.Factory.StartNew(() =>
             {
                 using var batcher = new VadBatcher(model, vad);
-                return new ShardProcessor(batcher, vad, decoder).Process(work, s => Volatile.Write(ref processed, s), leaseLost.Token);
+                var decodeAhead = new DecodeAheadOptions { DecoderThreads = options.SplitCores(options.Cores).Decoders, MaxDecodedMb = options.MaxDecodedMb };
+                // Decoded audio lives in the attempt's temp folder, removed with it below (or swept after a kill).
+                return new ShardProcessor(batcher, vad, decoder, decodeAhead).Process(work, s => Volatile.Write(ref processed, s), leaseLost.Token, tempDir);
             }, leaseLost.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            // The drain's promise holds even while a decoder's read is stuck in the kernel (a hung mount,
+            // which no one can cancel): when drain time is up the shard is given back without waiting for
+            // that read. Every thread involved is a background thread, so none keeps the process alive.
+            var output = await processing.WaitAsync(drain.Token);
 
             await leaseLost.CancelAsync(); // stop the heartbeat before the fenced complete
             try { await beat; } catch (OperationCanceledException) { }
@@ -287,7 +294,10 @@ public sealed partial class ShardWorker(
         }
         catch (OperationCanceledException) when (drain.IsCancellationRequested)
         {
-            // Drain time is up: give the shard back; another worker starts it afresh.
+            // Drain time is up: give the shard back; another worker starts it afresh. Inference stops at
+            // its next step; a moment for that, so the model is not in use when the process ends. A
+            // processing thread still waiting then waits on a stuck read, not on the model.
+            if (processing is not null) await Task.WhenAny(processing, Task.Delay(DrainGrace, time));
             await ReleaseQuietlyAsync(shard);
         }
         catch (Exception e)
@@ -311,6 +321,9 @@ public sealed partial class ShardWorker(
             catch (IOException e) { LogTempNotRemoved(tempDir, e.Message); }
         }
     }
+
+    /// <summary>How long a drained shard's inference gets to reach its next step before the shard is given back.</summary>
+    private static readonly TimeSpan DrainGrace = TimeSpan.FromSeconds(1);
 
     private async Task ReleaseQuietlyAsync(ClaimedShard shard)
     {
