@@ -242,7 +242,7 @@ public sealed class AudioProberTests : IClassFixture<EncodedTones>, IDisposable
         Assert.Contains("200 channels, more than Corpus:Limits:MaxChannels (64)", (await _prober.ProbeAsync(channels)).Error);
         var forged = await _prober.ProbeAsync(flac);
         Assert.Null(forged.DurationSeconds);
-        Assert.Contains($"implausible duration: 3600 s in a file of {bytes.Length} bytes would be under Corpus:Limits:MinBytesPerSecond (500", forged.Error);
+        Assert.Contains($"implausible duration: 3600 s in a file of {bytes.Length} bytes would be under Corpus:Limits:MinBytesPerSecond (16", forged.Error);
         // Configurable: a corpus of 1 Hz sensor recordings can say so.
         var lenient = new AudioProber(limits: new Workers.Core.Options.CorpusLimits { MaxChannels = 256, MinBytesPerSecond = 1 });
         Assert.Null((await lenient.ProbeAsync(channels)).Error);

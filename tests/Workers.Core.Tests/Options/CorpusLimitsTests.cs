@@ -20,8 +20,9 @@ public sealed class CorpusLimitsTests
         Assert.Null(CorpusLimits.Default.CheckFormat(16000, 64));
         Assert.Contains("65 channels, more than Corpus:Limits:MaxChannels (64)", CorpusLimits.Default.CheckFormat(16000, 65));
         Assert.Null(CorpusLimits.Default.CheckDuration(3600, 1_800_000));
-        // A 4 KB file cannot hold an hour: at least 500 bytes a second by default.
-        Assert.Contains("in a file of 4096 bytes would be under Corpus:Limits:MinBytesPerSecond (500", CorpusLimits.Default.CheckDuration(3600, 4096));
+        // A 4 KB file cannot hold an hour: at least 16 bytes a second by default.
+        Assert.Contains("in a file of 4096 bytes would be under Corpus:Limits:MinBytesPerSecond (16", CorpusLimits.Default.CheckDuration(3600, 4096));
+        Assert.Null(CorpusLimits.Default.CheckDuration(30, 13166)); // 30 s of FLAC silence
         Assert.Contains("over Corpus:Limits:MaxFileSeconds", CorpusLimits.Default.CheckDuration(2e6, null));
         Assert.Null(new CorpusLimits { MinSampleRate = 1 }.CheckFormat(1, 1));
     }
