@@ -53,12 +53,15 @@ public static partial class CorpusFileOpener
     private const int ENXIO = 6;
     private const int ELOOP = 40;
 
+    /// <summary>The shortest time limit applied to an open or a read, whatever is asked for.</summary>
+    public static readonly TimeSpan MinTimeout = TimeSpan.FromSeconds(1);
+
     /// <summary>
     /// Opens <paramref name="path"/> for reading as described on the class.
     /// </summary>
     /// <param name="confinedTo">The corpus root recorded at enqueue (its real path), or null for no confinement.</param>
     /// <param name="timeout">How long the open, and then each read of the stream, may take without result
-    /// (Audio:ReadTimeout); <see cref="Timeout.InfiniteTimeSpan"/> waits as long as the kernel does.</param>
+    /// (Audio:ReadTimeout), at least <see cref="MinTimeout"/>; <see cref="Timeout.InfiniteTimeSpan"/> waits as long as the kernel does.</param>
     /// <returns>An unbuffered stream whose reads are bounded by <paramref name="timeout"/>.</returns>
     /// <exception cref="CorpusFileRejectedException">Not a regular file, or outside <paramref name="confinedTo"/>.</exception>
     /// <exception cref="TimeoutException">The open did not return within <paramref name="timeout"/>.</exception>
@@ -68,6 +71,8 @@ public static partial class CorpusFileOpener
     public static CorpusFileStream Open(string path, string? confinedTo, TimeSpan timeout)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        // Never tighter than MinTimeout: on a loaded machine the hop to a pool thread alone can take milliseconds.
+        if (timeout != Timeout.InfiniteTimeSpan && timeout < MinTimeout) timeout = MinTimeout;
         var full = System.IO.Path.GetFullPath(path);
         SafeFileHandle handle;
         if (timeout == Timeout.InfiniteTimeSpan)
