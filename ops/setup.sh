@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(postgresql ffmpeg espeak-ng python3-yaml)
+# The hung-mount tests of issue 13: a FUSE file system whose reads never return.
+APT_PACKAGES+=(fuse3 python3-fusepy)
 # The browser tests (tests/Workers.Browser.Tests) drive Debian's chromium through Playwright,
 # which never downloads a browser of its own; a font so that screenshots have readable text.
 APT_PACKAGES+=(chromium fonts-dejavu-core)

@@ -65,7 +65,7 @@ public static class DashboardApp
         s.AddSingleton(new QueueAdmin(host.Database, host.Time));
         s.AddSingleton(new AuditLog(host.Time));
         s.AddSingleton(new WorkerRegistry(host.Database, host.Time));
-        s.AddSingleton<IDurationProbe>(new AudioDurationProbe());
+        s.AddSingleton<IDurationProbe>(new AudioDurationProbe(host.Corpus.Limits));
         s.AddSingleton<DashboardEnqueue>();
         // Keys in memory: tokens die with the process (a reload fetches new ones), and nothing is
         // written to disk. Several dashboard instances behind one balancer would need a shared key ring.

@@ -41,6 +41,10 @@ public sealed class SoakTests(PostgresFixture pg, ITestOutputHelper output)
         Assert.Matches(new Regex(@"^\s*duplicates\s+0\s*$", RegexOptions.Multiline), stdout);
         Assert.Matches(new Regex(@"^\s*lost seconds\s+0\s*$", RegexOptions.Multiline), stdout);
         Assert.Matches(new Regex(@"^\s*segments equal reference\s+yes", RegexOptions.Multiline), stdout);
+        // Issue 13: files changed under the fleet end with their missing seconds listed as failed.
+        var changed = Regex.Match(stdout, @"^\s*files changed under the fleet\s+(\d+) \((\d+) accounted for", RegexOptions.Multiline);
+        Assert.True(changed.Success, all);
+        Assert.Equal(changed.Groups[1].Value, changed.Groups[2].Value);
         var faults = int.Parse(Regex.Match(stdout, @"^\s*faults injected\s+(\d+)\s*$", RegexOptions.Multiline).Groups[1].Value);
         Assert.True(faults > 0, all);
         var completed = int.Parse(Regex.Match(stdout, @"^\s*corpora completed\s+(\d+) of", RegexOptions.Multiline).Groups[1].Value);

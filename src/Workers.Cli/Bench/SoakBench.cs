@@ -36,6 +36,7 @@ public static partial class SoakBench
     private const string StopWorker = "SIGSTOP worker past lease, SIGCONT";
     private const string TerminateBackend = "pg_terminate_backend";
     private const string RestartPostgres = "PostgreSQL stop/start";
+    private const string ChangeFile = "file changed after enqueue";
 
     private const int LeaseSeconds = 6;
 
@@ -106,8 +107,9 @@ public static partial class SoakBench
         private readonly Dictionary<string, Process> _nodes = [];
         private readonly Dictionary<string, int> _faults = new()
         {
-            [KillWorker] = 0, [KillNode] = 0, [StopWorker] = 0, [TerminateBackend] = 0, [RestartPostgres] = 0,
+            [KillWorker] = 0, [KillNode] = 0, [StopWorker] = 0, [TerminateBackend] = 0, [RestartPostgres] = 0, [ChangeFile] = 0,
         };
+        private SoakChangedFiles? _changed;
         private readonly List<(long Id, string Name)> _soakCorpora = [];
         private long _referenceId;
         private int _stoppedPid;
@@ -150,8 +152,9 @@ public static partial class SoakBench
             // The soak: N nodes, faults at random intervals, a fresh copy of the corpus each time one finishes.
             var nodeNames = Enumerable.Range(0, s.Nodes).Select(i => $"soak-{(char)('a' + i % 26)}{(i >= 26 ? (i / 26).ToString(CultureInfo.InvariantCulture) : "")}").ToList();
             foreach (var n in nodeNames) _nodes[n] = StartNode(n, untilIdle: false);
-            var kinds = new List<string> { KillWorker, KillNode, StopWorker, TerminateBackend };
+            var kinds = new List<string> { KillWorker, KillNode, StopWorker, TerminateBackend, ChangeFile };
             if (embedded) kinds.Add(RestartPostgres);
+            _changed = new SoakChangedFiles(ctx, db, dir, queue, rng);
 
             var soakClock = Stopwatch.StartNew();
             var deadline = TimeSpan.FromMinutes(s.Minutes);
@@ -342,6 +345,9 @@ public static partial class SoakBench
                     db.Clear();
                     return $"stopped for {seconds} s, started again";
                 }
+                case ChangeFile:
+                    try { return await _changed!.InjectAsync(Directory.EnumerateFiles(Corpus, "*.wav").Order(StringComparer.Ordinal).First(), ct); }
+                    catch (Exception e) when (IsTransient(e)) { db.Clear(); return null; }
                 default: throw new InvalidOperationException(kind);
             }
         }
@@ -440,7 +446,7 @@ public static partial class SoakBench
         public async Task DeleteCorporaAsync()
         {
             var admin = new CorpusAdmin(db, ctx.Time);
-            foreach (var id in _soakCorpora.Select(c => c.Id).Append(_referenceId).Where(id => id != 0))
+            foreach (var id in _soakCorpora.Select(c => c.Id).Append(_referenceId).Concat(_changed?.CorpusIds ?? []).Where(id => id != 0))
             {
                 try { await Retry(async () => { await admin.DeleteAsync(id, CancellationToken.None); return 0; }, CancellationToken.None); }
                 catch (Exception e) when (IsTransient(e)) { Console.Error.WriteLine($"soak: could not delete corpus {id}: {e.Message}"); }
@@ -530,15 +536,18 @@ public static partial class SoakBench
             rows.Add(("segments", $"{segments} ({referenceSegments} per corpus in the reference)"));
             rows.Add(("segments equal reference", segmentsEqual ? $"yes ({equal} of {_soakCorpora.Count})" : $"no ({equal} of {_soakCorpora.Count})"));
 
+            var changed = _changed is null ? (Pass: true, Rows: [], Problems: []) : await Retry(() => _changed.VerifyAsync(ct), ct);
+            rows.AddRange(changed.Rows);
+
             Console.WriteLine();
             var width = rows.Max(r => r.Item1.Length);
             Console.WriteLine($"  {"measure".PadRight(width)}  value");
             Console.WriteLine($"  {new string('-', width)}  {new string('-', 32)}");
             foreach (var (k, v) in rows) Console.WriteLine($"  {k.PadRight(width)}  {v}");
-            foreach (var m in mismatches) Console.Error.WriteLine("soak: " + m);
+            foreach (var m in mismatches.Concat(changed.Problems)) Console.Error.WriteLine("soak: " + m);
 
-            var pass = duplicates == 0 && lostRounded == 0 && segmentsEqual;
-            Console.WriteLine(pass ? "soak: ok (no duplicates, nothing lost, segments equal to the reference)" : "soak: FAILED");
+            var pass = duplicates == 0 && lostRounded == 0 && segmentsEqual && changed.Pass;
+            Console.WriteLine(pass ? "soak: ok (no duplicates, nothing lost, segments equal to the reference, changed files accounted for)" : "soak: FAILED");
             return pass;
         }
 

@@ -216,6 +216,7 @@ public sealed partial class ShardWorker(
         double processed = 0;
         var lost = false;
         Task? beat = null;
+        Task<ShardOutput>? processing = null;
         try
         {
             Directory.CreateDirectory(tempDir);
@@ -252,12 +253,13 @@ public sealed partial class ShardWorker(
                 }
             }, CancellationToken.None);
 
-            var work = items.Select(i => new ProcessItem(i.FileIndex, i.FullPath, i.StartSeconds, i.EndSeconds)).ToList();
+            // A file listed relative to the corpus root must still be under it when opened (symlinks swapped since enqueue).
+            var work = items.Select(i => new ProcessItem(i.FileIndex, i.FullPath, i.StartSeconds, i.EndSeconds, Path.IsPathRooted(i.Path) ? null : i.RootDir, i.FileSeconds)).ToList();
             // Inference is CPU-bound and synchronous: give it its own thread so the heartbeat never waits on it.
             var pipeline = _pipelines.TryGetValue(shard.Pipeline, out var p) ? p
                 : throw new InvalidOperationException($"shard {shard.Id} names pipeline '{shard.Pipeline}', which this worker has not loaded (it serves {string.Join(", ", PipelineNames)})");
             List<SegmentStageOutput> stageResults = [];
-            var output = await Task.Factory.StartNew(() =>
+            processing = Task.Factory.StartNew(() =>
             {
                 using var batcher = new VadBatcher(pipeline.Model, pipeline.Vad);
                 var decodeAhead = new DecodeAheadOptions { DecoderThreads = options.SplitCores(options.Cores).Decoders, MaxDecodedMb = options.MaxDecodedMb };
@@ -268,6 +270,10 @@ public sealed partial class ShardWorker(
                 if (pipeline.Stages.Count > 0) stageResults = new SegmentStageRunner(pipeline.Stages, decoder).Run(work, found.Segments, leaseLost.Token);
                 return found;
             }, leaseLost.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            // The drain's promise holds even while a decoder's read is stuck in the kernel (a hung mount,
+            // which no one can cancel): when drain time is up the shard is given back without waiting for
+            // that read. Every thread involved is a background thread, so none keeps the process alive.
+            var output = await processing.WaitAsync(drain.Token);
 
             await leaseLost.CancelAsync(); // stop the heartbeat before the fenced complete
             try { await beat; } catch (OperationCanceledException) { }
@@ -278,6 +284,9 @@ public sealed partial class ShardWorker(
             foreach (var f in output.Failures.Take(ItemFailuresLogged))
                 LogItemFailed(shard.Id, items.FirstOrDefault(i => i.FileIndex == f.FileIndex)?.Path ?? $"file #{f.FileIndex}", f.StartSeconds, f.EndSeconds, f.Error);
             if (output.Failures.Count > ItemFailuresLogged) LogMoreItemsFailed(shard.Id, output.Failures.Count - ItemFailuresLogged);
+            // A file that grew since enqueue: processed as planned; said in the attempt's log (its log tail), where the shard page shows it.
+            foreach (var w in output.Warnings)
+                LogItemWarning(shard.Id, items.FirstOrDefault(i => i.FileIndex == w.FileIndex)?.Path ?? $"file #{w.FileIndex}", w.StartSeconds, w.EndSeconds, w.Message);
             var segments = output.Segments.Select(s => new SegmentRow(s.FileIndex, s.StartSeconds, s.EndSeconds)).ToList();
             var failures = output.Failures.Select(f => new FileFailureRow(f.FileIndex, f.StartSeconds, f.EndSeconds, f.Error)).ToList();
             // Retried on transient faults for about a lease: the transaction is all or nothing and
@@ -300,7 +309,10 @@ public sealed partial class ShardWorker(
         }
         catch (OperationCanceledException) when (drain.IsCancellationRequested)
         {
-            // Drain time is up: give the shard back; another worker starts it afresh.
+            // Drain time is up: give the shard back; another worker starts it afresh. Inference stops at
+            // its next step; a moment for that, so the model is not in use when the process ends. A
+            // processing thread still waiting then waits on a stuck read, not on the model.
+            if (processing is not null) await Task.WhenAny(processing, Task.Delay(DrainGrace, time));
             await ReleaseQuietlyAsync(shard);
         }
         catch (Exception e)
@@ -325,6 +337,9 @@ public sealed partial class ShardWorker(
         }
     }
 
+    /// <summary>How long a drained shard's inference gets to reach its next step before the shard is given back.</summary>
+    private static readonly TimeSpan DrainGrace = TimeSpan.FromSeconds(1);
+
     private async Task ReleaseQuietlyAsync(ClaimedShard shard)
     {
         try
@@ -346,6 +361,9 @@ public sealed partial class ShardWorker(
 
     [LoggerMessage(LogLevel.Warning, "Shard {Shard}: {Path} [{Start:0.0}-{End:0.0} s] failed, the shard goes on without it: {Error}")]
     private partial void LogItemFailed(long shard, string path, double start, double end, string error);
+
+    [LoggerMessage(LogLevel.Warning, "Shard {Shard}: {Path} [{Start:0.0}-{End:0.0} s]: {Message}")]
+    private partial void LogItemWarning(long shard, string path, double start, double end, string message);
 
     [LoggerMessage(LogLevel.Warning, "Shard {Shard}: {More} more failed item(s) not logged; all are recorded in the shard's file failures")]
     private partial void LogMoreItemsFailed(long shard, int more);

@@ -4,8 +4,9 @@ using Workers.Audio;
 
 namespace Workers.Pipeline.Processing;
 
-/// <summary>One item to decode: the file and the range of it to read (seconds, already widened by the lead-in).</summary>
-internal readonly record struct DecodeRequest(string FullPath, double ReadStartSeconds, double EndSeconds, long ExpectedSamples);
+/// <summary>One item to decode: the file and the range of it to read (seconds, already widened by the lead-in),
+/// and the corpus root the opened file must lie under (null: not confined).</summary>
+internal readonly record struct DecodeRequest(string FullPath, double ReadStartSeconds, double EndSeconds, long ExpectedSamples, string? CorpusRoot = null);
 
 /// <summary>When <see cref="ItemDecoder.TryTake"/> waits for a decode to finish.</summary>
 internal enum DecodeWait
@@ -187,8 +188,9 @@ internal sealed class ItemDecoder : IDisposable
         DecodedAudio? audio = null;
         try
         {
-            // The one place a shard item's file is opened for processing.
-            using var source = AudioDecoder.Open(item.FullPath, item.ReadStartSeconds, item.EndSeconds, _decoder);
+            // The one place a shard item's file is opened for processing: non-blocking, regular files only,
+            // confined to the corpus root, every read bounded by Audio:ReadTimeout (CorpusFileOpener).
+            using var source = AudioDecoder.Open(item.FullPath, item.ReadStartSeconds, item.EndSeconds, _decoder, item.CorpusRoot);
             audio = DecodedAudio.Create(Path.Combine(_folder, $"decoded-{index}-{attempt}.f32"));
             while (true)
             {

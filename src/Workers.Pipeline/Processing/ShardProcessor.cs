@@ -4,8 +4,11 @@ using Workers.Pipeline.Vad;
 
 namespace Workers.Pipeline.Processing;
 
-/// <summary>One range of one file to segment (seconds from the file's start).</summary>
-public readonly record struct ProcessItem(int FileIndex, string FullPath, double StartSeconds, double EndSeconds);
+/// <summary>One range of one file to segment (seconds from the file's start). <paramref name="CorpusRoot"/>:
+/// the corpus root recorded at enqueue, which the opened file must still lie under (null: not confined).
+/// <paramref name="FileSeconds"/>: the file's duration at enqueue, so its last item can tell that it grew
+/// (null: unknown). See <see cref="ItemLengthCheck"/>.</summary>
+public readonly record struct ProcessItem(int FileIndex, string FullPath, double StartSeconds, double EndSeconds, string? CorpusRoot = null, double? FileSeconds = null);
 
 /// <summary>A speech segment in file time.</summary>
 public readonly record struct FoundSegment(int FileIndex, double StartSeconds, double EndSeconds);
@@ -15,6 +18,9 @@ public readonly record struct ItemFailure(int FileIndex, double StartSeconds, do
 
 public sealed record ShardOutput(IReadOnlyList<FoundSegment> Segments, IReadOnlyList<ItemFailure> Failures, double AudioSeconds)
 {
+    /// <summary>Items processed with something to say (a file longer than enqueued); see <see cref="ItemLengthCheck"/>.</summary>
+    public IReadOnlyList<ItemWarning> Warnings { get; init; } = [];
+
     /// <summary>How many times inference ran out of memory and the batch was halved (0: never).</summary>
     public int OomRetries { get; init; }
 
@@ -56,7 +62,9 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
         {
             var it = items[i];
             readStarts[i] = LeadInStart(it.StartSeconds);
-            requests[i] = new DecodeRequest(it.FullPath, readStarts[i], it.EndSeconds, (long)Math.Round((it.EndSeconds - readStarts[i]) * sr));
+            // A file's last item reads a little past its end, to notice a file that grew (ItemLengthCheck).
+            var readEnd = ItemLengthCheck.ReadEnd(it);
+            requests[i] = new DecodeRequest(it.FullPath, readStarts[i], readEnd, (long)Math.Round((readEnd - readStarts[i]) * sr), it.CorpusRoot);
         }
 
         var ownFolder = tempFolder is null ? Directory.CreateTempSubdirectory("workers-decode-").FullName : null;
@@ -79,6 +87,7 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
         var sr = options.SampleRate;
         var segments = new List<FoundSegment>();
         var failures = new List<ItemFailure>();
+        var warnings = new List<ItemWarning>();
         var completed = new List<VadItemResult>();
         var decoded = new DecodedAudio?[items.Count];
         var itemAttempts = new int[items.Count];
@@ -147,6 +156,10 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
                 }
                 done += it.EndSeconds - it.StartSeconds;
                 open--;
+                // Decoded length against enqueued: a shorter file's missing range is a failure, a longer one a warning.
+                var (shortfall, grew) = ItemLengthCheck.Check(it, readStarts[index], r.TotalSamples, sr);
+                if (shortfall is { } missing) failures.Add(missing);
+                if (grew is { } warning) warnings.Add(warning);
                 foreach (var s in r.Segments)
                 {
                     // Speech found in the lead-in belongs to the previous range (another shard): clip to ours.
@@ -159,7 +172,7 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
             progress?.Invoke(done);
         }
         segments.Sort((a, b) => a.FileIndex != b.FileIndex ? a.FileIndex.CompareTo(b.FileIndex) : a.StartSeconds.CompareTo(b.StartSeconds));
-        return new ShardOutput(segments, failures, done) { OomRetries = oomRetries, FinalRunSize = batcher.MaxRunSize };
+        return new ShardOutput(segments, failures, done) { OomRetries = oomRetries, FinalRunSize = batcher.MaxRunSize, Warnings = warnings };
     }
 
     /// <summary>Most decoded audio (bytes) this processor's shards held in their temp folders at once.</summary>
@@ -230,7 +243,7 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
     public static bool IsTransientDecodeError(Exception e) =>
         DecoderError(e) switch
         {
-            FileNotFoundException or DirectoryNotFoundException => false,
+            FileNotFoundException or DirectoryNotFoundException or CorpusFileRejectedException => false,
             IOException or TimeoutException => true,
             AudioFormatException f => FfmpegSignalExit().Match(f.Message) is { Success: true } m && int.Parse(m.Groups[1].Value) >= 128,
             _ => false,
@@ -239,7 +252,7 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
     [System.Text.RegularExpressions.GeneratedRegex(@"ffmpeg exited with code (\d+)")]
     private static partial System.Text.RegularExpressions.Regex FfmpegSignalExit();
 
-    private static string Describe(Exception e) => FileAccessErrors.Describe(DecoderError(e));
+    private static string Describe(Exception e) => DecoderError(e) is CorpusFileRejectedException r ? r.Reason : FileAccessErrors.Describe(DecoderError(e));
 
     /// <summary>The decoder's own exception, unwrapped from an <see cref="AudioReadException"/>.</summary>
     private static Exception DecoderError(Exception e) => e is AudioReadException { InnerException: { } i } ? i : e;

@@ -241,7 +241,7 @@ public sealed class ShardQueue
         var list = new List<ShardItem>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
-            list.Add(new ShardItem(r.GetInt32(0), r.GetInt32(1), r.GetString(2), r.GetDouble(3), r.GetDouble(4), r.GetString(5)));
+            list.Add(new ShardItem(r.GetInt32(0), r.GetInt32(1), r.GetString(2), r.GetDouble(3), r.GetDouble(4), r.GetString(5), r.IsDBNull(6) ? null : r.GetDouble(6)));
         return list;
     }
 

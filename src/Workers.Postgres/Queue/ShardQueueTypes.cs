@@ -11,8 +11,9 @@ public sealed record ClaimedShard(long Id, long CorpusId, int Attempt, int MaxAt
     public string Pipeline { get; init; } = "vad";
 }
 
-/// <summary>One range of one file inside a shard; <see cref="Path"/> is as stored (relative to <see cref="RootDir"/> for folder corpora).</summary>
-public sealed record ShardItem(int Ordinal, int FileIndex, string Path, double StartSeconds, double EndSeconds, string RootDir)
+/// <summary>One range of one file inside a shard; <see cref="Path"/> is as stored (relative to <see cref="RootDir"/> for folder corpora).
+/// <see cref="FileSeconds"/>: the whole file's duration at enqueue.</summary>
+public sealed record ShardItem(int Ordinal, int FileIndex, string Path, double StartSeconds, double EndSeconds, string RootDir, double? FileSeconds = null)
 {
     public string FullPath => System.IO.Path.IsPathRooted(Path) ? Path : System.IO.Path.Combine(RootDir, Path);
 }

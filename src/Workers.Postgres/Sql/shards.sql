@@ -125,7 +125,7 @@ SET finished_at = @now, outcome = @outcome, error_type = @error_type, error_mess
 WHERE shard_id = @id AND attempt = @attempt;
 
 -- name: ShardItemsGet
-SELECT i.ordinal, i.file_index, f.path, i.start_seconds, i.end_seconds, c.root_dir
+SELECT i.ordinal, i.file_index, f.path, i.start_seconds, i.end_seconds, c.root_dir, f.duration_seconds
 FROM shard_items i
 JOIN files f ON f.corpus_id = i.corpus_id AND f.file_index = i.file_index
 JOIN corpora c ON c.id = i.corpus_id
