@@ -29,8 +29,7 @@ internal static class OverviewPage
             var corpora = await reader.CorporaAsync(ct);
             var paused = await reader.PausedQueuesAsync(ct);
             var dead = await reader.ShardsAsync(new ShardFilter(State: "dead", Limit: FailedShardsShown), ct);
-            var now = host.Time.GetUtcNow().UtcDateTime;
-            var workers = await registry.ListAsync(now - WorkerRegistry.FleetWindow, ct);
+            var workers = await registry.ListAsync(ct);
             var window = DashboardReader.RateWindow.TotalSeconds;
 
             var h = new StringBuilder();
