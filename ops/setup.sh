@@ -8,6 +8,8 @@ APT_PACKAGES=(postgresql ffmpeg espeak-ng python3-yaml)
 # The browser tests (tests/Workers.Browser.Tests) drive Debian's chromium through Playwright,
 # which never downloads a browser of its own; a font so that screenshots have readable text.
 APT_PACKAGES+=(chromium fonts-dejavu-core)
+# The clock-skew tests and `workers bench soak` run nodes with a shifted wall clock through libfaketime (issue 11).
+APT_PACKAGES+=(libfaketime)
 # npm fetches the ONNX Runtime library and the models (models/models.json); Debian's npm if none is installed.
 command -v npm >/dev/null || APT_PACKAGES+=(npm)
 

@@ -19,42 +19,29 @@ public sealed class ClockSkewTests(PostgresFixture pg, ITestOutputHelper output)
 
     public void Dispose() => Directory.Delete(_dir, true);
 
-    /// <summary>Debian's libfaketime (package libfaketime, installed by ops/setup.sh).</summary>
-    public const string LibFaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
-
-    /// <summary>The environment that runs a `workers` process (and its children) with its clock shifted by
-    /// <paramref name="offset"/> (e.g. "+3m"). Monotonic clocks stay true: timers and timeouts are not shifted.</summary>
-    public static void Skew(IDictionary<string, string?> env, string offset)
-    {
-        env["LD_PRELOAD"] = LibFaketime;
-        env["FAKETIME"] = offset;
-        env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1";
-        env["FAKETIME_NO_CACHE"] = "1";
-    }
-
     [Fact]
     public async Task Three_nodes_three_minutes_apart_each_shard_succeeds_once_no_rescue_every_node_works()
     {
-        Assert.True(File.Exists(LibFaketime), $"{LibFaketime} is missing: install Debian's libfaketime (ops/setup.sh does).");
+        Assert.True(File.Exists(Faketime.Library), $"{Faketime.Library} is missing: install Debian's libfaketime (ops/setup.sh does).");
         await Models.CatalogAsync();
         await using var db = await pg.CreateSchemaAsync();
         var corpus = Path.Combine(_dir, "corpus");
         var gen = new SpeechCorpusGenerator(Path.Combine(_dir, "espeak"));
         var rng = new Random(11);
-        for (var i = 0; i < 6; i++) gen.WriteWav(Path.Combine(corpus, $"talk{i}.wav"), 240, rng);
+        for (var i = 0; i < 6; i++) gen.WriteWav(Path.Combine(corpus, $"talk{i}.wav"), 60, rng); // 6 one-minute shards
         var temp = Path.Combine(_dir, "tmp");
         Dictionary<string, string?> Env(string node, string? offset = null)
         {
             var env = WorkersProcess.Env(db.ConnectionString, temp,
                 ("Fleet__NodeName", node), ("Queue__LeaseSeconds", "6"), ("Queue__HeartbeatSeconds", "2"),
                 ("Queue__RescueIntervalSeconds", "1"), ("Queue__RetryBaseSeconds", "1"));
-            if (offset is not null) Skew(env, offset);
+            if (offset is not null) Faketime.Skew(env, offset);
             return env;
         }
 
         // The reference, on the true clock.
         Assert.Equal(0, (await WorkersProcess.RunAsync(Env("clean"), "enqueue", corpus, "--name", "clean", "--shard-minutes", "1")).ExitCode);
-        Assert.Equal(0, (await WorkersProcess.RunAsync(Env("clean"), "run", "--gpus", "none", "--cpu-workers", "1", "--until-idle")).ExitCode);
+        Assert.Equal(0, (await WorkersProcess.RunAsync(Env("clean"), "run", "--gpus", "none", "--cpu-workers", "2", "--until-idle")).ExitCode);
         var shardsBefore = await db.ScalarAsync<long>("SELECT count(*) FROM shards");
 
         // Enqueued by the fast node (its own clock would have put every not_before 3 minutes ahead), held paused
@@ -103,7 +90,7 @@ public sealed class ClockSkewTests(PostgresFixture pg, ITestOutputHelper output)
         foreach (var (node, expected) in new[] { ("slow", -180_000.0), ("true", 0.0), ("fast", 180_000.0) })
         {
             var offset = await db.ScalarAsync<double>("SELECT max(clock_offset_ms) FROM workers WHERE node = @n", ("n", node));
-            output.WriteLine($"{node}: clock offset {offset / 1000:+0.0;-0.0} s");
+            output.WriteLine($"{node}: clock offset {offset / 1000:+0.0;-0.0;0.0} s");
             Assert.InRange(offset, expected - 5_000, expected + 5_000);
         }
         Assert.Contains("off the database's", await File.ReadAllTextAsync(Path.Combine(_dir, "fast.log")));

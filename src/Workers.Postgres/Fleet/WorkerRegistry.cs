@@ -51,7 +51,9 @@ public sealed class WorkerRegistry(NpgsqlDataSource db, TimeProvider time)
     /// <returns>This process's clock minus the database's, in milliseconds (positive: ahead), measured in the same statement.</returns>
     public async Task<double> RegisterAsync(WorkerRegistration w, CancellationToken ct = default)
     {
-        await using var cmd = db.CreateCommand(SqlCatalog.Get("WorkerRegister"));
+        // Connected first: the measurement must not include opening (and authenticating) a connection.
+        await using var conn = await db.OpenConnectionAsync(ct);
+        await using var cmd = new NpgsqlCommand(SqlCatalog.Get("WorkerRegister"), conn);
         cmd.Parameters.AddWithValue("id", w.Id);
         cmd.Parameters.AddWithValue("node", w.Node);
         cmd.Parameters.AddWithValue("pid", w.Pid);
@@ -64,7 +66,7 @@ public sealed class WorkerRegistry(NpgsqlDataSource db, TimeProvider time)
         cmd.Parameters.AddWithValue("version", w.Version);
         cmd.Parameters.AddWithValue("queues", w.Queues.ToArray());
         cmd.Parameters.Add(DbClock.Now(time));
-        cmd.Parameters.Add(DbClock.ClientNow(time));
+        cmd.Parameters.Add(DbClock.ClientNow(time)); // last, just before it is sent
         return (double)(await cmd.ExecuteScalarAsync(ct))!;
     }
 
@@ -73,16 +75,17 @@ public sealed class WorkerRegistry(NpgsqlDataSource db, TimeProvider time)
     /// <returns>The clock offset in milliseconds (positive: this process is ahead), or null when the row is gone.</returns>
     public async Task<double?> HeartbeatAsync(string id, long? shard, int? attempt, ClaimStats? claims = null, CancellationToken ct = default)
     {
-        await using var cmd = db.CreateCommand(SqlCatalog.Get("WorkerHeartbeat"));
+        await using var conn = await db.OpenConnectionAsync(ct); // connected first, as in RegisterAsync
+        await using var cmd = new NpgsqlCommand(SqlCatalog.Get("WorkerHeartbeat"), conn);
         cmd.Parameters.AddWithValue("id", id);
         cmd.Parameters.Add(DbClock.Now(time));
-        cmd.Parameters.Add(DbClock.ClientNow(time));
         cmd.Parameters.AddWithValue("shard", (object?)shard ?? DBNull.Value);
         cmd.Parameters.AddWithValue("attempt", (object?)attempt ?? DBNull.Value);
         cmd.Parameters.Add(new NpgsqlParameter("claims", NpgsqlDbType.Bigint) { Value = (object?)claims?.Claims ?? DBNull.Value });
         cmd.Parameters.Add(new NpgsqlParameter("claim_seconds", NpgsqlDbType.Double) { Value = (object?)claims?.ClaimSeconds ?? DBNull.Value });
         cmd.Parameters.Add(new NpgsqlParameter("claim_last_ms", NpgsqlDbType.Double) { Value = (object?)claims?.LastMs ?? DBNull.Value });
         cmd.Parameters.Add(new NpgsqlParameter("claim_max_ms", NpgsqlDbType.Double) { Value = (object?)claims?.IntervalMaxMs ?? DBNull.Value });
+        cmd.Parameters.Add(DbClock.ClientNow(time)); // last, just before it is sent
         return await cmd.ExecuteScalarAsync(ct) as double?;
     }
 
