@@ -33,10 +33,11 @@ internal sealed class SoakDatabasePair
         var a = new LocalCluster(Path.Combine(root, "a"), durable: false);
         var b = new LocalCluster(Path.Combine(root, "b"), durable: false);
         var primaryCs = await a.StartAsync(ct);
-        await b.StartStandbyAsync(a, StandbyName, ct: ct);
         await using (var conn = await OpenAsync(primaryCs, ct))
         {
-            // Synchronous: a commit is on both servers before it is acknowledged, so a failover loses nothing.
+            // Synchronous: a commit is on both servers before it is acknowledged, so a failover loses nothing. Set
+            // before the standby is copied: postgresql.auto.conf is copied with the data, so every promoted standby
+            // (and every standby copied from it) keeps the setting; ALTER SYSTEM itself is not replicated.
             foreach (var sql in new[]
                      {
                          $"ALTER SYSTEM SET synchronous_standby_names = '{StandbyName}'", "ALTER SYSTEM SET synchronous_commit = 'on'", "SELECT pg_reload_conf()",
@@ -45,6 +46,7 @@ internal sealed class SoakDatabasePair
                 await using var cmd = new NpgsqlCommand(sql, conn); // constants
                 await cmd.ExecuteNonQueryAsync(ct);
             }
+            await b.StartStandbyAsync(a, StandbyName, ct: ct);
             await WaitSynchronousAsync(conn, ct);
         }
         var cs = new NpgsqlConnectionStringBuilder(primaryCs)

@@ -57,10 +57,13 @@ public sealed partial class ShardWorker(
     public async Task<int> RunAsync(CancellationToken ct)
     {
         TempFolders.SweepDead(options.TempRoot, options.Node, logger); // e.g. the predecessor of this slot, if it was killed
-        var offsetMs = await _untilUp.ExecuteAsync(async t => await registry.RegisterAsync(new WorkerRegistration(_who.Worker, options.Node, Environment.ProcessId,
+        // The clock first: its round trips also warm up the connection and the code paths, so that the offset the
+        // registration stores is not inflated by a cold first statement.
+        var clock = await _untilUp.ExecuteAsync(async t => await registry.MeasureClockAsync(ct: t), ct);
+        await _untilUp.ExecuteAsync(async t => await registry.RegisterAsync(new WorkerRegistration(_who.Worker, options.Node, Environment.ProcessId,
             options.Slot, options.Gpu, options.GpuUuid, options.GpuName, executionProvider, options.Threads,
             typeof(ShardWorker).Assembly.GetName().Version?.ToString() ?? "0", options.Queues), t), ct);
-        CheckClock(offsetMs, atStart: true);
+        CheckClock(clock, atStart: true);
         using var beats = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var registryBeat = BeatRegistryAsync(beats.Token);
         try
@@ -98,7 +101,7 @@ public sealed partial class ShardWorker(
             {
                 var shard = Volatile.Read(ref _current);
                 var claims = ClaimLatency.TakeReport();
-                try { if (await registry.HeartbeatAsync(_who.Worker, shard?.Id, shard?.Attempt, claims, ct) is { } offsetMs) CheckClock(offsetMs, atStart: false); }
+                try { if (await registry.HeartbeatAsync(_who.Worker, shard?.Id, shard?.Attempt, claims, ct) is { } offsetMs) CheckClock(new ClockReading(offsetMs, 0), atStart: false); }
                 catch (Exception e) when (DatabaseRetry.IsTransient(e)) { ClaimLatency.Unreport(claims); /* the next beat tries again */ }
             }
         }
@@ -113,11 +116,11 @@ public sealed partial class ShardWorker(
     /// Issue 11: the queue runs on the database's clock, so a skewed node keeps working correctly; the offset is
     /// stored in the registry row (fleet page, status --fleet, /metrics) and warned about beyond Queue:ClockSkewWarnSeconds.
     /// </summary>
-    private void CheckClock(double offsetMs, bool atStart)
+    private void CheckClock(ClockReading clock, bool atStart)
     {
-        var skewed = Math.Abs(offsetMs) > _q.ClockSkewWarn.TotalMilliseconds;
-        if (skewed && (atStart || !_clockSkewed)) LogClockSkewed(_who.Worker, offsetMs / 1000, _q.ClockSkewWarnSeconds);
-        else if (!skewed && _clockSkewed) LogClockInSync(_who.Worker, offsetMs / 1000);
+        var skewed = clock.Beyond(_q.ClockSkewWarn);
+        if (skewed && (atStart || !_clockSkewed)) LogClockSkewed(_who.Worker, clock.OffsetMs / 1000, _q.ClockSkewWarnSeconds);
+        else if (!skewed && _clockSkewed) LogClockInSync(_who.Worker, clock.OffsetMs / 1000);
         _clockSkewed = skewed;
     }
 

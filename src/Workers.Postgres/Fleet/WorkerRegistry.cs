@@ -28,6 +28,14 @@ public sealed record WorkerRow(string Id, string Node, int Pid, int Slot, string
     public bool ClockSkewed(TimeSpan threshold) => ClockOffsetMs is { } ms && Math.Abs(ms) > threshold.TotalMilliseconds;
 }
 
+/// <summary>This process's clock minus the database's (<see cref="OffsetMs"/>, positive: ahead), known to within
+/// <see cref="UncertaintyMs"/> (half the round trip of the best sample).</summary>
+public readonly record struct ClockReading(double OffsetMs, double UncertaintyMs)
+{
+    /// <summary>Off by more than <paramref name="threshold"/> even allowing for the measurement's uncertainty.</summary>
+    public bool Beyond(TimeSpan threshold) => Math.Abs(OffsetMs) - UncertaintyMs > threshold.TotalMilliseconds;
+}
+
 /// <summary>One GPU's latest sample.</summary>
 public sealed record GpuSample(string Node, int Index, string Uuid, string Name, double? UtilizationPercent, double? MemoryUsedMb,
     double? MemoryTotalMb, double? TemperatureC, DateTime SampledAt);
@@ -68,6 +76,30 @@ public sealed class WorkerRegistry(NpgsqlDataSource db, TimeProvider time)
         cmd.Parameters.Add(DbClock.Now(time));
         cmd.Parameters.Add(DbClock.ClientNow(time)); // last, just before it is sent
         return (double)(await cmd.ExecuteScalarAsync(ct))!;
+    }
+
+    /// <summary>
+    /// Measures this process's clock against the database's as NTP does: a few <c>SELECT clock_timestamp()</c>
+    /// round trips, the one with the shortest round trip kept, its midpoint compared with the database's answer.
+    /// The first round trip of a process pays for connecting and JIT compilation (seconds on a loaded machine),
+    /// which is why the best of several is kept. Start-up's skew check uses this; registration and heartbeats
+    /// measure in their own statement.
+    /// </summary>
+    public async Task<ClockReading> MeasureClockAsync(int samples = 3, CancellationToken ct = default)
+    {
+        await using var conn = await db.OpenConnectionAsync(ct);
+        var best = new ClockReading(0, double.PositiveInfinity);
+        for (var i = 0; i < samples; i++)
+        {
+            await using var cmd = new NpgsqlCommand(SqlCatalog.Get("DatabaseClock"), conn);
+            var sent = time.GetUtcNow();
+            var database = (DateTime)(await cmd.ExecuteScalarAsync(ct))!;
+            var received = time.GetUtcNow();
+            var half = (received - sent).TotalMilliseconds / 2;
+            if (half < best.UncertaintyMs)
+                best = new ClockReading((sent.UtcDateTime.AddMilliseconds(half) - DateTime.SpecifyKind(database, DateTimeKind.Utc)).TotalMilliseconds, half);
+        }
+        return best;
     }
 
     /// <summary>Alive, on which shard, and (when given) the claim latency since the last beat: one UPDATE, which also

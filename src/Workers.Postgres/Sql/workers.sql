@@ -15,6 +15,10 @@ ON CONFLICT (id) DO UPDATE SET state = 'running', heartbeat_at = EXCLUDED.heartb
     clock_offset_ms = EXCLUDED.clock_offset_ms, clock_checked_at = EXCLUDED.clock_checked_at
 RETURNING clock_offset_ms;
 
+-- name: DatabaseClock
+-- The database's clock, for the worker's start-up skew check (WorkerRegistry.MeasureClockAsync).
+SELECT clock_timestamp();
+
 -- name: WorkerHeartbeat
 -- Also carries the claim latency (007): this process's totals, set (not added), so a lost
 -- heartbeat loses nothing; the interval's max only when the interval had claims (NULL otherwise).

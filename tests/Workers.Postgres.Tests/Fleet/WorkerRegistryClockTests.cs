@@ -44,6 +44,21 @@ public sealed class WorkerRegistryClockTests(PostgresFixture pg)
     }
 
     [Fact]
+    public async Task The_start_up_measurement_keeps_the_best_round_trip_and_flags_only_an_offset_beyond_its_uncertainty()
+    {
+        await using var db = await pg.CreateSchemaAsync();
+        var fast = await new WorkerRegistry(db.DataSource, new FakeTimeProvider(DateTimeOffset.UtcNow + TimeSpan.FromMinutes(3))).MeasureClockAsync();
+        Assert.InRange(fast.OffsetMs, 175_000, 185_000);
+        Assert.True(fast.Beyond(TimeSpan.FromSeconds(2)));
+        var real = await new WorkerRegistry(db.DataSource, TimeProvider.System).MeasureClockAsync();
+        Assert.InRange(real.OffsetMs, -1000, 1000);
+        Assert.False(real.Beyond(TimeSpan.FromSeconds(2)));
+        // A reading whose round trip leaves room for doubt is not called skewed.
+        Assert.False(new ClockReading(2500, 1000).Beyond(TimeSpan.FromSeconds(2)));
+        Assert.True(new ClockReading(-3500, 1000).Beyond(TimeSpan.FromSeconds(2)));
+    }
+
+    [Fact]
     public async Task Staleness_is_judged_by_the_heartbeat_age_on_the_database_clock_not_the_readers()
     {
         await using var db = await pg.CreateSchemaAsync();
