@@ -131,6 +131,9 @@ public static partial class SoakBench
     {
         private readonly bool _embedded = pair is not null;
         private readonly Dictionary<string, Process> _nodes = [];
+        // A node's clock offset (libfaketime), once the clock-skew fault gave it one: it survives the node's restarts,
+        // as a wrong clock survives a reboot, until the fault picks that node again.
+        private readonly Dictionary<string, string> _skew = [];
         private readonly Dictionary<string, int> _faults = new()
         {
             [KillWorker] = 0, [KillNode] = 0, [StopWorker] = 0, [TerminateBackend] = 0, [SkewNode] = 0, [RestartPostgres] = 0, [Failover] = 0,
@@ -248,8 +251,9 @@ public static partial class SoakBench
             return Math.Clamp(total / (s.Nodes * s.WorkersPerNode * 2), 60, 1800);
         }
 
-        private Process StartNode(string node, bool untilIdle, string? clockOffset = null)
+        private Process StartNode(string node, bool untilIdle)
         {
+            var clockOffset = _skew.GetValueOrDefault(node);
             var (exe, prefix) = RunCommand.Self();
             var psi = new ProcessStartInfo(exe)
             {
@@ -356,9 +360,11 @@ public static partial class SoakBench
                     p.Kill(entireProcessTree: true);
                     await p.WaitForExitAsync(ct);
                     p.Dispose();
-                    var offset = rng.Next(2) == 0 ? "-3m" : "+3m";
-                    _nodes[node] = StartNode(node, untilIdle: false, offset);
-                    return $"node {node} restarted with its clock {offset}";
+                    // -3 min, +3 min or back to the true clock, never the clock it had.
+                    var offset = new[] { "-3m", "+3m", "true" }.Where(o => o != _skew.GetValueOrDefault(node, "true")).ElementAt(rng.Next(2));
+                    if (offset == "true") _skew.Remove(node); else _skew[node] = offset;
+                    _nodes[node] = StartNode(node, untilIdle: false);
+                    return $"node {node} restarted with its clock {(offset == "true" ? "true again" : offset)}";
                 }
                 case Failover:
                 {
