@@ -23,7 +23,7 @@ public static class MetricsEndpoint
             var totals = await history.TotalsAsync(ct);
             var claims = await registry.ClaimLatencyAsync(ct);
             var now = host.Time.GetUtcNow().UtcDateTime;
-            var workers = await registry.ListAsync(now - WorkerRegistry.FleetWindow, ct);
+            var workers = await registry.ListAsync(ct);
             var gpus = await registry.ListGpusAsync(ct);
             var stale = WorkerRegistry.StaleAfter(host.Queue);
 
@@ -63,7 +63,12 @@ public static class MetricsEndpoint
 
             t.Family("workers_workers", "gauge", "Worker processes by state (stale: running but no heartbeat for 3 heartbeat periods; stopped: within the last hour).");
             foreach (var state in new[] { "running", "stale", "stopped", "crash_looping" })
-                t.Sample("workers_workers", workers.Count(w => w.StateAt(now, stale) == state), ("state", state));
+                t.Sample("workers_workers", workers.Count(w => w.StateAt(stale) == state), ("state", state));
+            // Issue 11: the queue runs on the database's clock, so a wrong node clock is harmless to it, but worth seeing.
+            t.Family("workers_clock_offset_seconds", "gauge",
+                $"Each running worker's clock minus the database's at its latest heartbeat (warned about beyond {host.Queue.ClockSkewWarnSeconds:0.###} s).");
+            foreach (var w in workers.Where(w => w.State == "running" && w.ClockOffsetMs is not null))
+                t.Sample("workers_clock_offset_seconds", w.ClockOffsetMs!.Value / 1000, ("worker", w.Id), ("node", w.Node));
             t.Family("workers_gpu_slots_on_cpu", "gauge", "Running workers assigned a GPU whose inference runs on CPU.")
                 .Sample("workers_gpu_slots_on_cpu", workers.Count(ApiEndpoints.GpuSlotOnCpu));
 

@@ -31,8 +31,7 @@ internal static class OverviewPage
             var unservable = await stages.UnservableAsync(ct);
             var paused = await reader.PausedQueuesAsync(ct);
             var dead = await reader.ShardsAsync(new ShardFilter(State: "dead", Limit: FailedShardsShown), ct);
-            var now = host.Time.GetUtcNow().UtcDateTime;
-            var workers = await registry.ListAsync(now - WorkerRegistry.FleetWindow, ct);
+            var workers = await registry.ListAsync(ct);
             var window = DashboardReader.RateWindow.TotalSeconds;
 
             var h = new StringBuilder();

@@ -64,9 +64,13 @@ public sealed partial class ShardWorker(
     public async Task<int> RunAsync(CancellationToken ct)
     {
         TempFolders.SweepDead(options.TempRoot, options.Node, logger); // e.g. the predecessor of this slot, if it was killed
+        // The clock first: its round trips also warm up the connection and the code paths, so that the offset the
+        // registration stores is not inflated by a cold first statement.
+        var clock = await _untilUp.ExecuteAsync(async t => await registry.MeasureClockAsync(ct: t), ct);
         await _untilUp.ExecuteAsync(async t => await registry.RegisterAsync(new WorkerRegistration(_who.Worker, options.Node, Environment.ProcessId,
             options.Slot, options.Gpu, options.GpuUuid, options.GpuName, executionProvider, options.Threads,
             typeof(ShardWorker).Assembly.GetName().Version?.ToString() ?? "0", options.Queues) { Pipelines = PipelineNames }, t), ct);
+        CheckClock(clock, atStart: true);
         using var beats = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var registryBeat = BeatRegistryAsync(beats.Token);
         try
@@ -104,12 +108,34 @@ public sealed partial class ShardWorker(
             {
                 var shard = Volatile.Read(ref _current);
                 var claims = ClaimLatency.TakeReport();
-                try { await registry.HeartbeatAsync(_who.Worker, shard?.Id, shard?.Attempt, claims, ct); }
+                try { if (await registry.HeartbeatAsync(_who.Worker, shard?.Id, shard?.Attempt, claims, ct) is { } offsetMs) CheckClock(new ClockReading(offsetMs, 0), atStart: false); }
                 catch (Exception e) when (DatabaseRetry.IsTransient(e)) { ClaimLatency.Unreport(claims); /* the next beat tries again */ }
             }
         }
         catch (OperationCanceledException) { }
     }
+
+    // Whether the last check found the clock skewed: a heartbeat warns when skew appears and says when it is gone,
+    // not every beat. Written by the start-up check, then only by the registry heartbeat loop.
+    private bool _clockSkewed;
+
+    /// <summary>
+    /// Issue 11: the queue runs on the database's clock, so a skewed node keeps working correctly; the offset is
+    /// stored in the registry row (fleet page, status --fleet, /metrics) and warned about beyond Queue:ClockSkewWarnSeconds.
+    /// </summary>
+    private void CheckClock(ClockReading clock, bool atStart)
+    {
+        var skewed = clock.Beyond(_q.ClockSkewWarn);
+        if (skewed && (atStart || !_clockSkewed)) LogClockSkewed(_who.Worker, clock.OffsetMs / 1000, _q.ClockSkewWarnSeconds);
+        else if (!skewed && _clockSkewed) LogClockInSync(_who.Worker, clock.OffsetMs / 1000);
+        _clockSkewed = skewed;
+    }
+
+    [LoggerMessage(LogLevel.Warning, "Worker {Worker}: this node's clock is {Offset:+0.0;-0.0} s off the database's (more than Queue:ClockSkewWarnSeconds = {Threshold} s). Leases, claims and rescue run on the database's clock, so the queue is unaffected; fix the node's time sync (chrony/NTP) so its logs and timings line up.")]
+    private partial void LogClockSkewed(string worker, double offset, double threshold);
+
+    [LoggerMessage(LogLevel.Information, "Worker {Worker}: this node's clock is back within {Offset:+0.0;-0.0;0.0} s of the database's")]
+    private partial void LogClockInSync(string worker, double offset);
 
     private async Task<int> LoopAsync(CancellationToken ct)
     {
