@@ -39,10 +39,10 @@ internal sealed class TestDashboard : IAsyncDisposable
     public HttpClient Client { get; }
 
     public static async Task<TestDashboard> StartAsync(TestSchema db, DashboardOptions? options = null, FakeTimeProvider? time = null,
-        CorpusOptions? corpus = null, Action<IServiceCollection>? services = null)
+        CorpusOptions? corpus = null, Action<IServiceCollection>? services = null, Npgsql.NpgsqlDataSource? database = null)
     {
         time ??= new FakeTimeProvider();
-        var host = new DashboardHost(db.DataSource, Queue, time, options ?? new DashboardOptions()) { Corpus = corpus ?? new CorpusOptions() };
+        var host = new DashboardHost(database ?? db.DataSource, Queue, time, options ?? new DashboardOptions()) { Corpus = corpus ?? new CorpusOptions() };
         var app = DashboardApp.Build(host, ["http://127.0.0.1:0"], b =>
         {
             b.WebHost.UseTestServer();

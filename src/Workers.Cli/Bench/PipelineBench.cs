@@ -60,7 +60,7 @@ public static class PipelineBench
         var split = new WorkerOptions { DecoderThreads = ctx.Configuration.GetValue("Fleet:DecoderThreads", 0) }.SplitCores(coresPerWorker);
         var root = Inference.ModelsRoot(ctx);
         var catalog = Inference.Catalog(ctx);
-        var env = OrtEnvironment.Load(catalog, root);
+        var env = OrtEnvironment.Load();
         var batchSize = ctx.Configuration.GetValue("Pipelines:vad:BatchSize", 64);
         var model = catalog.Resolve(ModelCatalog.SileroVadV5, root);
         var vad = new VadOptions();

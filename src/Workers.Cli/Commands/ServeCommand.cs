@@ -39,6 +39,9 @@ public static class ServeCommand
                 options.Users.Count == 0
                     ? "loopback requests only (no Dashboard:Users configured; others get 403)"
                     : $"{options.Users.Count} configured user(s) may sign in from other machines (HTTP Basic){(options.LocalRequiresCredentials ? ", loopback too" : "; loopback needs no credentials")}");
+            log.LogInformation("host names answered: {Hosts}", options.AllowedHosts.Count == 0
+                ? "localhost and loopback addresses only (remote users need the name they use in Dashboard:AllowedHosts)"
+                : "localhost, loopback addresses and " + string.Join(", ", options.AllowedHosts));
             log.LogInformation("enqueue form: {Enqueue}", corpus.Enabled
                 ? "folders under " + string.Join(", ", corpus.AllowedRoots)
                 : "off (no Corpus:AllowedRoots; e.g. Corpus__AllowedRoots__0=/data/corpora)");
