@@ -81,7 +81,7 @@ public static partial class CorpusFileOpener
         {
             var opening = Task.Run(() => OpenChecked(full, path));
             bool done;
-            try { done = opening.Wait(timeout); }
+            try { done = MonotonicWait.Wait(opening, timeout); }
             catch (AggregateException e) when (e.InnerExceptions.Count == 1)
             {
                 System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.InnerException!).Throw();

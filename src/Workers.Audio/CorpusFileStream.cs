@@ -96,7 +96,7 @@ public sealed class CorpusFileStream : Stream, IThreadPoolWorkItem
             (_requestBuffer, _requestOffset, _requestCount, _requestPosition, _requestError) = (buffer, offset, count, _position, null);
             _done.Reset();
             ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
-            if (!_done.Wait(_timeout))
+            if (!MonotonicWait.Wait(_done, _timeout))
             {
                 var timeout = new TimeoutException(
                     $"{Name}: a read returned nothing for {_timeout.TotalSeconds:0.###} s (Audio:ReadTimeout) and was abandoned; " +
