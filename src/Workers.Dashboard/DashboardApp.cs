@@ -32,7 +32,10 @@ public sealed record DashboardHost(NpgsqlDataSource Database, QueueOptions Queue
     public IReadOnlyList<string> Pipelines { get; init; } = ["vad"];
 }
 
-/// <summary>Builds the dashboard web app: security first, then pages, JSON API and /metrics.</summary>
+/// <summary>
+/// Builds the dashboard web app: security first, then the Hangfire Dashboard at <c>/</c> with our
+/// pages inside it (<see cref="HangfirePages"/>), then the JSON API and /metrics.
+/// </summary>
 public static class DashboardApp
 {
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
@@ -64,6 +67,7 @@ public static class DashboardApp
         s.AddSingleton(new WorkerRegistry(host.Database, host.Time));
         s.AddSingleton<IDurationProbe>(new AudioDurationProbe());
         s.AddSingleton<DashboardEnqueue>();
+        HangfireSetup.AddServices(s, host);
         // Keys in memory: tokens die with the process (a reload fetches new ones), and nothing is
         // written to disk. Several dashboard instances behind one balancer would need a shared key ring.
         s.AddDataProtection().UseEphemeralDataProtectionProvider();
@@ -85,11 +89,13 @@ public static class DashboardApp
         {
             ctx.Response.Headers.XContentTypeOptions = "nosniff";
             ctx.Response.Headers["Referrer-Policy"] = "same-origin";
-            ctx.Response.Headers.ContentSecurityPolicy = "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'";
+            // Hangfire's pages load their scripts and styles from the dashboard itself; its bootstrap theme uses data: images.
+            ctx.Response.Headers.ContentSecurityPolicy = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
             await next(ctx);
         });
         app.UseMiddleware<DashboardAccessMiddleware>();
         app.UseMiddleware<ApiErrorMiddleware>();
+        HangfireSetup.UseDashboard(app);
         ApiEndpoints.Map(app);
         MetricsEndpoint.Map(app);
         HtmlPages.Map(app);
