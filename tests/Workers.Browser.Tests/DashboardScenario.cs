@@ -61,6 +61,8 @@ public sealed partial class DashboardScenario : IAsyncDisposable
         var env = new Dictionary<string, string?>
         {
             ["ConnectionStrings__Workers"] = db.ConnectionString,
+            // Hangfire's tables in this test's own schema: a shared one would let another test's `workers serve` run this test's jobs.
+            ["Dashboard__HangfireSchema"] = db.Name + "_hangfire",
             ["Models__Root"] = Models.Root,
             ["Corpus__AllowedRoots__0"] = Path.Combine(dir, "root"),
             ["Queue__MaxAttempts"] = "1",
@@ -146,9 +148,28 @@ public sealed partial class DashboardScenario : IAsyncDisposable
     /// not). The caller then waits for what the page it is sent back to shows.</summary>
     public async Task SubmitAsync(ILocator button)
     {
-        var response = await Page.RunAndWaitForResponseAsync(() => button.ClickAsync(), r => r.Request.Method == "POST");
+        // Not Hangfire's own POST /stats, which its pages send every few seconds to refresh their counters.
+        var response = await Page.RunAndWaitForResponseAsync(() => button.ClickAsync(), r => r.Request.Method == "POST" && new Uri(r.Url).AbsolutePath != "/stats");
         if (response.Status != 303)
             Assert.Fail($"POST {response.Url} answered {response.Status}, not 303: {await response.TextAsync()}");
+    }
+
+    /// <summary>
+    /// On a Hangfire job page, reloads (Hangfire's job page does not refresh itself) until the job's
+    /// current state is <paramref name="state"/>, within <see cref="WaitMs"/>.
+    /// </summary>
+    public async Task ExpectJobStateAsync(string state)
+    {
+        var until = DateTime.UtcNow.AddMilliseconds(WaitMs);
+        var current = Page.Locator(".job-history .state-card").First.Locator(".state-card-title");
+        while (true)
+        {
+            var text = await current.CountAsync() > 0 ? (await current.InnerTextAsync()).Trim() : "";
+            if (text.StartsWith(state, StringComparison.Ordinal)) return;
+            if (DateTime.UtcNow > until) Assert.Fail($"the job on {Page.Url} is '{text}', not {state}, after {WaitMs} ms");
+            await Page.WaitForTimeoutAsync(250);
+            await Page.ReloadAsync();
+        }
     }
 
     /// <summary>The overview row of a corpus (<c>tr data-corpus</c>).</summary>
@@ -175,6 +196,7 @@ public sealed partial class DashboardScenario : IAsyncDisposable
         {
             _serve.Dispose();
             await _chromium.DisposeAsync();
+            await _db.ScalarAsync<int>($"DROP SCHEMA IF EXISTS {_db.Name}_hangfire CASCADE; SELECT 1"); // generated identifier, not input
             await _db.DisposeAsync();
             Directory.Delete(_dir, true);
         }

@@ -1,3 +1,4 @@
+using Hangfire;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -13,11 +14,14 @@ namespace Workers.Dashboard.Metrics;
 /// through the partial index shards_succeeded_finished, the small workers, gpu_telemetry and
 /// paused_queues tables, and a sum over throughput_minutes (at most Retention:ThroughputDays of
 /// minutes: 43,200 rows at the default, a few ms). Nothing scans shard_items, segments or attempts.
+/// Hangfire's job counts come from its monitoring API's statistics (counts over its job table by
+/// state and its small server/set tables; the dashboard's own jobs only, never shards).
 /// </summary>
 public static class MetricsEndpoint
 {
     public static void Map(IEndpointRouteBuilder app) =>
-        app.MapGet("/metrics", async (DashboardReader reader, HistoryReader history, WorkerRegistry registry, DashboardHost host, CancellationToken ct) =>
+        app.MapGet("/metrics", async (DashboardReader reader, HistoryReader history, WorkerRegistry registry, DashboardHost host, JobStorage jobs,
+            CancellationToken ct) =>
         {
             var m = await reader.MetricsAsync(ct);
             var totals = await history.TotalsAsync(ct);
@@ -79,6 +83,15 @@ public static class MetricsEndpoint
             t.Family("workers_gpu_sample_age_seconds", "gauge", "Age of each GPU's latest telemetry sample.");
             foreach (var g in gpus)
                 t.Sample("workers_gpu_sample_age_seconds", Math.Round((now - g.SampledAt).TotalSeconds, 1), GpuLabels(g));
+
+            var hf = jobs.GetMonitoringApi().GetStatistics();
+            t.Family("workers_hangfire_jobs", "gauge", "Hangfire jobs (dashboard enqueue jobs; never shards) by state.");
+            foreach (var (state, n) in new[] { ("enqueued", hf.Enqueued), ("scheduled", hf.Scheduled), ("processing", hf.Processing),
+                         ("succeeded", hf.Succeeded), ("failed", hf.Failed), ("deleted", hf.Deleted) })
+                t.Sample("workers_hangfire_jobs", n, ("state", state));
+            t.Family("workers_hangfire_servers", "gauge", "Hangfire servers with a recent heartbeat (the `workers serve` processes that run one).")
+                .Sample("workers_hangfire_servers", hf.Servers);
+            t.Family("workers_hangfire_recurring_jobs", "gauge", "Hangfire recurring jobs.").Sample("workers_hangfire_recurring_jobs", hf.Recurring);
             return Results.Text(t.ToString(), "text/plain; version=0.0.4; charset=utf-8");
         });
 
