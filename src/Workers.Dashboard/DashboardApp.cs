@@ -30,6 +30,9 @@ public sealed record DashboardHost(NpgsqlDataSource Database, QueueOptions Queue
 
     /// <summary>Configured pipelines (sections of Pipelines) an enqueue may name; <c>vad</c> is always known.</summary>
     public IReadOnlyList<string> Pipelines { get; init; } = ["vad"];
+
+    /// <summary>Retention of finished history, pruned by the recurring job RetentionPruneJob (and by the workers).</summary>
+    public RetentionOptions Retention { get; init; } = new();
 }
 
 /// <summary>
@@ -48,7 +51,7 @@ public static class DashboardApp
     /// <param name="configure">Last say over the builder (tests put a TestServer in).</param>
     public static WebApplication Build(DashboardHost host, IEnumerable<string> urls, Action<WebApplicationBuilder>? configure = null)
     {
-        OptionsValidationException.ThrowIfAny([.. host.Options.Validate(), .. host.Corpus.Validate()]);
+        OptionsValidationException.ThrowIfAny([.. host.Options.Validate(), .. host.Corpus.Validate(), .. host.Retention.Validate()]);
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ApplicationName = typeof(DashboardApp).Assembly.GetName().Name });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.WebHost.UseUrls([.. urls]);
@@ -100,6 +103,7 @@ public static class DashboardApp
         MetricsEndpoint.Map(app);
         HtmlPages.Map(app);
         EnqueueEndpoints.Map(app);
+        app.Lifetime.ApplicationStarted.Register(() => HangfireSetup.AddRecurringJobs(app.Services));
         return app;
     }
 }

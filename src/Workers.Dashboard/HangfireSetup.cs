@@ -5,7 +5,9 @@ using Hangfire.PostgreSql;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
+using Workers.Postgres.Queue;
 using Workers.Dashboard.Enqueue;
+using Workers.Dashboard.Maintenance;
 using Workers.Dashboard.Pages;
 using Workers.Dashboard.Security;
 using HangfireDashboardOptions = Hangfire.DashboardOptions;
@@ -25,8 +27,11 @@ public static class HangfireSetup
     /// <summary>Control-plane work started from the dashboard (enqueue).</summary>
     public const string ControlQueue = "control";
 
-    /// <summary>The queues the dashboard's Hangfire server takes jobs from, in the order Hangfire serves them.</summary>
-    public static readonly string[] Queues = [ControlQueue];
+    /// <summary>Periodic maintenance (recurring jobs): not latency-critical.</summary>
+    public const string MaintenanceQueue = "maintenance";
+
+    /// <summary>The queues the dashboard's Hangfire server takes jobs from, in the order Hangfire serves them (alphabetical).</summary>
+    public static readonly string[] Queues = [ControlQueue, MaintenanceQueue];
 
     /// <summary>How often an idle Hangfire worker looks for a job (Hangfire.PostgreSql's default is 15 s).</summary>
     public static readonly TimeSpan QueuePollInterval = TimeSpan.FromSeconds(1);
@@ -60,6 +65,9 @@ public static class HangfireSetup
             .UseRecommendedSerializerSettings());
         s.AddSingleton<EnqueueJobs>();
         s.AddTransient<EnqueueJob>();
+        // One per process: it remembers when this process last asked whether a prune is due.
+        s.AddSingleton(new QueueMaintenance(host.Database, host.Retention, host.Time));
+        s.AddTransient<RetentionPruneJob>();
         if (host.Options.JobWorkers > 0)
             s.AddHangfireServer((_, o) =>
             {
@@ -91,6 +99,11 @@ public static class HangfireSetup
         services.GetRequiredService<IGlobalConfiguration>();
         app.UseMiddleware<AspNetCoreDashboardMiddleware>(services.GetRequiredService<JobStorage>(), options, services.GetRequiredService<RouteCollection>());
     }
+
+    /// <summary>The recurring jobs, (re)defined at every start so that a changed schedule takes effect.</summary>
+    internal static void AddRecurringJobs(IServiceProvider services) =>
+        services.GetRequiredService<IRecurringJobManager>().AddOrUpdate<RetentionPruneJob>(
+            RetentionPruneJob.RecurringId, j => j.RunAsync(CancellationToken.None), RetentionPruneJob.Cron, new RecurringJobOptions());
 
     /// <summary>Lets in whoever <see cref="DashboardAccessMiddleware"/> let in (it runs first and refuses everyone else).</summary>
     private sealed class DashboardUserAuthorization : IDashboardAuthorizationFilter

@@ -59,6 +59,7 @@ public static class ServeCommand
         {
             Corpus = corpus,
             Pipelines = ctx.Pipelines,
+            Retention = ctx.Bind<RetentionOptions>(RetentionOptions.Section),
         };
 
     private static int HashPassword()
