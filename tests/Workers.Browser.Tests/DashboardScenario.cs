@@ -170,7 +170,16 @@ public sealed partial class DashboardScenario : IAsyncDisposable
             if (DateTime.UtcNow > until) Assert.Fail($"Hangfire job {id} is '{current}', not {state}, after {WaitMs} ms");
             await Task.Delay(100);
         }
-        await Page.ReloadAsync();
+        // Hangfire's own script reloads the page after one of its buttons, which can abort ours: go again then.
+        for (var tries = 1; ; tries++)
+        {
+            try
+            {
+                await Page.ReloadAsync();
+                break;
+            }
+            catch (PlaywrightException) when (tries < 3) { }
+        }
         await Expect(Page.Locator("body")).ToContainTextAsync(state);
     }
 

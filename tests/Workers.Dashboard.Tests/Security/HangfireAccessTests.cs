@@ -98,6 +98,15 @@ public sealed class HangfireAccessTests(PostgresFixture pg)
     }
 
     [Fact]
+    public void A_bad_hangfire_schema_or_worker_count_stops_the_dashboard_with_what_to_fix()
+    {
+        var problems = new DashboardOptions { HangfireSchema = "hang fire; drop", JobWorkers = -1 }.Validate();
+        Assert.Contains(problems, p => p.Contains("Dashboard:HangfireSchema 'hang fire; drop'"));
+        Assert.Contains(problems, p => p.Contains("Dashboard:JobWorkers is -1"));
+        Assert.Empty(new DashboardOptions().Validate());
+    }
+
+    [Fact]
     public async Task Hangfires_home_shows_our_shard_metrics_and_every_response_carries_the_csp()
     {
         await using var db = await pg.CreateSchemaAsync();
