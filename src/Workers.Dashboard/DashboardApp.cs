@@ -61,6 +61,8 @@ public static class DashboardApp
         s.AddSingleton(host.Database);
         s.AddSingleton(host.Time);
         s.AddSingleton(new CredentialChecker(host.Options, host.Time));
+        s.AddSingleton(new LoginThrottle(host.Options, host.Time));
+        s.AddSingleton(new HostNames(host.Options));
         s.AddSingleton(new DashboardReader(host.Database, host.Time));
         s.AddSingleton(new HistoryReader(host.Database, host.Time));
         s.AddSingleton(new CorpusAdmin(host.Database, host.Time));
@@ -96,6 +98,10 @@ public static class DashboardApp
             ctx.Response.Headers.ContentSecurityPolicy = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
             await next(ctx);
         });
+        // In front of every route, ours and any mapped later (Hangfire's /hangfire included): allowed
+        // hosts, NUL in path or query, cross-site changes (issue 13); then who may do what; then
+        // errors a caller can act on, database outages included (503).
+        app.UseMiddleware<RequestGuardMiddleware>();
         app.UseMiddleware<DashboardAccessMiddleware>();
         app.UseMiddleware<ApiErrorMiddleware>();
         HangfireSetup.UseDashboard(app);

@@ -35,6 +35,24 @@ public sealed partial class DashboardOptions
     /// </summary>
     /// <value>The default value is 2.</value>
     public int JobWorkers { get; set; } = 2;
+    /// Host names (or IP addresses) browsers may use to reach the dashboard from other machines,
+    /// e.g. <c>workers.example.org</c>; no scheme, port or path. Loopback names (<c>localhost</c>,
+    /// <c>127.0.0.1</c>, <c>[::1]</c>) are always allowed. A request naming any other host is refused
+    /// (400) before anything else happens: a web page whose own name re-binds to 127.0.0.1 (DNS
+    /// rebinding) would otherwise be same-origin with the dashboard.
+    /// </summary>
+    /// <value>The default value is empty: loopback names only.</value>
+    public List<string> AllowedHosts { get; set; } = [];
+
+    /// <summary>Sign-in attempts with a wrong password allowed per client address and per user name
+    /// before further attempts are answered 429 with Retry-After, without checking the password.
+    /// Loopback requests are never throttled, so an administrator on this machine cannot be locked out.</summary>
+    /// <value>The default value is 5.</value>
+    public int LoginFailuresAllowed { get; set; } = 5;
+
+    /// <summary>How long failed sign-ins count against a client or user name, from the first of them.</summary>
+    /// <value>The default value is 60.</value>
+    public int LoginThrottleSeconds { get; set; } = 60;
 
     public IReadOnlyList<string> Validate()
     {
@@ -43,6 +61,14 @@ public sealed partial class DashboardOptions
             problems.Add($"Dashboard:HangfireSchema '{HangfireSchema}' is not a plain lower-case PostgreSQL name (letters, digits, '_', at most 63, starting with a letter or '_').");
         if (JobWorkers is < 0 or > 64)
             problems.Add($"Dashboard:JobWorkers is {JobWorkers}; use 0 (no Hangfire server in this process) to 64.");
+        for (var i = 0; i < AllowedHosts.Count; i++)
+        {
+            var h = AllowedHosts[i] ?? "";
+            if (!HostNames.IsPlainHost(h))
+                problems.Add($"Dashboard:AllowedHosts:{i} '{h}' is not a host name or IP address; give the bare name browsers use (workers.example.org), without scheme, port or path.");
+        }
+        if (LoginFailuresAllowed < 1) problems.Add($"Dashboard:LoginFailuresAllowed must be at least 1 (got {LoginFailuresAllowed}).");
+        if (LoginThrottleSeconds is < 1 or > 86_400) problems.Add($"Dashboard:LoginThrottleSeconds must be between 1 and 86400 (got {LoginThrottleSeconds}).");
         var seen = new HashSet<string>(StringComparer.Ordinal);
         for (var i = 0; i < Users.Count; i++)
         {

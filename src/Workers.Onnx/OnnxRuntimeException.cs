@@ -9,6 +9,10 @@ public class OnnxRuntimeException : Exception
     {
     }
 
+    /// <summary>As the public constructor, wrapping the managed API's exception it came from.</summary>
+    internal static OnnxRuntimeException Wrap(OrtErrorCode errorCode, string ortMessage, string context, Exception inner) =>
+        new(errorCode, ortMessage, Format(errorCode, ortMessage, context), inner);
+
     protected OnnxRuntimeException(OrtErrorCode errorCode, string ortMessage, string message, Exception? inner)
         : base(message, inner)
     {

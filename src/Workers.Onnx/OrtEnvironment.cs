@@ -1,103 +1,97 @@
-using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
-using Workers.Onnx.Native;
+using Ort = Microsoft.ML.OnnxRuntime;
 
 namespace Workers.Onnx;
 
-/// <summary>The process's ONNX Runtime: the loaded library and its one OrtEnv, created with a custom
-/// logger so every line ORT writes lands in <see cref="Log"/> (a ring buffer) and goes to whoever
-/// subscribed. ORT allows one environment per process, so this is a process-wide singleton:
-/// <see cref="Load"/> with the same library path returns the same instance.</summary>
-public sealed unsafe class OrtEnvironment
+/// <summary>The process's ONNX Runtime environment (the managed <c>OrtEnv</c>), created with a logging
+/// callback so every line ORT writes lands in <see cref="Log"/> (a ring buffer) and goes to whoever
+/// subscribed. ORT allows one environment per process and the managed API keeps it as a singleton,
+/// so this is one too: create it with <see cref="Load"/> before any other ORT call, or ORT's
+/// own default environment (which logs to stderr, not to us) would be the one in use.</summary>
+/// <remarks>The native library comes from the NuGet package the build referenced
+/// (<c>runtimes/linux-x64/native</c> beside the executable): CPU by default, CUDA with
+/// <c>-p:WorkersGpu=true</c>.</remarks>
+public sealed class OrtEnvironment
 {
     private static readonly Lock Gate = new();
     private static volatile OrtEnvironment? current;
 
-    private readonly OrtEnvHandle handle;
+    // Kept in a static so the delegate ORT calls back into is never collected.
+    private static readonly Ort.DOrtLoggingFunction LogCallback = OnLog;
+
+    private readonly Ort.OrtEnv env;
     private volatile Action<OrtLogEntry>[] listeners = [];
 
-    private OrtEnvironment(OrtEnvHandle handle, OrtLogSeverity severity)
+    private OrtEnvironment(Ort.OrtEnv env, OrtLogSeverity severity)
     {
-        this.handle = handle;
+        this.env = env;
         LogSeverity = severity;
-        LibraryPath = OrtLibrary.LoadedPath;
-        Version = OrtLibrary.Version;
-        BuildInfo = Utf8.Read(OrtLibrary.Api->GetBuildInfoString());
-        AvailableProviders = ReadAvailableProviders();
+        Version = env.GetVersionString();
+        AvailableProviders = env.GetAvailableProviders();
+        LibraryPath = FindLoadedLibrary() ?? "libonnxruntime.so";
     }
 
-    /// <summary>The environment, when one was loaded.</summary>
+    /// <summary>The environment, when one was created.</summary>
     public static OrtEnvironment? Current => current;
 
     /// <summary>Every line ORT logged at <see cref="LogSeverity"/> or above, most recent 512 kept.</summary>
     public static OrtLogBuffer Log { get; } = new();
 
-    /// <summary>Full path of the loaded library.</summary>
+    /// <summary>Full path of the native library the process mapped (from /proc/self/maps).</summary>
     public string LibraryPath { get; }
 
-    /// <summary>ORT's version string, e.g. <c>1.30.0</c>.</summary>
+    /// <summary>ORT's version string, e.g. <c>1.32.0</c>.</summary>
     public string Version { get; }
 
-    /// <summary>ORT's build description (GetBuildInfoString).</summary>
-    public string BuildInfo { get; }
-
-    /// <summary>Providers compiled into this build (GetAvailableProviders). A provider listed here may
-    /// still fail to load when its own shared library or CUDA is missing.</summary>
+    /// <summary>Providers compiled into this build (GetAvailableProviders). The CPU package lists only
+    /// CPUExecutionProvider; the GPU one lists CUDA too, which may still fail to load when the CUDA 13
+    /// runtime libraries or cuDNN 9 are missing.</summary>
     public IReadOnlyList<string> AvailableProviders { get; }
 
-    /// <summary>The least severe line ORT hands to the custom logger.</summary>
+    /// <summary>True when this build carries the CUDA provider (the <c>-p:WorkersGpu=true</c> build).</summary>
+    public bool HasCudaProvider => AvailableProviders.Contains(OnnxSession.CudaProvider);
+
+    /// <summary>The least severe line ORT hands to the callback from the environment's own logger.</summary>
     public OrtLogSeverity LogSeverity { get; private set; }
 
-    internal OrtEnv* Ptr => handle.Ptr;
-
-    /// <summary>Loads ONNX Runtime from <paramref name="libraryPath"/> and creates the process's
-    /// environment, or returns the existing one when it was loaded from the same path.</summary>
-    /// <param name="libraryPath">Path to <c>libonnxruntime.so.1</c>.</param>
+    /// <summary>Creates the process's environment, or returns the existing one.</summary>
     /// <param name="logSeverity">Least severe ORT line to capture. The default is Warning.</param>
-    public static OrtEnvironment Load(string libraryPath, OrtLogSeverity logSeverity = OrtLogSeverity.Warning)
+    public static OrtEnvironment Load(OrtLogSeverity logSeverity = OrtLogSeverity.Warning)
     {
         lock (Gate)
         {
-            if (current is not null)
+            if (current is not null) return current;
+            if (Ort.OrtEnv.IsCreated)
+                throw new InvalidOperationException(
+                    "ONNX Runtime's environment was already created without Workers' logging callback (an InferenceSession or OrtValue " +
+                    "was made before OrtEnvironment.Load). Call OrtEnvironment.Load once at start-up, before any other ONNX Runtime call.");
+            var options = new Ort.EnvironmentCreationOptions
             {
-                var full = Path.GetFullPath(libraryPath);
-                if (!string.Equals(current.LibraryPath, full, StringComparison.Ordinal))
-                    throw new InvalidOperationException(
-                        $"ONNX Runtime is already loaded from {current.LibraryPath}; this process cannot also load {full}. " +
-                        "One process uses one ONNX Runtime build: restart with the other LibraryPath.");
-                return current;
-            }
-
-            OrtLibrary.Load(libraryPath);
-            var api = OrtLibrary.Api;
-            OrtEnv* env;
-            var logId = Utf8.Z("workers");
-            fixed (byte* id = logId)
+                logId = "workers",
+                logLevel = (Ort.OrtLoggingLevel)logSeverity,
+                loggingFunction = LogCallback,
+            };
+            Ort.OrtEnv env;
+            try
             {
-                NativeApiStatus.Check(
-                    api->CreateEnvWithCustomLogger(&OnLog, null, (OrtLoggingLevel)logSeverity, id, &env),
-                    "Creating the ONNX Runtime environment");
+                env = Ort.OrtEnv.CreateInstanceWithOptions(ref options);
             }
-            var h = OrtEnvHandle.Own(env);
-            NativeApiStatus.Check(api->DisableTelemetryEvents(env), "Disabling ORT telemetry");
-            current = new OrtEnvironment(h, logSeverity);
+            catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or TypeInitializationException)
+            {
+                throw new InvalidOperationException(
+                    $"ONNX Runtime's native library could not be loaded: {e.Message}. It ships with the build (runtimes/linux-x64/native/libonnxruntime.so " +
+                    "from the Microsoft.ML.OnnxRuntime or .Gpu.Linux package): run the published output as a whole, or rebuild.", e);
+            }
+            env.DisableTelemetryEvents();
+            current = new OrtEnvironment(env, logSeverity);
             return current;
         }
     }
 
-    /// <summary>Loads ONNX Runtime from <paramref name="libraryPath"/> when given (another build, e.g. a
-    /// GPU one: <see cref="OnnxSessionOptions.LibraryPath"/>), else from the library models.json pins
-    /// under <paramref name="modelsRoot"/>, checked against its sha256 first.</summary>
-    public static OrtEnvironment Load(ModelCatalog catalog, string modelsRoot, string? libraryPath = null, OrtLogSeverity logSeverity = OrtLogSeverity.Warning)
-    {
-        ArgumentNullException.ThrowIfNull(catalog);
-        return Load(libraryPath ?? catalog.Resolve(ModelCatalog.OnnxRuntime, modelsRoot), logSeverity);
-    }
-
-    /// <summary>Changes the least severe line ORT hands to the logger (UpdateEnvWithCustomLogLevel).</summary>
+    /// <summary>Changes the least severe line the environment's logger passes on.</summary>
     public void SetLogSeverity(OrtLogSeverity severity)
     {
-        NativeApiStatus.Check(OrtLibrary.Api->UpdateEnvWithCustomLogLevel(handle.Ptr, (OrtLoggingLevel)severity), "Changing ORT's log level");
+        env.EnvLogLevel = (Ort.OrtLoggingLevel)severity;
         LogSeverity = severity;
     }
 
@@ -110,12 +104,14 @@ public sealed unsafe class OrtEnvironment
         return new Subscription(this, listener);
     }
 
-    /// <summary>Writes every line ORT logs from now on to <paramref name="logger"/>.</summary>
+    /// <summary>Writes every line ORT logs from now on to <paramref name="logger"/>. Lines below
+    /// Warning (a session's verbose set-up log, read for node placement) are left out.</summary>
     public IDisposable ForwardTo(ILogger logger)
     {
         ArgumentNullException.ThrowIfNull(logger);
         return Subscribe(e =>
         {
+            if (e.Severity < LogSeverity) return;
             var level = OrtLogForwarding.ToLogLevel(e.Severity);
             if (logger.IsEnabled(level)) OrtLogForwarding.OrtLine(logger, level, e.LogId, e.CodeLocation, e.Message);
         });
@@ -126,15 +122,18 @@ public sealed unsafe class OrtEnvironment
         lock (Gate) listeners = [.. listeners.Where(l => l != listener)];
     }
 
-    // Called by ORT, on any of its threads, for each line at or above the environment's level.
-    // Must never let an exception unwind into native code.
-    [UnmanagedCallersOnly]
-    private static void OnLog(void* param, OrtLoggingLevel severity, byte* category, byte* logId, byte* codeLocation, byte* message)
+    // Called by ORT, on any of its threads. Must never let an exception unwind into native code.
+    private static void OnLog(IntPtr param, Ort.OrtLoggingLevel severity, string category, string logId, string codeLocation, string message)
     {
         try
         {
-            var entry = Log.Add((OrtLogSeverity)severity, Utf8.Read(category), Utf8.Read(logId), Utf8.Read(codeLocation), Utf8.Read(message));
             var env = current;
+            // Lines below the environment's level come from a session's own (verbose) logger while it is
+            // created: listeners get them (the placement report), the ring buffer does not, or 800 lines
+            // per session would push out the warnings a failure is explained with.
+            var entry = env is null || (OrtLogSeverity)severity >= env.LogSeverity
+                ? Log.Add((OrtLogSeverity)severity, category ?? "", logId ?? "", codeLocation ?? "", message ?? "")
+                : new OrtLogEntry(-1, (OrtLogSeverity)severity, category ?? "", logId ?? "", codeLocation ?? "", message ?? "");
             if (env is null) return;
             foreach (var listener in env.listeners)
             {
@@ -154,22 +153,21 @@ public sealed unsafe class OrtEnvironment
         }
     }
 
-    private static IReadOnlyList<string> ReadAvailableProviders()
+    // The managed API loads "onnxruntime" by name; which file that became is only in the process map.
+    private static string? FindLoadedLibrary()
     {
-        var api = OrtLibrary.Api;
-        byte** names;
-        int count;
-        NativeApiStatus.Check(api->GetAvailableProviders(&names, &count), "Listing execution providers");
         try
         {
-            var result = new string[count];
-            for (var i = 0; i < count; i++) result[i] = Utf8.Read(names[i]);
-            return result;
+            foreach (var line in File.ReadLines("/proc/self/maps"))
+            {
+                var at = line.IndexOf('/', StringComparison.Ordinal);
+                if (at >= 0 && Path.GetFileName(line.AsSpan(at)) is "libonnxruntime.so" or "libonnxruntime.so.1") return line[at..];
+            }
         }
-        finally
+        catch (IOException)
         {
-            NativeApiStatus.Check(api->ReleaseAvailableProviders(names, count), "Releasing the provider list");
         }
+        return null;
     }
 
     private sealed class Subscription(OrtEnvironment env, Action<OrtLogEntry> listener) : IDisposable

@@ -166,7 +166,7 @@ public sealed class ExportCommandTests(PostgresFixture pg) : IDisposable
         await using var db = await pg.CreateSchemaAsync(migrate: false);
         var corpus = Path.Combine(_dir, "corpus");
         WriteNoiseWav(Path.Combine(corpus, "one.wav"), 12.5);
-        Assert.Equal(0, (await WorkersProcess.RunAsync(Env(db), "enqueue", corpus, "--name", "../set by pipeline", "--shard-minutes", "1")).ExitCode);
+        Assert.Equal(0, (await WorkersProcess.RunAsync(Env(db), "enqueue", corpus, "--name", "team/set by pipeline", "--shard-minutes", "1")).ExitCode);
         var expected = await ProcessAsync(db);
         var root = Path.Combine(_dir, "segment-audio");
         var env = Env(db);
@@ -174,10 +174,10 @@ public sealed class ExportCommandTests(PostgresFixture pg) : IDisposable
         env["Pipelines__vad__SegmentAudio__Format"] = "flac";
         var output = Path.Combine(_dir, "lines.jsonl");
 
-        var r = await WorkersProcess.RunAsync(env, "export", "../set by pipeline", "--output", output);
+        var r = await WorkersProcess.RunAsync(env, "export", "team/set by pipeline", "--output", output);
 
         Assert.True(r.ExitCode == 0, r.ToString());
-        var folder = Path.Combine(root, ".._set by pipeline"); // one folder per corpus, its name made safe ("/" replaced)
+        var folder = Path.Combine(root, "team_set by pipeline"); // one folder per corpus, its name made safe ("/" replaced; ".." parts are refused by the name rule)
         var lines = Lines(File.ReadAllText(output));
         Assert.Equal(expected.Count, lines.Count);
         Assert.All(lines, l => Assert.True(File.Exists(Path.Combine(folder, l.GetProperty("audio").GetString()!)), l.ToString()));

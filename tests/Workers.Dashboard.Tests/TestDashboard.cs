@@ -61,13 +61,13 @@ internal sealed class TestDashboard : IAsyncDisposable
     }
 
     public static async Task<TestDashboard> StartAsync(TestSchema db, DashboardOptions? options = null, FakeTimeProvider? time = null,
-        CorpusOptions? corpus = null, Action<IServiceCollection>? services = null)
+        CorpusOptions? corpus = null, Action<IServiceCollection>? services = null, Npgsql.NpgsqlDataSource? database = null)
     {
         time ??= new FakeTimeProvider();
         options ??= new DashboardOptions();
         // Hangfire's tables in a schema of this test's own, dropped with the dashboard.
         options.HangfireSchema = db.Name + "_hangfire";
-        var host = new DashboardHost(db.DataSource, Queue, time, options) { Corpus = corpus ?? new CorpusOptions() };
+        var host = new DashboardHost(database ?? db.DataSource, Queue, time, options) { Corpus = corpus ?? new CorpusOptions() };
         var app = DashboardApp.Build(host, ["http://127.0.0.1:0"], b =>
         {
             b.WebHost.UseTestServer();

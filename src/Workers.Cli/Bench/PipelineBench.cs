@@ -21,13 +21,13 @@ public static class PipelineBench
     {
         var root = Inference.ModelsRoot(ctx);
         var catalog = Inference.Catalog(ctx);
-        var env = OrtEnvironment.Load(catalog, root);
+        var env = OrtEnvironment.Load();
         var batchSize = ctx.Configuration.GetValue("Pipelines:vad:BatchSize", 64);
         var model = catalog.Resolve(ModelCatalog.SileroVadV5, root);
         var bare = OnnxBench.RunSilero(env, model, new SileroBenchOptions { BatchSizes = [1, 8, 32, batchSize, 128], MinSecondsPerBatchSize = 2 });
-        Console.WriteLine("bare batched Silero v5 inference, CPU, 1 intra-op thread");
-        Console.WriteLine("  batch   median us/run   x-realtime per thread");
-        foreach (var r in bare.Results) Console.WriteLine($"  {r.BatchSize,5}   {r.MedianMicroseconds,13:N0}   {r.XRealtime,21:N0}");
+        Console.WriteLine($"bare batched Silero v5 inference, ONNX Runtime {bare.OnnxRuntimeVersion}, {bare.ExecutionProvider}, 1 intra-op thread");
+        Console.WriteLine("  batch   median us/run   x-realtime per thread   bytes/run");
+        foreach (var r in bare.Results) Console.WriteLine($"  {r.BatchSize,5}   {r.MedianMicroseconds,13:N0}   {r.XRealtime,21:N0}   {r.BytesPerRun,9:N1}");
 
         // The ceiling on the same cores: bare inference on as many threads at once as there are
         // workers (two vCPUs may be one physical core: doubling one thread's figure would flatter it).

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using Workers.Audio;
 using Workers.Cli.Hosting;
 using Workers.Core.Corpora;
+using Workers.Core.Naming;
 using Workers.Postgres.Corpora;
 
 namespace Workers.Cli.Commands;
@@ -79,13 +80,13 @@ public static class EnqueueCommand
         }
         else
         {
-            Console.WriteLine($"{(req.DryRun ? "Dry run (nothing written): " : "Enqueued ")}corpus '{corpusName}'{(corpusId is null ? "" : $" (id {corpusId})")}");
+            Console.WriteLine($"{(req.DryRun ? "Dry run (nothing written): " : "Enqueued ")}corpus '{Names.Printable(corpusName)}'{(corpusId is null ? "" : $" (id {corpusId})")}");
             Console.WriteLine($"  files        {plan.FileCount:N0}");
             Console.WriteLine($"  audio        {plan.AudioSeconds / 3600:N2} h");
-            Console.WriteLine($"  shards       {plan.ShardCount:N0} of about {req.ShardMinutes:0.##} min, queue '{req.Queue}', pipeline '{req.Pipeline}', priority {req.Priority}");
+            Console.WriteLine($"  shards       {plan.ShardCount:N0} of about {req.ShardMinutes:0.##} min, queue '{Names.Printable(req.Queue)}', pipeline '{Names.Printable(req.Pipeline)}', priority {req.Priority}");
             Console.WriteLine($"  failed files {plan.FailedFiles.Count:N0}");
-            foreach (var f in plan.FailedFiles.Take(20)) Console.WriteLine($"    {f.Path}: {f.Reason}");
-            if (plan.FailedFiles.Count > 20) Console.WriteLine($"    ... and {plan.FailedFiles.Count - 20} more (workers status {corpusName} --json lists them)");
+            foreach (var f in plan.FailedFiles.Take(20)) Console.WriteLine($"    {Names.Printable(f.Path)}: {Names.Printable(f.Reason)}");
+            if (plan.FailedFiles.Count > 20) Console.WriteLine($"    ... and {plan.FailedFiles.Count - 20} more (workers status {Names.Printable(corpusName)} --json lists them)");
             Console.WriteLine($"  took         {total.TotalSeconds:0.00} s (planning {planned.TotalSeconds:0.00} s)");
         }
         return ExitCodes.Ok;

@@ -8,7 +8,7 @@ public static class ModelsCommand
 {
     public static Command Create()
     {
-        var models = new Command("models", "The ONNX Runtime library and the models pinned in models.json.");
+        var models = new Command("models", "The models pinned in models.json (ONNX Runtime itself comes with the build, from its NuGet package).");
         var fetch = new Command("fetch", "Fetch (with npm) and verify every file in models.json into Models:Root; a no-op when all are present.");
         fetch.SetAction((_, ct) => CommandRunner.RunAsync(async (ctx, ct) =>
         {

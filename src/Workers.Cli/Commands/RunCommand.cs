@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Reflection;
 using Microsoft.Extensions.Logging;
 using Workers.Cli.Hosting;
+using Workers.Core.Naming;
 using Workers.Fleet.Gpus;
 using Workers.Fleet.Supervisor;
 using Workers.Postgres.Fleet;
@@ -55,6 +56,8 @@ public static class RunCommand
 
     public static async Task<int> RunWorkersAsync(CliContext ctx, NodeSlotPlan plan, string cpuProvider, string queues, bool untilIdle, CancellationToken ct)
     {
+        // The name rule enqueue uses: a queue no corpus can be enqueued to would idle forever.
+        foreach (var q in queues.Split(',')) Names.CheckedQueue(q, "--queues");
         var (exe, prefix) = Self();
         var gpuProvider = ConfiguredProvider(ctx);
         var slots = plan.Slots.Select(s => new WorkerSlot(s.Index,

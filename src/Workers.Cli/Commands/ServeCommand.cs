@@ -42,6 +42,9 @@ public static class ServeCommand
             log.LogInformation("hangfire: storage schema {Schema}; {Server}", options.HangfireSchema, options.JobWorkers > 0
                 ? $"a server with {options.JobWorkers} worker(s) on queue(s) {string.Join(", ", HangfireSetup.Queues)}"
                 : "no server in this process (Dashboard:JobWorkers = 0): dashboard enqueue jobs wait until one runs");
+            log.LogInformation("host names answered: {Hosts}", options.AllowedHosts.Count == 0
+                ? "localhost and loopback addresses only (remote users need the name they use in Dashboard:AllowedHosts)"
+                : "localhost, loopback addresses and " + string.Join(", ", options.AllowedHosts));
             log.LogInformation("enqueue form: {Enqueue}", corpus.Enabled
                 ? "folders under " + string.Join(", ", corpus.AllowedRoots)
                 : "off (no Corpus:AllowedRoots; e.g. Corpus__AllowedRoots__0=/data/corpora)");

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Workers.Cli.Hosting;
+using Workers.Core.Naming;
 using Workers.Postgres.Corpora;
 using Workers.Postgres.Fleet;
 
@@ -18,7 +19,7 @@ public static class StatusCommand
         {
             if (pr.GetValue(fleet))
             {
-                if (pr.GetValue(corpus) is { } c) throw new ArgumentException($"--fleet lists workers and GPUs, not a corpus: leave out '{c}'.");
+                if (pr.GetValue(corpus) is { } c) throw new ArgumentException($"--fleet lists workers and GPUs, not a corpus: leave out '{Names.Printable(c)}'.");
                 return await FleetAsync(ctx, pr.GetValue(json), ct);
             }
             var reader = new CorpusStatusReader(await ctx.DatabaseAsync(ct));
@@ -151,7 +152,8 @@ public static class StatusCommand
 
     private static void PrintTable(string[] header, IEnumerable<string[]> rows)
     {
-        var all = rows.Prepend(header).ToList();
+        // Names, nodes and details come from the database: escaped so none can drive the terminal (issue 13).
+        var all = rows.Prepend(header).Select(r => r.Select(Names.Printable).ToArray()).ToList();
         var widths = header.Select((_, i) => all.Max(r => r[i].Length)).ToArray();
         foreach (var r in all)
             Console.WriteLine(("  " + string.Join("  ", r.Select((c, i) => i == r.Length - 1 ? c : c.PadRight(widths[i])))).TrimEnd());
@@ -161,12 +163,13 @@ public static class StatusCommand
     {
         var c = s.Corpus;
         var pct = c.AudioSeconds > 0 ? 100 * s.ProcessedSeconds / c.AudioSeconds : 0;
-        Console.WriteLine($"{c.Name}{(c.CancelledAt is null ? "" : " (cancelled)")}");
+        // Names, paths and errors are escaped: a file name holding ESC or U+202E must not drive the terminal (issue 13).
+        Console.WriteLine($"{Names.Printable(c.Name)}{(c.CancelledAt is null ? "" : " (cancelled)")}");
         Console.WriteLine($"  files      {c.Files:N0}   audio {c.AudioSeconds / 3600:N2} h   processed {s.ProcessedSeconds / 3600:N2} h ({pct:0.0}%)");
         Console.WriteLine($"  shards     {string.Join("  ", s.ShardsByState.Select(kv => $"{kv.Key} {kv.Value:N0}"))}");
         Console.WriteLine($"  segments   {s.Segments:N0}");
         Console.WriteLine($"  failed     {s.FailedFilesTotal:N0} files");
-        foreach (var f in s.FailedFiles.Take(10)) Console.WriteLine($"    {f.File}: {f.Error}");
-        if (s.FailedFilesTotal > 10) Console.WriteLine($"    ... (workers status {c.Name} --json lists up to {CorpusStatusReader.MaxFailedFilesListed})");
+        foreach (var f in s.FailedFiles.Take(10)) Console.WriteLine($"    {Names.Printable(f.File)}: {Names.Printable(f.Error)}");
+        if (s.FailedFilesTotal > 10) Console.WriteLine($"    ... (workers status {Names.Printable(c.Name)} --json lists up to {CorpusStatusReader.MaxFailedFilesListed})");
     }
 }

@@ -2,10 +2,11 @@ using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using Workers.Audio;
 using Workers.Cli.Hosting;
+using Workers.Core.Naming;
+using Workers.Core.Options;
 using Workers.Fleet.Worker;
 using Workers.Onnx;
 using Workers.Pipeline.Vad;
-using Workers.Core.Options;
 using Workers.Postgres.Fleet;
 using Workers.Postgres.Queue;
 
@@ -36,7 +37,7 @@ public static class WorkerCommand
             {
                 Slot = pr.GetValue(slot),
                 Gpu = pr.GetValue(gpu),
-                Queues = pr.GetValue(queues)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+                Queues = [.. pr.GetValue(queues)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(q => Names.CheckedQueue(q, "--queues"))],
                 UntilIdle = pr.GetValue(untilIdle),
                 ModelsRoot = Inference.ModelsRoot(ctx),
                 GpuUuid = pr.GetValue(gpuUuid),
@@ -60,7 +61,7 @@ public static class WorkerCommand
 
             // Warm once: library, session, tensors. A GPU slot that lands on CPU says so loudly here.
             var catalog = Inference.Catalog(ctx);
-            var env = OrtEnvironment.Load(catalog, worker.ModelsRoot, sessionOptions.LibraryPath);
+            var env = OrtEnvironment.Load();
             using var forward = env.ForwardTo(ctx.Logger("OnnxRuntime"));
             using var session = OnnxSession.Create(env, catalog.Resolve(worker.Model, worker.ModelsRoot), sessionOptions, log);
             using var model = new SileroVadModel(session, worker.BatchSize);

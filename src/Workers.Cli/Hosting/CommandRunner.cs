@@ -23,7 +23,13 @@ public static class CommandRunner
             Console.Error.WriteLine("error: " + e.Message);
             return ExitCodes.BadInput;
         }
-        catch (Exception e) when (e is LocalClusterException or MigrationException or OptionsValidationException)
+        catch (SchemaAheadException e)
+        {
+            // The operator must act (run the newer release); retrying cannot help, hence not Failure.
+            Console.Error.WriteLine("error: " + e.Message);
+            return ExitCodes.BadInput;
+        }
+        catch (Exception e) when (e is LocalClusterException or MigrationException or OptionsValidationException or Workers.Onnx.OnnxRuntimeException)
         {
             Console.Error.WriteLine("error: " + e.Message);
             return ExitCodes.Failure;

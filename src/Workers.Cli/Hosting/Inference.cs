@@ -21,6 +21,14 @@ public static class Inference
         return ModelCatalog.Load(path);
     }
 
+    /// <summary>The Inference section as session options (provider, CUDA options, threads), not yet validated.</summary>
+    public static OnnxSessionOptions SessionOptions(CliContext ctx)
+    {
+        var session = new OnnxSessionOptions();
+        ctx.Configuration.GetSection("Inference").Bind(session);
+        return session;
+    }
+
     public static (VadOptions Vad, OnnxSessionOptions Session) Options(CliContext ctx, WorkerOptions worker, int threads)
     {
         var section = ctx.Configuration.GetSection("Pipelines:" + worker.Pipeline);
@@ -30,8 +38,7 @@ public static class Inference
         section.Bind(vad);
         worker.BatchSize = section.GetValue("BatchSize", worker.BatchSize);
         worker.Model = section.GetValue("Model", worker.Model) ?? worker.Model;
-        var session = new OnnxSessionOptions();
-        ctx.Configuration.GetSection("Inference").Bind(session);
+        var session = SessionOptions(ctx);
         session.IntraOpThreads = threads;
         OptionsValidationException.ThrowIfAny(vad.Validate().Concat(session.Validate()).Concat(worker.Validate()));
         return (vad, session);

@@ -1,4 +1,4 @@
-using System.Text.RegularExpressions;
+using Workers.Core.Naming;
 
 namespace Workers.Core.Corpora;
 
@@ -6,7 +6,7 @@ namespace Workers.Core.Corpora;
 /// What `workers enqueue` and the dashboard's enqueue form are asked for, checked by the same
 /// rules. <see cref="Name"/> null means the source folder's (or manifest's) name.
 /// </summary>
-public sealed partial record EnqueueSettings(string? Name, double ShardMinutes, string Pipeline, string Queue, int Priority)
+public sealed record EnqueueSettings(string? Name, double ShardMinutes, string Pipeline, string Queue, int Priority)
 {
     /// <summary>The corpus name: the given one, or the last component of <paramref name="sourcePath"/> without extension.</summary>
     public string CorpusName(string sourcePath) =>
@@ -20,14 +20,10 @@ public sealed partial record EnqueueSettings(string? Name, double ShardMinutes, 
     {
         var problems = new List<string>();
         if (!(ShardMinutes > 0 && ShardMinutes <= 24 * 60)) problems.Add($"{field("shard_minutes")} must be between 0 and 1440 (got {ShardMinutes}).");
-        if (!QueuePattern().IsMatch(Queue ?? "")) problems.Add($"{field("queue")} '{Queue}' must be 1-64 letters, digits, '-', '_' or '.'.");
+        if (Names.QueueProblem(Queue) is { } q) problems.Add($"{field("queue")} '{Names.Printable(Queue)}' {q}.");
         if (Pipeline != "vad" && !pipelines.Contains(Pipeline))
-            problems.Add($"{field("pipeline")} '{Pipeline}' is not configured (Pipelines section of appsettings.json).");
-        if (string.IsNullOrWhiteSpace(corpusName) || corpusName.Length > 200 || corpusName.Any(char.IsControl))
-            problems.Add($"{field("name")} '{corpusName}' must be 1-200 printable characters.");
+            problems.Add($"{field("pipeline")} '{Names.Printable(Pipeline)}' is not configured (Pipelines section of appsettings.json).");
+        if (Names.CorpusProblem(corpusName) is { } n) problems.Add($"{field("name")} '{Names.Printable(corpusName)}' {n}.");
         return problems;
     }
-
-    [GeneratedRegex(@"^[A-Za-z0-9._-]{1,64}$")]
-    private static partial Regex QueuePattern();
 }

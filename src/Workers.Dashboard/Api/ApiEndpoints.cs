@@ -7,7 +7,9 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Primitives;
+using Workers.Core.Naming;
 using Workers.Core.Queue;
+using Workers.Dashboard.Security;
 using Workers.Postgres.Corpora;
 using Workers.Postgres.Dashboard;
 using Workers.Postgres.Fleet;
@@ -164,7 +166,7 @@ public static class ApiEndpoints
 
         app.MapPost("/api/queues/{queue}/pause", async (string queue, HttpContext ctx, QueueAdmin admin, CancellationToken ct) =>
         {
-            queue = RouteText(queue);
+            queue = Names.CheckedQueue(RouteText(queue), "queue");
             var n = await admin.PauseAsync(queue, ActorOf(ctx), ct);
             return Done(ctx, new { queue, paused = true, changed = n == 1 });
         });
@@ -178,7 +180,8 @@ public static class ApiEndpoints
     }
 
     /// <summary>A name from a route segment: ASP.NET decodes every escape in a path segment except
-    /// %2F, so a corpus or queue named "team/a" (linked as team%2Fa) would otherwise not be found.</summary>
+    /// %2F, so a corpus or queue named "team/a" (linked as team%2Fa) would otherwise not be found.
+    /// Unambiguous because the name rule (<see cref="Names"/>) keeps '%' out of names.</summary>
     private static string RouteText(string value) => value.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
 
     public static async Task<object> CorporaJsonAsync(DashboardReader reader, CancellationToken ct)
@@ -311,11 +314,8 @@ public static class ApiEndpoints
     /// <summary>JSON for API clients; for a form posted from a page, back to that page (303).</summary>
     private static IResult Done(HttpContext ctx, object result) =>
         ctx.Request.HasFormContentType
-            ? new SeeOther(ReturnPath(ctx.Request.Form["return"].ToString()))
+            ? new SeeOther(LocalReturnPath.Parse(ctx.Request.Form["return"].ToString()))
             : Results.Json(result, DashboardApp.Json);
-
-    /// <summary>Only a local path: an open redirect would let a link bounce a user to another site.</summary>
-    private static string ReturnPath(string p) => p.StartsWith('/') && !p.StartsWith("//", StringComparison.Ordinal) && !p.Contains('\\') ? p : "/";
 
     /// <summary>303 to <paramref name="location"/>: a posted form's answer, so a reload does not post again.</summary>
     internal sealed class SeeOther(string location) : IResult

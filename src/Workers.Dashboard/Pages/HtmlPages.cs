@@ -63,6 +63,18 @@ public static class HtmlPages
         return Html(title, h, status);
     }
 
+    /// <summary>
+    /// An error page of its own, outside Hangfire's layout (which needs its storage): for a request
+    /// that failed before or around the page, e.g. the database being unavailable. The caller set the status.
+    /// </summary>
+    internal static Task StandaloneErrorAsync(HttpContext ctx, string title, string message)
+    {
+        ctx.Response.ContentType = "text/html; charset=utf-8";
+        return ctx.Response.WriteAsync(
+            $"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{E(title)} - Workers</title><style>{Css}</style></head>" +
+            $"<body><div class=\"workers-page\"><h1>{E(title)}</h1><p class=\"error\" id=\"error\">{E(message)}</p></div></body></html>");
+    }
+
     /// <summary>Runs a page, answering a request it cannot serve (unknown corpus, bad parameter) with an HTML error page instead of JSON.</summary>
     internal static async Task<PageBody> Guard(Func<Task<PageBody>> page)
     {

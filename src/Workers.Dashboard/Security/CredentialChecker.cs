@@ -20,15 +20,23 @@ public sealed class CredentialChecker
     private readonly byte[] _cacheKey = RandomNumberGenerator.GetBytes(32);
     private readonly ConcurrentDictionary<string, (byte[] Mac, DateTimeOffset Until)> _verified = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
-    // Used for unknown user names, so their answer takes as long as a wrong password's.
-    private readonly PasswordHash _decoy = PasswordHash.Create(Convert.ToBase64String(RandomNumberGenerator.GetBytes(16)), 100_000);
+    // Verified for unknown user names, so their answer takes as long as a known user's wrong password:
+    // at the highest iteration count of any configured hash, so no known user is slower than an
+    // unknown one (issue 13: a fixed 100,000 against 600,000 told which names exist).
+    private readonly PasswordHash _decoy;
 
     public CredentialChecker(DashboardOptions options, TimeProvider time)
     {
         _time = time;
         _users = options.Users.ToDictionary(u => u.Name, u => (u, PasswordHash.TryParse(u.PasswordHash, out var h)
             ? h : throw new ArgumentException($"Dashboard user '{u.Name}' has an invalid PasswordHash.")), StringComparer.Ordinal);
+        // With no users nobody is checked (credentials are refused before), so the decoy stays cheap.
+        var iterations = _users.Count == 0 ? 10_000 : _users.Values.Max(e => e.Hash.Iterations);
+        _decoy = PasswordHash.Create(Convert.ToBase64String(RandomNumberGenerator.GetBytes(16)), iterations);
     }
+
+    /// <summary>The PBKDF2 iterations an unknown user name costs.</summary>
+    internal int DecoyIterations => _decoy.Iterations;
 
     public bool AnyUsers => _users.Count > 0;
 

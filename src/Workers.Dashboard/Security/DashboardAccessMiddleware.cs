@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Claims;
@@ -8,8 +9,9 @@ using Microsoft.AspNetCore.Http;
 namespace Workers.Dashboard.Security;
 
 /// <summary>
-/// Every request passes here first:
-/// 1. Who: valid HTTP Basic credentials make the user; a bad pair is 401. Without credentials a
+/// Every request passes here, after <see cref="RequestGuardMiddleware"/>:
+/// 1. Who: valid HTTP Basic credentials make the user; a bad pair is 401; too many bad pairs from one
+///    client or for one user name are 429 with Retry-After (<see cref="LoginThrottle"/>, never for loopback). Without credentials a
 ///    loopback request is the <c>local</c> admin (unless <see cref="DashboardOptions.LocalRequiresCredentials"/>);
 ///    any other request is 403 when no users are configured, 401 (a challenge) otherwise.
 /// 2. What: a POST needs the admin role (403 for readonly; except <see cref="ReadOnlyPosts"/>, which
@@ -17,7 +19,8 @@ namespace Workers.Dashboard.Security;
 ///    the cookie from GET /api/antiforgery or a page, plus the token in the X-CSRF-TOKEN header or
 ///    the __RequestVerificationToken form field. The token is bound to the user.
 /// </summary>
-public sealed class DashboardAccessMiddleware(RequestDelegate next, DashboardOptions options, CredentialChecker credentials, IAntiforgery antiforgery)
+public sealed class DashboardAccessMiddleware(RequestDelegate next, DashboardOptions options, CredentialChecker credentials, LoginThrottle throttle,
+    IAntiforgery antiforgery)
 {
     public const string LocalUser = "local";
     public const string AuthenticationType = "WorkersDashboard";
@@ -42,12 +45,25 @@ public sealed class DashboardAccessMiddleware(RequestDelegate next, DashboardOpt
                     "Credentials were sent but no Dashboard:Users are configured. " + NoUsersHint);
                 return;
             }
-            var user = Decode(auth.Parameter) is var (n, p) ? credentials.Check(n, p) : null;
+            var pair = Decode(auth.Parameter);
+            var client = remote?.ToString() ?? "unknown";
+            // Loopback is never throttled: an administrator on this machine can always get in.
+            if (!isLocal && pair is var (tried, _) && throttle.TryBegin(client, tried) is { } wait)
+            {
+                var seconds = (int)Math.Ceiling(wait.TotalSeconds);
+                ctx.Response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
+                await Refuse(ctx, StatusCodes.Status429TooManyRequests,
+                    $"Too many failed sign-ins from {client} or as this user: try again in {seconds} s. " +
+                    "Sign-ins from this machine (loopback) are never throttled.");
+                return;
+            }
+            var user = pair is var (n, p) ? credentials.Check(n, p) : null;
             if (user is null)
             {
                 await Challenge(ctx, "Wrong user name or password.");
                 return;
             }
+            if (!isLocal) throttle.Succeeded(client, user.Name);
             (name, role) = (user.Name, user.Role);
         }
         else if (isLocal && !options.LocalRequiresCredentials)

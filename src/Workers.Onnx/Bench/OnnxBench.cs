@@ -36,7 +36,8 @@ public sealed class SileroBenchOptions
 /// <param name="MedianMicroseconds">Median wall time of one run.</param>
 /// <param name="P90Microseconds">90th percentile of one run.</param>
 /// <param name="XRealtime">Audio seconds scored per wall second at the median: BatchSize x 32 ms / median.</param>
-public sealed record SileroBenchResult(int BatchSize, int Runs, double MedianMicroseconds, double P90Microseconds, double XRealtime);
+/// <param name="BytesPerRun">Managed bytes allocated per timed run on the running thread (0 expected).</param>
+public sealed record SileroBenchResult(int BatchSize, int Runs, double MedianMicroseconds, double P90Microseconds, double XRealtime, double BytesPerRun);
 
 /// <summary>What <see cref="OnnxBench.RunSilero"/> measured, and on what.</summary>
 public sealed record SileroBenchReport(
@@ -48,10 +49,10 @@ public sealed record SileroBenchReport(
         var lines = new List<string>
         {
             $"Silero VAD {Path.GetFileName(ModelPath)}, ONNX Runtime {OnnxRuntimeVersion}, {ExecutionProvider}, intra-op threads {IntraOpThreads}",
-            "batch      runs   median us      p90 us   x-realtime",
+            "batch      runs   median us      p90 us   x-realtime   bytes/run",
         };
         foreach (var r in Results)
-            lines.Add(FormattableString.Invariant($"{r.BatchSize,5} {r.Runs,9} {r.MedianMicroseconds,11:F1} {r.P90Microseconds,11:F1} {r.XRealtime,12:F0}"));
+            lines.Add(FormattableString.Invariant($"{r.BatchSize,5} {r.Runs,9} {r.MedianMicroseconds,11:F1} {r.P90Microseconds,11:F1} {r.XRealtime,12:F0} {r.BytesPerRun,11:F1}"));
         return string.Join(Environment.NewLine, lines);
     }
 }
@@ -60,8 +61,8 @@ public sealed record SileroBenchReport(
 public static class OnnxBench
 {
     /// <summary>Times <see cref="SileroVad.Run"/> per batch size: warm-up, then individually timed
-    /// runs over noise-plus-tone input; reports the median per run and x-realtime (audio seconds per
-    /// wall second). The first run of each batch size also pays ORT's shape-specific planning, which
+    /// runs over noise-plus-tone input; reports the median per run, x-realtime (audio seconds per
+    /// wall second) and the managed bytes allocated per run. The first run of each batch size also pays ORT's shape-specific planning, which
     /// the warm-up absorbs.</summary>
     public static SileroBenchReport RunSilero(OrtEnvironment environment, string modelPath, SileroBenchOptions? options = null)
     {
@@ -88,6 +89,7 @@ public static class OnnxBench
             for (var i = 0; i < options.WarmupRuns; i++) vad.Run();
 
             var n = 0;
+            var allocatedBefore = GC.GetAllocatedBytesForCurrentThread();
             var started = Stopwatch.GetTimestamp();
             var minTicks = (long)(options.MinSecondsPerBatchSize * Stopwatch.Frequency);
             while (n < ticks.Length && (n < options.MinRuns || Stopwatch.GetTimestamp() - started < minTicks))
@@ -96,13 +98,14 @@ public static class OnnxBench
                 vad.Run();
                 ticks[n++] = Stopwatch.GetTimestamp() - t0;
             }
+            var bytesPerRun = (GC.GetAllocatedBytesForCurrentThread() - allocatedBefore) / (double)n;
 
             var sorted = ticks.AsSpan(0, n);
             sorted.Sort();
             var median = ToMicroseconds(n % 2 == 1 ? sorted[n / 2] : (sorted[(n / 2) - 1] + sorted[n / 2]) / 2.0);
             var p90 = ToMicroseconds(sorted[Math.Min(n - 1, (int)Math.Ceiling(0.9 * n) - 1)]);
             var audioSeconds = batch * (double)SileroVad.WindowSamples / SileroVad.SampleRate;
-            results.Add(new SileroBenchResult(batch, n, median, p90, audioSeconds / (median / 1e6)));
+            results.Add(new SileroBenchResult(batch, n, median, p90, audioSeconds / (median / 1e6), bytesPerRun));
         }
         return new SileroBenchReport(session.ModelPath, environment.Version, session.ExecutionProvider, options.Session.IntraOpThreads, results);
     }

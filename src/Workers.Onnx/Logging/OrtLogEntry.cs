@@ -1,7 +1,9 @@
 namespace Workers.Onnx;
 
 /// <summary>One line ONNX Runtime logged through our custom logger.</summary>
-/// <param name="Sequence">Increases by one per line, process-wide; marks "what was logged since".</param>
+/// <param name="Sequence">Increases by one per line kept in <see cref="OrtEnvironment.Log"/>, process-wide;
+/// marks "what was logged since". -1 for a line below the environment's level (a session's verbose
+/// set-up log), which listeners see but the buffer does not keep.</param>
 /// <param name="Severity">ORT's severity.</param>
 /// <param name="Category">ORT's category, e.g. <c>onnxruntime</c>.</param>
 /// <param name="LogId">The environment's or session's log id.</param>

@@ -23,6 +23,6 @@ internal static partial class OrtLogForwarding
     public static partial void FallingBackToCpu(ILogger logger, string modelPath, string reason);
 
     [LoggerMessage(EventId = 3, EventName = "SessionCreated", Level = LogLevel.Information,
-        Message = "ONNX session for {ModelPath} on {ExecutionProvider} (requested {Requested}; ONNX Runtime {Version}; intra-op threads {IntraOpThreads})")]
-    public static partial void SessionCreated(ILogger logger, string modelPath, string executionProvider, string requested, string version, int intraOpThreads);
+        Message = "ONNX session for {ModelPath} on {ExecutionProvider} (requested {Requested}; ONNX Runtime {Version}; intra-op threads {IntraOpThreads}; nodes placed {Placement})")]
+    public static partial void SessionCreated(ILogger logger, string modelPath, string executionProvider, string requested, string version, int intraOpThreads, string placement);
 }

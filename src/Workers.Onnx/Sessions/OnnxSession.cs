@@ -1,13 +1,15 @@
 using System.Globalization;
 using Microsoft.Extensions.Logging;
-using Workers.Onnx.Native;
+using Ort = Microsoft.ML.OnnxRuntime;
 
 namespace Workers.Onnx;
 
-/// <summary>One loaded model (OrtSession). Input and output names are encoded to UTF-8 once, here;
-/// runs go through an <see cref="OnnxRunBinding"/> over preallocated tensors. Run is thread-safe in
-/// ORT, so several bindings on several threads may share one session.</summary>
-public sealed unsafe class OnnxSession : IDisposable
+/// <summary>One loaded model: an <see cref="Ort.InferenceSession"/> from the official managed API,
+/// plus what Workers adds on top: the provider choice (auto falls back loudly, cuda is strict about
+/// where the compute nodes landed), the model's inputs and outputs with their element types, and
+/// runs through an <see cref="OnnxRunBinding"/> over preallocated tensors. Run is thread-safe in ORT,
+/// so several bindings on several threads may share one session.</summary>
+public sealed class OnnxSession : IDisposable
 {
     /// <summary>ORT's name for the CUDA provider.</summary>
     public const string CudaProvider = "CUDAExecutionProvider";
@@ -15,32 +17,40 @@ public sealed unsafe class OnnxSession : IDisposable
     /// <summary>ORT's name for the CPU provider.</summary>
     public const string CpuProvider = "CPUExecutionProvider";
 
-    // Lets ORT keep which provider got which node, read back by Session_GetEpGraphAssignmentInfo.
-    private const string RecordAssignmentKey = "session.record_ep_graph_assignment_info";
+    /// <summary>What a node needs for the CUDA provider of the 1.32.0 GPU package; said in every
+    /// refusal so an operator knows what to install.</summary>
+    public const string CudaRequirements =
+        "the GPU build (-p:WorkersGpu=true, or the ops/gpu container), the CUDA 13 runtime libraries (libcudart.so.13, libcublas.so.13, " +
+        "libcublasLt.so.13, libcurand.so.10), cuDNN 9 (libcudnn.so.9) and an R580+ NVIDIA driver (libcuda.so.1)";
 
-    private readonly OrtSessionHandle handle;
-    private readonly NativeUtf8Array inputNames;
-    private readonly NativeUtf8Array outputNames;
+    private static long sessionCounter;
 
-    private OnnxSession(
-        OrtSessionHandle handle, string modelPath, OnnxSessionOptions options, OrtEnvironment environment, bool cudaEnabled, string? fallbackReason)
+    private readonly Ort.InferenceSession session;
+    private readonly Ort.RunOptions runOptions;
+
+    // The session itself holds one reference, each binding one more: ORT's session goes when the last
+    // lets go, so disposing the session under a live binding cannot free what the binding runs.
+    private int references = 1;
+    private int disposed;
+
+    private OnnxSession(Ort.InferenceSession session, string modelPath, OnnxSessionOptions options, OrtEnvironment environment,
+        NodePlacement placement, bool cudaEnabled, string? fallbackReason)
     {
-        this.handle = handle;
+        this.session = session;
         ModelPath = modelPath;
         Options = options;
         Environment = environment;
         FallbackReason = fallbackReason;
-        Inputs = ReadNodes(handle.Ptr, input: true);
-        Outputs = ReadNodes(handle.Ptr, input: false);
-        inputNames = new NativeUtf8Array(Inputs.Select(i => i.Name).ToArray());
-        outputNames = new NativeUtf8Array(Outputs.Select(o => o.Name).ToArray());
-        Metadata = ReadMetadata(handle.Ptr);
-        NodesPerProvider = ReadAssignment(handle.Ptr);
-        // What ORT actually assigned wins over what we asked for: CUDA can be enabled and still be
-        // given no node. Without assignment info, the provider we enabled is the best answer.
-        ExecutionProvider = NodesPerProvider.ContainsKey(CudaProvider) ? CudaProvider
-            : NodesPerProvider.Count > 0 ? NodesPerProvider.MaxBy(kv => kv.Value).Key
-            : cudaEnabled ? CudaProvider : CpuProvider;
+        Placement = placement;
+        UsesCuda = cudaEnabled && placement.NodesPerProvider.GetValueOrDefault(CudaProvider) > 0;
+        // No run tag: a tag other than the session's log id makes ORT log "Running with tag" on every
+        // run (measured), which would cost a callback per run.
+        runOptions = new Ort.RunOptions { LogSeverityLevel = Ort.OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING };
+        Inputs = ReadNodes(session.InputNames, session.InputMetadata);
+        Outputs = ReadNodes(session.OutputNames, session.OutputMetadata);
+        var metadata = session.ModelMetadata;
+        Metadata = new OnnxModelMetadata(metadata.ProducerName, metadata.GraphName, metadata.Version);
+        ExecutionProvider = UsesCuda ? CudaProvider : CpuProvider;
     }
 
     public string ModelPath { get; }
@@ -56,204 +66,244 @@ public sealed unsafe class OnnxSession : IDisposable
 
     public OnnxModelMetadata Metadata { get; }
 
-    /// <summary>The provider the model's work actually runs on: <see cref="CudaProvider"/> when any
-    /// node went to CUDA, else <see cref="CpuProvider"/>. Record it with the results.</summary>
+    /// <summary>The provider the model's work actually runs on: <see cref="CudaProvider"/> when ORT
+    /// placed nodes on CUDA, else <see cref="CpuProvider"/>. Record it with the results.</summary>
     public string ExecutionProvider { get; }
 
-    /// <summary>How many graph nodes each provider got, as ORT assigned them.</summary>
-    public IReadOnlyDictionary<string, int> NodesPerProvider { get; }
+    /// <summary>How many graph nodes each provider got, as ORT reported it.</summary>
+    public IReadOnlyDictionary<string, int> NodesPerProvider => Placement.NodesPerProvider;
+
+    /// <summary>ORT's node placement report for this session.</summary>
+    public NodePlacement Placement { get; }
 
     /// <summary>Why CUDA was not used when <see cref="OnnxExecutionProvider.Auto"/> fell back to CPU
     /// (ORT's status text and log lines); null when there was no fallback.</summary>
     public string? FallbackReason { get; }
 
-    internal OrtSession* Ptr => handle.Ptr;
+    /// <summary>True when nodes run on the CUDA provider: bindings then keep device copies of their tensors.</summary>
+    internal bool UsesCuda { get; }
 
-    internal OrtSessionHandle Handle => handle;
+    internal Ort.InferenceSession Inner => session;
 
-    internal NativeUtf8Array InputNames => inputNames;
-
-    internal NativeUtf8Array OutputNames => outputNames;
+    internal Ort.RunOptions RunOptions => runOptions;
 
     /// <summary>Loads <paramref name="modelPath"/>. With <see cref="OnnxExecutionProvider.Auto"/> a CUDA
-    /// failure (enabling the provider, or initialising it when the session is created) falls back to
-    /// CPU, logs a warning through <paramref name="logger"/> and sets <see cref="FallbackReason"/>; with
-    /// <see cref="OnnxExecutionProvider.Cuda"/> it throws <see cref="ExecutionProviderUnavailableException"/>.
-    /// A broken model throws <see cref="OnnxRuntimeException"/> with ORT's message.</summary>
+    /// failure (a CPU-only build, a provider library or CUDA/cuDNN library missing, no device) falls back
+    /// to CPU, logs a warning through <paramref name="logger"/> and sets <see cref="FallbackReason"/>; with
+    /// <see cref="OnnxExecutionProvider.Cuda"/> it throws <see cref="ExecutionProviderUnavailableException"/>,
+    /// also when CUDA loaded but the model's compute nodes were placed on CPU. A broken model throws
+    /// <see cref="OnnxRuntimeException"/> with ORT's message.</summary>
     public static OnnxSession Create(OrtEnvironment environment, string modelPath, OnnxSessionOptions? options = null, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(environment);
         options = (options ?? new OnnxSessionOptions()).Clone();
         options.ThrowIfInvalid();
-        if (options.LibraryPath is { } library && !string.Equals(Path.GetFullPath(library), environment.LibraryPath, StringComparison.Ordinal))
-            throw new ArgumentException(
-                $"Options ask for ONNX Runtime at {Path.GetFullPath(library)}, but this process loaded {environment.LibraryPath}. " +
-                "Load the environment from LibraryPath (OrtEnvironment.Load) before creating sessions; one process uses one library.",
-                nameof(options));
         var path = Path.GetFullPath(modelPath);
         if (!File.Exists(path))
             throw new FileNotFoundException($"Model not found at {path}. Run `workers models fetch` to fetch the models listed in models.json.", path);
 
-        OrtSessionHandle? session = null;
-        string? fallbackReason = null;
-        var cudaEnabled = false;
         if (options.ExecutionProvider != OnnxExecutionProvider.Cpu)
         {
             var mark = OrtEnvironment.Log.Mark();
-            using var sessionOptions = CreateSessionOptions(options);
-            var failure = TryAppendCuda(sessionOptions, options);
-            if (failure is null)
+            string reason;
+            OrtErrorCode code;
+            Exception? inner;
+            try
             {
-                try
+                var (cudaSession, placement) = Load(environment, path, options, cuda: true);
+                var refusal = options.ExecutionProvider == OnnxExecutionProvider.Cuda ? CheckPlacement(placement) : null;
+                if (refusal is null)
                 {
-                    session = CreateOrtSession(environment, path, sessionOptions);
-                    cudaEnabled = true;
+                    var result = Wrap(cudaSession, path, options, environment, placement, cudaEnabled: true, fallbackReason: null, logger);
+                    if (!result.UsesCuda && logger is not null)
+                        OrtLogForwarding.FallingBackToCpu(logger, path, "ORT placed no node on CUDAExecutionProvider");
+                    return result;
                 }
-                catch (OnnxRuntimeException e) when (!IsModelError(e.ErrorCode))
-                {
-                    failure = e; // CUDA initialises when the session does: no device, driver too old, cuDNN missing ...
-                }
+                cudaSession.Dispose();
+                throw new ExecutionProviderUnavailableException(
+                    CudaProvider, refusal,
+                    $"ExecutionProvider=cuda, and the CUDA provider loaded, but {refusal} for {Path.GetFileName(path)}. " +
+                    "The model's compute would run on CPU: check the operators are supported by the CUDA provider of ONNX Runtime " +
+                    $"{environment.Version}, or set ExecutionProvider to auto to accept it.",
+                    OrtErrorCode.EpFail);
             }
-            if (failure is not null)
+            catch (OnnxRuntimeException e) when (e is not ExecutionProviderUnavailableException && !IsModelError(e.ErrorCode))
             {
-                var reason = DescribeFailure(failure, OrtEnvironment.Log.Since(mark));
-                if (options.ExecutionProvider == OnnxExecutionProvider.Cuda)
-                    throw new ExecutionProviderUnavailableException(
-                        CudaProvider,
-                        reason,
-                        $"ExecutionProvider=cuda, but ONNX Runtime {environment.Version} ({environment.LibraryPath}) could not enable CUDA: {reason}. " +
-                        "Use a GPU build of ONNX Runtime (set LibraryPath; libonnxruntime_providers_shared.so and libonnxruntime_providers_cuda.so " +
-                        "must sit beside libonnxruntime.so.1, with the CUDA and cuDNN libraries that build needs on the loader path), " +
-                        "or set ExecutionProvider to auto or cpu.",
-                        failure.ErrorCode,
-                        failure);
-                fallbackReason = reason;
-                if (logger is not null) OrtLogForwarding.FallingBackToCpu(logger, path, reason);
+                (reason, code, inner) = (DescribeFailure(e.OrtMessage, OrtEnvironment.Log.Since(mark)), e.ErrorCode, e);
             }
-        }
-        if (session is null)
-        {
-            using var sessionOptions = CreateSessionOptions(options);
-            session = CreateOrtSession(environment, path, sessionOptions);
+            catch (EntryPointNotFoundException e)
+            {
+                (reason, code, inner) = (DescribeFailure(e.Message, OrtEnvironment.Log.Since(mark)), OrtErrorCode.Fail, e);
+            }
+
+            if (options.ExecutionProvider == OnnxExecutionProvider.Cuda)
+                throw new ExecutionProviderUnavailableException(
+                    CudaProvider,
+                    reason,
+                    $"ExecutionProvider=cuda, but ONNX Runtime {environment.Version} ({environment.LibraryPath}) could not enable CUDA: {reason}. " +
+                    $"A GPU worker needs {CudaRequirements}. Run `workers doctor` on this node to see what is missing, " +
+                    "or set ExecutionProvider to auto or cpu.",
+                    code,
+                    inner);
+            if (logger is not null) OrtLogForwarding.FallingBackToCpu(logger, path, reason);
+            var (cpu, cpuPlacement) = Load(environment, path, options, cuda: false);
+            return Wrap(cpu, path, options, environment, cpuPlacement, cudaEnabled: false, reason, logger);
         }
 
-        try
-        {
-            var result = new OnnxSession(session, path, options, environment, cudaEnabled, fallbackReason);
-            if (logger is not null)
-                OrtLogForwarding.SessionCreated(logger, path, result.ExecutionProvider, options.ExecutionProvider.ToString().ToLowerInvariant(), environment.Version, options.IntraOpThreads);
-            return result;
-        }
-        catch
-        {
-            session.Dispose();
-            throw;
-        }
+        var (plain, plainPlacement) = Load(environment, path, options, cuda: false);
+        return Wrap(plain, path, options, environment, plainPlacement, cudaEnabled: false, fallbackReason: null, logger);
     }
 
     /// <summary>A binding to run this session over preallocated tensors. Not thread-safe: one per thread.</summary>
-    public OnnxRunBinding CreateBinding() => new(this);
+    public OnnxRunBinding CreateBinding()
+    {
+        AddReference();
+        try
+        {
+            return new OnnxRunBinding(this);
+        }
+        catch
+        {
+            Release();
+            throw;
+        }
+    }
 
     public int InputIndex(string name) => IndexOf(Inputs, name, "input");
 
     public int OutputIndex(string name) => IndexOf(Outputs, name, "output");
 
+    /// <summary>The element type the model declares for input <paramref name="name"/>.</summary>
+    public TensorElementType InputType(string name) => Inputs[InputIndex(name)].ElementType;
+
+    /// <summary>The element type the model declares for output <paramref name="name"/>.</summary>
+    public TensorElementType OutputType(string name) => Outputs[OutputIndex(name)].ElementType;
+
     /// <summary>Releases the session once no binding uses it any more.</summary>
     public void Dispose()
     {
-        handle.Dispose();
-        inputNames.Dispose();
-        outputNames.Dispose();
+        if (Interlocked.Exchange(ref disposed, 1) == 0) Release();
+    }
+
+    internal void AddReference()
+    {
+        int seen;
+        do
+        {
+            seen = Volatile.Read(ref references);
+            if (seen == 0 || Volatile.Read(ref disposed) == 1) throw new ObjectDisposedException(nameof(OnnxSession), $"The session for {Path.GetFileName(ModelPath)} was disposed.");
+        }
+        while (Interlocked.CompareExchange(ref references, seen + 1, seen) != seen);
+    }
+
+    internal void Release()
+    {
+        if (Interlocked.Decrement(ref references) != 0) return;
+        runOptions.Dispose();
+        session.Dispose();
     }
 
     public override string ToString() =>
         $"{Path.GetFileName(ModelPath)} on {ExecutionProvider}: inputs {string.Join(", ", Inputs)}; outputs {string.Join(", ", Outputs)}";
 
-    private int IndexOf(IReadOnlyList<OnnxNodeInfo> nodes, string name, string what)
+    /// <summary>Why <c>cuda</c> refuses this placement, or null when the compute runs on CUDA.</summary>
+    internal static string? CheckPlacement(NodePlacement placement)
     {
-        for (var i = 0; i < nodes.Count; i++)
-            if (nodes[i].Name == name) return i;
-        throw new ArgumentException($"{Path.GetFileName(ModelPath)} has no {what} named '{name}'; its {what}s are: {string.Join(", ", nodes.Select(n => n.Name))}.", nameof(name));
+        if (!placement.IsKnown)
+            return "ONNX Runtime wrote no node placement report, so where the nodes run cannot be confirmed";
+        if (placement.NodesPerProvider.GetValueOrDefault(CudaProvider) == 0)
+            return $"no node was placed on {CudaProvider} ({string.Join(", ", placement.NodesPerProvider.Select(kv => $"{kv.Key}: {kv.Value}"))})";
+        var onCpu = placement.ComputeNodesOn(CpuProvider);
+        return onCpu.Count == 0 ? null
+            : $"{onCpu.Count} compute node(s) were placed on {CpuProvider}: {string.Join(", ", onCpu.Take(10))}{(onCpu.Count > 10 ? ", ..." : "")}";
     }
 
-    private static OrtSessionOptionsHandle CreateSessionOptions(OnnxSessionOptions options)
+    private static OnnxSession Wrap(Ort.InferenceSession inner, string path, OnnxSessionOptions options, OrtEnvironment environment,
+        NodePlacement placement, bool cudaEnabled, string? fallbackReason, ILogger? logger)
     {
-        var so = OrtSessionOptionsHandle.Create();
         try
         {
-            var api = OrtLibrary.Api;
-            NativeApiStatus.Check(api->SetIntraOpNumThreads(so.Ptr, options.IntraOpThreads), "Setting intra-op threads");
-            NativeApiStatus.Check(api->SetInterOpNumThreads(so.Ptr, options.InterOpThreads), "Setting inter-op threads");
-            NativeApiStatus.Check(api->SetSessionGraphOptimizationLevel(so.Ptr, options.GraphOptimizationLevel), "Setting the graph optimization level");
-            NativeApiStatus.Check(api->SetSessionExecutionMode(so.Ptr, options.ExecutionMode), "Setting the execution mode");
-            fixed (byte* key = Utf8.Z(RecordAssignmentKey))
-            fixed (byte* value = Utf8.Z("1"))
-            {
-                NativeApiStatus.Check(api->AddSessionConfigEntry(so.Ptr, key, value), "Asking ORT to record provider assignment");
-            }
-            return so;
+            var result = new OnnxSession(inner, path, options, environment, placement, cudaEnabled, fallbackReason);
+            if (logger is not null)
+                OrtLogForwarding.SessionCreated(logger, path, result.ExecutionProvider, options.ExecutionProvider.ToString().ToLowerInvariant(),
+                    environment.Version, options.IntraOpThreads, string.Join(", ", placement.NodesPerProvider.Select(kv => $"{kv.Key}: {kv.Value}")));
+            return result;
         }
         catch
         {
-            so.Dispose();
+            inner.Dispose();
             throw;
         }
     }
 
-    /// <summary>Create, update, append, release: the CUDA provider through its V2 options object.
-    /// Returns the failure instead of throwing, so auto can fall back.</summary>
-    private static OnnxRuntimeException? TryAppendCuda(OrtSessionOptionsHandle sessionOptions, OnnxSessionOptions options)
+    // One attempt at a session, with or without CUDA: first a probe session at Verbose under a log id
+    // of its own, whose placement report is read from the lines the environment's callback hands on,
+    // then the working session at Warning. The probe is released at once: a session logging at Verbose
+    // keeps doing so while it runs (measured: "block in memory pattern size is ... fall back" on every
+    // run at a new batch size, ~26 KB of managed strings per run), so the working session must not.
+    // Both are built from the same options, so ORT partitions them the same way.
+    private static (Ort.InferenceSession Session, NodePlacement Placement) Load(OrtEnvironment environment, string path, OnnxSessionOptions options, bool cuda)
     {
-        var api = OrtLibrary.Api;
-        OrtCUDAProviderOptionsV2* raw = null;
-        var failure = NativeApiStatus.ToException(api->CreateCUDAProviderOptions(&raw), "Creating CUDA provider options");
-        if (failure is not null) return failure;
-        using var cuda = OrtCudaProviderOptionsHandle.Own(raw);
-
-        // Only what differs from the provider's own defaults (device 0, EXHAUSTIVE, no memory cap,
-        // no CUDA graph) is passed; with nothing to change, Update is not called at all.
-        var keys = new List<string>();
-        var values = new List<string>();
-        if (options.DeviceId != 0)
+        var logId = "session-" + Interlocked.Increment(ref sessionCounter).ToString(CultureInfo.InvariantCulture);
+        var placement = new NodePlacement();
+        using (environment.Subscribe(e =>
         {
-            keys.Add("device_id");
-            values.Add(options.DeviceId.ToString(CultureInfo.InvariantCulture));
-        }
-        if (options.CudnnConvAlgoSearch != CudnnConvAlgoSearch.Exhaustive)
+            if (e.LogId == logId && (e.Message.Contains("placed on [", StringComparison.Ordinal) || e.Message.StartsWith("  ", StringComparison.Ordinal)))
+                lock (placement) placement.Add(e.Message); // node lists may come as lines of their own
+        }))
         {
-            keys.Add("cudnn_conv_algo_search");
-            values.Add(options.CudnnConvAlgoSearch == CudnnConvAlgoSearch.Heuristic ? "HEURISTIC" : "DEFAULT");
+            using var probe = Open(path, options, cuda, logId, Ort.OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE);
         }
-        if (options.GpuMemLimit is { } limit)
-        {
-            keys.Add("gpu_mem_limit");
-            values.Add(limit.ToString(CultureInfo.InvariantCulture));
-        }
-        if (options.EnableCudaGraph)
-        {
-            keys.Add("enable_cuda_graph");
-            values.Add("1");
-        }
-        if (keys.Count > 0)
-        {
-            using var k = new NativeUtf8Array(keys);
-            using var v = new NativeUtf8Array(values);
-            failure = NativeApiStatus.ToException(api->UpdateCUDAProviderOptions(cuda.Ptr, k.Pointers, v.Pointers, (nuint)keys.Count), "Configuring the CUDA provider");
-        }
-        if (failure is not null) return failure;
-        return NativeApiStatus.ToException(
-            api->SessionOptionsAppendExecutionProvider_CUDA_V2(sessionOptions.Ptr, cuda.Ptr), "Enabling the CUDA execution provider");
+        return (Open(path, options, cuda, logId, Ort.OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING), placement);
     }
 
-    private static OrtSessionHandle CreateOrtSession(OrtEnvironment environment, string path, OrtSessionOptionsHandle options)
+    private static Ort.InferenceSession Open(string path, OnnxSessionOptions options, bool cuda, string logId, Ort.OrtLoggingLevel severity)
     {
-        OrtSession* session;
-        fixed (byte* p = Utf8.Z(path))
+        using var so = new Ort.SessionOptions
         {
-            var status = OrtLibrary.Api->CreateSession(environment.Ptr, p, options.Ptr, &session);
-            if (status != null) throw NativeApiStatus.ToException(status, $"Loading model {path}")!;
+            LogId = logId,
+            LogSeverityLevel = severity,
+            IntraOpNumThreads = options.IntraOpThreads,
+            InterOpNumThreads = options.InterOpThreads,
+            GraphOptimizationLevel = (Ort.GraphOptimizationLevel)options.GraphOptimizationLevel,
+            ExecutionMode = (Ort.ExecutionMode)options.ExecutionMode,
+        };
+        try
+        {
+            if (cuda) AppendCuda(so, options);
+            return new Ort.InferenceSession(path, so);
         }
-        return OrtSessionHandle.Own(session);
+        catch (Ort.OnnxRuntimeException e)
+        {
+            throw OrtErrors.Translate(e, $"Loading model {path}");
+        }
+    }
+
+    /// <summary>The CUDA provider through its V2 options object, with the options that matter for throughput.</summary>
+    private static void AppendCuda(Ort.SessionOptions so, OnnxSessionOptions options)
+    {
+        using var cuda = new Ort.OrtCUDAProviderOptions();
+        cuda.UpdateOptions(CudaProviderOptions(options));
+        so.AppendExecutionProvider_CUDA(cuda);
+    }
+
+    /// <summary>The CUDA provider's option keys and values for <paramref name="options"/>.</summary>
+    internal static Dictionary<string, string> CudaProviderOptions(OnnxSessionOptions options)
+    {
+        var result = new Dictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["device_id"] = options.DeviceId.ToString(CultureInfo.InvariantCulture),
+            ["cudnn_conv_algo_search"] = options.CudnnConvAlgoSearch switch
+            {
+                CudnnConvAlgoSearch.Heuristic => "HEURISTIC",
+                CudnnConvAlgoSearch.Default => "DEFAULT",
+                _ => "EXHAUSTIVE",
+            },
+            ["arena_extend_strategy"] = options.ArenaExtendStrategy == ArenaExtendStrategy.SameAsRequested ? "kSameAsRequested" : "kNextPowerOfTwo",
+            ["enable_cuda_graph"] = options.EnableCudaGraph ? "1" : "0",
+        };
+        if (options.GpuMemLimit is { } limit) result["gpu_mem_limit"] = limit.ToString(CultureInfo.InvariantCulture);
+        return result;
     }
 
     // Errors about the model itself: no provider would do better, so they are not a reason to fall back.
@@ -262,121 +312,31 @@ public sealed unsafe class OnnxSession : IDisposable
 
     /// <summary>ORT's status text plus what it logged meanwhile at warning and up: the status alone
     /// often says only "Failed to load shared library"; the log line says which and why.</summary>
-    private static string DescribeFailure(OnnxRuntimeException failure, IReadOnlyList<OrtLogEntry> logged)
+    private static string DescribeFailure(string message, IReadOnlyList<OrtLogEntry> logged)
     {
-        var lines = logged.Where(l => l.Severity >= OrtLogSeverity.Warning && !failure.OrtMessage.Contains(l.Message, StringComparison.Ordinal))
+        var lines = logged.Where(l => l.Severity >= OrtLogSeverity.Warning && !message.Contains(l.Message, StringComparison.Ordinal))
             .Select(l => l.Message.Trim())
             .Distinct()
             .ToList();
-        return lines.Count == 0 ? failure.OrtMessage : $"{failure.OrtMessage} (ORT log: {string.Join(" | ", lines)})";
+        message = message.Trim();
+        return lines.Count == 0 ? message : $"{message} (ORT log: {string.Join(" | ", lines)})";
     }
 
-    private static OnnxNodeInfo[] ReadNodes(OrtSession* session, bool input)
+    private int IndexOf(IReadOnlyList<OnnxNodeInfo> nodes, string name, string what)
     {
-        var api = OrtLibrary.Api;
-        nuint count;
-        NativeApiStatus.Check(input ? api->SessionGetInputCount(session, &count) : api->SessionGetOutputCount(session, &count), "Counting model inputs/outputs");
-        OrtAllocator* allocator;
-        NativeApiStatus.Check(api->GetAllocatorWithDefaultOptions(&allocator), "Getting ORT's default allocator");
-
-        var nodes = new OnnxNodeInfo[(int)count];
-        for (nuint i = 0; i < count; i++)
-        {
-            byte* rawName;
-            NativeApiStatus.Check(
-                input ? api->SessionGetInputName(session, i, allocator, &rawName) : api->SessionGetOutputName(session, i, allocator, &rawName),
-                "Reading a model input/output name");
-            var name = TakeString(allocator, rawName);
-
-            OrtTypeInfo* rawType;
-            NativeApiStatus.Check(
-                input ? api->SessionGetInputTypeInfo(session, i, &rawType) : api->SessionGetOutputTypeInfo(session, i, &rawType),
-                "Reading a model input/output type");
-            using var typeInfo = OrtTypeInfoHandle.Own(rawType);
-            OnnxValueKind kind;
-            NativeApiStatus.Check(api->GetOnnxTypeFromTypeInfo(typeInfo.Ptr, &kind), "Reading a value kind");
-            if (kind != OnnxValueKind.Tensor)
-            {
-                nodes[(int)i] = new OnnxNodeInfo(name, kind, TensorElementType.Undefined, [], []);
-                continue;
-            }
-
-            OrtTensorTypeAndShapeInfo* tensorInfo; // borrowed from typeInfo, not released separately
-            NativeApiStatus.Check(api->CastTypeInfoToTensorInfo(typeInfo.Ptr, &tensorInfo), "Reading tensor info");
-            TensorElementType elementType;
-            NativeApiStatus.Check(api->GetTensorElementType(tensorInfo, &elementType), "Reading an element type");
-            nuint rank;
-            NativeApiStatus.Check(api->GetDimensionsCount(tensorInfo, &rank), "Reading a rank");
-            var dims = new long[(int)rank];
-            var symbolic = new string[(int)rank];
-            if (rank > 0)
-            {
-                var names = new nint[(int)rank];
-                fixed (long* d = dims)
-                fixed (nint* n = names)
-                {
-                    NativeApiStatus.Check(api->GetDimensions(tensorInfo, d, rank), "Reading dimensions");
-                    NativeApiStatus.Check(api->GetSymbolicDimensions(tensorInfo, (byte**)n, rank), "Reading symbolic dimensions");
-                }
-                for (var r = 0; r < (int)rank; r++) symbolic[r] = names[r] == 0 ? "" : Utf8.Read((byte*)names[r]);
-            }
-            nodes[(int)i] = new OnnxNodeInfo(name, kind, elementType, dims, symbolic);
-        }
-        return nodes;
+        for (var i = 0; i < nodes.Count; i++)
+            if (nodes[i].Name == name) return i;
+        throw new ArgumentException($"{Path.GetFileName(ModelPath)} has no {what} named '{name}'; its {what}s are: {string.Join(", ", nodes.Select(n => n.Name))}.", nameof(name));
     }
 
-    private static OnnxModelMetadata ReadMetadata(OrtSession* session)
-    {
-        var api = OrtLibrary.Api;
-        OrtModelMetadata* raw;
-        NativeApiStatus.Check(api->SessionGetModelMetadata(session, &raw), "Reading model metadata");
-        using var metadata = OrtModelMetadataHandle.Own(raw);
-        OrtAllocator* allocator;
-        NativeApiStatus.Check(api->GetAllocatorWithDefaultOptions(&allocator), "Getting ORT's default allocator");
-
-        byte* producer;
-        NativeApiStatus.Check(api->ModelMetadataGetProducerName(metadata.Ptr, allocator, &producer), "Reading the producer name");
-        var producerName = TakeString(allocator, producer);
-        byte* graph;
-        NativeApiStatus.Check(api->ModelMetadataGetGraphName(metadata.Ptr, allocator, &graph), "Reading the graph name");
-        var graphName = TakeString(allocator, graph);
-        long version;
-        NativeApiStatus.Check(api->ModelMetadataGetVersion(metadata.Ptr, &version), "Reading the model version");
-        return new OnnxModelMetadata(producerName, graphName, version);
-    }
-
-    // A string ORT allocated for us: copied, then handed back to the allocator it came from.
-    private static string TakeString(OrtAllocator* allocator, byte* s)
-    {
-        try
+    private static OnnxNodeInfo[] ReadNodes(IReadOnlyList<string> names, IReadOnlyDictionary<string, Ort.NodeMetadata> metadata) =>
+        [.. names.Select(name =>
         {
-            return Utf8.Read(s);
-        }
-        finally
-        {
-            NativeApiStatus.Check(OrtLibrary.Api->AllocatorFree(allocator, s), "Freeing a string ORT returned");
-        }
-    }
-
-    /// <summary>Nodes per provider from Session_GetEpGraphAssignmentInfo (API 24+). The arrays it
-    /// returns belong to the session and are not freed here. Diagnostic only: empty when ORT cannot say.</summary>
-    private static Dictionary<string, int> ReadAssignment(OrtSession* session)
-    {
-        var api = OrtLibrary.Api;
-        var result = new Dictionary<string, int>(StringComparer.Ordinal);
-        OrtEpAssignedSubgraph** subgraphs;
-        nuint count;
-        if (NativeApiStatus.ToException(api->Session_GetEpGraphAssignmentInfo(session, &subgraphs, &count)) is not null) return result;
-        for (nuint i = 0; i < count; i++)
-        {
-            byte* name;
-            NativeApiStatus.Check(api->EpAssignedSubgraph_GetEpName(subgraphs[i], &name), "Reading a provider name");
-            OrtEpAssignedNode** nodes;
-            nuint nodeCount;
-            NativeApiStatus.Check(api->EpAssignedSubgraph_GetNodes(subgraphs[i], &nodes, &nodeCount), "Reading assigned nodes");
-            var ep = Utf8.Read(name);
-            result[ep] = result.GetValueOrDefault(ep) + (int)nodeCount;
-        }
-        return result;
-    }
+            var m = metadata[name];
+            if (m.OnnxValueType != Ort.OnnxValueType.ONNX_TYPE_TENSOR)
+                return new OnnxNodeInfo(name, (OnnxValueKind)m.OnnxValueType, TensorElementType.Undefined, [], []);
+            var dims = m.Dimensions.Select(d => (long)d).ToArray();
+            var symbolic = m.SymbolicDimensions.Select(s => s ?? "").ToArray();
+            return new OnnxNodeInfo(name, OnnxValueKind.Tensor, (TensorElementType)m.ElementDataType, dims, symbolic);
+        })];
 }

@@ -26,6 +26,16 @@ public enum CudnnConvAlgoSearch
     Default = 2,
 }
 
+/// <summary>How the CUDA provider's memory arena grows (its <c>arena_extend_strategy</c>).</summary>
+public enum ArenaExtendStrategy
+{
+    /// <summary>Double the arena each time it runs out (ORT's default: fewer, larger allocations).</summary>
+    NextPowerOfTwo = 0,
+
+    /// <summary>Grow by exactly what was asked (less memory held; more allocations while shapes change).</summary>
+    SameAsRequested = 1,
+}
+
 /// <summary>GraphOptimizationLevel.</summary>
 public enum OnnxGraphOptimizationLevel
 {

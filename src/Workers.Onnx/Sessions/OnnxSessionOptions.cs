@@ -21,16 +21,20 @@ public sealed class OnnxSessionOptions
     /// <value>The default value is null.</value>
     public long? GpuMemLimit { get; set; }
 
-    /// <summary>Capture the graph as a CUDA graph after the first run and replay it (the CUDA provider's
-    /// <c>enable_cuda_graph</c>). ORT requires the same shapes and buffer addresses on every run, which
-    /// a binding over preallocated tensors keeps; ORT's documentation also expects inputs and outputs in
-    /// device memory, so check it on a GPU before turning it on.</summary>
+    /// <summary>How the CUDA provider's arena grows (<c>arena_extend_strategy</c>). With several workers
+    /// per GPU, <see cref="ArenaExtendStrategy.SameAsRequested"/> keeps each one's footprint near what it uses.</summary>
+    /// <value>The default value is <see cref="ArenaExtendStrategy.NextPowerOfTwo"/> (ORT's own default).</value>
+    public ArenaExtendStrategy ArenaExtendStrategy { get; set; } = ArenaExtendStrategy.NextPowerOfTwo;
+
+    /// <summary>Capture the graph as a CUDA graph on the first run and replay it (the CUDA provider's
+    /// <c>enable_cuda_graph</c>). ORT requires the same shapes and the same device buffers on every run:
+    /// a binding then binds device copies of its tensors once and copies host to device and back around
+    /// each run (<see cref="OnnxRunBinding"/>). One graph per binding, i.e. per batch size.</summary>
     /// <value>The default value is false.</value>
     public bool EnableCudaGraph { get; set; }
 
-    /// <summary>Path to <c>libonnxruntime.so.1</c>, to select another build (a GPU build, say); null
-    /// means the one <c>workers models fetch</c> put under the models root. Read by whoever loads the
-    /// <see cref="OrtEnvironment"/>; one process uses one library.</summary>
+    /// <summary>Removed: ONNX Runtime now comes from the NuGet package the build referenced (CPU, or CUDA
+    /// with <c>-p:WorkersGpu=true</c>). Setting it is an error that says so, rather than silently ignored.</summary>
     /// <value>The default value is null.</value>
     public string? LibraryPath { get; set; }
 
@@ -60,7 +64,10 @@ public sealed class OnnxSessionOptions
         if (!Enum.IsDefined(CudnnConvAlgoSearch)) problems.Add($"CudnnConvAlgoSearch must be Exhaustive, Heuristic or Default (is {(int)CudnnConvAlgoSearch}).");
         if (GpuMemLimit is <= 0) problems.Add($"GpuMemLimit must be a positive number of bytes, or unset (is {GpuMemLimit}).");
         if (EnableCudaGraph && ExecutionProvider == OnnxExecutionProvider.Cpu) problems.Add("EnableCudaGraph needs ExecutionProvider auto or cuda (is cpu).");
-        if (LibraryPath is { Length: 0 }) problems.Add("LibraryPath must not be empty (leave it unset for the fetched library).");
+        if (!Enum.IsDefined(ArenaExtendStrategy)) problems.Add($"ArenaExtendStrategy must be NextPowerOfTwo or SameAsRequested (is {(int)ArenaExtendStrategy}).");
+        if (LibraryPath is not null)
+            problems.Add($"LibraryPath is no longer used (is {LibraryPath}): ONNX Runtime comes with the build, CPU by default and CUDA from " +
+                "`dotnet publish src/Workers.Cli -c Release -r linux-x64 -p:WorkersGpu=true` (or the ops/gpu container). Remove Inference:LibraryPath.");
         if (IntraOpThreads < 0) problems.Add($"IntraOpThreads must be >= 0 (is {IntraOpThreads}).");
         if (InterOpThreads < 0) problems.Add($"InterOpThreads must be >= 0 (is {InterOpThreads}).");
         if (!Enum.IsDefined(GraphOptimizationLevel)) problems.Add($"GraphOptimizationLevel is not a known level (is {(int)GraphOptimizationLevel}).");

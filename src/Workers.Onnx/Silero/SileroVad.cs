@@ -165,5 +165,14 @@ public sealed class SileroVad : IDisposable
             throw new ArgumentException(
                 $"{Path.GetFileName(session.ModelPath)} is not a Silero VAD v5/v6 model: it lacks {string.Join(", ", missing)} (it has {session}).",
                 nameof(session));
+        var types = inputs.Select(n => (n, session.InputType(n))).Concat(outputs.Select(n => (n, session.OutputType(n))))
+            .Where(t => t.Item2 != (t.n == "sr" ? TensorElementType.Int64 : TensorElementType.Float))
+            .Select(t => $"{t.n} is {TensorElementTypes.Name(t.Item2)}")
+            .ToList();
+        if (types.Count > 0)
+            throw new ArgumentException(
+                $"{Path.GetFileName(session.ModelPath)}: SileroVad runs the float32 export (sr int64); here {string.Join(", ", types)}. " +
+                "Use the float32 model models.json pins, or bind tensors of the model's own types through OnnxSession (OrtTensor.Allocate(session.InputType(name), ...)).",
+                nameof(session));
     }
 }

@@ -1,12 +1,15 @@
 using System.Runtime.InteropServices;
-using Workers.Onnx.Native;
+using Ort = Microsoft.ML.OnnxRuntime;
 
 namespace Workers.Onnx;
 
 /// <summary>A CPU tensor over a 64-byte-aligned native buffer this object owns, wrapped once in an
-/// OrtValue (CreateTensorWithDataAsOrtValue). Fill it through <see cref="OrtTensor{T}.Span"/> and run
-/// it as often as you like: nothing is copied or allocated per run. Its shape is fixed; a different
-/// batch size is a different tensor.</summary>
+/// <see cref="Ort.OrtValue"/> (CreateTensorValueWithData). Fill it through <see cref="OrtTensor{T}.Span"/>
+/// and run it as often as you like: nothing is copied or allocated per run. Its shape is fixed; a
+/// different batch size is a different tensor.</summary>
+/// <remarks>The buffer and its OrtValue live in a <see cref="SafeHandle"/>: a binding takes a reference
+/// on it (DangerousAddRef), so disposing the tensor while it is still bound cannot free memory ORT
+/// still reads or writes; the memory goes when the last holder lets go.</remarks>
 public abstract unsafe class OrtTensor : IDisposable
 {
     private readonly long[] shape;
@@ -16,26 +19,8 @@ public abstract unsafe class OrtTensor : IDisposable
         ElementType = elementType;
         this.shape = shape;
         ElementCount = elementCount;
-        var bytes = (nuint)(elementCount * elementSize);
-        var buffer = NativeMemory.AlignedAlloc(bytes == 0 ? 1 : bytes, 64);
-        NativeMemory.Clear(buffer, bytes);
-        OrtValue* value = null;
-        try
-        {
-            fixed (long* dims = shape)
-            {
-                NativeApiStatus.Check(
-                    OrtLibrary.Api->CreateTensorWithDataAsOrtValue(OrtLibrary.CpuMemoryInfo, buffer, bytes, dims, (nuint)shape.Length, elementType, &value),
-                    "Creating a tensor over a native buffer");
-            }
-        }
-        catch
-        {
-            NativeMemory.AlignedFree(buffer);
-            throw;
-        }
-        Handle = OrtTensorValueHandle.Own(value, buffer);
-        Data = buffer;
+        SizeInBytes = elementCount * elementSize;
+        Handle = TensorBufferHandle.Allocate(elementType, shape, SizeInBytes);
     }
 
     public TensorElementType ElementType { get; }
@@ -44,12 +29,19 @@ public abstract unsafe class OrtTensor : IDisposable
 
     public long ElementCount { get; }
 
+    public long SizeInBytes { get; }
+
     /// <summary>Start of the buffer; valid until disposed.</summary>
-    public nint DataPointer => (nint)Data;
+    public nint DataPointer => Handle.DangerousGetHandle();
 
-    internal OrtTensorValueHandle Handle { get; }
+    /// <summary>The OrtValue over the buffer, for the managed API (binding, CopyTensors).</summary>
+    internal Ort.OrtValue Value => Handle.Value;
 
-    private protected void* Data { get; }
+    internal TensorBufferHandle Handle { get; }
+
+    internal long[] ShapeArray => shape;
+
+    private protected void* Data => (void*)Handle.DangerousGetHandle();
 
     public string ShapeText => "[" + string.Join(", ", shape) + "]";
 
@@ -62,6 +54,25 @@ public abstract unsafe class OrtTensor : IDisposable
         IsDisposed = true;
         Handle.Dispose();
     }
+
+    /// <summary>Allocates a zeroed tensor of <paramref name="elementType"/> read from a model (so a
+    /// float16 export gets float16 buffers). The environment must exist (<see cref="OrtEnvironment.Load"/>).</summary>
+    public static OrtTensor Allocate(TensorElementType elementType, params ReadOnlySpan<long> shape) => elementType switch
+    {
+        TensorElementType.Float => OrtTensor<float>.Allocate(shape),
+        TensorElementType.Float16 => OrtTensor<Half>.Allocate(shape),
+        TensorElementType.Double => OrtTensor<double>.Allocate(shape),
+        TensorElementType.Int64 => OrtTensor<long>.Allocate(shape),
+        TensorElementType.Int32 => OrtTensor<int>.Allocate(shape),
+        TensorElementType.Int16 => OrtTensor<short>.Allocate(shape),
+        TensorElementType.Int8 => OrtTensor<sbyte>.Allocate(shape),
+        TensorElementType.UInt8 => OrtTensor<byte>.Allocate(shape),
+        TensorElementType.UInt16 => OrtTensor<ushort>.Allocate(shape),
+        TensorElementType.UInt32 => OrtTensor<uint>.Allocate(shape),
+        TensorElementType.UInt64 => OrtTensor<ulong>.Allocate(shape),
+        TensorElementType.Bool => OrtTensor<bool>.Allocate(shape),
+        _ => throw new NotSupportedException($"Tensors of {TensorElementTypes.Name(elementType)} are not supported; use a model exported with float32, float16 or integer tensors."),
+    };
 
     private protected static long CountElements(long[] shape)
     {
@@ -95,7 +106,46 @@ public sealed unsafe class OrtTensor<T> : OrtTensor
         }
     }
 
-    /// <summary>Allocates a zeroed tensor of <paramref name="shape"/>. ONNX Runtime must be loaded
-    /// (<see cref="OrtEnvironment.Load"/>).</summary>
+    /// <summary>Allocates a zeroed tensor of <paramref name="shape"/>.</summary>
     public static OrtTensor<T> Allocate(params ReadOnlySpan<long> shape) => new(shape.ToArray());
+}
+
+/// <summary>Owns a tensor's aligned native buffer and the OrtValue over it; released (value first,
+/// then the buffer) when the tensor and every binding holding a reference have let go.</summary>
+internal sealed unsafe class TensorBufferHandle : SafeHandle
+{
+    private TensorBufferHandle()
+        : base(IntPtr.Zero, ownsHandle: true)
+    {
+    }
+
+    public Ort.OrtValue Value { get; private set; } = null!;
+
+    public override bool IsInvalid => handle == IntPtr.Zero;
+
+    public static TensorBufferHandle Allocate(TensorElementType elementType, long[] shape, long bytes)
+    {
+        var buffer = NativeMemory.AlignedAlloc((nuint)(bytes == 0 ? 1 : bytes), 64);
+        NativeMemory.Clear(buffer, (nuint)bytes);
+        var result = new TensorBufferHandle();
+        result.SetHandle((IntPtr)buffer);
+        try
+        {
+            result.Value = Ort.OrtValue.CreateTensorValueWithData(
+                Ort.OrtMemoryInfo.DefaultInstance, (Microsoft.ML.OnnxRuntime.Tensors.TensorElementType)elementType, shape, (IntPtr)buffer, bytes);
+        }
+        catch (Ort.OnnxRuntimeException e)
+        {
+            result.Dispose();
+            throw OrtErrors.Translate(e, "Creating a tensor over a native buffer");
+        }
+        return result;
+    }
+
+    protected override bool ReleaseHandle()
+    {
+        Value?.Dispose();
+        NativeMemory.AlignedFree((void*)handle);
+        return true;
+    }
 }

@@ -57,7 +57,11 @@ public sealed partial class MigrationRunner(NpgsqlDataSource dataSource, ILogger
         return list.OrderBy(m => m.Version).ToList();
     }
 
-    /// <summary>Applies what is missing; returns the versions applied by this call.</summary>
+    /// <summary>
+    /// Applies what is missing; returns the versions applied by this call. Every command that opens
+    /// the database comes through here, so each refuses a database that is ahead of this build
+    /// (<see cref="SchemaAheadException"/>).
+    /// </summary>
     public async Task<IReadOnlyList<int>> MigrateAsync(IReadOnlyList<Migration>? migrations = null, CancellationToken ct = default)
     {
         migrations ??= Embedded();
@@ -83,6 +87,12 @@ public sealed partial class MigrationRunner(NpgsqlDataSource dataSource, ILogger
             await using (var reader = await read.ExecuteReaderAsync(ct))
                 while (await reader.ReadAsync(ct))
                     applied[reader.GetInt32(0)] = (reader.GetString(1), reader.GetString(2));
+
+            // A database migrated by a newer release has tables and columns this build does not know:
+            // workers would crash-loop on them and pages fail. Refuse before touching anything (issue 13).
+            var newestKnown = migrations.Count == 0 ? 0 : migrations.Max(m => m.Version);
+            if (applied.Count > 0 && applied.Keys.Max() is var newestApplied && newestApplied > newestKnown)
+                throw new SchemaAheadException(newestApplied, applied[newestApplied].Name, newestKnown);
 
             var known = migrations.ToDictionary(m => m.Version);
             foreach (var (version, (name, checksum)) in applied)
@@ -134,3 +144,16 @@ public sealed partial class MigrationRunner(NpgsqlDataSource dataSource, ILogger
 }
 
 public sealed class MigrationException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// The database was migrated by a newer release than this one (it has a row in
+/// <c>schema_migrations</c> above the newest migration this build carries). Nothing was changed.
+/// </summary>
+public sealed class SchemaAheadException(int databaseVersion, string databaseName, int programVersion) : Exception(
+    $"The database schema is at version {databaseVersion:000} ({databaseVersion:000}_{databaseName}.sql), ahead of this program, which knows migrations " +
+    $"up to {programVersion:000}: it was migrated by a newer release of workers. Nothing was changed. Run the release that migrated it " +
+    "(upgrade this node's workers to it); migrations are never rolled back, so do not point an older release at this database.")
+{
+    public int DatabaseVersion { get; } = databaseVersion;
+    public int ProgramVersion { get; } = programVersion;
+}

@@ -44,14 +44,23 @@ public sealed class ActionsApiTests(PostgresFixture pg)
     {
         await using var db = await pg.CreateSchemaAsync();
         await using var d = await TestDashboard.StartAsync(db);
-        var c = await d.SeedCorpusAsync(3, "team/a b", queue: "gpu/h100");
+        var c = await d.SeedCorpusAsync(3, "team/a b", queue: "gpu.h100");
         // The pages escape names with Uri.EscapeDataString, so "/" arrives as %2F, which ASP.NET leaves encoded in route values.
         using var cancel = await d.PostAsync($"/api/corpora/{Uri.EscapeDataString("team/a b")}/cancel");
         Assert.Equal(HttpStatusCode.OK, cancel.StatusCode);
         Assert.Equal(3L, await db.ScalarAsync<long>("SELECT count(*) FROM shards WHERE corpus_id = @c AND state = 'cancelled'", ("c", c)));
-        using var pause = await d.PostAsync($"/api/queues/{Uri.EscapeDataString("gpu/h100")}/pause");
+        using var pause = await d.PostAsync($"/api/queues/{Uri.EscapeDataString("gpu.h100")}/pause");
         Assert.Equal(HttpStatusCode.OK, pause.StatusCode);
-        Assert.Equal("gpu/h100", await db.ScalarAsync<string>("SELECT queue FROM paused_queues"));
+        Assert.Equal("gpu.h100", await db.ScalarAsync<string>("SELECT queue FROM paused_queues"));
+
+        // Queue names follow the one name rule (issue 13): no '/', no space, no final newline.
+        foreach (var bad in new[] { "gpu/h100", "q1\n", "a b" })
+        {
+            using var refused = await d.PostAsync($"/api/queues/{Uri.EscapeDataString(bad)}/pause");
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+            Assert.Contains("letters, digits", await refused.Content.ReadAsStringAsync());
+        }
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM paused_queues"));
     }
 
     [Fact]

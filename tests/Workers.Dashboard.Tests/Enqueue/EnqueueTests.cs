@@ -223,6 +223,25 @@ public sealed partial class EnqueueTests(PostgresFixture pg) : IDisposable
         Assert.Equal(0L, await Written(db));
     }
 
+    [Theory]
+    [InlineData("..", "q")]
+    [InlineData("team%2Fb", "q")]
+    [InlineData("evil\u202egnp", "q")]
+    [InlineData("ok", "q1\n")]
+    public async Task Names_that_do_not_round_trip_are_refused_as_the_cli_refuses_them(string name, string queue)
+    {
+        // Issue 13: the same rule (Names) as `workers enqueue`; before, "..", "team%2Fb" and "q1\n" were accepted.
+        var corpus = MakeFolders();
+        await using var db = await pg.CreateSchemaAsync();
+        await using var d = await TestDashboard.StartAsync(db, corpus: corpus);
+        var (status, json) = await Read(await d.PostJsonAsync("/api/enqueue", new { path = "set", name, queue, dry_run = false }));
+        Assert.Equal(HttpStatusCode.BadRequest, status);
+        var error = json.GetProperty("error").GetString()!;
+        Assert.Contains(name == "ok" ? "queue '" : "name '", error);
+        Assert.DoesNotContain('\u202e', error);
+        Assert.Equal(0L, await Written(db));
+    }
+
     [Fact]
     public async Task A_readonly_user_cannot_enqueue_and_a_post_without_antiforgery_is_refused()
     {

@@ -15,13 +15,14 @@ public sealed class ModelCatalogTests
         """;
 
     [Fact]
-    public void RepositoryManifest_PinsTheRuntimeAndBothSileroModels()
+    public void RepositoryManifest_PinsBothSileroModels_AndNoRuntimeLibrary()
     {
         var catalog = ModelCatalog.Load(RepositoryPaths.Models);
 
-        var ort = catalog.Get(ModelCatalog.OnnxRuntime);
-        Assert.Equal(ModelKind.NativeLibrary, ort.Kind);
-        Assert.Equal(new ModelSource("onnxruntime-node", "1.30.0", "package/bin/napi-v6/linux/x64/libonnxruntime.so.1"), ort.Source);
+        // Issue 16: ONNX Runtime comes from its NuGet package; models.json holds models only.
+        Assert.Equal([ModelCatalog.SileroVadV5, ModelCatalog.SileroVadV6], catalog.Models.Select(m => m.Name));
+        Assert.All(catalog.Models, m => Assert.Equal(ModelKind.Model, m.Kind));
+        Assert.DoesNotContain(catalog.Models, m => m.Source.Package.Contains("onnxruntime", StringComparison.Ordinal));
 
         foreach (var name in new[] { ModelCatalog.SileroVadV5, ModelCatalog.SileroVadV6 })
         {

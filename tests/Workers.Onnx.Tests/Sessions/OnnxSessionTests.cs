@@ -34,38 +34,20 @@ public sealed class OnnxSessionTests(OnnxFixture fixture)
     }
 
     [Fact]
-    public void Auto_WithoutCuda_FallsBackToCpu_WarningLoudlyWithOrtsOwnReason()
+    public void Auto_OnTheCpuBuild_FallsBackToCpu_WarningLoudlyWithOrtsOwnReason()
     {
+        // The default build references the CPU package, which has no CUDA provider at all; ORT says so.
+        // (The GPU build's fallback, naming the missing CUDA library, is GpuBuildTests.)
         var logger = new ListLogger();
 
         using var session = OnnxSession.Create(fixture.Environment, fixture.SileroV5, new OnnxSessionOptions(), logger);
 
         Assert.Equal(OnnxSession.CpuProvider, session.ExecutionProvider);
-        Assert.NotNull(session.FallbackReason);
-        // ORT's explanation names the library it could not load and the loader's error, which is
-        // what a person needs; "Failed to load shared library" alone would not be.
-        Assert.Contains("libonnxruntime_providers_shared.so", session.FallbackReason);
-        Assert.Contains("cannot open shared object file", session.FallbackReason);
+        Assert.Contains("CUDA execution provider is not enabled in this build", session.FallbackReason);
         var warning = Assert.Single(logger.Entries, e => e.Level == LogLevel.Warning);
         Assert.Contains("falling back to CPU", warning.Message);
-        Assert.Contains("cannot open shared object file", warning.Message);
-    }
-
-    [Fact]
-    public void Auto_WhenOnlyAppendFails_TheReasonCarriesTheLineOrtLogged_NotJustItsStatus()
-    {
-        // With every CUDA option at ORT's default nothing is configured, so the first call that
-        // needs the provider library is SessionOptionsAppendExecutionProvider_CUDA_V2. Its status says
-        // only "Failed to load shared library"; the cause goes to the logger at ERROR.
-        var options = new OnnxSessionOptions { CudnnConvAlgoSearch = CudnnConvAlgoSearch.Exhaustive };
-
-        using var session = OnnxSession.Create(fixture.Environment, fixture.SileroV5, options);
-
-        Assert.Equal(OnnxSession.CpuProvider, session.ExecutionProvider);
-        Assert.Contains("Failed to load shared library", session.FallbackReason);
-        Assert.Contains("ORT log:", session.FallbackReason);
-        Assert.Contains("libonnxruntime_providers_shared.so: cannot open shared object file", session.FallbackReason);
-        Assert.Contains(OrtEnvironment.Log.Snapshot(), l => l.Severity == OrtLogSeverity.Error && l.Message.Contains("cannot open shared object file"));
+        Assert.Contains("CUDA execution provider is not enabled in this build", warning.Message);
+        Assert.True(session.NodesPerProvider[OnnxSession.CpuProvider] > 0);
     }
 
     [Theory]
@@ -79,9 +61,11 @@ public sealed class OnnxSessionTests(OnnxFixture fixture)
 
         Assert.Equal(OnnxSession.CudaProvider, e.Provider);
         Assert.Contains("ExecutionProvider=cuda", e.Message);
-        Assert.Contains("cannot open shared object file", e.Message);
-        Assert.Contains("cannot open shared object file", e.Reason);
-        Assert.Contains("LibraryPath", e.Message);
+        Assert.Contains("CUDA execution provider is not enabled in this build", e.Reason);
+        Assert.Contains("CUDA 13", e.Message);
+        Assert.Contains("cuDNN 9", e.Message);
+        Assert.Contains("workers doctor", e.Message);
+        Assert.Contains("-p:WorkersGpu=true", e.Message);
         Assert.Equal(OrtErrorCode.Fail, e.ErrorCode);
     }
 
@@ -105,15 +89,51 @@ public sealed class OnnxSessionTests(OnnxFixture fixture)
     }
 
     [Fact]
-    public void OptionsNamingAnotherLibrary_ThanTheLoadedOne_AreRefused()
+    public void LibraryPath_IsRefused_SayingWhereOnnxRuntimeComesFromNow()
     {
+        // Issue 16: the native library comes from the NuGet package; a leftover setting must not be ignored silently.
         var options = new OnnxSessionOptions { ExecutionProvider = OnnxExecutionProvider.Cpu, LibraryPath = "/opt/onnxruntime-gpu/lib/libonnxruntime.so.1" };
 
         var e = Assert.Throws<ArgumentException>(() => OnnxSession.Create(fixture.Environment, fixture.SileroV5, options));
 
-        Assert.Contains("/opt/onnxruntime-gpu/lib/libonnxruntime.so.1", e.Message);
-        Assert.Contains(fixture.Environment.LibraryPath, e.Message);
-        Assert.Same(fixture.Environment, OrtEnvironment.Load(fixture.Catalog, fixture.ModelsRoot));
+        Assert.Contains("LibraryPath is no longer used", e.Message);
+        Assert.Contains("-p:WorkersGpu=true", e.Message);
+        Assert.Same(fixture.Environment, OrtEnvironment.Load());
+    }
+
+    [Fact]
+    public void Environment_IsTheCpuPackage_1_32_0_LoadedFromTheBuildOutput()
+    {
+        var env = fixture.Environment;
+
+        Assert.Equal("1.32.0", env.Version);
+        Assert.Equal([OnnxSession.CpuProvider], env.AvailableProviders);
+        Assert.False(env.HasCudaProvider);
+        Assert.EndsWith("libonnxruntime.so", env.LibraryPath);
+        Assert.True(File.Exists(env.LibraryPath), env.LibraryPath);
+        Assert.DoesNotContain("/models/", env.LibraryPath); // not the npm library models fetch used to bring
+    }
+
+    [Fact]
+    public void CudaProviderOptions_CarryEveryThroughputSetting()
+    {
+        var options = new OnnxSessionOptions
+        {
+            DeviceId = 1, CudnnConvAlgoSearch = CudnnConvAlgoSearch.Default, GpuMemLimit = 2L << 30,
+            ArenaExtendStrategy = ArenaExtendStrategy.SameAsRequested, EnableCudaGraph = true,
+        };
+
+        var cuda = OnnxSession.CudaProviderOptions(options);
+
+        Assert.Equal("1", cuda["device_id"]);
+        Assert.Equal("DEFAULT", cuda["cudnn_conv_algo_search"]);
+        Assert.Equal("2147483648", cuda["gpu_mem_limit"]);
+        Assert.Equal("kSameAsRequested", cuda["arena_extend_strategy"]);
+        Assert.Equal("1", cuda["enable_cuda_graph"]);
+        var defaults = OnnxSession.CudaProviderOptions(new OnnxSessionOptions());
+        Assert.Equal("HEURISTIC", defaults["cudnn_conv_algo_search"]);
+        Assert.Equal("0", defaults["enable_cuda_graph"]);
+        Assert.False(defaults.ContainsKey("gpu_mem_limit")); // ORT's own default: no cap
     }
 
     [Fact]
@@ -177,9 +197,9 @@ public sealed class OnnxSessionTests(OnnxFixture fixture)
     }
 
     [Fact]
-    public void DisposingATensorWhileBound_DoesNotFreeWhatOrtStillUses()
+    public void DisposingATensorOrTheSessionWhileBound_DoesNotFreeWhatOrtStillUses()
     {
-        using var session = OnnxSession.Create(fixture.Environment, fixture.SileroV5, Cpu);
+        var session = OnnxSession.Create(fixture.Environment, fixture.SileroV5, Cpu);
         var binding = session.CreateBinding();
         var input = OrtTensor<float>.Allocate(2, 576);
         var state = OrtTensor<float>.Allocate(2, 2, 128);
@@ -196,7 +216,9 @@ public sealed class OnnxSessionTests(OnnxFixture fixture)
         session.Dispose(); // the binding still holds the session and the tensors
 
         binding.Run();
+        Assert.InRange(output.Span[0], 0f, 1f);
         Assert.Throws<ObjectDisposedException>(() => input.Span.Length);
+        Assert.Throws<ObjectDisposedException>(() => session.CreateBinding());
         binding.Dispose();
         sr.Dispose();
         output.Dispose();

@@ -139,6 +139,29 @@ public sealed class SileroVadTests(OnnxFixture fixture)
     }
 
     [Fact]
+    public void Runs_AtSeveralBatchSizesOnOneSession_AllocateNothing()
+    {
+        // Issue 16 regression: a session created at Verbose (for ORT's placement report) kept logging
+        // "block in memory pattern size is ... fall back" on every run at a second batch size, ~26 KB of
+        // managed strings per run. The worker shares one session across every batch size it uses.
+        using var session = OnnxSession.Create(fixture.Environment, fixture.SileroV5, Cpu);
+        foreach (var batch in new[] { 1, 8, 3 })
+        {
+            using var vad = new SileroVad(session, batch);
+            for (var row = 0; row < batch; row++) Signals.Fill(vad.Window(row), row, 0);
+            for (var i = 0; i < 20; i++) vad.Run();
+            var least = long.MaxValue;
+            for (var pass = 0; pass < 3; pass++)
+            {
+                var before = GC.GetAllocatedBytesForCurrentThread();
+                for (var i = 0; i < 100; i++) vad.Run();
+                least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+            }
+            Assert.True(least == 0, $"batch {batch}: {least} bytes in 100 runs");
+        }
+    }
+
+    [Fact]
     public void BatchSizeBelowOne_IsRejected()
     {
         using var session = OnnxSession.Create(fixture.Environment, fixture.SileroV5, Cpu);

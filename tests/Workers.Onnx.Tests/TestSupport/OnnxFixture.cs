@@ -1,7 +1,8 @@
 namespace Workers.Onnx.Tests;
 
 /// <summary>Fetches what models.json pins into the repository's models/ folder (through npm when a
-/// file is missing, exactly as `workers models fetch` does) and loads ONNX Runtime from there once.</summary>
+/// file is missing, exactly as `workers models fetch` does) and creates the process's ONNX Runtime
+/// environment once (the library comes from the Microsoft.ML.OnnxRuntime package).</summary>
 public sealed class OnnxFixture : IAsyncLifetime
 {
     public ModelCatalog Catalog { get; private set; } = null!;
@@ -22,7 +23,7 @@ public sealed class OnnxFixture : IAsyncLifetime
     {
         Catalog = ModelCatalog.Load(ModelsRoot);
         FetchResults = await ModelFetcher.FetchAllAsync(Catalog, ModelsRoot, line => { lock (FetchLog) FetchLog.Add(line); });
-        Environment = OrtEnvironment.Load(Catalog.Resolve(ModelCatalog.OnnxRuntime, ModelsRoot));
+        Environment = OrtEnvironment.Load();
     }
 
     public Task DisposeAsync() => Task.CompletedTask;

@@ -14,7 +14,7 @@ public sealed class SileroFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         var catalog = await Models.CatalogAsync();
-        var env = OrtEnvironment.Load(catalog, Models.Root);
+        var env = OrtEnvironment.Load();
         Session = OnnxSession.Create(env, catalog.Resolve(ModelCatalog.SileroVadV5, Models.Root), new OnnxSessionOptions { ExecutionProvider = OnnxExecutionProvider.Cpu });
         Speech = new SpeechCorpusGenerator(Path.Combine(WorkDir, "espeak"));
     }

@@ -85,6 +85,45 @@ public sealed class MigrationRunnerTests(PostgresFixture pg)
     }
 
     [Fact]
+    public async Task A_database_ahead_of_the_program_is_refused_naming_both_versions_and_nothing_is_applied()
+    {
+        // Issue 13: a database migrated by a newer release was not detected; `migrate` said "up to date".
+        await using var db = await pg.CreateSchemaAsync(migrate: false);
+        var dir = Directory.CreateTempSubdirectory("workers-migrations-").FullName;
+        try
+        {
+            await File.WriteAllTextAsync(Path.Combine(dir, "001_first.sql"), "CREATE TABLE a (x int);");
+            await File.WriteAllTextAsync(Path.Combine(dir, "002_second.sql"), "CREATE TABLE b (x int);");
+            await new MigrationRunner(db.DataSource).MigrateAsync(MigrationRunner.FromDirectory(dir));
+
+            // An older build: it knows 001 only, and would also add a table of its own.
+            File.Delete(Path.Combine(dir, "002_second.sql"));
+            var e = await Assert.ThrowsAsync<SchemaAheadException>(() => new MigrationRunner(db.DataSource).MigrateAsync(MigrationRunner.FromDirectory(dir)));
+            Assert.Equal(2, e.DatabaseVersion);
+            Assert.Equal(1, e.ProgramVersion);
+            Assert.Contains("version 002 (002_second.sql)", e.Message);
+            Assert.Contains("up to 001", e.Message);
+            Assert.Contains("newer release", e.Message);
+            Assert.Equal(2L, await db.ScalarAsync<long>("SELECT count(*) FROM schema_migrations"));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public async Task The_embedded_migrations_refuse_a_database_with_a_newer_row()
+    {
+        await using var db = await pg.CreateSchemaAsync();
+        var newest = MigrationRunner.Embedded()[^1].Version;
+        await db.ScalarAsync<int>("INSERT INTO schema_migrations (version, name, checksum) VALUES (@v, 'from_the_future', 'x') RETURNING version", ("v", newest + 1));
+        var e = await Assert.ThrowsAsync<SchemaAheadException>(() => new MigrationRunner(db.DataSource).MigrateAsync());
+        Assert.Equal(newest + 1, e.DatabaseVersion);
+        Assert.Equal(newest, e.ProgramVersion);
+    }
+
+    [Fact]
     public void Badly_named_files_are_refused()
     {
         var dir = Directory.CreateTempSubdirectory("workers-migrations-").FullName;
