@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The fault mix for a chosen time (issue 6): worker and node SIGKILLs, SIGSTOP past the lease,
-# killed connections and (embedded local cluster only) PostgreSQL restarts, then a summary table.
+# The fault mix for a chosen time (issues 6 and 11): worker and node SIGKILLs, SIGSTOP past the lease,
+# killed connections, a node restarted with its clock 3 minutes off (libfaketime), and, without a
+# connection string, PostgreSQL restarts and failovers, then a summary table.
 # Exit 0 only with no duplicates, no lost audio seconds, and segments equal to a clean run's.
 #   ops/soak.sh MINUTES [--nodes 2] [--workers-per-node 2] [--corpus-hours 1] [--seed N] [--keep]
-# Uses ConnectionStrings__Workers when set, else the embedded local cluster (Database__LocalRoot).
+# Uses ConnectionStrings__Workers when set; else a primary and a synchronous standby of its own
+# (under the soak's temp folder, removed afterwards), reached through one two-host connection string.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 1 ] || ! [[ "$1" =~ ^[0-9]+([.][0-9]+)?$ ]]; then

@@ -29,10 +29,20 @@ public static class AudioDecoder
     private const double MaxSeconds = 1e12;
 
     /// <summary>Opens <paramref name="path"/> for decoding from <paramref name="startSeconds"/> up to <paramref name="endSeconds"/> (or the end).</summary>
+    /// <remarks>
+    /// The file is opened once, through <see cref="CorpusFileOpener"/> (non-blocking, regular files only,
+    /// bounded by <see cref="AudioDecoderOptions.ReadTimeout"/>, confined to <paramref name="corpusRoot"/>);
+    /// ffmpeg then reads that very file through this process's descriptor, never the name again, so a
+    /// name swapped after the check cannot hand ffmpeg something else.
+    /// </remarks>
+    /// <param name="corpusRoot">The corpus root recorded at enqueue (its real path): the opened file must
+    /// lie under it. Null: not confined (a file given on the command line).</param>
     /// <exception cref="AudioFormatException">The file is a malformed WAV file.</exception>
+    /// <exception cref="CorpusFileRejectedException">Not a regular file, or outside <paramref name="corpusRoot"/>.</exception>
+    /// <exception cref="TimeoutException">The open or a read of the file returned nothing for <see cref="AudioDecoderOptions.ReadTimeout"/>.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist; other <see cref="IOException"/>s as the file system reports them.</exception>
     /// <exception cref="InvalidOperationException">ffmpeg is needed and cannot be started (not installed).</exception>
-    public static IAudioSource Open(string path, double startSeconds = 0, double? endSeconds = null, AudioDecoderOptions? options = null)
+    public static IAudioSource Open(string path, double startSeconds = 0, double? endSeconds = null, AudioDecoderOptions? options = null, string? corpusRoot = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (!double.IsFinite(startSeconds) || startSeconds < 0 || startSeconds > MaxSeconds)
@@ -46,7 +56,7 @@ public static class AudioDecoder
         long? endSample = endSeconds is double end ? ToSample(end) : null;
 
         // Unbuffered: the WAV source reads in large blocks of its own.
-        FileStream? stream = new(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
+        CorpusFileStream? stream = CorpusFileOpener.Open(path, corpusRoot, options.ReadTimeout);
         try
         {
             Span<byte> magic = stackalloc byte[12];
@@ -62,15 +72,17 @@ public static class AudioDecoder
                     return source;
                 }
             }
+
+            if (endSample <= startSample)
+                return new EmptyAudioSource();
+            var decoding = FfmpegAudioSource.Start(path, stream, startSample, endSample, options);
+            stream = null; // owned by the ffmpeg source now: ffmpeg reads through its descriptor
+            return decoding;
         }
         finally
         {
             stream?.Dispose();
         }
-
-        if (endSample <= startSample)
-            return new EmptyAudioSource();
-        return FfmpegAudioSource.Start(path, startSample, endSample, options);
     }
 
     internal static long ToSample(double seconds) => (long)Math.Round(seconds * SampleRate, MidpointRounding.AwayFromZero);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Workers.Core.Options;
 
 namespace Workers.Audio;
 
@@ -6,7 +7,9 @@ namespace Workers.Audio;
 /// Finds the duration of audio files for shard planning. WAV files (recognised by their RIFF
 /// magic, whatever their name) are measured from their header; every other file is asked to
 /// ffprobe. A file that cannot be measured gives an <see cref="AudioProbeResult"/> carrying
-/// the reason, never an exception, so one bad file never stops a scan of thousands.
+/// the reason, never an exception, so one bad file never stops a scan of thousands. A header
+/// (WAV or what ffprobe reads) whose sample rate, channel count or duration is implausible for a
+/// speech file of its size (<see cref="CorpusLimits"/>) is such a failure too.
 /// </summary>
 public sealed class AudioProber
 {
@@ -15,11 +18,14 @@ public sealed class AudioProber
 
     private readonly string _ffprobePath;
     private readonly TimeSpan _timeout;
+    private readonly CorpusLimits _limits;
 
     /// <param name="ffprobePath">The ffprobe executable; a bare name is looked up on PATH. Default "ffprobe".</param>
     /// <param name="timeout">How long one ffprobe run may take before it is killed. Default 30 s.</param>
-    public AudioProber(string ffprobePath = "ffprobe", TimeSpan? timeout = null)
+    /// <param name="limits">What a speech file may plausibly be (Corpus:Limits). Default: <see cref="CorpusLimits.Default"/>.</param>
+    public AudioProber(string ffprobePath = "ffprobe", TimeSpan? timeout = null, CorpusLimits? limits = null)
     {
+        _limits = limits ?? CorpusLimits.Default;
         ArgumentException.ThrowIfNullOrWhiteSpace(ffprobePath);
         if (timeout is { } t && t <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(timeout), t, "The ffprobe timeout must be positive.");
@@ -34,24 +40,30 @@ public sealed class AudioProber
         ct.ThrowIfCancellationRequested();
 
         bool looksLikeWav;
+        long size;
         try
         {
             var info = new FileInfo(path);
             if (!info.Exists)
                 return AudioProbeResult.Failure(path, Directory.Exists(path) ? "not a file: it is a directory" : "file not found");
-            if (info.Length == 0)
+            // Regular files only, opened without blocking: a FIFO would wait for a writer, a device read forever.
+            // Bounded like ffprobe, but never tighter than the default: a tiny ffprobe limit is about ffprobe.
+            using var stream = CorpusFileOpener.Open(path, confinedTo: null, _timeout > DefaultTimeout ? _timeout : DefaultTimeout);
+            size = stream.Length;
+            if (size == 0)
                 return AudioProbeResult.Failure(path, "empty file (0 bytes)");
 
-            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 4096);
             var magic = new byte[12];
-            int got = await stream.ReadAtLeastAsync(magic, magic.Length, throwOnEndOfStream: false, ct).ConfigureAwait(false);
+            int got = stream.ReadAtLeast(magic, magic.Length, throwOnEndOfStream: false);
             if (WavHeader.HasWaveMagic(magic.AsSpan(0, got)))
             {
                 stream.Position = 0;
                 var header = WavHeader.Read(stream, path);
+                if (_limits.CheckFormat(header.SampleRate, header.Channels) is { } implausible)
+                    return AudioProbeResult.Failure(path, implausible);
                 if (header.CanDecodeDirectly)
                     return header.DurationSeconds is > 0 and double seconds
-                        ? AudioProbeResult.Success(path, seconds)
+                        ? Checked(path, seconds, size)
                         : AudioProbeResult.Failure(path, "no audio samples");
                 // ADPCM, mu-law and the like: the frame count is not in the header; ffprobe knows.
             }
@@ -62,6 +74,14 @@ public sealed class AudioProber
         {
             return AudioProbeResult.Failure(path, e.Reason);
         }
+        catch (CorpusFileRejectedException e)
+        {
+            return AudioProbeResult.Failure(path, e.Reason);
+        }
+        catch (TimeoutException e)
+        {
+            return AudioProbeResult.Failure(path, e.Message);
+        }
         catch (UnauthorizedAccessException)
         {
             return AudioProbeResult.Failure(path, FileAccessErrors.PermissionDenied);
@@ -71,7 +91,7 @@ public sealed class AudioProber
             return AudioProbeResult.Failure(path, $"cannot read file: {e.Message}");
         }
 
-        var result = await RunFfprobeAsync(path, ct).ConfigureAwait(false);
+        var result = await RunFfprobeAsync(path, size, ct).ConfigureAwait(false);
         // A .wav without a RIFF header may still be audio ffprobe can read (an MP3 renamed);
         // when it is not, say first what the name promised and the content broke.
         return looksLikeWav && result.Error is { } error
@@ -98,13 +118,19 @@ public sealed class AudioProber
         return results;
     }
 
-    private async Task<AudioProbeResult> RunFfprobeAsync(string path, CancellationToken ct)
+    private AudioProbeResult Checked(string path, double seconds, long size) =>
+        _limits.CheckDuration(seconds, size) is { } implausible
+            ? AudioProbeResult.Failure(path, implausible)
+            : AudioProbeResult.Success(path, seconds);
+
+    private async Task<AudioProbeResult> RunFfprobeAsync(string path, long size, CancellationToken ct)
     {
         string[] arguments =
         [
             "-v", "error",
-            "-show_entries", "format=duration",
-            "-of", "default=nw=1:nk=1",
+            "-select_streams", "a:0",
+            "-show_entries", "stream=sample_rate,channels:format=duration",
+            "-of", "default=nw=1",
             ExternalTool.InputUrl(path),
         ];
         using var process = ExternalTool.TryStart(_ffprobePath, arguments, out string? startError);
@@ -141,13 +167,26 @@ public sealed class AudioProber
                 : $"ffprobe: exited with code {process.ExitCode} and no message");
         }
 
-        string text = ExternalTool.FirstLine(output);
+        // key=value lines: the first audio stream's sample_rate and channels, then the duration.
+        var fields = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var line in output.AsSpan().EnumerateLines())
+        {
+            int eq = line.IndexOf('=');
+            if (eq > 0) fields.TryAdd(line[..eq].Trim().ToString(), line[(eq + 1)..].Trim().ToString());
+        }
+        if (fields.TryGetValue("sample_rate", out var rateText) && fields.TryGetValue("channels", out var channelsText)
+            && int.TryParse(rateText, NumberStyles.Integer, CultureInfo.InvariantCulture, out int rate)
+            && int.TryParse(channelsText, NumberStyles.Integer, CultureInfo.InvariantCulture, out int channels)
+            && _limits.CheckFormat(rate, channels) is { } implausible)
+            return AudioProbeResult.Failure(path, implausible);
+
+        string text = fields.GetValueOrDefault("duration", "");
         if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double seconds) || !double.IsFinite(seconds))
             return AudioProbeResult.Failure(path, text.Length == 0 || text == "N/A"
                 ? "ffprobe: duration unknown (the container does not record it)"
                 : $"ffprobe: unexpected duration '{text}'");
         return seconds > 0
-            ? AudioProbeResult.Success(path, seconds)
+            ? Checked(path, seconds, size)
             : AudioProbeResult.Failure(path, "no audio samples");
     }
 }

@@ -21,6 +21,8 @@ internal sealed class FfmpegAudioSource : IAudioSource
     private const long PrerollSeconds = 1;
 
     private readonly string _path;
+    private readonly string _inputUrl;
+    private readonly CorpusFileStream? _input;
     private readonly AudioDecoderOptions _options;
     private readonly Process _process;
     private readonly Stream _stdout;
@@ -46,9 +48,11 @@ internal sealed class FfmpegAudioSource : IAudioSource
         Disposed,
     }
 
-    private FfmpegAudioSource(string path, AudioDecoderOptions options, Process process, long remaining)
+    private FfmpegAudioSource(string path, string inputUrl, CorpusFileStream? input, AudioDecoderOptions options, Process process, long remaining)
     {
         _path = path;
+        _inputUrl = inputUrl;
+        _input = input;
         _options = options;
         _process = process;
         _stdout = process.StandardOutput.BaseStream;
@@ -69,7 +73,24 @@ internal sealed class FfmpegAudioSource : IAudioSource
     /// <summary>The ffmpeg process id, for tests.</summary>
     internal int ProcessId => _process.Id;
 
-    public static FfmpegAudioSource Start(string path, long startSample, long? endSample, AudioDecoderOptions options)
+    /// <param name="input">The file, already opened and checked by <see cref="CorpusFileOpener"/>: ffmpeg
+    /// reads it through this process's descriptor (<c>/proc/PID/fd/N</c>), so it gets the very file that
+    /// was checked even if its name was swapped since. Owned by the source (also when this throws).
+    /// Null: ffmpeg opens <paramref name="path"/> itself.</param>
+    public static FfmpegAudioSource Start(string path, CorpusFileStream? input, long startSample, long? endSample, AudioDecoderOptions options)
+    {
+        try
+        {
+            return StartCore(path, input, startSample, endSample, options);
+        }
+        catch
+        {
+            input?.Dispose();
+            throw;
+        }
+    }
+
+    private static FfmpegAudioSource StartCore(string path, CorpusFileStream? input, long startSample, long? endSample, AudioDecoderOptions options)
     {
         if (!BitConverter.IsLittleEndian)
             throw new PlatformNotSupportedException("Decoding through ffmpeg reads f32le output and needs a little-endian machine.");
@@ -83,12 +104,13 @@ internal sealed class FfmpegAudioSource : IAudioSource
         // very samples of the whole-file decode (tested bit-exact for FLAC, PCM WAV, MP3, Vorbis).
         long seekSeconds = Math.Max(0, startSample / AudioDecoder.SampleRate - PrerollSeconds);
         long skipSamples = startSample - seekSeconds * AudioDecoder.SampleRate;
+        string inputUrl = input is null ? ExternalTool.InputUrl(path) : "file:" + CorpusFileOpener.DescriptorPath(input.SafeFileHandle);
         var arguments = new List<string> { "-nostdin", "-v", "error" };
         if (seekSeconds > 0)
             arguments.AddRange(["-ss", seekSeconds.ToString(CultureInfo.InvariantCulture)]);
         arguments.AddRange(
         [
-            "-i", ExternalTool.InputUrl(path),
+            "-i", inputUrl,
             "-map", "0:a:0", // the first audio stream; a file without one fails clearly
             "-ac", "1",
             // Without this ffmpeg downmixes stereo as (L+R)/sqrt(2), which clips and differs
@@ -107,7 +129,7 @@ internal sealed class FfmpegAudioSource : IAudioSource
             ?? throw new InvalidOperationException(error);
         // -t stops ffmpeg at the end; the cap guarantees the count whatever ffmpeg rounds.
         long remaining = endSample is long e ? Math.Max(0, e - startSample) : long.MaxValue;
-        return new FfmpegAudioSource(path, options, process, remaining);
+        return new FfmpegAudioSource(path, inputUrl, input, options, process, remaining);
     }
 
     public int Read(Span<float> dest)
@@ -167,6 +189,7 @@ internal sealed class FfmpegAudioSource : IAudioSource
         }
         _stdout.Dispose();
         _process.Dispose();
+        _input?.Dispose();
     }
 
     private int ReadStdout(Span<byte> bytes)
@@ -214,7 +237,7 @@ internal sealed class FfmpegAudioSource : IAudioSource
             }
             _stderrPump.Wait(WaitMilliseconds());
             // ffmpeg starts messages with the input URL; the exception names the path already.
-            string tail = StderrTail().Replace(ExternalTool.InputUrl(_path) + ": ", "", StringComparison.Ordinal);
+            string tail = StderrTail().Replace(_inputUrl + ": ", "", StringComparison.Ordinal);
 
             if (_timedOut)
                 throw new TimeoutException(

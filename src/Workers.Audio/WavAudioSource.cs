@@ -5,13 +5,14 @@ namespace Workers.Audio;
 /// <summary>
 /// The fast path: a 16 kHz PCM or float WAV file read in 64 KB blocks and converted in place,
 /// with no process and no allocation per read (the block is rented from the shared pool, so opening
-/// one item after another allocates none either).
+/// one item after another allocates none either). Reads go through <see cref="CorpusFileStream"/>, so one
+/// that returns nothing for Audio:ReadTimeout throws <see cref="TimeoutException"/> instead of hanging.
 /// </summary>
 internal sealed class WavAudioSource : IAudioSource
 {
     private const int BlockBytes = 64 * 1024;
 
-    private readonly FileStream _stream;
+    private readonly Stream _stream;
     private readonly WavHeader _header;
     private readonly byte[] _buffer;
     private readonly int _framesPerBlock;
@@ -19,7 +20,7 @@ internal sealed class WavAudioSource : IAudioSource
     private bool _disposed;
 
     /// <param name="stream">Positioned anywhere; owned and disposed by this source.</param>
-    public WavAudioSource(FileStream stream, WavHeader header, long startFrame, long? endFrame)
+    public WavAudioSource(Stream stream, WavHeader header, long startFrame, long? endFrame)
     {
         _stream = stream;
         _header = header;
@@ -43,7 +44,10 @@ internal sealed class WavAudioSource : IAudioSource
         {
             int frames = (int)Math.Min(Math.Min(dest.Length - total, _framesPerBlock), _framesLeft);
             int wanted = frames * blockAlign;
-            int got = _stream.ReadAtLeast(_buffer.AsSpan(0, wanted), wanted, throwOnEndOfStream: false);
+            int got = 0, n;
+            // The array overload: a bounded read hands the block itself to the kernel, with no copy.
+            while (got < wanted && (n = _stream.Read(_buffer, got, wanted - got)) > 0)
+                got += n;
             int gotFrames = got / blockAlign;
             SampleConverter.ToMono(_header, _buffer.AsSpan(0, gotFrames * blockAlign), dest.Slice(total, gotFrames));
             total += gotFrames;
@@ -58,6 +62,8 @@ internal sealed class WavAudioSource : IAudioSource
         if (_disposed) return;
         _disposed = true;
         _stream.Dispose();
-        ArrayPool<byte>.Shared.Return(_buffer);
+        // A read abandoned after Audio:ReadTimeout may still write into the block: never hand it out again.
+        if (_stream is not CorpusFileStream { ReadAbandoned: true })
+            ArrayPool<byte>.Shared.Return(_buffer);
     }
 }

@@ -65,12 +65,13 @@ public static class DashboardApp
         s.AddSingleton(new HostNames(host.Options));
         s.AddSingleton(new DashboardReader(host.Database, host.Time));
         s.AddSingleton(new HistoryReader(host.Database, host.Time));
+        s.AddSingleton(new StageReader(host.Database, host.Time, host.Queue));
         s.AddSingleton(new CorpusAdmin(host.Database, host.Time));
         s.AddSingleton(new CorpusStatusReader(host.Database));
         s.AddSingleton(new QueueAdmin(host.Database, host.Time));
         s.AddSingleton(new AuditLog(host.Time));
         s.AddSingleton(new WorkerRegistry(host.Database, host.Time));
-        s.AddSingleton<IDurationProbe>(new AudioDurationProbe());
+        s.AddSingleton<IDurationProbe>(new AudioDurationProbe(host.Corpus.Limits));
         s.AddSingleton<DashboardEnqueue>();
         HangfireSetup.AddServices(s, host);
         // Keys in memory: tokens die with the process (a reload fetches new ones), and nothing is

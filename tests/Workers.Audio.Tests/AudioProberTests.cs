@@ -209,4 +209,55 @@ public sealed class AudioProberTests : IClassFixture<EncodedTones>, IDisposable
         Assert.Empty(await _prober.ProbeManyAsync([]));
         Assert.Equal(5.0, (await _prober.ProbeManyAsync([_tones.Wav44k]))[0].DurationSeconds);
     }
+
+    [Fact]
+    public async Task A_sparse_wav_claiming_8_channels_at_1_Hz_is_implausible_not_74565_hours()
+    {
+        // Issue 13, the example: a 4 KB sparse WAV whose header claims 8 channels at 1 Hz planned
+        // 74,565 h. Before the fix the probe answered 268,434,000 s.
+        string path = new WavBuilder { SampleRate = 1, Channels = 8, DataSizeField = 0xFFFF_FFF0 }.Write(_dir.File("sparse.wav"), Signals.Distinct(16, 8));
+        using (var file = new FileStream(path, FileMode.Open)) file.SetLength(0xFFFF_FFF0L + 44); // sparse: no blocks written
+
+        var result = await new AudioProber("/nonexistent/ffprobe").ProbeAsync(path);
+
+        Assert.Null(result.DurationSeconds);
+        Assert.Contains("implausible audio: sample rate 1 Hz is outside 4000-384000 Hz (Corpus:Limits:MinSampleRate / MaxSampleRate)", result.Error);
+    }
+
+    [Fact]
+    public async Task Too_many_channels_and_a_duration_the_bytes_cannot_hold_are_implausible()
+    {
+        // Siblings: a WAV header with 200 channels, and a FLAC whose STREAMINFO claims an hour in 18 KB
+        // (ffprobe believes it). Before the fix both were planned as given.
+        string channels = new WavBuilder { Channels = 200 }.Write(_dir.File("wide.wav"), Signals.Distinct(160, 200));
+        string flac = _dir.File("forged.flac");
+        Ffmpeg.Run("-f", "lavfi", "-i", "anoisesrc=r=16000:d=0.2", "-ac", "1", "-c:a", "flac", flac);
+        byte[] bytes = File.ReadAllBytes(flac);
+        // STREAMINFO's 64 bits at offset 18: rate (20), channels - 1 (3), bits - 1 (5), total samples (36).
+        ulong info = System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(bytes.AsSpan(18));
+        info = (info & ~((1UL << 36) - 1)) | (16000UL * 3600);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(bytes.AsSpan(18), info);
+        File.WriteAllBytes(flac, bytes);
+
+        Assert.Contains("200 channels, more than Corpus:Limits:MaxChannels (64)", (await _prober.ProbeAsync(channels)).Error);
+        var forged = await _prober.ProbeAsync(flac);
+        Assert.Null(forged.DurationSeconds);
+        Assert.Contains($"implausible duration: 3600 s in a file of {bytes.Length} bytes would be under Corpus:Limits:MinBytesPerSecond (16", forged.Error);
+        // Configurable: a corpus of 1 Hz sensor recordings can say so.
+        var lenient = new AudioProber(limits: new Workers.Core.Options.CorpusLimits { MaxChannels = 256, MinBytesPerSecond = 1 });
+        Assert.Null((await lenient.ProbeAsync(channels)).Error);
+        Assert.Equal(3600, (await lenient.ProbeAsync(flac)).DurationSeconds);
+    }
+
+    [Fact]
+    public async Task A_fifo_in_the_folder_fails_the_probe_instead_of_hanging_the_enqueue()
+    {
+        // The enqueue-time sibling of the worker's blocking open: before the fix the probe's open blocked.
+        string fifo = _dir.File("pipe.wav");
+        using (var p = System.Diagnostics.Process.Start("mkfifo", [fifo])) p.WaitForExit();
+
+        var result = await _prober.ProbeAsync(fifo).WaitAsync(TimeSpan.FromSeconds(20));
+
+        Assert.Contains("not a regular file: it is a FIFO (named pipe)", result.Error);
+    }
 }

@@ -63,13 +63,13 @@ public sealed class FleetStatusTests(PostgresFixture pg) : IDisposable
         await using var db = await pg.CreateSchemaAsync();
         await Exec(db, """
             INSERT INTO workers (id, node, pid, slot, gpu_index, gpu_uuid, gpu_name, execution_provider, threads, version, queues,
-                                 state, started_at, heartbeat_at, current_shard, shards_completed, audio_seconds_done, last_rate)
+                                 state, started_at, heartbeat_at, current_shard, shards_completed, audio_seconds_done, last_rate, clock_offset_ms)
             VALUES ('n1/100/0', 'n1', 100, 0, '0', 'GPU-a', 'NVIDIA H100', 'CPUExecutionProvider', 4, '0.1.0', '{default}',
-                    'running', now() - interval '1 hour', now() - interval '10 minutes', 42, 3, 7200, 55.5),
+                    'running', now() - interval '1 hour', now() - interval '10 minutes', 42, 3, 7200, 55.5, 180250),
                    ('n1/101/1', 'n1', 101, 1, '1', 'GPU-b', 'NVIDIA H100', 'CUDAExecutionProvider', 4, '0.1.0', '{default}',
-                    'running', now() - interval '1 hour', now(), NULL, 0, 0, NULL),
+                    'running', now() - interval '1 hour', now(), NULL, 0, 0, NULL, 12),
                    ('n1/99/0', 'n1', 99, 0, NULL, NULL, NULL, 'CPUExecutionProvider', 4, '0.1.0', '{default}',
-                    'stopped', now() - interval '5 hours', now() - interval '4 hours', NULL, 9, 1, 2)
+                    'stopped', now() - interval '5 hours', now() - interval '4 hours', NULL, 9, 1, 2, NULL)
             """);
         await Exec(db, """
             INSERT INTO gpu_telemetry VALUES ('n1', 0, 'GPU-a', 'NVIDIA H100', 3, 500, 81559, 40, now() - interval '30 seconds')
@@ -84,9 +84,12 @@ public sealed class FleetStatusTests(PostgresFixture pg) : IDisposable
         Assert.Contains("GPU SLOT ON CPU", stale);
         Assert.Contains("2.00", stale); // audio hours
         Assert.Contains("55.5x", stale);
+        Assert.Contains("+180.3 s SKEWED", stale); // issue 11: the clock offset, beyond Queue:ClockSkewWarnSeconds
         var fresh = Assert.Single(lines, l => l.Contains("n1/101/1"));
         Assert.Contains("running", fresh);
         Assert.DoesNotContain("GPU SLOT ON CPU", fresh);
+        Assert.Matches(@"\s0\.0 s\s", fresh); // 12 ms
+        Assert.DoesNotContain("SKEWED", fresh);
         Assert.DoesNotContain("n1/99/0", human.StdOut); // stopped over an hour ago
         Assert.Contains(lines, l => l.Contains("NVIDIA H100") && l.Contains("3%") && l.Contains("500 / 81,559 MiB") && l.Contains("40 C"));
 
@@ -100,6 +103,7 @@ public sealed class FleetStatusTests(PostgresFixture pg) : IDisposable
         Assert.True(workers["n1/100/0"].GetProperty("gpu_slot_on_cpu").GetBoolean());
         Assert.InRange(workers["n1/100/0"].GetProperty("heartbeat_age_seconds").GetDouble(), 590, 700);
         Assert.Equal(42, workers["n1/100/0"].GetProperty("current_shard").GetInt64());
+        Assert.Equal(180250, workers["n1/100/0"].GetProperty("clock_offset_ms").GetDouble());
         Assert.Equal(2.0, workers["n1/100/0"].GetProperty("audio_hours").GetDouble());
         Assert.Equal("running", workers["n1/101/1"].GetProperty("state").GetString());
         Assert.False(workers["n1/101/1"].GetProperty("gpu_slot_on_cpu").GetBoolean());

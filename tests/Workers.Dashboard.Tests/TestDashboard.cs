@@ -138,12 +138,12 @@ internal sealed class TestDashboard : IAsyncDisposable
     }
 
     /// <summary>A manifest corpus of <paramref name="shards"/> files of 60 s, one file per shard.</summary>
-    public async Task<long> SeedCorpusAsync(int shards, string name = "c", string queue = "default")
+    public async Task<long> SeedCorpusAsync(int shards, string name = "c", string queue = "default", string pipeline = "vad")
     {
         var files = Enumerable.Range(0, shards).Select(i => new SourceFile($"{name}/f{i:000000}.wav", 60)).ToList();
         var listing = new CorpusListing("manifest", "/corpus/manifest.jsonl", "/corpus", files, []);
         var plan = await EnqueuePlanner.PlanAsync(listing, probe: null, 60);
-        return await new CorpusWriter(Db.DataSource, Time).WriteAsync(plan, new EnqueueRequest(name, "vad", queue, 0, Queue.MaxAttempts));
+        return await new CorpusWriter(Db.DataSource, Time).WriteAsync(plan, new EnqueueRequest(name, pipeline, queue, 0, Queue.MaxAttempts));
     }
 
     public async ValueTask DisposeAsync()

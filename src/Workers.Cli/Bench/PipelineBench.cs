@@ -1,92 +1,237 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
 using Microsoft.Extensions.Configuration;
-using Npgsql;
+using Workers.Audio;
 using Workers.Audio.Synthesis;
 using Workers.Cli.Commands;
 using Workers.Cli.Hosting;
+using Workers.Fleet.Worker;
 using Workers.Onnx;
+using Workers.Pipeline.Processing;
+using Workers.Pipeline.Vad;
 using Workers.Postgres.Corpora;
 
 namespace Workers.Cli.Bench;
 
 /// <summary>
-/// Whole pipeline against bare inference on the same machine, in one run: the bare figure is
-/// Silero alone on one thread with tensors prefilled (OnnxBench); the pipeline figure is
-/// `workers run --cpu-workers N` on a generated corpus, timed from the first claim to the last
-/// completion in the attempts table (process start-up and model loading excluded, reported apart).
+/// Issue 10: per format, in one run and on the same cores, the whole pipeline against its limit.
+/// <list type="bullet">
+/// <item><b>bare</b>: batched Silero alone (OnnxBench, tensors prefilled), one thread per core at once.</item>
+/// <item><b>decode</b>: the decoder alone over the corpus (ffmpeg to 16 kHz mono float32; the project's
+///   own reader for 16 kHz WAV), one decoder per core at once.</item>
+/// <item><b>limit</b> = 1 / (1/bare + 1/decode): both jobs done on the same cores one after the other.</item>
+/// <item><b>whole run</b>: <c>workers run --cpu-workers N --until-idle</c> on the enqueued corpus, wall
+///   time from start to exit (process start-up and model loading included).</item>
+/// <item><b>decode-bound</b>: the same shards through <see cref="ShardProcessor"/> in this process, N
+///   workers with the same core split, but a model that costs nothing (<see cref="ZeroCostVadModel"/>,
+///   a test double that exists only here): what keeps a GPU fed, against decode alone.</item>
+/// </list>
+/// The corpus of each format is the same speech: a set of distinct generated files (at most
+/// 20 minutes), encoded once per format and copied whole until there are the hours asked for.
 /// </summary>
 public static class PipelineBench
 {
-    public static async Task<int> RunAsync(CliContext ctx, double wavHours, double compressedHours, int workers, CancellationToken ct)
+    /// <summary>The formats measured, in order: name, file extension, ffmpeg arguments from the 16 kHz mono WAV (null: that WAV itself).</summary>
+    public static readonly IReadOnlyList<(string Name, string Extension, string[]? Encode)> Formats =
+    [
+        ("wav16k", "wav", null),
+        ("wav44k", "wav", ["-ar", "44100", "-c:a", "pcm_s16le"]),
+        ("flac", "flac", ["-ar", "44100", "-c:a", "flac"]),
+        ("mp3", "mp3", ["-ar", "44100", "-ac", "2", "-c:a", "libmp3lame", "-b:a", "128k"]),
+        ("opus", "opus", ["-c:a", "libopus", "-b:a", "32k"]),
+    ];
+
+    private const double ShardMinutes = 30;
+
+    public static async Task<int> RunAsync(CliContext ctx, double hours, IReadOnlyList<string> formats, int workers, CancellationToken ct)
     {
+        var unknown = formats.Where(f => Formats.All(x => x.Name != f)).ToList();
+        if (unknown.Count > 0 || hours <= 0 || workers < 1)
+            throw new ArgumentException(string.Join(" ", new[]
+            {
+                unknown.Count > 0 ? $"Unknown format(s) {string.Join(", ", unknown)}: choose from {string.Join(", ", Formats.Select(f => f.Name))}." : null,
+                hours <= 0 ? $"--hours must be positive (is {hours})." : null,
+                workers < 1 ? $"--cpu-workers must be at least 1 (is {workers})." : null,
+            }.Where(x => x is not null)));
+
+        var cores = Environment.ProcessorCount;
+        var coresPerWorker = Math.Max(1, cores / workers);
+        var split = new WorkerOptions { DecoderThreads = ctx.Configuration.GetValue("Fleet:DecoderThreads", 0) }.SplitCores(coresPerWorker);
         var root = Inference.ModelsRoot(ctx);
         var catalog = Inference.Catalog(ctx);
         var env = OrtEnvironment.Load();
         var batchSize = ctx.Configuration.GetValue("Pipelines:vad:BatchSize", 64);
         var model = catalog.Resolve(ModelCatalog.SileroVadV5, root);
-        var bare = OnnxBench.RunSilero(env, model, new SileroBenchOptions { BatchSizes = [1, 8, 32, batchSize, 128], MinSecondsPerBatchSize = 2 });
-        Console.WriteLine($"bare batched Silero v5 inference, ONNX Runtime {bare.OnnxRuntimeVersion}, {bare.ExecutionProvider}, 1 intra-op thread");
-        Console.WriteLine("  batch   median us/run   x-realtime per thread   bytes/run");
-        foreach (var r in bare.Results) Console.WriteLine($"  {r.BatchSize,5}   {r.MedianMicroseconds,13:N0}   {r.XRealtime,21:N0}   {r.BytesPerRun,9:N1}");
-
-        // The ceiling on the same cores: bare inference on as many threads at once as there are
-        // workers (two vCPUs may be one physical core: doubling one thread's figure would flatter it).
-        var parallel = Math.Min(workers, Environment.ProcessorCount);
-        var concurrent = await Task.WhenAll(Enumerable.Range(0, parallel).Select(_ => Task.Factory.StartNew(() =>
-            OnnxBench.RunSilero(env, model, new SileroBenchOptions { BatchSizes = [batchSize], MinSecondsPerBatchSize = 4 }).Results[0].XRealtime,
-            ct, TaskCreationOptions.LongRunning, TaskScheduler.Default)));
-        var ceiling = concurrent.Sum();
-        Console.WriteLine($"  batch {batchSize} on {parallel} threads at once: {ceiling:N0}x realtime in total ({string.Join(" + ", concurrent.Select(c => c.ToString("N0")))})");
+        var vad = new VadOptions();
+        ctx.Configuration.GetSection(VadOptions.Section).Bind(vad);
+        var decoder = ctx.Bind<AudioDecoderOptions>("Audio");
+        Console.WriteLine($"bench pipeline: {hours:0.##} h per format, {workers} CPU worker(s) x {coresPerWorker} core(s) "
+                          + $"({split.Decoders} decoder thread(s) + {split.IntraOp} intra-op thread(s) each), batch {batchSize}, {cores} cores, load {LoadAverage()}");
 
         var db = await ctx.DatabaseAsync(ct);
         var dir = Directory.CreateTempSubdirectory("workers-bench-pipeline-").FullName;
         try
         {
+            // The distinct speech every format is made of.
             var gen = new SpeechCorpusGenerator(Path.Combine(dir, ".espeak"));
-            var rows = new List<(string Format, double Hours, double Rate, double Wall, long Segments)>();
-            foreach (var (format, hours) in new[] { ("wav", wavHours), ("flac", compressedHours), ("mp3", compressedHours) })
+            var rng = new Random(42);
+            var baseFiles = new List<(string Path, double Seconds)>();
+            var baseSeconds = Math.Min(hours * 3600, 20 * 60);
+            Console.Error.WriteLine($"bench: generating {baseSeconds / 60:0.#} min of distinct speech ...");
+            for (double left = baseSeconds; left > 0.5; )
             {
-                if (hours <= 0) continue;
-                var corpus = Path.Combine(dir, format);
-                Console.Error.WriteLine($"bench: generating {hours:0.##} h of {format} ...");
-                var rng = new Random(42);
-                for (double left = hours * 3600, i = 0; left > 0; i++)
-                {
-                    var seconds = Math.Min(left, 120 + rng.NextDouble() * 240);
-                    left -= seconds;
-                    var wav = Path.Combine(corpus, $"f{i:0000}.wav");
-                    gen.WriteWav(wav, seconds, rng);
-                    if (format != "wav") { SpeechCorpusGenerator.Encode(wav, Path.ChangeExtension(wav, "." + format), format == "flac" ? 44100 : null); File.Delete(wav); }
-                }
-                var queue = $"bench-{format}-{Guid.NewGuid():N}"[..24];
-                var name = queue;
-                var rc = await EnqueueCommand.RunAsync(ctx, new EnqueueCommand.Request(corpus, name, 30, "vad", queue, 0, false, Json: false), ct);
+                var seconds = Math.Round(Math.Min(left, 120 + rng.NextDouble() * 240), 3);
+                left -= seconds;
+                var wav = Path.Combine(dir, "base", $"b{baseFiles.Count:000}.wav");
+                Directory.CreateDirectory(Path.GetDirectoryName(wav)!);
+                gen.WriteWav(wav, seconds, rng);
+                baseFiles.Add((wav, seconds));
+            }
+
+            var rows = new List<Row>();
+            foreach (var format in Formats.Where(f => formats.Contains(f.Name)))
+            {
+                var corpus = Path.Combine(dir, format.Name);
+                var files = MakeCorpus(baseFiles, format, corpus, hours * 3600);
+                var audio = files.Sum(f => f.Seconds);
+
+                // The decoder alone, one per core.
+                var decodeRate = audio / Time(() => Parallel.ForEach(files, new ParallelOptions { MaxDegreeOfParallelism = cores, CancellationToken = ct }, f => DecodeAll(f.Path, decoder)));
+
+                // Bare batched inference, one thread per core at once (two vCPUs may be one physical core:
+                // doubling one thread's figure would flatter it).
+                var bare = (await Task.WhenAll(Enumerable.Range(0, cores).Select(_ => Task.Factory.StartNew(() =>
+                    OnnxBench.RunSilero(env, model, new SileroBenchOptions { BatchSizes = [batchSize], MinSecondsPerBatchSize = 3 }).Results[0].XRealtime,
+                    ct, TaskCreationOptions.LongRunning, TaskScheduler.Default)))).Sum();
+
+                // The whole run: enqueue, then workers until idle, start-up included.
+                var queue = $"bench-{format.Name}-{Guid.NewGuid():N}"[..24];
+                var rc = await EnqueueCommand.RunAsync(ctx, new EnqueueCommand.Request(corpus, queue, ShardMinutes, "vad", queue, 0, false, Json: false), ct);
                 if (rc != 0) return rc;
                 var sw = Stopwatch.StartNew();
-                rc = await RunCommand.RunWorkersAsync(ctx, workers, Math.Max(1, Environment.ProcessorCount / workers), queue, untilIdle: true, ct);
+                rc = await RunCommand.RunWorkersAsync(ctx, workers, coresPerWorker, queue, untilIdle: true, ct);
                 sw.Stop();
                 if (rc != 0) return rc;
-                var info = await new CorpusStatusReader(db).GetStatusAsync(name, ct);
-                await using var cmd = db.CreateCommand(
-                    "SELECT extract(epoch FROM max(a.finished_at) - min(a.started_at)) FROM shard_attempts a JOIN shards s ON s.id = a.shard_id WHERE s.corpus_id = @c");
-                cmd.Parameters.AddWithValue("c", info.Corpus.Id);
-                var busy = Convert.ToDouble(await cmd.ExecuteScalarAsync(ct));
-                rows.Add((format, info.ProcessedSeconds / 3600, info.ProcessedSeconds / busy, sw.Elapsed.TotalSeconds, info.Segments));
+                var info = await new CorpusStatusReader(db).GetStatusAsync(queue, ct);
                 await new CorpusAdmin(db, ctx.Time).DeleteAsync(info.Corpus.Id, ct);
+                var whole = info.ProcessedSeconds / sw.Elapsed.TotalSeconds;
+
+                // Decode-bound: the same split, a model that costs nothing.
+                var decodeBound = audio / DecodeBound(files, workers, batchSize, split.Decoders, vad, decoder, Path.Combine(dir, "decode-bound"), ct);
+
+                var row = new Row(format.Name, info.ProcessedSeconds / 3600, whole, bare, decodeRate, 1 / (1 / bare + 1 / decodeRate), decodeBound, info.Segments, info.FailedFilesTotal);
+                rows.Add(row);
+                Console.Error.WriteLine($"bench: {format.Name}: whole {row.Whole:N0}x, limit {row.Limit:N0}x, ratio {row.Ratio:0.00}; decode-bound {row.DecodeBound:N0}x vs decode {row.Decode:N0}x");
                 Directory.Delete(corpus, true);
             }
 
             Console.WriteLine();
-            Console.WriteLine($"whole pipeline, {workers} CPU worker processes, batch {batchSize}, on {Environment.ProcessorCount} cores");
-            Console.WriteLine("  format   hours   x-realtime (claim..complete)   wall incl. start-up   segments   vs bare batch-" + batchSize + " on " + parallel + " threads");
+            Console.WriteLine($"whole pipeline vs its limit, {workers} CPU worker(s) x {coresPerWorker} core(s), batch {batchSize}, {cores} cores; x realtime; load after: {LoadAverage()}");
+            Console.WriteLine("  format   hours   whole run   bare infer   decode alone      limit   ratio   decode-bound   vs decode   segments   failed files");
             foreach (var r in rows)
-                Console.WriteLine($"  {r.Format,-6}   {r.Hours,5:0.00}   {r.Rate,26:N0}   {r.Wall,17:0.0} s   {r.Segments,8:N0}   {r.Rate / ceiling,6:0.00}");
-            Console.WriteLine($"  (bare ceiling: {ceiling:N0}x realtime)");
+                Console.WriteLine($"  {r.Format,-6}   {r.Hours,5:0.00}   {r.Whole,9:N0}   {r.Bare,10:N0}   {r.Decode,12:N0}   {r.Limit,8:N0}   {r.Ratio,5:0.00}   {r.DecodeBound,12:N0}   {r.DecodeBound / r.Decode,9:0.00}   {r.Segments,8:N0}   {r.FailedFiles,12:N0}");
+            Console.WriteLine("  whole run: wall time of `workers run --until-idle`, start-up included; limit = 1/(1/bare + 1/decode);");
+            Console.WriteLine("  decode-bound: the same shards and core split with a model that costs nothing (the GPU-shaped case).");
             return ExitCodes.Ok;
         }
         finally
         {
             Directory.Delete(dir, true);
         }
+    }
+
+    private sealed record Row(string Format, double Hours, double Whole, double Bare, double Decode, double Limit, double DecodeBound, long Segments, long FailedFiles)
+    {
+        public double Ratio => Whole / Limit;
+    }
+
+    /// <summary>Encodes each distinct file once in <paramref name="format"/>, then copies them round-robin up to <paramref name="seconds"/>.</summary>
+    private static List<(string Path, double Seconds)> MakeCorpus(List<(string Path, double Seconds)> baseFiles, (string Name, string Extension, string[]? Encode) format, string corpus, double seconds)
+    {
+        Console.Error.WriteLine($"bench: making {seconds / 3600:0.##} h of {format.Name} ...");
+        var encoded = Path.Combine(corpus, ".encoded");
+        Directory.CreateDirectory(encoded);
+        var sources = baseFiles.AsParallel().AsOrdered().Select(b =>
+        {
+            var path = Path.Combine(encoded, Path.GetFileNameWithoutExtension(b.Path) + "." + format.Extension);
+            if (format.Encode is null) File.Copy(b.Path, path);
+            else Ffmpeg(["-nostdin", "-v", "error", "-y", "-i", b.Path, .. format.Encode, path]);
+            return (path, b.Seconds);
+        }).ToList();
+        // Whole copies until there is enough (the last may overshoot by one file).
+        var files = new List<(string Path, double Seconds)>();
+        for (double total = 0; total < seconds; )
+        {
+            var (src, s) = sources[files.Count % sources.Count];
+            var path = Path.Combine(corpus, $"f{files.Count:0000}.{format.Extension}");
+            File.Copy(src, path);
+            files.Add((path, s));
+            total += s;
+        }
+        Directory.Delete(encoded, true);
+        return files;
+    }
+
+    private static void DecodeAll(string path, AudioDecoderOptions options)
+    {
+        using var source = AudioDecoder.Open(path, options: options);
+        var buffer = new float[16384];
+        while (source.Read(buffer) > 0) { }
+    }
+
+    /// <summary>Seconds <paramref name="workers"/> shard loops take over the corpus cut into shards, scoring with a model that costs nothing.</summary>
+    private static double DecodeBound(List<(string Path, double Seconds)> files, int workers, int batchSize, int decoderThreads, VadOptions vad, AudioDecoderOptions decoder, string temp, CancellationToken ct)
+    {
+        var shards = new ConcurrentQueue<List<ProcessItem>>();
+        var shard = new List<ProcessItem>();
+        double inShard = 0;
+        foreach (var (path, seconds) in files)
+        {
+            shard.Add(new ProcessItem(shard.Count, path, 0, seconds));
+            if ((inShard += seconds) >= ShardMinutes * 60) { shards.Enqueue(shard); shard = []; inShard = 0; }
+        }
+        if (shard.Count > 0) shards.Enqueue(shard);
+        var options = new DecodeAheadOptions { DecoderThreads = decoderThreads };
+        return Time(() => Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers, CancellationToken = ct }, w =>
+        {
+            var folder = Path.Combine(temp, w.ToString(CultureInfo.InvariantCulture));
+            Directory.CreateDirectory(folder);
+            while (shards.TryDequeue(out var items))
+            {
+                using var batcher = new VadBatcher(new ZeroCostVadModel(batchSize), vad);
+                var output = new ShardProcessor(batcher, vad, decoder, options).Process(items, null, ct, folder);
+                if (output.Failures.Count > 0) throw new InvalidOperationException($"decode-bound run: {output.Failures[0].Error}");
+            }
+        }));
+    }
+
+    private static double Time(Action action)
+    {
+        var sw = Stopwatch.StartNew();
+        action();
+        return sw.Elapsed.TotalSeconds;
+    }
+
+    private static string LoadAverage() =>
+        File.Exists("/proc/loadavg") ? string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "unknown";
+
+    private static void Ffmpeg(IReadOnlyList<string> args)
+    {
+        var psi = new ProcessStartInfo("ffmpeg") { RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi) ?? throw new InvalidOperationException("ffmpeg could not be started: install the Debian package ffmpeg.");
+        var err = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"ffmpeg {string.Join(' ', args)} failed ({p.ExitCode}): {err}");
+    }
+
+    /// <summary>A VAD model that costs nothing: every window is silence. Only for the decode-bound figure.</summary>
+    private sealed class ZeroCostVadModel(int batchCapacity) : IVadModel
+    {
+        public int BatchCapacity => batchCapacity;
+        public int StateSize => 0;
+        public void ResetState(Span<float> streamState) { }
+        public void Run(ReadOnlySpan<float> windows, Span<float> states, Span<float> probabilities, int batchSize) => probabilities.Clear();
     }
 }

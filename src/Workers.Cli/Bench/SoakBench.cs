@@ -12,6 +12,7 @@ using Workers.Cli.Hosting;
 using Workers.Core.Corpora;
 using Workers.Postgres.Cluster;
 using Workers.Postgres.Corpora;
+using Workers.Postgres.Migrations;
 
 namespace Workers.Cli.Bench;
 
@@ -22,10 +23,13 @@ namespace Workers.Cli.Bench;
 /// executable, short leases) while faults are injected at random intervals from a seeded
 /// <see cref="Random"/>: SIGKILL of a worker, SIGKILL of a whole node (supervisor and its workers,
 /// then a replacement supervisor for that node), SIGSTOP of a worker past its lease then SIGCONT,
-/// <c>pg_terminate_backend</c> of a workers' connection, and (embedded local cluster only)
-/// PostgreSQL stopped for a few seconds and started again. Once the time is up and the queue is
-/// idle, a summary table is printed; exit 0 only with no duplicates, no lost audio seconds, and
-/// every soak corpus's segments equal to the reference's.
+/// <c>pg_terminate_backend</c> of a workers' connection, a node restarted with its clock 3 minutes
+/// fast or slow (libfaketime, issue 11), and (embedded mode only) PostgreSQL stopped for a few
+/// seconds and started again, and a failover: in embedded mode the soak runs on a primary and a
+/// synchronous standby of its own (<see cref="SoakDatabasePair"/>) that every process reaches
+/// through one two-host connection string. Once the time is up and the queue is idle, a summary
+/// table is printed; exit 0 only with no duplicates, no lost audio seconds, and every soak
+/// corpus's segments equal to the reference's.
 /// </summary>
 public static partial class SoakBench
 {
@@ -36,6 +40,12 @@ public static partial class SoakBench
     private const string StopWorker = "SIGSTOP worker past lease, SIGCONT";
     private const string TerminateBackend = "pg_terminate_backend";
     private const string RestartPostgres = "PostgreSQL stop/start";
+    private const string ChangeFile = "file changed after enqueue";
+    private const string SkewNode = "node restarted with clock -/+3 min";
+    private const string Failover = "failover to the standby";
+
+    /// <summary>Debian's libfaketime (package libfaketime, ops/setup.sh): shifts a node's wall clock, not its timers.</summary>
+    private const string LibFaketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
     private const int LeaseSeconds = 6;
 
@@ -47,7 +57,7 @@ public static partial class SoakBench
         var hours = new Option<double>("--corpus-hours") { Description = "Audio hours in the generated corpus (a few long files).", DefaultValueFactory = _ => 1 };
         var seed = new Option<int?>("--seed") { Description = "Seed of the fault schedule (default: random, printed)." };
         var keep = new Option<bool>("--keep") { Description = "Keep the corpora in the database and the generated audio and logs." };
-        var soak = new Command("soak", "Run the fault mix (worker/node SIGKILL, SIGSTOP past the lease, killed connections, PostgreSQL restarts) for a chosen time; prove nothing is lost or done twice.")
+        var soak = new Command("soak", "Run the fault mix (worker/node SIGKILL, SIGSTOP past the lease, killed connections, skewed node clocks, PostgreSQL restarts and failovers) for a chosen time; prove nothing is lost or done twice.")
         {
             minutes, nodes, perNode, hours, seed, keep,
         };
@@ -66,24 +76,40 @@ public static partial class SoakBench
         var seed = s.Seed ?? Random.Shared.Next();
         var rng = new Random(seed);
         var embedded = ctx.ConfiguredConnectionString is null;
-        await ctx.DatabaseAsync(ct); // migrated (and the local cluster started when embedded)
-        var baseCs = ctx.ConfiguredConnectionString ?? await ctx.LocalCluster().StartAsync(ct);
+        var dir = Directory.CreateTempSubdirectory("workers-soak-").FullName;
+        SoakDatabasePair? pair = null;
+        string baseCs;
+        if (embedded)
+        {
+            // A primary and a synchronous standby of the soak's own (the postgres user must reach their folder).
+            File.SetUnixFileMode(dir, (UnixFileMode)0b111_101_101);
+            pair = await SoakDatabasePair.StartAsync(Path.Combine(dir, "pg"), ct);
+            baseCs = pair.ConnectionString;
+            await using var migrate = NpgsqlDataSource.Create(baseCs);
+            await new MigrationRunner(migrate).MigrateAsync(ct: ct);
+        }
+        else
+        {
+            await ctx.DatabaseAsync(ct); // migrated
+            baseCs = ctx.ConfiguredConnectionString!;
+        }
         var runId = Guid.NewGuid().ToString("N")[..8];
         var appName = "workers-soak-" + runId;       // the workers' connections: pg_terminate_backend picks among these only
         var childCs = new NpgsqlConnectionStringBuilder(baseCs) { ApplicationName = appName }.ConnectionString;
         await using var db = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(baseCs) { ApplicationName = "workers-soak-control", MaxPoolSize = 4 }.ConnectionString);
         var queue = "soak-" + runId;
 
-        var dir = Directory.CreateTempSubdirectory("workers-soak-").FullName;
         var ok = false;
-        var soakRun = new Run(ctx, s, db, childCs, queue, dir, rng, embedded);
+        var soakRun = new Run(ctx, s, db, childCs, queue, dir, rng, pair);
         try
         {
             Console.WriteLine($"soak: seed {seed}, {s.Minutes:0.##} min of faults, {s.Nodes} node(s) x {s.WorkersPerNode} CPU worker(s), " +
                 $"lease {LeaseSeconds} s, heartbeat 2 s, queue '{queue}'");
             Console.WriteLine(embedded
-                ? $"soak: database: embedded local cluster at {ctx.LocalCluster().Root} (PostgreSQL stop/start fault included)"
-                : "soak: database: configured connection string; the PostgreSQL stop/start fault is skipped (it needs the embedded local cluster)");
+                ? $"soak: database: a primary and a synchronous standby of its own under {dir}/pg, one two-host connection string (PostgreSQL stop/start and failover faults included)"
+                : "soak: database: configured connection string; the PostgreSQL stop/start and failover faults are skipped (they need the soak's own clusters: run without a connection string)");
+            if (!File.Exists(LibFaketime))
+                Console.WriteLine($"soak: {LibFaketime} is missing (Debian package libfaketime, ops/setup.sh); the clock-skew fault is skipped");
             ok = await soakRun.ExecuteAsync(ct);
             return ok ? ExitCodes.Ok : ExitCodes.Failure;
         }
@@ -91,6 +117,7 @@ public static partial class SoakBench
         {
             await soakRun.ShutdownAsync();
             if (!s.Keep) await soakRun.DeleteCorporaAsync();
+            if (pair is not null && !s.Keep) await pair.DestroyAsync();
             if (ok && !s.Keep) TryDelete(dir);
             else Console.WriteLine($"soak: generated audio and node logs kept in {dir}");
         }
@@ -101,13 +128,18 @@ public static partial class SoakBench
         try { Directory.Delete(dir, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
-    private sealed class Run(CliContext ctx, Settings s, NpgsqlDataSource db, string childCs, string queue, string dir, Random rng, bool embedded)
+    private sealed class Run(CliContext ctx, Settings s, NpgsqlDataSource db, string childCs, string queue, string dir, Random rng, SoakDatabasePair? pair)
     {
+        private readonly bool _embedded = pair is not null;
         private readonly Dictionary<string, Process> _nodes = [];
+        // A node's clock offset (libfaketime), once the clock-skew fault gave it one: it survives the node's restarts,
+        // as a wrong clock survives a reboot, until the fault picks that node again.
+        private readonly Dictionary<string, string> _skew = [];
         private readonly Dictionary<string, int> _faults = new()
         {
-            [KillWorker] = 0, [KillNode] = 0, [StopWorker] = 0, [TerminateBackend] = 0, [RestartPostgres] = 0,
+            [KillWorker] = 0, [KillNode] = 0, [StopWorker] = 0, [TerminateBackend] = 0, [SkewNode] = 0, [RestartPostgres] = 0, [Failover] = 0, [ChangeFile] = 0,
         };
+        private SoakChangedFiles? _changed;
         private readonly List<(long Id, string Name)> _soakCorpora = [];
         private long _referenceId;
         private int _stoppedPid;
@@ -150,8 +182,10 @@ public static partial class SoakBench
             // The soak: N nodes, faults at random intervals, a fresh copy of the corpus each time one finishes.
             var nodeNames = Enumerable.Range(0, s.Nodes).Select(i => $"soak-{(char)('a' + i % 26)}{(i >= 26 ? (i / 26).ToString(CultureInfo.InvariantCulture) : "")}").ToList();
             foreach (var n in nodeNames) _nodes[n] = StartNode(n, untilIdle: false);
-            var kinds = new List<string> { KillWorker, KillNode, StopWorker, TerminateBackend };
-            if (embedded) kinds.Add(RestartPostgres);
+            var kinds = new List<string> { KillWorker, KillNode, StopWorker, TerminateBackend, ChangeFile };
+            if (File.Exists(LibFaketime)) kinds.Add(SkewNode);
+            if (_embedded) kinds.AddRange([RestartPostgres, Failover]);
+            _changed = new SoakChangedFiles(ctx, db, dir, queue, rng);
 
             var soakClock = Stopwatch.StartNew();
             var deadline = TimeSpan.FromMinutes(s.Minutes);
@@ -222,6 +256,7 @@ public static partial class SoakBench
 
         private Process StartNode(string node, bool untilIdle)
         {
+            var clockOffset = _skew.GetValueOrDefault(node);
             var (exe, prefix) = RunCommand.Self();
             var psi = new ProcessStartInfo(exe)
             {
@@ -244,6 +279,13 @@ public static partial class SoakBench
             psi.Environment["Queue__HeartbeatSeconds"] = "2";
             psi.Environment["Queue__RescueIntervalSeconds"] = "1";
             psi.Environment["Queue__PollSeconds"] = "1";
+            if (clockOffset is not null)
+            {
+                // The node's wall clock only (its workers inherit it); timers run on the true monotonic clock.
+                psi.Environment["LD_PRELOAD"] = LibFaketime;
+                psi.Environment["FAKETIME"] = clockOffset;
+                psi.Environment["FAKETIME_DONT_FAKE_MONOTONIC"] = "1";
+            }
             var p = Process.Start(psi)!;
             p.StandardInput.Close();
             var log = new StreamWriter(Path.Combine(Logs, node + ".log"), append: true) { AutoFlush = true };
@@ -309,6 +351,33 @@ public static partial class SoakBench
                     _nodes[node] = StartNode(node, untilIdle: false);
                     return $"node {node} (supervisor pid {pid} and its workers); replacement supervisor pid {_nodes[node].Id}";
                 }
+                case SkewNode:
+                {
+                    // Kill a whole node and start it again with its clock 3 minutes off: its shards are rescued, and
+                    // from then on its claims, heartbeats and rescues must work exactly like everyone else's.
+                    var live = _nodes.Where(kv => !kv.Value.HasExited).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList();
+                    if (live.Count == 0) return null;
+                    var node = live[rng.Next(live.Count)];
+                    var p = _nodes[node];
+                    if (_stoppedPid != 0 && ParentOf(_stoppedPid) == p.Id) _stoppedPid = 0;
+                    p.Kill(entireProcessTree: true);
+                    await p.WaitForExitAsync(ct);
+                    p.Dispose();
+                    // -3 min, +3 min or back to the true clock, never the clock it had.
+                    var offset = new[] { "-3m", "+3m", "true" }.Where(o => o != _skew.GetValueOrDefault(node, "true")).ElementAt(rng.Next(2));
+                    if (offset == "true") _skew.Remove(node); else _skew[node] = offset;
+                    _nodes[node] = StartNode(node, untilIdle: false);
+                    return $"node {node} restarted with its clock {(offset == "true" ? "true again" : offset)}";
+                }
+                case Failover:
+                {
+                    if (pair is null || _postgresDown) return null;
+                    _postgresDown = true;
+                    var what = await pair.FailoverAsync(ct);
+                    _postgresDown = false;
+                    db.Clear();
+                    return what;
+                }
                 case TerminateBackend:
                 {
                     if (_postgresDown) return null;
@@ -332,16 +401,17 @@ public static partial class SoakBench
                 }
                 case RestartPostgres:
                 {
-                    var cluster = ctx.LocalCluster();
+                    if (pair is null) return null;
                     var seconds = 2 + rng.Next(0, 5);
                     _postgresDown = true;
-                    await cluster.StopAsync(ct);
-                    await Task.Delay(TimeSpan.FromSeconds(seconds), ct);
-                    await cluster.StartAsync(ct);
+                    await pair.RestartPrimaryAsync(TimeSpan.FromSeconds(seconds), ct);
                     _postgresDown = false;
                     db.Clear();
                     return $"stopped for {seconds} s, started again";
                 }
+                case ChangeFile:
+                    try { return await _changed!.InjectAsync(Directory.EnumerateFiles(Corpus, "*.wav").Order(StringComparer.Ordinal).First(), ct); }
+                    catch (Exception e) when (IsTransient(e)) { db.Clear(); return null; }
                 default: throw new InvalidOperationException(kind);
             }
         }
@@ -421,9 +491,9 @@ public static partial class SoakBench
         public async Task ShutdownAsync()
         {
             if (_stoppedPid != 0) { Signals.Send(_stoppedPid, Signals.SigCont); _stoppedPid = 0; }
-            if (_postgresDown && embedded)
+            if (_postgresDown && pair is not null)
             {
-                try { await ctx.LocalCluster().StartAsync(CancellationToken.None); _postgresDown = false; db.Clear(); }
+                try { await pair.StartPrimaryAsync(CancellationToken.None); _postgresDown = false; db.Clear(); }
                 catch (Exception e) { Console.Error.WriteLine($"soak: could not start PostgreSQL again: {e.Message}"); }
             }
             foreach (var p in _nodes.Values.Where(p => !p.HasExited)) Signals.Send(p.Id, Signals.SigTerm);
@@ -440,7 +510,7 @@ public static partial class SoakBench
         public async Task DeleteCorporaAsync()
         {
             var admin = new CorpusAdmin(db, ctx.Time);
-            foreach (var id in _soakCorpora.Select(c => c.Id).Append(_referenceId).Where(id => id != 0))
+            foreach (var id in _soakCorpora.Select(c => c.Id).Append(_referenceId).Concat(_changed?.CorpusIds ?? []).Where(id => id != 0))
             {
                 try { await Retry(async () => { await admin.DeleteAsync(id, CancellationToken.None); return 0; }, CancellationToken.None); }
                 catch (Exception e) when (IsTransient(e)) { Console.Error.WriteLine($"soak: could not delete corpus {id}: {e.Message}"); }
@@ -513,9 +583,11 @@ public static partial class SoakBench
                 ("nodes x workers", $"{s.Nodes} x {s.WorkersPerNode}"),
             };
             foreach (var (kind, n) in _faults)
-                rows.Add(("  " + kind, kind == RestartPostgres && !embedded ? "skipped (configured database)" : n.ToString(I)));
+                rows.Add(("  " + kind, kind is RestartPostgres or Failover && !_embedded ? "skipped (configured database)"
+                    : kind == SkewNode && !File.Exists(LibFaketime) ? "skipped (no libfaketime)" : n.ToString(I)));
             rows.Add(("faults injected", _faults.Values.Sum().ToString(I)));
             rows.Add(("supervisors exited unasked", _unexpectedExits.ToString(I)));
+            rows.Add(("largest clock offset", await Retry(() => LargestClockOffsetAsync(ct), ct) is { } offset ? $"{offset / 1000:0.0} s (queue on the database's clock)" : "-"));
             rows.Add(("corpora completed", $"{completed} of {_soakCorpora.Count} (+ 1 reference)"));
             rows.Add(("audio", $"{audio / 3600:0.###} h"));
             rows.Add(("shards", $"{shards} ({succeeded} succeeded, {dead} dead)"));
@@ -530,16 +602,26 @@ public static partial class SoakBench
             rows.Add(("segments", $"{segments} ({referenceSegments} per corpus in the reference)"));
             rows.Add(("segments equal reference", segmentsEqual ? $"yes ({equal} of {_soakCorpora.Count})" : $"no ({equal} of {_soakCorpora.Count})"));
 
+            var changed = _changed is null ? (Pass: true, Rows: [], Problems: []) : await Retry(() => _changed.VerifyAsync(ct), ct);
+            rows.AddRange(changed.Rows);
+
             Console.WriteLine();
             var width = rows.Max(r => r.Item1.Length);
             Console.WriteLine($"  {"measure".PadRight(width)}  value");
             Console.WriteLine($"  {new string('-', width)}  {new string('-', 32)}");
             foreach (var (k, v) in rows) Console.WriteLine($"  {k.PadRight(width)}  {v}");
-            foreach (var m in mismatches) Console.Error.WriteLine("soak: " + m);
+            foreach (var m in mismatches.Concat(changed.Problems)) Console.Error.WriteLine("soak: " + m);
 
-            var pass = duplicates == 0 && lostRounded == 0 && segmentsEqual;
-            Console.WriteLine(pass ? "soak: ok (no duplicates, nothing lost, segments equal to the reference)" : "soak: FAILED");
+            var pass = duplicates == 0 && lostRounded == 0 && segmentsEqual && changed.Pass;
+            Console.WriteLine(pass ? "soak: ok (no duplicates, nothing lost, segments equal to the reference, changed files accounted for)" : "soak: FAILED");
             return pass;
+        }
+
+        /// <summary>The largest clock offset any of our nodes' workers reported (migration 008), in ms.</summary>
+        private async Task<double?> LargestClockOffsetAsync(CancellationToken ct)
+        {
+            await using var cmd = db.CreateCommand("SELECT max(abs(clock_offset_ms)) FROM workers WHERE node LIKE 'soak-%'");
+            return await cmd.ExecuteScalarAsync(ct) as double?;
         }
 
         /// <summary>Segments of <paramref name="other"/> that do not match the reference's, file by file and in order (1 ms tolerance).</summary>

@@ -4,6 +4,7 @@ using Workers.Audio;
 using Workers.Cli.Hosting;
 using Workers.Core.Corpora;
 using Workers.Core.Naming;
+using Workers.Core.Options;
 using Workers.Postgres.Corpora;
 
 namespace Workers.Cli.Commands;
@@ -44,8 +45,12 @@ public static class EnqueueCommand
         var problems = settings.Validate(corpusName, ctx.Pipelines, f => "--" + f.Replace('_', '-'));
         if (problems.Count > 0) throw new ArgumentException(string.Join(Environment.NewLine + "       ", problems));
 
+        // Corpus:Limits: what a speech file and a shard may plausibly be (the dashboard applies the same).
+        var limits = ctx.Bind<CorpusOptions>(CorpusOptions.Section).Limits;
+        OptionsValidationException.ThrowIfAny(limits.Validate());
+
         var sw = Stopwatch.StartNew();
-        var plan = await EnqueuePlanner.PlanSourceAsync(req.Path, new AudioDurationProbe(), req.ShardMinutes * 60, ct);
+        var plan = await EnqueuePlanner.PlanSourceAsync(req.Path, new AudioDurationProbe(limits), req.ShardMinutes * 60, ct, limits);
         var listing = plan.Listing;
         var planned = sw.Elapsed;
 

@@ -18,7 +18,12 @@ public static class ExportCommand
     public static Command Create()
     {
         var corpus = new Argument<string>("CORPUS") { Description = "The corpus to export (a name `workers status` lists)." };
-        var format = new Option<string>("--format") { Description = "Output format: jsonl, one JSON object per speech segment (the only one).", DefaultValueFactory = _ => "jsonl" };
+        var format = new Option<string>("--format")
+        {
+            Description = "Output format: jsonl (one JSON object per speech segment), nemo (a NeMo manifest: audio_filepath, offset, duration, the stages' fields) " +
+                "or lhotse (recordings.jsonl.gz and supervisions.jsonl.gz in the --output folder).",
+            DefaultValueFactory = _ => "jsonl",
+        };
         var output = new Option<string?>("--output") { Description = "Write to this file, atomically (a temporary file beside it, renamed when complete). Default: standard output." };
         var audioDir = new Option<string?>("--audio-dir")
         {
@@ -54,8 +59,13 @@ public static class ExportCommand
     private static SegmentAudioFormat Validate(Request req)
     {
         var problems = new List<string>();
-        if (!string.Equals(req.Format, "jsonl", StringComparison.OrdinalIgnoreCase))
-            problems.Add($"--format '{req.Format}' is not supported; jsonl is the only format.");
+        var fmt = req.Format.ToLowerInvariant();
+        if (fmt is not ("jsonl" or "nemo" or "lhotse"))
+            problems.Add($"--format '{req.Format}' is not supported: jsonl, nemo or lhotse.");
+        if (fmt == "lhotse" && req.Output is null)
+            problems.Add("--format lhotse needs --output FOLDER (recordings.jsonl.gz and supervisions.jsonl.gz are written in it).");
+        if (fmt is "nemo" or "lhotse" && (req.AudioDir is not null || req.AudioFormat is not null))
+            problems.Add($"--audio-dir and --audio-format go with --format jsonl only; the {fmt} manifest points at the source files with offsets.");
         var audioFormat = SegmentAudioFormat.Wav;
         if (req.AudioFormat is not null)
         {
@@ -81,6 +91,8 @@ public static class ExportCommand
             Console.Error.WriteLine($"warning: {export.TotalShards - export.SucceededShards:N0} of {export.TotalShards:N0} shards are not finished " +
                 $"({string.Join(", ", others)}); their segments are not in this export");
         }
+        if (string.Equals(req.Format, "nemo", StringComparison.OrdinalIgnoreCase)) return await ExportNemoAsync(export, req, sw, ct);
+        if (string.Equals(req.Format, "lhotse", StringComparison.OrdinalIgnoreCase)) return await ExportLhotseAsync(export, req, sw, ct);
 
         // Segment audio: --audio-dir, or the pipeline's own setting (Pipelines:NAME:SegmentAudio:Root,
         // one folder per corpus under it, Format wav|flac), so every export of that pipeline writes it.
@@ -118,6 +130,33 @@ public static class ExportCommand
             Console.Error.WriteLine($"audio: {audio.SegmentsWritten:N0} segment files ({audioFormat.ToString().ToLowerInvariant()}) under {audio.Root}; " +
                 $"{audio.SegmentsWithoutAudio:N0} segments without audio (source files that could not be decoded: {audio.FilesFailed:N0})");
         }
+        return ExitCodes.Ok;
+    }
+
+    private static async Task<int> ExportNemoAsync(SegmentExport export, Request req, Stopwatch sw, CancellationToken ct)
+    {
+        using var file = req.Output is null ? null : new AtomicOutputFile(req.Output);
+        var stream = file?.Stream ?? Console.OpenStandardOutput();
+        long lines;
+        using (var nemo = new NemoManifestWriter(stream, export.Corpus.RootDir))
+        {
+            await foreach (var segment in export.ReadAllAsync(ct)) nemo.Write(segment);
+            lines = nemo.Lines;
+        }
+        stream.Flush();
+        file?.Commit();
+        Console.Error.WriteLine($"exported {lines:N0} segments of '{export.Corpus.Name}' as a NeMo manifest to {(file is null ? "standard output" : file.Path)} in {sw.Elapsed.TotalSeconds:0.0} s");
+        return ExitCodes.Ok;
+    }
+
+    private static async Task<int> ExportLhotseAsync(SegmentExport export, Request req, Stopwatch sw, CancellationToken ct)
+    {
+        using var lhotse = new LhotseManifestWriter(req.Output!, export.Corpus.RootDir, Console.Error);
+        await foreach (var segment in export.ReadAllAsync(ct)) lhotse.Write(segment);
+        lhotse.Commit();
+        Console.Error.WriteLine($"exported {lhotse.Supervisions:N0} supervisions of {lhotse.Recordings:N0} recordings of '{export.Corpus.Name}' to " +
+            $"{Path.Combine(lhotse.Folder, "recordings.jsonl.gz")} and supervisions.jsonl.gz in {sw.Elapsed.TotalSeconds:0.0} s" +
+            (lhotse.FilesSkipped > 0 ? $"; {lhotse.FilesSkipped:N0} files left out (see the warnings)" : ""));
         return ExitCodes.Ok;
     }
 }

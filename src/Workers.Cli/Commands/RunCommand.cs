@@ -17,7 +17,7 @@ public static class RunCommand
         var gpus = new Option<string>("--gpus") { Description = "GPUs to run on: auto (every GPU nvidia-smi reports), none, or indices such as 0,2.", DefaultValueFactory = _ => "auto" };
         var perGpu = new Option<int>("--per-gpu") { Description = "Worker processes per GPU.", DefaultValueFactory = _ => 1 };
         var cpuWorkers = new Option<int?>("--cpu-workers") { Description = "Worker processes on CPU. Default: 0 when GPUs are found, else 1." };
-        var threads = new Option<int?>("--threads") { Description = "Intra-op threads per worker. Default: max(1, cores / workers)." };
+        var threads = new Option<int?>("--threads") { Description = "Cores per worker, shared by its decoder threads (Fleet:DecoderThreads) and intra-op threads. Default: max(1, cores / workers)." };
         var queues = new Option<string>("--queues") { Description = "Comma-separated queues to claim from.", DefaultValueFactory = _ => "default" };
         var untilIdle = new Option<bool>("--until-idle") { Description = "Exit 0 once no shard of the queues is queued or running." };
         var cmd = new Command("run", "Run this node's worker processes (claim shards, segment them, write results).") { gpus, perGpu, cpuWorkers, threads, queues, untilIdle };
@@ -40,7 +40,7 @@ public static class RunCommand
             // for CUDA would only log a misleading fallback. Where auto found no GPU, CPU slots keep the
             // configured provider, so a GPU node with a broken driver says loudly in every worker why.
             var cpuProvider = chosen.Count > 0 || selection.Mode == GpuSelectionMode.None ? "cpu" : ConfiguredProvider(ctx);
-            log.LogInformation("Node plan: {GpuSlots} GPU worker(s) ({PerGpu} per GPU on {Gpus}), {CpuSlots} CPU worker(s), {Threads} intra-op thread(s) each; GPU provider {GpuProvider}, CPU provider {CpuProvider}",
+            log.LogInformation("Node plan: {GpuSlots} GPU worker(s) ({PerGpu} per GPU on {Gpus}), {CpuSlots} CPU worker(s), {Threads} core(s) each; GPU provider {GpuProvider}, CPU provider {CpuProvider}",
                 plan.GpuSlots, pr.GetValue(perGpu), chosen.Count == 0 ? "none" : string.Join(",", chosen.Select(g => g.Index)),
                 plan.CpuSlots, plan.Threads, ConfiguredProvider(ctx), cpuProvider);
 

@@ -64,23 +64,23 @@ public static class StatusCommand
     {
         var registry = new WorkerRegistry(await ctx.DatabaseAsync(ct), ctx.Time);
         var now = ctx.Time.GetUtcNow().UtcDateTime;
-        var workers = await registry.ListAsync(now - WorkerRegistry.FleetWindow, ct);
+        var workers = await registry.ListAsync(ct);
         var gpus = await registry.ListGpusAsync(ct);
         var staleAfter = WorkerRegistry.StaleAfter(ctx.Queue);
         if (json)
         {
-            Json.Write(new { workers = workers.Select(w => WorkerJson(w, now, staleAfter)), gpus = gpus.Select(g => GpuJson(g, now)) });
+            Json.Write(new { workers = workers.Select(w => WorkerJson(w, staleAfter)), gpus = gpus.Select(g => GpuJson(g, now)) });
             return ExitCodes.Ok;
         }
 
         Console.WriteLine($"Workers ({workers.Count}; running or stopped within the last hour; stale = running but no heartbeat for over {staleAfter.TotalSeconds:0} s)");
         if (workers.Count == 0) Console.WriteLine("  none. Start some: workers run");
         else
-            PrintTable(["ID", "NODE", "SLOT", "GPU", "PROVIDER", "STATE", "HEARTBEAT", "SHARD", "DONE", "AUDIO H", "RATE", ""],
+            PrintTable(["ID", "NODE", "SLOT", "GPU", "PROVIDER", "STATE", "HEARTBEAT", "CLOCK", "SHARD", "DONE", "AUDIO H", "RATE", ""],
                 workers.Select(w => new[]
                 {
                     w.Id, w.Node, w.Slot.ToString(CultureInfo.InvariantCulture), w.GpuIndex ?? "cpu", w.ExecutionProvider,
-                    w.StateAt(now, staleAfter), Age(now - w.HeartbeatAt), w.CurrentShard?.ToString(CultureInfo.InvariantCulture) ?? "-",
+                    w.StateAt(staleAfter), Age(w.HeartbeatAge), ClockOffset(w, ctx.Queue.ClockSkewWarn), w.CurrentShard?.ToString(CultureInfo.InvariantCulture) ?? "-",
                     w.ShardsCompleted.ToString("N0", CultureInfo.InvariantCulture), (w.AudioSecondsDone / 3600).ToString("N2", CultureInfo.InvariantCulture),
                     w.LastRate is { } r ? r.ToString("0.#", CultureInfo.InvariantCulture) + "x" : "-",
                     (w.GpuSlotOnCpu ? "GPU SLOT ON CPU" : "") + (w.Detail is { Length: > 0 } d ? (w.GpuSlotOnCpu ? "; " : "") + d : ""),
@@ -101,7 +101,12 @@ public static class StatusCommand
         return ExitCodes.Ok;
     }
 
-    public static object WorkerJson(WorkerRow w, DateTime now, TimeSpan staleAfter) => new
+    /// <summary>The worker's clock offset from the database's ("+3.0 s"), flagged "SKEWED" beyond Queue:ClockSkewWarnSeconds.</summary>
+    public static string ClockOffset(WorkerRow w, TimeSpan warnAbove) =>
+        w.ClockOffsetMs is not { } ms ? "-"
+        : (ms / 1000).ToString("+0.0;-0.0;0.0", CultureInfo.InvariantCulture) + " s" + (w.ClockSkewed(warnAbove) ? " SKEWED" : "");
+
+    public static object WorkerJson(WorkerRow w, TimeSpan staleAfter) => new
     {
         id = w.Id,
         node = w.Node,
@@ -114,11 +119,13 @@ public static class StatusCommand
         gpu_slot_on_cpu = w.GpuSlotOnCpu,
         threads = w.Threads,
         version = w.Version,
-        state = w.StateAt(now, staleAfter),
+        state = w.StateAt(staleAfter),
         registered_state = w.State,
         started_at = w.StartedAt,
         heartbeat_at = w.HeartbeatAt,
-        heartbeat_age_seconds = Math.Round((now - w.HeartbeatAt).TotalSeconds, 1),
+        heartbeat_age_seconds = Math.Round(w.HeartbeatAge.TotalSeconds, 1),
+        clock_offset_ms = w.ClockOffsetMs is { } offset ? Math.Round(offset, 1) : (double?)null,
+        clock_checked_at = w.ClockCheckedAt,
         stopped_at = w.StoppedAt,
         current_shard = w.CurrentShard,
         shards_completed = w.ShardsCompleted,

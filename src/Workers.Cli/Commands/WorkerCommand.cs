@@ -47,6 +47,8 @@ public static class WorkerCommand
             if (ctx.Configuration["Fleet:TempRoot"] is { Length: > 0 } temp) worker.TempRoot = temp;
             if (ctx.Configuration["Fleet:MinFreeDiskMb"] is { Length: > 0 } minFree) worker.MinFreeDiskMb = long.Parse(minFree, System.Globalization.CultureInfo.InvariantCulture);
             if (ctx.Configuration["Fleet:DrainSeconds"] is { Length: > 0 } drain) worker.DrainSeconds = int.Parse(drain, System.Globalization.CultureInfo.InvariantCulture);
+            if (ctx.Configuration["Fleet:DecoderThreads"] is { Length: > 0 } decoders) worker.DecoderThreads = int.Parse(decoders, System.Globalization.CultureInfo.InvariantCulture);
+            if (ctx.Configuration["Fleet:MaxDecodedMb"] is { Length: > 0 } maxDecoded) worker.MaxDecodedMb = long.Parse(maxDecoded, System.Globalization.CultureInfo.InvariantCulture);
             // The pin as this process actually sees it: `workers run` sets CUDA_VISIBLE_DEVICES per slot.
             var cuda = Environment.GetEnvironmentVariable("CUDA_VISIBLE_DEVICES") is { } v ? $"'{v}'" : "(unset)";
             if (worker.Gpu is { } g)
@@ -54,7 +56,10 @@ public static class WorkerCommand
                     worker.Slot, g, pr.GetValue(gpuUuid) ?? "uuid unknown", pr.GetValue(gpuName) ?? "name unknown", cuda);
             else
                 log.LogInformation("Worker slot {Slot} starting on CPU; CUDA_VISIBLE_DEVICES={CudaVisibleDevices}", worker.Slot, cuda);
-            var (vad, sessionOptions) = Inference.Options(ctx, worker, Math.Max(1, pr.GetValue(threads)));
+            // --threads is the worker's share of the node's cores: decoder threads plus intra-op threads.
+            worker.Cores = Math.Max(1, pr.GetValue(threads));
+            var (decoderThreads, intraOp) = worker.SplitCores(worker.Cores);
+            var (vad, sessionOptions) = Inference.Options(ctx, worker, intraOp);
             // Audio:FfmpegPath, Audio:ReadTimeout (a decode that produces nothing this long is killed and the file failed), Audio:TolerateDecodeErrors.
             var decoder = ctx.Bind<AudioDecoderOptions>("Audio");
             decoder.Validate();
@@ -65,15 +70,21 @@ public static class WorkerCommand
             using var forward = env.ForwardTo(ctx.Logger("OnnxRuntime"));
             using var session = OnnxSession.Create(env, catalog.Resolve(worker.Model, worker.ModelsRoot), sessionOptions, log);
             using var model = new SileroVadModel(session, worker.BatchSize);
-            log.LogInformation("ONNX Runtime {Version} from {Library}; model {Model}; provider {Provider}; batch {Batch}; intra-op threads {Threads}",
-                env.Version, env.LibraryPath, worker.Model, session.ExecutionProvider, worker.BatchSize, sessionOptions.IntraOpThreads);
+            log.LogInformation("ONNX Runtime {Version} from {Library}; model {Model}; provider {Provider}; batch {Batch}; {Cores} core(s): {Decoders} decoder thread(s), {Threads} intra-op thread(s)",
+                env.Version, env.LibraryPath, worker.Model, session.ExecutionProvider, worker.BatchSize, worker.Cores, decoderThreads, sessionOptions.IntraOpThreads);
+
+            // Every pipeline this worker serves, with its model stages loaded and warmed, before claiming anything.
+            using var loader = new PipelineLoader(ctx, catalog, worker.ModelsRoot, log);
+            loader.Share(worker.Model, worker.BatchSize, session, model);
+            var pipelines = loader.Load(new OnnxEnvironmentAndOptions(env, sessionOptions), sessionOptions.IntraOpThreads);
+            log.LogInformation("Serving pipelines {Pipelines}", string.Join(", ", pipelines.Select(p => p.Stages.Count == 0 ? p.Name : $"{p.Name} ({string.Join(" -> ", p.Stages.Select(s => s.Name))})")));
 
             var db = await ctx.DatabaseWhenUpAsync(ct);
             await using var listener = new ShardNotificationListener(db);
             worker.Threads = sessionOptions.IntraOpThreads;
             var retention = ctx.Bind<RetentionOptions>(RetentionOptions.Section);
             var shardWorker = new ShardWorker(new ShardQueue(db, ctx.Queue, ctx.Time), listener, new WorkerRegistry(db, ctx.Time), worker, vad, model,
-                session.ExecutionProvider, ctx.Time, log, new QueueMaintenance(db, retention, ctx.Time), attemptLog, decoder);
+                session.ExecutionProvider, ctx.Time, log, new QueueMaintenance(db, retention, ctx.Time), attemptLog, decoder, pipelines);
             return await shardWorker.RunAsync(ct);
         }, ct));
         return cmd;

@@ -231,7 +231,8 @@ public sealed class SegmentAudioWriter : IDisposable
             _source = null;
             try
             {
-                _source = AudioDecoder.Open(_fullPath, startSeconds, null, _decoder);
+                // Confined like a worker's read: a folder swapped for a symlink after enqueue exports nothing from outside.
+                _source = AudioDecoder.Open(_fullPath, startSeconds, null, _decoder, Path.IsPathRooted(_file) ? null : _corpusRoot);
             }
             catch (Exception e) when (IsSourceFailure(e))
             {
@@ -432,10 +433,10 @@ public sealed class SegmentAudioWriter : IDisposable
     }
 
     private static bool IsSourceFailure(Exception e) =>
-        e is AudioFormatException or IOException or UnauthorizedAccessException or TimeoutException or InvalidOperationException or ArgumentOutOfRangeException;
+        e is AudioFormatException or CorpusFileRejectedException or IOException or UnauthorizedAccessException or TimeoutException or InvalidOperationException or ArgumentOutOfRangeException;
 
     private static SourceFailedException SourceFailed(Exception e) =>
-        new(e is AudioFormatException f ? f.Reason : e.Message, e);
+        new(e switch { AudioFormatException f => f.Reason, CorpusFileRejectedException r => r.Reason, _ => e.Message }, e);
 
     private static string FirstLine(string text) =>
         text.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).FirstOrDefault() ?? "(no message)";

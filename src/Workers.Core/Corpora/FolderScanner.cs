@@ -3,7 +3,10 @@ namespace Workers.Core.Corpora;
 /// <summary>
 /// Finds audio files under a folder, recursively. Symlinks are followed only while they stay
 /// inside the folder; links that leave it, dangling links and loops are skipped and reported,
-/// never opened. Output order is ordinal by relative path, so scans are deterministic.
+/// never opened. Output order is ordinal by relative path, so scans are deterministic. One file is
+/// listed once: a symlink to a file that is also listed (under its own name or through another
+/// link) is skipped and reported, so the same audio is never processed twice. The listing's root
+/// is the folder's real path (symlinks resolved), which workers check every opened file against.
 /// </summary>
 public static class FolderScanner
 {
@@ -18,14 +21,14 @@ public static class FolderScanner
                 ? $"'{folder}' is a file, not a folder or a .jsonl manifest. Pass a folder of audio files or a JSONL manifest ({{\"path\": ..., \"duration\": seconds}} a line)."
                 : $"'{folder}' does not exist. Pass a folder of audio files or a JSONL manifest.");
         var realRoot = RealPath(root);
-        var files = new List<SourceFile>();
+        var found = new List<(string Rel, string Real, bool IsLink)>();
         var skipped = new List<SkippedEntry>();
         var visited = new HashSet<string>(StringComparer.Ordinal) { realRoot };
-        var stack = new Stack<(string Dir, string Rel)>();
-        stack.Push((root, ""));
+        var stack = new Stack<(string Dir, string Rel, string RealDir)>();
+        stack.Push((root, "", realRoot));
         while (stack.Count > 0)
         {
-            var (dir, rel) = stack.Pop();
+            var (dir, rel, realDir) = stack.Pop();
             IEnumerable<FileSystemInfo> entries;
             try
             {
@@ -43,7 +46,9 @@ public static class FolderScanner
             {
                 var relPath = rel.Length == 0 ? entry.Name : rel + "/" + entry.Name;
                 var isDir = entry is DirectoryInfo;
-                if (entry.LinkTarget is not null)
+                var realPath = Path.Join(realDir, entry.Name);
+                var isLink = entry.LinkTarget is not null;
+                if (isLink)
                 {
                     FileSystemInfo? target;
                     try { target = entry.ResolveLinkTarget(returnFinalTarget: true); }
@@ -60,18 +65,35 @@ public static class FolderScanner
                         continue;
                     }
                     isDir = target is DirectoryInfo;
+                    realPath = real;
                     if (isDir && !visited.Add(real))
                     {
                         skipped.Add(new SkippedEntry(relPath, "symlink loop: the folder it points to is already being scanned"));
                         continue;
                     }
                 }
-                else if (isDir && !visited.Add(RealPath(entry.FullName)))
+                else if (isDir && !visited.Add(realPath))
                 {
                     continue;
                 }
-                if (isDir) stack.Push((entry.FullName, relPath));
-                else if (AudioExtensions.Contains(Path.GetExtension(entry.Name))) files.Add(new SourceFile(relPath, null));
+                if (isDir) stack.Push((entry.FullName, relPath, realPath));
+                else if (AudioExtensions.Contains(Path.GetExtension(entry.Name))) found.Add((relPath, realPath, isLink));
+            }
+        }
+
+        // One file, one entry: of the names that reach the same real file, keep the file's own name
+        // (else the ordinally first link) and report the others.
+        found.Sort((a, b) => a.IsLink != b.IsLink ? a.IsLink.CompareTo(b.IsLink) : string.CompareOrdinal(a.Rel, b.Rel));
+        var kept = new Dictionary<string, string>(StringComparer.Ordinal);
+        var files = new List<SourceFile>(found.Count);
+        foreach (var (relPath, realPath, _) in found)
+        {
+            if (kept.TryGetValue(realPath, out var first))
+                skipped.Add(new SkippedEntry(relPath, $"the same file as '{first}' (reached through a symlink), which is already listed; each file is processed once"));
+            else
+            {
+                kept.Add(realPath, relPath);
+                files.Add(new SourceFile(relPath, null));
             }
         }
         if (files.Count == 0)
@@ -80,7 +102,7 @@ public static class FolderScanner
                 (skipped.Count > 0 ? $"; {skipped.Count} entries skipped, e.g. {skipped[0].Path}: {skipped[0].Reason}" : "") + ").");
         files.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
         skipped.Sort((a, b) => string.CompareOrdinal(a.Path, b.Path));
-        return new CorpusListing("folder", root, root, files, skipped);
+        return new CorpusListing("folder", root, realRoot, files, skipped);
     }
 
     private static bool IsUnder(string path, string root) =>

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Workers.Core.Options;
 
 namespace Workers.Core.Corpora;
 
@@ -8,17 +9,23 @@ namespace Workers.Core.Corpora;
 /// keys are ignored, blank lines skipped). Durations are trusted; files are only opened when
 /// processed. Relative paths are relative to the manifest's folder. Every malformed line is
 /// reported by number (up to <see cref="MaxReportedErrors"/>) and nothing is enqueued.
+/// <para>
+/// Paths are normalised so one file is one file: <c>x.wav</c>, <c>./x.wav</c>, <c>sub/../x.wav</c>
+/// and the absolute path of <c>x.wav</c> are the same entry (a second one is a malformed line naming
+/// the first). A path inside the manifest's folder is stored relative to it, with <c>/</c>; one
+/// outside is stored absolute. <c>.</c> and <c>..</c> are collapsed lexically, without following
+/// symlinks (a manifest is read without touching the files it lists).
+/// </para>
 /// </summary>
 public static class ManifestReader
 {
     public const int MaxReportedErrors = 20;
 
-    /// <summary>Longest duration accepted for one file (~11.6 days): larger values are almost
-    /// certainly a unit mistake (milliseconds or samples written as seconds).</summary>
-    public const double MaxDurationSeconds = 1_000_000;
-
-    public static CorpusListing Read(string manifestPath)
+    /// <param name="limits">Corpus:Limits: a duration over <see cref="CorpusLimits.MaxFileSeconds"/> is a
+    /// malformed line (almost certainly milliseconds or samples written as seconds). Null: the defaults.</param>
+    public static CorpusListing Read(string manifestPath, CorpusLimits? limits = null)
     {
+        var maxSeconds = (limits ?? CorpusLimits.Default).MaxFileSeconds;
         var full = Path.GetFullPath(manifestPath);
         if (!File.Exists(full))
             throw new CorpusSourceException($"Manifest '{manifestPath}' does not exist.");
@@ -31,7 +38,8 @@ public static class ManifestReader
 
         var files = new List<SourceFile>(Math.Max(16, bytes.Length / 64));
         var errors = new List<string>();
-        var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+        var seen = new Dictionary<string, (int Line, string Written)>(StringComparer.Ordinal);
+        var folder = Path.GetDirectoryName(full)!;
         var span = bytes.AsSpan();
         if (span.StartsWith("\uFEFF"u8)) span = span[3..];
         var lineNo = 0;
@@ -44,14 +52,18 @@ public static class ManifestReader
             if (line.Length > 0 && line[^1] == '\r') line = line[..^1];
             if (line.Trim(" \t"u8).IsEmpty) continue;
 
-            var error = ParseLine(line, out var path, out var duration);
+            var error = ParseLine(line, maxSeconds, out var written, out var duration);
+            string? path = null;
+            if (error is null) error = Normalise(written!, folder, out path);
             if (error is null)
             {
-                if (seen.TryGetValue(path!, out var firstLine))
-                    error = $"path '{path}' already listed on line {firstLine}";
+                if (seen.TryGetValue(path!, out var first))
+                    error = first.Written == written
+                        ? $"path '{written}' already listed on line {first.Line}"
+                        : $"path '{written}' is the same file as '{first.Written}' on line {first.Line}; list each file once";
                 else
                 {
-                    seen.Add(path!, lineNo);
+                    seen.Add(path!, (lineNo, written!));
                     files.Add(new SourceFile(path!, duration));
                 }
             }
@@ -68,10 +80,27 @@ public static class ManifestReader
                 string.Join(Environment.NewLine, errors.Select(e => "  " + e)));
         if (files.Count == 0)
             throw new CorpusSourceException($"Manifest '{manifestPath}' lists no files.");
-        return new CorpusListing("manifest", full, Path.GetDirectoryName(full)!, files, []);
+        // The root is recorded with its symlinks resolved: workers check that what they open still lies under it.
+        return new CorpusListing("manifest", full, FolderScanner.RealPath(folder), files, []);
     }
 
-    private static string? ParseLine(ReadOnlySpan<byte> line, out string? path, out double duration)
+    /// <summary>The one spelling of <paramref name="written"/>: relative to <paramref name="folder"/> with '/' when inside it, else absolute.</summary>
+    private static string? Normalise(string written, string folder, out string? path)
+    {
+        path = null;
+        string absolute;
+        try { absolute = Path.TrimEndingDirectorySeparator(Path.GetFullPath(written, folder)); }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            return $"\"path\" '{written}' is not a valid path: {e.Message}";
+        }
+        if (absolute == folder) return $"\"path\" '{written}' is the manifest's folder, not an audio file";
+        var prefix = folder.EndsWith('/') ? folder : folder + "/";
+        path = absolute.StartsWith(prefix, StringComparison.Ordinal) ? absolute[prefix.Length..] : absolute;
+        return null;
+    }
+
+    private static string? ParseLine(ReadOnlySpan<byte> line, double maxSeconds, out string? path, out double duration)
     {
         path = null;
         duration = 0;
@@ -112,8 +141,8 @@ public static class ManifestReader
         if (path.Contains('\0')) return "\"path\" contains a NUL character";
         if (!hasDuration) return "missing \"duration\" (seconds)";
         if (!double.IsFinite(duration) || duration <= 0) return $"\"duration\" must be a positive number of seconds (got {duration})";
-        if (duration > MaxDurationSeconds)
-            return $"\"duration\" {duration} s is over {MaxDurationSeconds:0} s ({MaxDurationSeconds / 86400:0.#} days): is it in milliseconds or samples?";
+        if (duration > maxSeconds)
+            return $"\"duration\" {duration} s is over Corpus:Limits:MaxFileSeconds ({maxSeconds:0} s, {maxSeconds / 86400:0.#} days): is it in milliseconds or samples?";
         return null;
     }
 }

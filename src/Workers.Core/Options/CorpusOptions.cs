@@ -19,6 +19,10 @@ public sealed class CorpusOptions
     /// <value>The default value is 300 seconds.</value>
     public int ScanTimeoutSeconds { get; set; } = 300;
 
+    /// <summary>Plausibility limits for files and shards, at every enqueue (CLI and dashboard).</summary>
+    /// <value>The default value is a <see cref="CorpusLimits"/> with its documented defaults.</value>
+    public CorpusLimits Limits { get; set; } = new();
+
     public bool Enabled => AllowedRoots.Count > 0;
     public TimeSpan ScanTimeout => TimeSpan.FromSeconds(ScanTimeoutSeconds);
 
@@ -36,6 +40,7 @@ public sealed class CorpusOptions
                 problems.Add($"{at} '{root}' is not an existing folder{(File.Exists(root) ? " (it is a file)" : "")}; create it or fix the path.");
         }
         if (ScanTimeoutSeconds < 1) problems.Add($"Corpus:ScanTimeoutSeconds must be at least 1 (is {ScanTimeoutSeconds}).");
+        problems.AddRange(Limits.Validate());
         return problems;
     }
 }

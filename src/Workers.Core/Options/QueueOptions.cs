@@ -38,7 +38,15 @@ public sealed class QueueOptions
     /// <value>The default value is 5 seconds.</value>
     public int PollSeconds { get; set; } = 5;
 
+    /// <summary>A worker whose clock is off the database's by more than this logs a warning (at start-up and on its
+    /// registry heartbeat), and its row is flagged on the fleet page and in <c>status --fleet</c>. The queue itself
+    /// runs on the database's clock, so a skewed node keeps working correctly; the warning is for everything else
+    /// a node stamps with its own clock (logs, attempt log lines, GPU samples).</summary>
+    /// <value>The default value is 2 seconds.</value>
+    public double ClockSkewWarnSeconds { get; set; } = 2;
+
     public TimeSpan Lease => TimeSpan.FromSeconds(LeaseSeconds);
+    public TimeSpan ClockSkewWarn => TimeSpan.FromSeconds(ClockSkewWarnSeconds);
     public TimeSpan Heartbeat => TimeSpan.FromSeconds(HeartbeatSeconds);
 
     /// <summary>Every problem at once, or an empty list.</summary>
@@ -54,6 +62,7 @@ public sealed class QueueOptions
         if (!(RetryMaxSeconds >= RetryBaseSeconds)) problems.Add($"Queue:RetryMaxSeconds must be >= Queue:RetryBaseSeconds (is {RetryMaxSeconds}).");
         if (!(RetryJitter >= 0 && RetryJitter <= 1)) problems.Add($"Queue:RetryJitter must be within 0..1 (is {RetryJitter}).");
         if (RescueIntervalSeconds < 1) problems.Add($"Queue:RescueIntervalSeconds must be at least 1 (is {RescueIntervalSeconds}).");
+        if (!(ClockSkewWarnSeconds > 0)) problems.Add($"Queue:ClockSkewWarnSeconds must be > 0 (is {ClockSkewWarnSeconds}).");
         if (PollSeconds < 1) problems.Add($"Queue:PollSeconds must be at least 1 (is {PollSeconds}).");
         return problems;
     }

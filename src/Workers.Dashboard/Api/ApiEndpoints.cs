@@ -30,8 +30,8 @@ public static class ApiEndpoints
             return Results.Json(new { header_name = tokens.HeaderName, form_field_name = tokens.FormFieldName, token = tokens.RequestToken }, DashboardApp.Json);
         });
 
-        app.MapGet("/api/corpora", async (DashboardReader reader, CancellationToken ct) =>
-            Results.Json(await CorporaJsonAsync(reader, ct), DashboardApp.Json));
+        app.MapGet("/api/corpora", async (DashboardReader reader, StageReader stages, CancellationToken ct) =>
+            Results.Json(await CorporaJsonAsync(reader, ct, stages), DashboardApp.Json));
 
         app.MapGet("/api/shards", async (HttpContext ctx, DashboardReader reader, CorpusStatusReader corpora, CancellationToken ct) =>
         {
@@ -57,14 +57,14 @@ public static class ApiEndpoints
         app.MapGet("/api/fleet", async (WorkerRegistry registry, DashboardHost host, CancellationToken ct) =>
         {
             var now = host.Time.GetUtcNow().UtcDateTime;
-            var workers = await registry.ListAsync(now - WorkerRegistry.FleetWindow, ct);
+            var workers = await registry.ListAsync(ct);
             var gpus = await registry.ListGpusAsync(ct);
             var stale = WorkerRegistry.StaleAfter(host.Queue);
             return Results.Json(new
             {
                 stale_after_seconds = stale.TotalSeconds,
                 gpu_slots_on_cpu = workers.Count(GpuSlotOnCpu),
-                workers = workers.Select(w => WorkerJson(w, now, stale)),
+                workers = workers.Select(w => WorkerJson(w, stale)),
                 gpus = gpus.Select(g => new
                 {
                     node = g.Node, index = g.Index, uuid = g.Uuid, name = g.Name, utilization_percent = g.UtilizationPercent,
@@ -184,9 +184,11 @@ public static class ApiEndpoints
     /// Unambiguous because the name rule (<see cref="Names"/>) keeps '%' out of names.</summary>
     private static string RouteText(string value) => value.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
 
-    public static async Task<object> CorporaJsonAsync(DashboardReader reader, CancellationToken ct)
+    public static async Task<object> CorporaJsonAsync(DashboardReader reader, CancellationToken ct, StageReader? stages = null)
     {
         var corpora = await reader.CorporaAsync(ct);
+        var results = stages is null ? new Dictionary<long, long>() : await stages.ResultsPerCorpusAsync(ct);
+        var unservable = stages is null ? [] : await stages.UnservableAsync(ct);
         var paused = await reader.PausedQueuesAsync(ct);
         var window = DashboardReader.RateWindow.TotalSeconds;
         var fleetRate = corpora.Sum(c => c.RecentAudioSeconds) / window;
@@ -197,6 +199,8 @@ public static class ApiEndpoints
             fleet_rate = fleetRate,
             fleet_audio_hours_per_minute = fleetRate * 60 / 3600,
             paused_queues = paused.Select(p => p.Queue),
+            // Queued shards of pipelines no running worker serves (issue 15): they wait for a worker that loads the pipeline.
+            unservable = unservable.Select(u => new { pipeline = u.Pipeline, shards = u.Shards, audio_seconds = u.AudioSeconds }),
             corpora = corpora.Select(c => new
             {
                 id = c.Id,
@@ -215,6 +219,7 @@ public static class ApiEndpoints
                 failed_shards = c.ShardsByState.GetValueOrDefault(ShardState.Dead.ToDb()),
                 failed_files = c.FailedFiles,
                 segments = c.Segments,
+                stage_results = results.GetValueOrDefault(c.Id),
                 recent_rate = c.RecentRate,
                 eta_seconds = c.EtaSeconds,
                 cancelled = c.Cancelled,
@@ -237,16 +242,18 @@ public static class ApiEndpoints
         segments = d.SegmentsWritten,
     };
 
-    private static object WorkerJson(WorkerRow w, DateTime now, TimeSpan staleAfter) => new
+    private static object WorkerJson(WorkerRow w, TimeSpan staleAfter) => new
     {
         id = w.Id, node = w.Node, pid = w.Pid, slot = w.Slot, gpu_index = w.GpuIndex, gpu_uuid = w.GpuUuid, gpu_name = w.GpuName,
         execution_provider = w.ExecutionProvider,
         // A GPU slot whose session runs on CPU: the silent failure the overview flags in red.
         gpu_slot_on_cpu = w.GpuSlotOnCpu,
         threads = w.Threads, version = w.Version,
-        state = w.StateAt(now, staleAfter),
+        state = w.StateAt(staleAfter),
         registered_state = w.State, started_at = w.StartedAt, heartbeat_at = w.HeartbeatAt,
-        heartbeat_age_seconds = Math.Round((now - w.HeartbeatAt).TotalSeconds, 1), stopped_at = w.StoppedAt,
+        heartbeat_age_seconds = Math.Round(w.HeartbeatAge.TotalSeconds, 1), stopped_at = w.StoppedAt,
+        // The worker's clock minus the database's at its last heartbeat (migration 008).
+        clock_offset_ms = w.ClockOffsetMs, clock_checked_at = w.ClockCheckedAt,
         current_shard = w.CurrentShard, shards_completed = w.ShardsCompleted, audio_seconds_done = w.AudioSecondsDone,
         last_rate = w.LastRate, detail = w.Detail,
         // Claim latency as reported with the registry heartbeat (migration 007).

@@ -88,7 +88,7 @@ public sealed class DashboardEnqueue(DashboardHost host, DashboardReader reader,
         EnqueuePlan plan;
         try
         {
-            plan = await EnqueuePlanner.PlanSourceAsync(folder.RealPath, probe, settings.ShardMinutes * 60, timeout.Token);
+            plan = await EnqueuePlanner.PlanSourceAsync(folder.RealPath, probe, settings.ShardMinutes * 60, timeout.Token, host.Corpus.Limits);
         }
         catch (CorpusSourceException e)
         {

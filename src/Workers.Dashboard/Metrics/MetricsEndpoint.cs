@@ -31,7 +31,7 @@ public static class MetricsEndpoint
             var totals = await history.TotalsAsync(ct);
             var claims = await registry.ClaimLatencyAsync(ct);
             var now = host.Time.GetUtcNow().UtcDateTime;
-            var workers = await registry.ListAsync(now - WorkerRegistry.FleetWindow, ct);
+            var workers = await registry.ListAsync(ct);
             var gpus = await registry.ListGpusAsync(ct);
             var stale = WorkerRegistry.StaleAfter(host.Queue);
             var hf = jobs.GetMonitoringApi().GetStatistics();
@@ -73,7 +73,13 @@ public static class MetricsEndpoint
 
             var byState = G("workers_workers", "Worker processes by state (stale: running but no heartbeat for 3 heartbeat periods; stopped: within the last hour).", "state");
             foreach (var state in new[] { "running", "stale", "stopped", "crash_looping" })
-                byState.WithLabels(state).Set(workers.Count(w => w.StateAt(now, stale) == state));
+                byState.WithLabels(state).Set(workers.Count(w => w.StateAt(stale) == state));
+            // Issue 11: the queue runs on the database's clock, so a wrong node clock is harmless to it, but worth seeing.
+            var offset = G("workers_clock_offset_seconds",
+                $"Each running worker's clock minus the database's at its latest heartbeat (warned about beyond {host.Queue.ClockSkewWarnSeconds:0.###} s).",
+                "worker", "node");
+            foreach (var w in workers.Where(w => w.State == "running" && w.ClockOffsetMs is not null))
+                offset.WithLabels(w.Id, w.Node).Set(w.ClockOffsetMs!.Value / 1000);
             G("workers_gpu_slots_on_cpu", "Running workers assigned a GPU whose inference runs on CPU.").Set(workers.Count(ApiEndpoints.GpuSlotOnCpu));
 
             string[] gpu = ["node", "gpu", "name"];

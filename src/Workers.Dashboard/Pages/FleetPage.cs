@@ -25,7 +25,8 @@ internal static class FleetPage
         var host = ctx.RequestServices.GetRequiredService<DashboardHost>();
         var now = host.Time.GetUtcNow().UtcDateTime;
         var staleAfter = WorkerRegistry.StaleAfter(host.Queue);
-        var workers = await registry.ListAsync(now - WorkerRegistry.FleetWindow, ct);
+        var workers = await registry.ListAsync(ct);
+        var skewWarn = host.Queue.ClockSkewWarn;
         var gpus = await registry.ListGpusAsync(ct);
         var h = new StringBuilder();
         Head(h);
@@ -43,9 +44,9 @@ internal static class FleetPage
             foreach (var node in workers.Select(w => w.Node).Concat(gpus.Select(g => g.Node)).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
             {
                 var ws = workers.Where(w => w.Node == node).ToList();
-                var newest = ws.Count > 0 ? ws.Max(w => w.HeartbeatAt) : (DateTime?)null;
-                h.Append($"<tr data-node=\"{E(node)}\"><td>{E(node)}</td><td>{I(ws.Count(w => w.StateAt(now, staleAfter) == "running"))} / {I(ws.Count)}</td>")
-                    .Append($"<td>{I(gpus.Count(g => g.Node == node))}</td><td>{(newest is { } t ? Duration((now - t).TotalSeconds) + " ago" : "-")}</td>")
+                var newest = ws.Count > 0 ? ws.Min(w => w.HeartbeatAge) : (TimeSpan?)null;
+                h.Append($"<tr data-node=\"{E(node)}\"><td>{E(node)}</td><td>{I(ws.Count(w => w.StateAt(staleAfter) == "running"))} / {I(ws.Count)}</td>")
+                    .Append($"<td>{I(gpus.Count(g => g.Node == node))}</td><td>{(newest is { } t ? Duration(t.TotalSeconds) + " ago" : "-")}</td>")
                     .Append($"<td class=\"num\">{I(ws.Sum(w => (long)w.ShardsCompleted))}</td><td class=\"num\">{N(ws.Sum(w => w.AudioSecondsDone) / 3600, "0.00")}</td></tr>");
             }
             h.Append("</table>");
@@ -67,15 +68,18 @@ internal static class FleetPage
         if (workers.Count > 0)
         {
             h.Append("<table id=\"workers\"><tr><th>worker</th><th>node</th><th>slot</th><th>GPU</th><th>execution provider</th><th>threads</th><th>state</th>")
-                .Append("<th>heartbeat age</th><th>current shard</th><th>shards done</th><th>throughput</th><th>detail</th></tr>");
+                .Append("<th>heartbeat age</th><th>clock offset</th><th>current shard</th><th>shards done</th><th>throughput</th><th>detail</th></tr>");
             foreach (var w in workers.Take(WorkersShown))
             {
-                var state = w.StateAt(now, staleAfter);
+                var state = w.StateAt(staleAfter);
                 var cls = string.Join(' ', new[] { w.GpuSlotOnCpu ? "gpu-on-cpu" : null, state == "crash_looping" ? "crash-looping" : null }.OfType<string>());
                 h.Append(cls.Length > 0 ? $"<tr class=\"{cls}\"" : "<tr").Append($" data-worker=\"{E(w.Id)}\"><td>{E(w.Id)}</td><td>{E(w.Node)}</td><td>{I(w.Slot)}</td>")
                     .Append($"<td>{E(w.GpuIndex is null ? "-" : w.GpuIndex + (w.GpuName is null ? "" : " " + w.GpuName))}</td>")
                     .Append($"<td>{E(w.ExecutionProvider)}{(w.GpuSlotOnCpu ? " <strong>(GPU slot on CPU)</strong>" : "")}</td><td class=\"num\">{I(w.Threads)}</td>")
-                    .Append($"<td>{E(state)}</td><td class=\"num\">{N((now - w.HeartbeatAt).TotalSeconds, "0")} s</td>")
+                    .Append($"<td>{E(state)}</td><td class=\"num\">{N(w.HeartbeatAge.TotalSeconds, "0")} s</td>")
+                    // The worker's clock minus the database's (issue 11); the queue runs on the database's clock either way.
+                    .Append(w.ClockSkewed(skewWarn) ? "<td class=\"num err clock-skewed\">" : "<td class=\"num\">")
+                    .Append($"{(w.ClockOffsetMs is { } ms ? N(ms / 1000, "+0.0;-0.0;0.0") + " s" : "-")}</td>")
                     .Append($"<td>{(w.CurrentShard is { } s ? $"<a href=\"/shards/{I(s)}\">{I(s)}</a>" : "-")}</td><td class=\"num\">{I(w.ShardsCompleted)}</td>")
                     .Append($"<td class=\"num\">{(w.LastRate is { } r ? N(r, "0.0") + "x realtime" : "-")}</td><td class=\"err\">{E(w.Detail)}</td></tr>");
             }

@@ -26,21 +26,29 @@ internal static class OverviewPage
     public static async Task<PageBody> LoadAsync(HttpContext ctx, Match route, CancellationToken ct)
     {
         var reader = ctx.RequestServices.GetRequiredService<DashboardReader>();
+        var stages = ctx.RequestServices.GetRequiredService<StageReader>();
         var registry = ctx.RequestServices.GetRequiredService<WorkerRegistry>();
-        var host = ctx.RequestServices.GetRequiredService<DashboardHost>();
         var af = ctx.RequestServices.GetRequiredService<IAntiforgery>();
         var token = af.GetAndStoreTokens(ctx);
         var corpora = await reader.CorporaAsync(ct);
+        var results = await stages.ResultsPerCorpusAsync(ct);
+        var unservable = await stages.UnservableAsync(ct);
         var paused = await reader.PausedQueuesAsync(ct);
         var dead = await reader.ShardsAsync(new ShardFilter(State: "dead", Limit: FailedShardsShown), ct);
-        var now = host.Time.GetUtcNow().UtcDateTime;
-        var workers = await registry.ListAsync(now - WorkerRegistry.FleetWindow, ct);
+        var workers = await registry.ListAsync(ct);
         var window = DashboardReader.RateWindow.TotalSeconds;
 
         var h = new StringBuilder();
         Head(h);
         FleetPage.GpuOnCpuWarning(h, workers);
         h.Append("<h1 class=\"page-header\">Corpora</h1>");
+        if (unservable.Count > 0)
+        {
+            // Issue 15: a worker claims only shards of the pipelines it has loaded.
+            h.Append("<div class=\"warning\" id=\"unservable\"><strong>Shards no running worker can take:</strong> ");
+            h.Append(string.Join("; ", unservable.Select(u => $"pipeline <code>{E(u.Pipeline)}</code>: {I(u.Shards)} queued shards ({N(u.AudioSeconds / 3600, "0.00")} h)")));
+            h.Append(". Start workers that serve these pipelines (<code>Fleet:Pipelines</code>, and their models in models.json).</div>");
+        }
 
         var fleetRate = corpora.Sum(c => c.RecentAudioSeconds) / window;
         var remaining = corpora.Where(c => !c.Cancelled).Sum(c => c.RemainingSeconds);
@@ -59,7 +67,9 @@ internal static class OverviewPage
                 var progress = c.Progress;
                 var eta = c.EtaSeconds is not { } left ? "-" : left <= 0 ? "done" : Duration(left);
                 h.Append($"<tr data-corpus=\"{E(c.Name)}\"><td><a href=\"/shards?corpus={U(c.Name)}\">{E(c.Name)}</a>")
-                    .Append(c.Cancelled ? " <span class=\"muted\">(cancelled)</span>" : "").Append($"</td><td>{E(c.Queue)}</td>")
+                    .Append(c.Cancelled ? " <span class=\"muted\">(cancelled)</span>" : "")
+                    .Append(results.GetValueOrDefault(c.Id) is > 0 and var n ? $" <span class=\"muted\" data-field=\"stage-results\">({E(c.Pipeline)}: {I(n)} stage results)</span>" : "")
+                    .Append($"</td><td>{E(c.Queue)}</td>")
                     .Append($"<td><progress data-field=\"bar\" max=\"1\" value=\"{N(progress, "0.####")}\"></progress></td>")
                     .Append($"<td data-field=\"progress\" class=\"num\">{N(progress * 100, "0.0")}%</td>")
                     .Append($"<td data-field=\"hours\" class=\"num\">{N(c.ProcessedSeconds / 3600, "0.00")} / {N(c.AudioSeconds / 3600, "0.00")}</td>")

@@ -57,6 +57,7 @@ internal static class ShardPages
     {
         var id = long.Parse(route.Groups["id"].Value, CultureInfo.InvariantCulture);
         var reader = ctx.RequestServices.GetRequiredService<DashboardReader>();
+        var stages = ctx.RequestServices.GetRequiredService<StageReader>();
         var af = ctx.RequestServices.GetRequiredService<IAntiforgery>();
         var d = await reader.ShardAsync(id, ct);
         if (d is null)
@@ -116,6 +117,15 @@ internal static class ShardPages
             h.Append("<table id=\"segments\"><tr><th>file</th><th>from s</th><th>to s</th></tr>");
             foreach (var g in segments)
                 h.Append($"<tr><td>{E(g.Path)}</td><td class=\"num\">{N(g.StartSeconds, "0.000")}</td><td class=\"num\">{N(g.EndSeconds, "0.000")}</td></tr>");
+            h.Append("</table>");
+        }
+        // Model stages' results (issue 15), the first of them.
+        var results = d.SegmentsWritten > 0 ? await stages.ShardResultsAsync(id, SegmentsShown, ct) : [];
+        if (results.Count > 0)
+        {
+            h.Append($"<h2>Stage results</h2><p>The first {I(results.Count)}.</p><table id=\"stage-results\"><tr><th>file</th><th>from s</th><th>stage</th><th>result</th></tr>");
+            foreach (var r in results)
+                h.Append($"<tr><td>{E(r.Path)}</td><td class=\"num\">{N(r.StartSeconds, "0.000")}</td><td>{E(r.Stage)}</td><td><code>{E(r.ResultJson.Length > 300 ? r.ResultJson[..300] + "..." : r.ResultJson)}</code></td></tr>");
             h.Append("</table>");
         }
         return Html($"Shard {id}", h);

@@ -5,7 +5,8 @@ public sealed record NodeSlot(int Index, GpuInfo? Gpu);
 
 /// <summary>
 /// A node's worker slots: <c>perGpu</c> slots on each GPU (in the order given), then the CPU
-/// slots, and the intra-op threads each worker gets: <c>max(1, cores / slots)</c> unless set.
+/// slots, and the cores each worker gets: <c>max(1, cores / slots)</c> unless set, shared in the worker
+/// by its decoder threads and its intra-op threads (<c>WorkerOptions.SplitCores</c>).
 /// </summary>
 public sealed class NodeSlotPlan
 {
@@ -13,7 +14,7 @@ public sealed class NodeSlotPlan
 
     public IReadOnlyList<NodeSlot> Slots { get; }
 
-    /// <summary>Intra-op threads per worker.</summary>
+    /// <summary>Cores per worker (decoder threads plus intra-op threads).</summary>
     public int Threads { get; }
 
     public int GpuSlots => Slots.Count(s => s.Gpu is not null);

@@ -6,6 +6,7 @@ using Workers.Core.Options;
 using Workers.Fleet.Resilience;
 using Workers.Onnx;
 using Workers.Pipeline.Processing;
+using Workers.Pipeline.Stages;
 using Workers.Pipeline.Vad;
 using Workers.Postgres.Fleet;
 using Workers.Postgres.Queue;
@@ -40,8 +41,14 @@ public sealed partial class ShardWorker(
     ILogger logger,
     QueueMaintenance? maintenance = null,
     AttemptLog? attemptLog = null,
-    AudioDecoderOptions? decoder = null)
+    AudioDecoderOptions? decoder = null,
+    IReadOnlyList<ShardPipeline>? pipelines = null)
 {
+    // The pipelines this process has loaded (issue 15): it claims only their shards and runs the one each shard names.
+    // Without a list, the one pipeline of options.Pipeline, from vad and model.
+    private readonly Dictionary<string, ShardPipeline> _pipelines =
+        (pipelines ?? [new ShardPipeline(options.Pipeline, vad, model)]).ToDictionary(p => p.Name, StringComparer.Ordinal);
+    private string[] PipelineNames => [.. _pipelines.Keys.Order(StringComparer.Ordinal)];
     private readonly QueueOptions _q = queue.Options;
     private readonly WorkerIdentity _who = new(
         $"{options.Node}/{Environment.ProcessId}/{options.Slot}", options.Node, options.Gpu, executionProvider);
@@ -57,9 +64,13 @@ public sealed partial class ShardWorker(
     public async Task<int> RunAsync(CancellationToken ct)
     {
         TempFolders.SweepDead(options.TempRoot, options.Node, logger); // e.g. the predecessor of this slot, if it was killed
+        // The clock first: its round trips also warm up the connection and the code paths, so that the offset the
+        // registration stores is not inflated by a cold first statement.
+        var clock = await _untilUp.ExecuteAsync(async t => await registry.MeasureClockAsync(ct: t), ct);
         await _untilUp.ExecuteAsync(async t => await registry.RegisterAsync(new WorkerRegistration(_who.Worker, options.Node, Environment.ProcessId,
             options.Slot, options.Gpu, options.GpuUuid, options.GpuName, executionProvider, options.Threads,
-            typeof(ShardWorker).Assembly.GetName().Version?.ToString() ?? "0", options.Queues), t), ct);
+            typeof(ShardWorker).Assembly.GetName().Version?.ToString() ?? "0", options.Queues) { Pipelines = PipelineNames }, t), ct);
+        CheckClock(clock, atStart: true);
         using var beats = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var registryBeat = BeatRegistryAsync(beats.Token);
         try
@@ -97,12 +108,34 @@ public sealed partial class ShardWorker(
             {
                 var shard = Volatile.Read(ref _current);
                 var claims = ClaimLatency.TakeReport();
-                try { await registry.HeartbeatAsync(_who.Worker, shard?.Id, shard?.Attempt, claims, ct); }
+                try { if (await registry.HeartbeatAsync(_who.Worker, shard?.Id, shard?.Attempt, claims, ct) is { } offsetMs) CheckClock(new ClockReading(offsetMs, 0), atStart: false); }
                 catch (Exception e) when (DatabaseRetry.IsTransient(e)) { ClaimLatency.Unreport(claims); /* the next beat tries again */ }
             }
         }
         catch (OperationCanceledException) { }
     }
+
+    // Whether the last check found the clock skewed: a heartbeat warns when skew appears and says when it is gone,
+    // not every beat. Written by the start-up check, then only by the registry heartbeat loop.
+    private bool _clockSkewed;
+
+    /// <summary>
+    /// Issue 11: the queue runs on the database's clock, so a skewed node keeps working correctly; the offset is
+    /// stored in the registry row (fleet page, status --fleet, /metrics) and warned about beyond Queue:ClockSkewWarnSeconds.
+    /// </summary>
+    private void CheckClock(ClockReading clock, bool atStart)
+    {
+        var skewed = clock.Beyond(_q.ClockSkewWarn);
+        if (skewed && (atStart || !_clockSkewed)) LogClockSkewed(_who.Worker, clock.OffsetMs / 1000, _q.ClockSkewWarnSeconds);
+        else if (!skewed && _clockSkewed) LogClockInSync(_who.Worker, clock.OffsetMs / 1000);
+        _clockSkewed = skewed;
+    }
+
+    [LoggerMessage(LogLevel.Warning, "Worker {Worker}: this node's clock is {Offset:+0.0;-0.0} s off the database's (more than Queue:ClockSkewWarnSeconds = {Threshold} s). Leases, claims and rescue run on the database's clock, so the queue is unaffected; fix the node's time sync (chrony/NTP) so its logs and timings line up.")]
+    private partial void LogClockSkewed(string worker, double offset, double threshold);
+
+    [LoggerMessage(LogLevel.Information, "Worker {Worker}: this node's clock is back within {Offset:+0.0;-0.0;0.0} s of the database's")]
+    private partial void LogClockInSync(string worker, double offset);
 
     private async Task<int> LoopAsync(CancellationToken ct)
     {
@@ -126,7 +159,7 @@ public sealed partial class ShardWorker(
             {
                 if (options.UntilIdle)
                 {
-                    var (queued, running) = await _untilUp.ExecuteAsync(async t => await queue.ActiveCountsAsync(options.Queues, t), ct);
+                    var (queued, running) = await _untilUp.ExecuteAsync(async t => await queue.ActiveCountsAsync(options.Queues, t, PipelineNames), ct);
                     if (queued == 0 && running == 0) { LogIdle(_who.Worker, Completed); return 0; }
                     // Work remains but is not claimable now (backoff, or running elsewhere): wait briefly.
                 }
@@ -154,7 +187,7 @@ public sealed partial class ShardWorker(
     {
         // Wall time, like the shard rate below: a latency is measured, not scheduled.
         var started = Stopwatch.GetTimestamp();
-        var claimed = await queue.ClaimAsync(_who, options.Queues, 1, ct);
+        var claimed = await queue.ClaimAsync(_who, options.Queues, 1, ct, PipelineNames);
         ClaimLatency.Record(Stopwatch.GetElapsedTime(started));
         return claimed;
     }
@@ -209,6 +242,7 @@ public sealed partial class ShardWorker(
         double processed = 0;
         var lost = false;
         Task? beat = null;
+        Task<ShardOutput>? processing = null;
         try
         {
             Directory.CreateDirectory(tempDir);
@@ -245,13 +279,27 @@ public sealed partial class ShardWorker(
                 }
             }, CancellationToken.None);
 
-            var work = items.Select(i => new ProcessItem(i.FileIndex, i.FullPath, i.StartSeconds, i.EndSeconds)).ToList();
+            // A file listed relative to the corpus root must still be under it when opened (symlinks swapped since enqueue).
+            var work = items.Select(i => new ProcessItem(i.FileIndex, i.FullPath, i.StartSeconds, i.EndSeconds, Path.IsPathRooted(i.Path) ? null : i.RootDir, i.FileSeconds)).ToList();
             // Inference is CPU-bound and synchronous: give it its own thread so the heartbeat never waits on it.
-            var output = await Task.Factory.StartNew(() =>
+            var pipeline = _pipelines.TryGetValue(shard.Pipeline, out var p) ? p
+                : throw new InvalidOperationException($"shard {shard.Id} names pipeline '{shard.Pipeline}', which this worker has not loaded (it serves {string.Join(", ", PipelineNames)})");
+            List<SegmentStageOutput> stageResults = [];
+            processing = Task.Factory.StartNew(() =>
             {
-                using var batcher = new VadBatcher(model, vad);
-                return new ShardProcessor(batcher, vad, decoder).Process(work, s => Volatile.Write(ref processed, s), leaseLost.Token);
+                using var batcher = new VadBatcher(pipeline.Model, pipeline.Vad);
+                var decodeAhead = new DecodeAheadOptions { DecoderThreads = options.SplitCores(options.Cores).Decoders, MaxDecodedMb = options.MaxDecodedMb };
+                // Decoded audio lives in the attempt's temp folder, removed with it below (or swept after a kill).
+                var found = new ShardProcessor(batcher, pipeline.Vad, decoder, decodeAhead).Process(work, s => Volatile.Write(ref processed, s), leaseLost.Token, tempDir);
+                // Then the model stages over the segments found (none for a VAD-only pipeline). They read the
+                // items' speech ranges again: the decode-ahead files are gone once the VAD has finished an item.
+                if (pipeline.Stages.Count > 0) stageResults = new SegmentStageRunner(pipeline.Stages, decoder).Run(work, found.Segments, leaseLost.Token);
+                return found;
             }, leaseLost.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            // The drain's promise holds even while a decoder's read is stuck in the kernel (a hung mount,
+            // which no one can cancel): when drain time is up the shard is given back without waiting for
+            // that read. Every thread involved is a background thread, so none keeps the process alive.
+            var output = await processing.WaitAsync(drain.Token);
 
             await leaseLost.CancelAsync(); // stop the heartbeat before the fenced complete
             try { await beat; } catch (OperationCanceledException) { }
@@ -262,11 +310,15 @@ public sealed partial class ShardWorker(
             foreach (var f in output.Failures.Take(ItemFailuresLogged))
                 LogItemFailed(shard.Id, items.FirstOrDefault(i => i.FileIndex == f.FileIndex)?.Path ?? $"file #{f.FileIndex}", f.StartSeconds, f.EndSeconds, f.Error);
             if (output.Failures.Count > ItemFailuresLogged) LogMoreItemsFailed(shard.Id, output.Failures.Count - ItemFailuresLogged);
+            // A file that grew since enqueue: processed as planned; said in the attempt's log (its log tail), where the shard page shows it.
+            foreach (var w in output.Warnings)
+                LogItemWarning(shard.Id, items.FirstOrDefault(i => i.FileIndex == w.FileIndex)?.Path ?? $"file #{w.FileIndex}", w.StartSeconds, w.EndSeconds, w.Message);
             var segments = output.Segments.Select(s => new SegmentRow(s.FileIndex, s.StartSeconds, s.EndSeconds)).ToList();
             var failures = output.Failures.Select(f => new FileFailureRow(f.FileIndex, f.StartSeconds, f.EndSeconds, f.Error)).ToList();
             // Retried on transient faults for about a lease: the transaction is all or nothing and
             // fenced, so a retry after an unknown outcome cannot write twice (the fence refuses it).
-            if (await _withinLease.ExecuteAsync(async t => await queue.CompleteAsync(shard, _who, segments, failures, attemptLog?.Snapshot(), t), CancellationToken.None))
+            if (await _withinLease.ExecuteAsync(async t => await queue.CompleteAsync(shard, _who, segments, failures, attemptLog?.Snapshot(), t,
+                stageResults.Select(r => new SegmentResultRow(r.FileIndex, r.StartSeconds, r.Stage, r.ResultJson)).ToList()), CancellationToken.None))
             {
                 Completed++;
                 var wall = sw.Elapsed.TotalSeconds;
@@ -283,7 +335,10 @@ public sealed partial class ShardWorker(
         }
         catch (OperationCanceledException) when (drain.IsCancellationRequested)
         {
-            // Drain time is up: give the shard back; another worker starts it afresh.
+            // Drain time is up: give the shard back; another worker starts it afresh. Inference stops at
+            // its next step; a moment for that, so the model is not in use when the process ends. A
+            // processing thread still waiting then waits on a stuck read, not on the model.
+            if (processing is not null) await Task.WhenAny(processing, Task.Delay(DrainGrace, time));
             await ReleaseQuietlyAsync(shard);
         }
         catch (Exception e)
@@ -308,6 +363,9 @@ public sealed partial class ShardWorker(
         }
     }
 
+    /// <summary>How long a drained shard's inference gets to reach its next step before the shard is given back.</summary>
+    private static readonly TimeSpan DrainGrace = TimeSpan.FromSeconds(1);
+
     private async Task ReleaseQuietlyAsync(ClaimedShard shard)
     {
         try
@@ -329,6 +387,9 @@ public sealed partial class ShardWorker(
 
     [LoggerMessage(LogLevel.Warning, "Shard {Shard}: {Path} [{Start:0.0}-{End:0.0} s] failed, the shard goes on without it: {Error}")]
     private partial void LogItemFailed(long shard, string path, double start, double end, string error);
+
+    [LoggerMessage(LogLevel.Warning, "Shard {Shard}: {Path} [{Start:0.0}-{End:0.0} s]: {Message}")]
+    private partial void LogItemWarning(long shard, string path, double start, double end, string message);
 
     [LoggerMessage(LogLevel.Warning, "Shard {Shard}: {More} more failed item(s) not logged; all are recorded in the shard's file failures")]
     private partial void LogMoreItemsFailed(long shard, int more);

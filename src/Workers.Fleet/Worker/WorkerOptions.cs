@@ -17,8 +17,43 @@ public sealed class WorkerOptions
     public string? GpuUuid { get; set; }
     public string? GpuName { get; set; }
 
+    /// <summary>Cores given to this worker (<c>workers run --threads</c>), shared by decoding and inference (<see cref="SplitCores"/>).</summary>
+    /// <value>The default value is 1.</value>
+    public int Cores { get; set; } = 1;
+
     /// <summary>Intra-op threads the session got, for the registry.</summary>
     public int Threads { get; set; } = 1;
+
+    /// <summary>
+    /// Of the cores given to this worker (<c>workers run --threads</c>, by default
+    /// <c>max(1, cores / workers)</c>), how many decode: items decoded at once, each by the WAV
+    /// reader or one ffmpeg process. The rest run ONNX Runtime's intra-op threads, so decoders plus
+    /// intra-op threads stay within the worker's cores (<see cref="SplitCores"/>). 0 picks: on a
+    /// GPU slot every core but one (the CPU's only other job is feeding the GPU), on a CPU slot half.
+    /// </summary>
+    /// <value>The default value is 0 (automatic). Setting: <c>Fleet:DecoderThreads</c>.</value>
+    public int DecoderThreads { get; set; }
+
+    /// <summary>
+    /// Decoded audio (16 kHz mono float32, about 230 MB per hour) one shard may keep in its temp
+    /// folder at once; decoding waits rather than go over it (an item longer than all of it is
+    /// still decoded, alone). Not memory: the worker reads it back through the page cache.
+    /// </summary>
+    /// <value>The default value is 2048 MB. Setting: <c>Fleet:MaxDecodedMb</c>.</value>
+    public long MaxDecodedMb { get; set; } = 2048;
+
+    /// <summary>
+    /// Splits the worker's <paramref name="cores"/> into decoder threads and intra-op threads
+    /// (<see cref="DecoderThreads"/>). Each side gets at least one, so a one-core worker has one of
+    /// each and they take turns on that core: the decoder waits whenever it is ahead, so the core
+    /// goes to whichever stage has work, in proportion to its cost.
+    /// </summary>
+    public (int Decoders, int IntraOp) SplitCores(int cores)
+    {
+        cores = Math.Max(1, cores);
+        var decoders = DecoderThreads > 0 ? DecoderThreads : Gpu is not null ? Math.Max(1, cores - 1) : Math.Max(1, cores / 2);
+        return (decoders, Math.Max(1, cores - decoders));
+    }
 
     /// <summary>Exit 0 once no shard of <see cref="Queues"/> is queued or running.</summary>
     public bool UntilIdle { get; set; }
@@ -63,6 +98,8 @@ public sealed class WorkerOptions
         if (BatchSize is < 1 or > 4096) p.Add($"Pipelines:{Pipeline}:BatchSize must be within 1..4096 (is {BatchSize}).");
         if (string.IsNullOrWhiteSpace(Node)) p.Add("Fleet:NodeName must not be empty.");
         if (DrainSeconds < 0) p.Add($"Fleet:DrainSeconds must be >= 0 (is {DrainSeconds}).");
+        if (DecoderThreads is < 0 or > 256) p.Add($"Fleet:DecoderThreads must be within 0..256, 0 for automatic (is {DecoderThreads}).");
+        if (MaxDecodedMb < 1) p.Add($"Fleet:MaxDecodedMb must be at least 1 (is {MaxDecodedMb}); decoded audio has to go somewhere.");
         return p;
     }
 }

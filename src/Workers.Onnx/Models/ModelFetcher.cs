@@ -33,6 +33,22 @@ public static class ModelFetcher
         return results;
     }
 
+    /// <summary>A user's own model (source.local): checked against the pin, then copied into the models root.</summary>
+    private static ModelFetchResult CopyLocal(ModelEntry entry, string modelsRoot, ModelFileStatus status, Action<string>? log)
+    {
+        var from = Path.GetFullPath(Path.Combine(modelsRoot, entry.Source.Local!));
+        if (!File.Exists(from))
+            throw new ModelStoreException($"{entry.Name}: source.local {from} does not exist; put the model file there or correct source.local in models.json.");
+        var actual = FileHashes.Sha256(from);
+        if (actual != entry.Sha256)
+            throw new ModelStoreException($"{entry.Name}: {from} has sha256 {actual}, but models.json pins {entry.Sha256}; nothing was copied. " +
+                "If the file is the one you mean, put its sha256 (sha256sum FILE) in models.json.");
+        Directory.CreateDirectory(Path.GetDirectoryName(status.Path)!);
+        if (Path.GetFullPath(from) != status.Path) File.Copy(from, status.Path, overwrite: true);
+        log?.Invoke($"{entry.Name}: copied {from} to {status.Path} (sha256 ok)");
+        return new ModelFetchResult(entry, status.Path, ModelFetchOutcome.Fetched);
+    }
+
     /// <summary>Fetches one entry; a no-op when its file is present with the pinned sha256.</summary>
     public static async Task<ModelFetchResult> FetchAsync(
         ModelEntry entry, string modelsRoot, ModelFetcherOptions? options = null, Action<string>? log = null, CancellationToken cancellationToken = default)
@@ -47,6 +63,8 @@ public static class ModelFetcher
         }
         if (status.State == ModelFileState.HashMismatch)
             log?.Invoke($"{entry.Name}: {status.Path} has sha256 {status.ActualSha256}, models.json pins {entry.Sha256}; replacing it");
+
+        if (entry.Source.IsLocal) return CopyLocal(entry, modelsRoot, status, log);
 
         var cache = Path.GetFullPath(options.CacheDirectory ?? Path.Combine(modelsRoot, ".cache", "npm"));
         Directory.CreateDirectory(cache);

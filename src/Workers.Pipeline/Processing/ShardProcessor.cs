@@ -4,8 +4,11 @@ using Workers.Pipeline.Vad;
 
 namespace Workers.Pipeline.Processing;
 
-/// <summary>One range of one file to segment (seconds from the file's start).</summary>
-public readonly record struct ProcessItem(int FileIndex, string FullPath, double StartSeconds, double EndSeconds);
+/// <summary>One range of one file to segment (seconds from the file's start). <paramref name="CorpusRoot"/>:
+/// the corpus root recorded at enqueue, which the opened file must still lie under (null: not confined).
+/// <paramref name="FileSeconds"/>: the file's duration at enqueue, so its last item can tell that it grew
+/// (null: unknown). See <see cref="ItemLengthCheck"/>.</summary>
+public readonly record struct ProcessItem(int FileIndex, string FullPath, double StartSeconds, double EndSeconds, string? CorpusRoot = null, double? FileSeconds = null);
 
 /// <summary>A speech segment in file time.</summary>
 public readonly record struct FoundSegment(int FileIndex, double StartSeconds, double EndSeconds);
@@ -15,6 +18,9 @@ public readonly record struct ItemFailure(int FileIndex, double StartSeconds, do
 
 public sealed record ShardOutput(IReadOnlyList<FoundSegment> Segments, IReadOnlyList<ItemFailure> Failures, double AudioSeconds)
 {
+    /// <summary>Items processed with something to say (a file longer than enqueued); see <see cref="ItemLengthCheck"/>.</summary>
+    public IReadOnlyList<ItemWarning> Warnings { get; init; } = [];
+
     /// <summary>How many times inference ran out of memory and the batch was halved (0: never).</summary>
     public int OomRetries { get; init; }
 
@@ -24,45 +30,107 @@ public sealed record ShardOutput(IReadOnlyList<FoundSegment> Segments, IReadOnly
 }
 
 /// <summary>
-/// Segments every item of a shard with one batched VAD: all items go into the batcher at once, so
-/// a shard of many short files and a shard holding one 30-minute range both fill the batch.
-/// Decoding runs ahead on the thread pool (<see cref="PrefetchingReader"/>) while this thread runs
-/// inference. A file that cannot be decoded becomes an <see cref="ItemFailure"/>, never a crash.
-/// If inference runs out of memory (<see cref="IsOutOfMemory"/>), <see cref="VadBatcher.MaxRunSize"/>
-/// is halved and the step retried (the batcher loses nothing when the model throws); the lower size
-/// is kept for the rest of the shard. Only a batch of one running out of memory fails the shard:
-/// that exception propagates, as does any other exception from inference.
+/// Segments every item of a shard with one batched VAD. Two stages overlap: an
+/// <see cref="ItemDecoder"/> decodes each item once, ahead, on
+/// <see cref="DecodeAheadOptions.DecoderThreads"/> threads of its own, into the shard's temp folder;
+/// this thread admits every decoded item to the batcher and runs inference, so a shard of many
+/// short files and a shard holding one 30-minute range both fill the batch, and every sub-stream of
+/// a long item reads the one decode. A file that cannot be decoded becomes an
+/// <see cref="ItemFailure"/>, never a crash; a transient decode failure is decoded again
+/// (<see cref="MaxItemAttempts"/>). If inference runs out of memory (<see cref="IsOutOfMemory"/>),
+/// <see cref="VadBatcher.MaxRunSize"/> is halved and the step retried (the batcher loses nothing
+/// when the model throws); the lower size is kept for the rest of the shard. Only a batch of one
+/// running out of memory fails the shard: that exception propagates, as does any other exception
+/// from inference.
 /// </summary>
-public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions options, AudioDecoderOptions? decoder = null)
+public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions options, AudioDecoderOptions? decoder = null, DecodeAheadOptions? decodeAhead = null)
 {
     private readonly AudioDecoderOptions _decoder = decoder ?? AudioDecoderOptions.Default;
+    private readonly DecodeAheadOptions _decodeAhead = decodeAhead ?? DecodeAheadOptions.Default;
 
+    /// <param name="items">The shard's items.</param>
     /// <param name="progress">Called from this thread with the audio seconds of items finished so far.</param>
-    public ShardOutput Process(IReadOnlyList<ProcessItem> items, Action<double>? progress, CancellationToken ct)
+    /// <param name="ct">Stops processing (the decoders too); throws <see cref="OperationCanceledException"/>.</param>
+    /// <param name="tempFolder">Where decoded audio is kept (the shard's own temp folder, which must exist);
+    /// null: a folder of its own under the system temp path, removed on return.</param>
+    public ShardOutput Process(IReadOnlyList<ProcessItem> items, Action<double>? progress, CancellationToken ct, string? tempFolder = null)
     {
         var sr = options.SampleRate;
         var readStarts = new double[items.Count];
-        void Enqueue(int i)
-        {
-            var it = items[i];
-            var expected = (long)Math.Round((it.EndSeconds - readStarts[i]) * sr);
-            batcher.Enqueue(new VadItem(i, new AudioItemSource(it.FullPath, readStarts[i], it.EndSeconds, _decoder), expected));
-        }
+        var requests = new DecodeRequest[items.Count];
         for (var i = 0; i < items.Count; i++)
         {
-            readStarts[i] = LeadInStart(items[i].StartSeconds);
-            Enqueue(i);
+            var it = items[i];
+            readStarts[i] = LeadInStart(it.StartSeconds);
+            // A file's last item reads a little past its end, to notice a file that grew (ItemLengthCheck).
+            var readEnd = ItemLengthCheck.ReadEnd(it);
+            requests[i] = new DecodeRequest(it.FullPath, readStarts[i], readEnd, (long)Math.Round((readEnd - readStarts[i]) * sr), it.CorpusRoot);
         }
 
+        var ownFolder = tempFolder is null ? Directory.CreateTempSubdirectory("workers-decode-").FullName : null;
+        try
+        {
+            using var decodes = new ItemDecoder(requests, _decodeAhead, _decoder, tempFolder ?? ownFolder!);
+            for (var i = 0; i < items.Count; i++) decodes.Submit(i);
+            var output = Run(items, requests, readStarts, decodes, progress, ct);
+            PeakDecodedBytes = Math.Max(PeakDecodedBytes, decodes.PeakHeldBytes);
+            return output;
+        }
+        finally
+        {
+            if (ownFolder is not null) Directory.Delete(ownFolder, recursive: true);
+        }
+    }
+
+    private ShardOutput Run(IReadOnlyList<ProcessItem> items, DecodeRequest[] requests, double[] readStarts, ItemDecoder decodes, Action<double>? progress, CancellationToken ct)
+    {
+        var sr = options.SampleRate;
         var segments = new List<FoundSegment>();
         var failures = new List<ItemFailure>();
+        var warnings = new List<ItemWarning>();
         var completed = new List<VadItemResult>();
+        var decoded = new DecodedAudio?[items.Count];
+        var itemAttempts = new int[items.Count];
+        var open = items.Count; // items without their final result yet
         double done = 0;
         var oomRetries = 0;
-        var itemAttempts = new int[items.Count];
-        while (!batcher.IsIdle)
+
+        // An item's final failure, or a retry when the decoder may do better next time.
+        void Failed(int index, Exception error)
+        {
+            if (IsTransientDecodeError(error) && ++itemAttempts[index] < MaxItemAttempts)
+            {
+                // A decoder that crashed or an I/O hiccup: decode the item again from its start.
+                TransientRetries++;
+                decodes.Submit(index);
+                return;
+            }
+            var it = items[index];
+            failures.Add(new ItemFailure(it.FileIndex, it.StartSeconds, it.EndSeconds, Describe(error)));
+            done += it.EndSeconds - it.StartSeconds;
+            open--;
+        }
+
+        DecodeWait WaitFor() =>
+            open == 0 ? DecodeWait.Never // the last item just failed to decode: nothing more will come
+            : batcher.IsIdle ? DecodeWait.Always
+            : batcher.ActiveStreams + batcher.PendingStreams < batcher.MaxRunSize ? DecodeWait.WhileDecoding
+            : DecodeWait.Never;
+
+        while (open > 0)
         {
             ct.ThrowIfCancellationRequested();
+            // Admit every item decoded so far. Wait for the decoders when inference has nothing to do,
+            // and also while the batch is not full and more is being decoded: a thin batch costs more
+            // per window, and the core it would take is better spent decoding (the decoder may share it).
+            while (decodes.TryTake(out var d, WaitFor(), ct))
+            {
+                if (d.Error is not null) { Failed(d.Index, d.Error); continue; }
+                decoded[d.Index] = d.Audio;
+                batcher.Enqueue(new VadItem(d.Index, d.Audio!, requests[d.Index].ExpectedSamples));
+            }
+            if (batcher.IsIdle) { progress?.Invoke(done); continue; }
+
             try
             {
                 batcher.Step(completed);
@@ -79,20 +147,19 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
             {
                 var index = (int)r.ItemId;
                 var it = items[index];
-                if (r.Error is not null && IsTransientDecodeError(r.Error) && ++itemAttempts[index] < MaxItemAttempts)
+                decodes.Release(decoded[index]!); // every sub-stream has ended: its decoded audio is no longer needed
+                decoded[index] = null;
+                if (r.Error is not null)
                 {
-                    // A decoder that crashed or an I/O hiccup: read the item again from its start (its
-                    // partial probabilities were discarded with the failed result).
-                    TransientRetries++;
-                    Enqueue(index);
+                    Failed(index, r.Error);
                     continue;
                 }
                 done += it.EndSeconds - it.StartSeconds;
-                if (r.Error is not null)
-                {
-                    failures.Add(new ItemFailure(it.FileIndex, it.StartSeconds, it.EndSeconds, Describe(r.Error)));
-                    continue;
-                }
+                open--;
+                // Decoded length against enqueued: a shorter file's missing range is a failure, a longer one a warning.
+                var (shortfall, grew) = ItemLengthCheck.Check(it, readStarts[index], r.TotalSamples, sr);
+                if (shortfall is { } missing) failures.Add(missing);
+                if (grew is { } warning) warnings.Add(warning);
                 foreach (var s in r.Segments)
                 {
                     // Speech found in the lead-in belongs to the previous range (another shard): clip to ours.
@@ -105,8 +172,11 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
             progress?.Invoke(done);
         }
         segments.Sort((a, b) => a.FileIndex != b.FileIndex ? a.FileIndex.CompareTo(b.FileIndex) : a.StartSeconds.CompareTo(b.StartSeconds));
-        return new ShardOutput(segments, failures, done) { OomRetries = oomRetries, FinalRunSize = batcher.MaxRunSize };
+        return new ShardOutput(segments, failures, done) { OomRetries = oomRetries, FinalRunSize = batcher.MaxRunSize, Warnings = warnings };
     }
+
+    /// <summary>Most decoded audio (bytes) this processor's shards held in their temp folders at once.</summary>
+    public long PeakDecodedBytes { get; private set; }
 
     /// <summary>
     /// Whether <paramref name="e"/> means inference ran out of memory, so that a smaller batch may
@@ -162,7 +232,7 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
     /// <summary>Attempts per item when decoding fails transiently.</summary>
     public const int MaxItemAttempts = 3;
 
-    /// <summary>Items read again after a transient decode failure, over this processor's life.</summary>
+    /// <summary>Items decoded again after a transient decode failure, over this processor's life.</summary>
     public int TransientRetries { get; private set; }
 
     /// <summary>
@@ -173,7 +243,7 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
     public static bool IsTransientDecodeError(Exception e) =>
         DecoderError(e) switch
         {
-            FileNotFoundException or DirectoryNotFoundException => false,
+            FileNotFoundException or DirectoryNotFoundException or CorpusFileRejectedException => false,
             IOException or TimeoutException => true,
             AudioFormatException f => FfmpegSignalExit().Match(f.Message) is { Success: true } m && int.Parse(m.Groups[1].Value) >= 128,
             _ => false,
@@ -182,8 +252,8 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
     [System.Text.RegularExpressions.GeneratedRegex(@"ffmpeg exited with code (\d+)")]
     private static partial System.Text.RegularExpressions.Regex FfmpegSignalExit();
 
-    private static string Describe(Exception e) => FileAccessErrors.Describe(DecoderError(e));
+    private static string Describe(Exception e) => DecoderError(e) is CorpusFileRejectedException r ? r.Reason : FileAccessErrors.Describe(DecoderError(e));
 
-    /// <summary>The decoder's own exception: <see cref="PrefetchingReader"/> wraps it in an <see cref="AudioReadException"/>.</summary>
+    /// <summary>The decoder's own exception, unwrapped from an <see cref="AudioReadException"/>.</summary>
     private static Exception DecoderError(Exception e) => e is AudioReadException { InnerException: { } i } ? i : e;
 }

@@ -103,6 +103,51 @@ public sealed class LocalCluster
             state is null ? null : ConnectionString(state, DatabaseName, maskPassword: true));
     }
 
+    /// <summary>
+    /// Makes this cluster a streaming standby of <paramref name="primary"/> (which must be running) and starts it:
+    /// <c>pg_basebackup -R</c> copies the primary and writes <c>primary_conninfo</c> with <paramref name="applicationName"/>,
+    /// the name the primary's <c>synchronous_standby_names</c> refers to. The standby keeps the primary's password and
+    /// listens on a port of its own. Returns its connection string (read-only until promoted). For failover
+    /// drills and tests (ops/RUNBOOK.md, "Primary and standby"); a production standby is set up by the operator.
+    /// </summary>
+    /// <param name="port">The port to listen on (e.g. the one a dead primary had, so that connection strings stay valid); default a free one.</param>
+    public async Task<string> StartStandbyAsync(LocalCluster primary, string applicationName = "workers_standby", int? port = null, CancellationToken ct = default)
+    {
+        var bin = PostgresBinaries.Find();
+        var source = primary.ReadState() ?? throw new LocalClusterException($"{primary.Root} holds no cluster to copy: start it first.");
+        Directory.CreateDirectory(Root);
+        using var fileLock = await AcquireLockAsync(ct);
+        if (Directory.Exists(DataDir)) Directory.Delete(DataDir, recursive: true);
+        Directory.CreateDirectory(SocketDir);
+        if (IsRoot) await RunAsync("chown", ["-R", "postgres:postgres", Root], ct, "give the standby's folder to the postgres user");
+        var state = new ClusterState(port ?? FreePort(), source.Password);
+        // The conninfo (password included) is what -R writes into the standby's postgresql.auto.conf (mode 0600).
+        var conninfo = $"host=127.0.0.1 port={source.Port} user={UserName} password={source.Password} application_name={applicationName}";
+        await RunAsync(Path.Combine(Path.GetDirectoryName(bin.PgCtl)!, "pg_basebackup"),
+            ["-D", DataDir, "-R", "-X", "stream", "-c", "fast", "-d", conninfo], ct, "copy the primary for a standby (pg_basebackup)");
+        WriteState(state);
+        WriteSettings(state.Port);
+        await RunAsync(bin.PgCtl, ["start", "-D", DataDir, "-l", LogFile, "-w", "-t", "60", "-s"], ct, "start the standby");
+        _log.LogInformation("Started standby of {Primary} at 127.0.0.1:{Port} (data {DataDir})", primary.Root, state.Port, DataDir);
+        return ConnectionString(state, DatabaseName);
+    }
+
+    /// <summary>Promotes this standby to primary (<c>pg_ctl promote</c>, waiting until it accepts writes).</summary>
+    public async Task PromoteAsync(CancellationToken ct = default) =>
+        await RunAsync(PostgresBinaries.Find().PgCtl, ["promote", "-D", DataDir, "-w", "-t", "60", "-s"], ct, "promote the standby");
+
+    /// <summary>SIGKILLs the server (its postmaster; the backends follow): a crash as the machine's loss would cause it.</summary>
+    public void Kill()
+    {
+        var pidFile = Path.Combine(DataDir, "postmaster.pid");
+        if (!File.Exists(pidFile)) throw new LocalClusterException($"{DataDir} has no postmaster.pid: the server is not running.");
+        var pid = int.Parse(File.ReadLines(pidFile).First(), System.Globalization.CultureInfo.InvariantCulture);
+        Process.GetProcessById(pid).Kill(entireProcessTree: false);
+    }
+
+    /// <summary>The port this cluster listens on, or null before its first start.</summary>
+    public int? Port => ReadState()?.Port;
+
     /// <summary>Stops the cluster and deletes its folder (throwaway test clusters).</summary>
     public async Task DestroyAsync()
     {

@@ -48,7 +48,6 @@ public sealed class CorpusAdmin(NpgsqlDataSource db, TimeProvider time)
     private async Task<IReadOnlyList<long>> RerunAsync(string statement, Action<NpgsqlCommand> bind, int budget, AuditRecord audit,
         Func<IReadOnlyList<long>, string?> detail, CancellationToken ct)
     {
-        var now = time.GetUtcNow().UtcDateTime;
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         var list = new List<long>();
@@ -56,7 +55,7 @@ public sealed class CorpusAdmin(NpgsqlDataSource db, TimeProvider time)
         {
             bind(cmd);
             cmd.Parameters.AddWithValue("budget", budget);
-            cmd.Parameters.AddWithValue("now", now);
+            cmd.Parameters.Add(DbClock.Now(time));
             await using var r = await cmd.ExecuteReaderAsync(ct);
             while (await r.ReadAsync(ct)) list.Add(r.GetInt64(0));
         }
@@ -68,7 +67,7 @@ public sealed class CorpusAdmin(NpgsqlDataSource db, TimeProvider time)
             await del.ExecuteNonQueryAsync(ct);
             await NotifyAsync(conn, tx, "*", ct);
         }
-        await AuditLog.WriteAsync(conn, tx, audit, list.Count, detail(list), now, ct);
+        await AuditLog.WriteAsync(conn, tx, audit, list.Count, detail(list), time, ct);
         await tx.CommitAsync(ct);
         return list;
     }
@@ -84,7 +83,6 @@ public sealed class CorpusAdmin(NpgsqlDataSource db, TimeProvider time)
     /// <exception cref="CorpusActionRefusedException">The corpus is cancelled.</exception>
     public async Task<FailedFilesRerun?> RerunFailedFilesAsync(long corpusId, int budget, AuditRecord audit, CancellationToken ct = default)
     {
-        var now = time.GetUtcNow().UtcDateTime;
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         string queue;
@@ -122,7 +120,7 @@ public sealed class CorpusAdmin(NpgsqlDataSource db, TimeProvider time)
             ins.Parameters.AddWithValue("audio", failed.Sum(f => f.End - f.Start));
             ins.Parameters.AddWithValue("items", failed.Count);
             ins.Parameters.AddWithValue("budget", budget);
-            ins.Parameters.AddWithValue("now", now);
+            ins.Parameters.Add(DbClock.Now(time));
             shardId = (long)(await ins.ExecuteScalarAsync(ct))!;
         }
         await using (var items = new NpgsqlCommand(SqlCatalog.Get("ShardItemsInsertRanges"), conn, tx))
@@ -144,7 +142,7 @@ public sealed class CorpusAdmin(NpgsqlDataSource db, TimeProvider time)
         var files = failed.Select(f => f.File).Distinct().Count();
         var detail = string.Create(CultureInfo.InvariantCulture, $"shard {shardId}: {files} file(s), {failed.Count} range(s); errors: ") +
             string.Join("; ", failed.Select(f => string.Create(CultureInfo.InvariantCulture, $"file {f.File} [{f.Start:0.###}-{f.End:0.###} s] (shard {f.Shard}): {f.Error}")));
-        await AuditLog.WriteAsync(conn, tx, audit, failed.Count, detail, now, ct);
+        await AuditLog.WriteAsync(conn, tx, audit, failed.Count, detail, time, ct);
         await tx.CommitAsync(ct);
         return new FailedFilesRerun(shardId, files, failed.Count);
     }
@@ -152,24 +150,23 @@ public sealed class CorpusAdmin(NpgsqlDataSource db, TimeProvider time)
     /// <summary>Cancels the corpus: queued and running shards become cancelled (running workers' results are then refused by the fence).</summary>
     public async Task<int> CancelAsync(long corpusId, AuditRecord audit, CancellationToken ct = default)
     {
-        var now = time.GetUtcNow().UtcDateTime;
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         await using (var c = new NpgsqlCommand(SqlCatalog.Get("CorpusCancel"), conn, tx))
         {
             c.Parameters.AddWithValue("corpus_id", corpusId);
-            c.Parameters.AddWithValue("now", now);
+            c.Parameters.Add(DbClock.Now(time));
             await c.ExecuteNonQueryAsync(ct);
         }
         var n = 0;
         await using (var s = new NpgsqlCommand(SqlCatalog.Get("ShardsCancelCorpus"), conn, tx))
         {
             s.Parameters.AddWithValue("corpus_id", corpusId);
-            s.Parameters.AddWithValue("now", now);
+            s.Parameters.Add(DbClock.Now(time));
             await using var r = await s.ExecuteReaderAsync(ct);
             while (await r.ReadAsync(ct)) n++;
         }
-        await AuditLog.WriteAsync(conn, tx, audit, n, null, now, ct);
+        await AuditLog.WriteAsync(conn, tx, audit, n, null, time, ct);
         await tx.CommitAsync(ct);
         return n;
     }
@@ -188,7 +185,7 @@ public sealed class CorpusAdmin(NpgsqlDataSource db, TimeProvider time)
     {
         await using var cmd = db.CreateCommand(SqlCatalog.Get("ShardsResetForBench"));
         cmd.Parameters.AddWithValue("corpus_id", corpusId);
-        cmd.Parameters.AddWithValue("now", time.GetUtcNow().UtcDateTime);
+        cmd.Parameters.Add(DbClock.Now(time));
         await cmd.ExecuteNonQueryAsync(ct);
     }
 

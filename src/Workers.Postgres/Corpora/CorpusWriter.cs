@@ -27,12 +27,12 @@ public sealed class CorpusWriter(NpgsqlDataSource db, TimeProvider time)
         Func<NpgsqlConnection, NpgsqlTransaction, long, CancellationToken, Task>? inTransaction = null)
     {
         if (string.IsNullOrWhiteSpace(request.Name)) throw new ArgumentException("The corpus name must not be empty.", nameof(request));
-        var now = time.GetUtcNow().UtcDateTime;
         var p = plan.Plan;
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
 
         long corpusId;
+        DateTime now;
         await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("CorpusInsert"), conn, tx))
         {
             cmd.Parameters.AddWithValue("name", request.Name);
@@ -47,10 +47,14 @@ public sealed class CorpusWriter(NpgsqlDataSource db, TimeProvider time)
             cmd.Parameters.AddWithValue("failed_files", plan.FailedFiles.Count);
             cmd.Parameters.AddWithValue("audio_seconds", plan.AudioSeconds);
             cmd.Parameters.AddWithValue("shards", plan.ShardCount);
-            cmd.Parameters.AddWithValue("now", now);
+            cmd.Parameters.Add(DbClock.Now(time));
             try
             {
-                corpusId = (long)(await cmd.ExecuteScalarAsync(ct))!;
+                // The database's time (issue 11): the shards' not_before must not depend on this host's clock,
+                // or a host running fast would enqueue shards nobody may claim for minutes.
+                await using var r = await cmd.ExecuteReaderAsync(ct);
+                await r.ReadAsync(ct);
+                (corpusId, now) = (r.GetInt64(0), r.GetDateTime(1));
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
             {

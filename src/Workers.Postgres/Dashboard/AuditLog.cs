@@ -20,7 +20,7 @@ public sealed class AuditLog(TimeProvider time)
     /// <summary>Records one action inside the caller's transaction, so the action and its record commit together.</summary>
     public Task<long> WriteAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, Actor actor, string action, string target, int rows,
         string? detail, CancellationToken ct) =>
-        WriteAsync(conn, tx, new AuditRecord(actor, action, target), rows, detail, time.GetUtcNow().UtcDateTime, ct);
+        WriteAsync(conn, tx, new AuditRecord(actor, action, target), rows, detail, time, ct);
 
     /// <summary>
     /// Records <paramref name="record"/> inside the caller's transaction: if the change rolls back,
@@ -28,7 +28,7 @@ public sealed class AuditLog(TimeProvider time)
     /// (when given) is appended to the record's own.
     /// </summary>
     public static async Task<long> WriteAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, AuditRecord record, int rows, string? detail,
-        DateTime now, CancellationToken ct)
+        TimeProvider time, CancellationToken ct)
     {
         var text = (record.Detail, detail) switch
         {
@@ -38,7 +38,7 @@ public sealed class AuditLog(TimeProvider time)
             var (a, b) => a + "; " + b,
         };
         await using var cmd = new NpgsqlCommand(SqlCatalog.Get("AuditInsert"), conn, tx);
-        cmd.Parameters.AddWithValue("now", now);
+        cmd.Parameters.Add(DbClock.Now(time));
         cmd.Parameters.AddWithValue("actor", record.Actor.Name);
         cmd.Parameters.Add(new NpgsqlParameter("remote", NpgsqlDbType.Text) { Value = (object?)record.Actor.RemoteAddress ?? DBNull.Value });
         cmd.Parameters.AddWithValue("action", record.Action);

@@ -67,7 +67,8 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
     {
         var recent = new Dictionary<long, double>();
         await using var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardRecentRate"), conn);
-        cmd.Parameters.AddWithValue("since", time.GetUtcNow().UtcDateTime - RateWindow);
+        cmd.Parameters.Add(DbClock.Now(time));
+        cmd.Parameters.AddWithValue("window", RateWindow);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct)) recent[r.GetInt64(0)] = r.GetDouble(1);
         return recent;

@@ -1,5 +1,4 @@
 using Npgsql;
-using Workers.Postgres.Queue;
 using Workers.Postgres.Sql;
 
 namespace Workers.Postgres.Dashboard;
@@ -24,10 +23,10 @@ public sealed class HistoryReader(NpgsqlDataSource db, TimeProvider time)
     {
         if (minutes is < 1 or > MaxMinutes)
             throw new ArgumentOutOfRangeException(nameof(minutes), minutes, $"minutes must be within 1..{MaxMinutes}.");
-        var to = ShardQueue.MinuteOf(time.GetUtcNow().UtcDateTime);
+        // The current minute is the database's (issue 11): the minutes were keyed on its clock too.
         await using var cmd = db.CreateCommand(SqlCatalog.Get("HistoryMinutes"));
-        cmd.Parameters.AddWithValue("from", to.AddMinutes(-(minutes - 1)));
-        cmd.Parameters.AddWithValue("to", to);
+        cmd.Parameters.Add(DbClock.Now(time));
+        cmd.Parameters.AddWithValue("minutes", minutes);
         var list = new List<ThroughputPoint>(minutes);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))

@@ -20,7 +20,6 @@ public sealed class QueueAdmin(NpgsqlDataSource db, TimeProvider time)
     {
         if (string.IsNullOrWhiteSpace(queue) || queue.Length > 200)
             throw new ArgumentException("A queue name is 1 to 200 characters, not blank.");
-        var now = time.GetUtcNow().UtcDateTime;
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         int n;
@@ -30,7 +29,7 @@ public sealed class QueueAdmin(NpgsqlDataSource db, TimeProvider time)
             if (statement == "QueuePause")
             {
                 cmd.Parameters.AddWithValue("actor", actor.Name);
-                cmd.Parameters.AddWithValue("now", now);
+                cmd.Parameters.Add(DbClock.Now(time));
             }
             n = await cmd.ExecuteNonQueryAsync(ct);
         }
@@ -41,7 +40,7 @@ public sealed class QueueAdmin(NpgsqlDataSource db, TimeProvider time)
             await notify.ExecuteNonQueryAsync(ct);
         }
         // In the change's transaction: the audit row exists if and only if the change committed.
-        await AuditLog.WriteAsync(conn, tx, new AuditRecord(actor, action, queue), n, null, now, ct);
+        await AuditLog.WriteAsync(conn, tx, new AuditRecord(actor, action, queue), n, null, time, ct);
         await tx.CommitAsync(ct);
         return n;
     }

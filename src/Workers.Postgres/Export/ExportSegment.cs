@@ -7,6 +7,10 @@ namespace Workers.Postgres.Export;
 /// </summary>
 public readonly record struct ExportSegment(int FileIndex, string File, double FileDurationSeconds, double StartSeconds, double EndSeconds, long ShardId, bool StartsAtCut = false)
 {
+    /// <summary>The model stages' results, one JSON object <c>{"stage": result, ...}</c>; null when the pipeline has no stages.
+    /// A segment joined across a shard cut carries the first piece's results.</summary>
+    public string? Results { get; init; }
+
     /// <summary>The start in whole milliseconds, as exported and as used in segment audio names.</summary>
     public long StartMs => ToMilliseconds(StartSeconds);
 

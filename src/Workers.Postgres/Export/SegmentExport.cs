@@ -151,7 +151,10 @@ public sealed class SegmentExport : IAsyncDisposable
             var file = r.GetInt32(0);
             // A file's segments come together: read its path once, not once per segment.
             if (file != last.File) last = (file, r.GetString(1));
-            into.Add(new ExportSegment(file, last.Path, r.GetDouble(2), r.GetDouble(3), r.GetDouble(4), r.GetInt64(5), r.GetBoolean(6)));
+            into.Add(new ExportSegment(file, last.Path, r.GetDouble(2), r.GetDouble(3), r.GetDouble(4), r.GetInt64(5), r.GetBoolean(6))
+            {
+                Results = r.IsDBNull(7) ? null : r.GetString(7),
+            });
         }
         return last;
     }

@@ -8,7 +8,8 @@ namespace Workers.Postgres.Export;
 /// <summary>
 /// Writes export lines, one JSON object per segment:
 /// <c>{"corpus": name, "file": path, "start": s, "end": s, "duration": s, "shard": id, "file_duration": s}</c>
-/// plus <c>"audio": relative path</c> when the segment's audio was written. Seconds are rounded
+/// plus <c>"audio": relative path</c> when the segment's audio was written, and one field per model
+/// stage of the pipeline, named after the stage, holding its result (<see cref="ExportSegment.Results"/>). Seconds are rounded
 /// to the millisecond and written in the shortest invariant form (<c>1.5</c>, <c>12.345</c>);
 /// <c>duration</c> is <c>end - start</c> of the rounded values, so the three always agree.
 /// Non-ASCII text is written as is (UTF-8); quotes, backslashes and control characters,
@@ -76,6 +77,7 @@ public sealed class SegmentJsonlWriter : IDisposable
         _json.WriteNumber(ShardKey, segment.ShardId);
         WriteSeconds(FileDurationKey, ExportSegment.ToMilliseconds(segment.FileDurationSeconds));
         if (audio is not null) _json.WriteString(AudioKey, audio);
+        if (segment.Results is { } results) WriteStageFields(_json, results);
         _json.WriteEndObject();
         _json.Flush();
         _json.Reset();
@@ -112,6 +114,13 @@ public sealed class SegmentJsonlWriter : IDisposable
         }
         _json.WritePropertyName(key);
         _json.WriteRawValue(text[..n], skipInputValidation: true);
+    }
+
+    /// <summary>Each model stage's result as a field of the line, named after the stage (<c>"emotion": {...}</c>).</summary>
+    public static void WriteStageFields(Utf8JsonWriter json, string results)
+    {
+        using var doc = JsonDocument.Parse(results);
+        foreach (var stage in doc.RootElement.EnumerateObject()) stage.WriteTo(json);
     }
 
     /// <summary>Hands every buffered line to the stream and flushes it.</summary>

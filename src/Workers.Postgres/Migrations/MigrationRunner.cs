@@ -113,8 +113,10 @@ public sealed partial class MigrationRunner(NpgsqlDataSource dataSource, ILogger
                     await using (var apply = new NpgsqlCommand(m.Sql, conn, tx))
                         await apply.ExecuteNonQueryAsync(ct);
                 }
-                catch (PostgresException e)
+                catch (PostgresException e) when (conn.FullState == System.Data.ConnectionState.Open)
                 {
+                    // The migration's own error. A dropped connection (server restart, failover) is rethrown as it is:
+                    // transient, so a node starting meanwhile waits and retries instead of failing.
                     throw new MigrationException($"Migration {m.Version:000}_{m.Name}.sql failed: {e.MessageText} (SQLSTATE {e.SqlState}). Nothing of it was applied.", e);
                 }
                 await using (var record = new NpgsqlCommand("INSERT INTO schema_migrations (version, name, checksum) VALUES (@v, @n, @c)", conn, tx))
@@ -134,8 +136,13 @@ public sealed partial class MigrationRunner(NpgsqlDataSource dataSource, ILogger
         }
         finally
         {
-            await using var unlock = new NpgsqlCommand("SELECT pg_advisory_unlock(hashtextextended('workers.migrate:' || current_schema(), 0))", conn);
-            await unlock.ExecuteNonQueryAsync(CancellationToken.None);
+            // A connection the server dropped (restart, failover) already released the lock with its session; unlocking
+            // on it would throw "Connection is not open" and hide the real, transient error from the caller's retry.
+            if (conn.FullState == System.Data.ConnectionState.Open)
+            {
+                await using var unlock = new NpgsqlCommand("SELECT pg_advisory_unlock(hashtextextended('workers.migrate:' || current_schema(), 0))", conn);
+                await unlock.ExecuteNonQueryAsync(CancellationToken.None);
+            }
         }
     }
 

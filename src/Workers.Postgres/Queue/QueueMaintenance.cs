@@ -72,7 +72,6 @@ public sealed class QueueMaintenance
 
     private async Task<PruneResult> RunAsync(bool onlyIfDue, CancellationToken ct)
     {
-        var now = _time.GetUtcNow().UtcDateTime;
         await using var conn = await _db.OpenConnectionAsync(ct);
         await using (var tryLock = Command(conn, "MaintenanceTryLock"))
         {
@@ -85,23 +84,25 @@ public sealed class QueueMaintenance
             {
                 await using var last = Command(conn, "MaintenanceLastRunGet");
                 last.Parameters.AddWithValue("task", PruneTask);
-                if (await last.ExecuteScalarAsync(ct) is DateTime lastRun && now - lastRun < _options.PruneInterval)
+                last.Parameters.Add(DbClock.Now(_time));
+                // The age is measured on the database's clock: nodes whose clocks disagree still prune once per interval.
+                if (await last.ExecuteScalarAsync(ct) is TimeSpan age && age < _options.PruneInterval)
                 {
-                    // Another node pruned recently: look again when its interval ends.
-                    _nextCheck = new DateTimeOffset(DateTime.SpecifyKind(lastRun, DateTimeKind.Utc)) + _options.PruneInterval;
+                    // Another node pruned recently: look again when its interval ends (an in-process timer).
+                    _nextCheck = _time.GetUtcNow() + (_options.PruneInterval - age);
                     return PruneResult.NotDue;
                 }
             }
 
-            var (attempts, attemptBatches, attemptsLeft) = await PruneAttemptsAsync(conn, now, ct);
-            var (workers, workerBatches, workersLeft) = await PruneWorkersAsync(conn, now, ct);
-            var (minutes, minuteBatches, minutesLeft) = await PruneThroughputAsync(conn, now, ct);
+            var (attempts, attemptBatches, attemptsLeft) = await PruneAttemptsAsync(conn, ct);
+            var (workers, workerBatches, workersLeft) = await PruneWorkersAsync(conn, ct);
+            var (minutes, minuteBatches, minutesLeft) = await PruneThroughputAsync(conn, ct);
             var result = new PruneResult(PruneStatus.Pruned, attempts, workers, attemptBatches + workerBatches + minuteBatches,
                 attemptsLeft || workersLeft || minutesLeft, minutes);
 
             await using var record = Command(conn, "MaintenanceLastRunSet");
             record.Parameters.AddWithValue("task", PruneTask);
-            record.Parameters.AddWithValue("now", now);
+            record.Parameters.Add(DbClock.Now(_time));
             record.Parameters.AddWithValue("detail", $"attempts {attempts}, workers {workers}, throughput rows {minutes}, batches {result.Batches}{(result.MoreLeft ? ", more left" : "")}");
             await record.ExecuteNonQueryAsync(ct);
             return result;
@@ -119,10 +120,10 @@ public sealed class QueueMaintenance
     }
 
     // Keyset walk: each batch resumes after the last key the previous one deleted.
-    private Task<(long Deleted, int Batches, bool MoreLeft)> PruneAttemptsAsync(NpgsqlConnection conn, DateTime now, CancellationToken ct)
+    private Task<(long Deleted, int Batches, bool MoreLeft)> PruneAttemptsAsync(NpgsqlConnection conn, CancellationToken ct)
     {
         var (afterShard, afterAttempt) = (long.MinValue, int.MinValue);
-        return PruneBatchesAsync(conn, "AttemptsPruneBatch", now, _options.AttemptRetention, async (cmd, t) =>
+        return PruneBatchesAsync(conn, "AttemptsPruneBatch", _options.AttemptRetention, async (cmd, t) =>
         {
             cmd.Parameters.AddWithValue("after_shard", afterShard);
             cmd.Parameters.AddWithValue("after_attempt", afterAttempt);
@@ -133,23 +134,23 @@ public sealed class QueueMaintenance
         }, ct);
     }
 
-    private Task<(long Deleted, int Batches, bool MoreLeft)> PruneWorkersAsync(NpgsqlConnection conn, DateTime now, CancellationToken ct) =>
-        PruneBatchesAsync(conn, "WorkersPruneBatch", now, _options.StoppedWorkerRetention, async (cmd, t) => await cmd.ExecuteNonQueryAsync(t), ct);
+    private Task<(long Deleted, int Batches, bool MoreLeft)> PruneWorkersAsync(NpgsqlConnection conn, CancellationToken ct) =>
+        PruneBatchesAsync(conn, "WorkersPruneBatch", _options.StoppedWorkerRetention, async (cmd, t) => await cmd.ExecuteNonQueryAsync(t), ct);
 
     // The statement folds the minutes into throughput_archive and answers how many it deleted.
-    private Task<(long Deleted, int Batches, bool MoreLeft)> PruneThroughputAsync(NpgsqlConnection conn, DateTime now, CancellationToken ct) =>
-        PruneBatchesAsync(conn, "ThroughputPruneBatch", now, _options.ThroughputRetention, async (cmd, t) => (long)(await cmd.ExecuteScalarAsync(t))!, ct);
+    private Task<(long Deleted, int Batches, bool MoreLeft)> PruneThroughputAsync(NpgsqlConnection conn, CancellationToken ct) =>
+        PruneBatchesAsync(conn, "ThroughputPruneBatch", _options.ThroughputRetention, async (cmd, t) => (long)(await cmd.ExecuteScalarAsync(t))!, ct);
 
-    /// <summary>Runs one batch statement (parameters now, keep, batch) until a batch deletes less than
+    /// <summary>Runs one batch statement (parameters now (the database's clock unless pinned), keep, batch) until a batch deletes less than
     /// a full batch or MaxBatchesPerPrune is reached (then more is left for the next prune).</summary>
-    private async Task<(long Deleted, int Batches, bool MoreLeft)> PruneBatchesAsync(NpgsqlConnection conn, string statement, DateTime now, TimeSpan keep,
+    private async Task<(long Deleted, int Batches, bool MoreLeft)> PruneBatchesAsync(NpgsqlConnection conn, string statement, TimeSpan keep,
         Func<NpgsqlCommand, CancellationToken, Task<long>> run, CancellationToken ct)
     {
         long total = 0;
         for (var batch = 1; batch <= _options.MaxBatchesPerPrune; batch++)
         {
             await using var cmd = Command(conn, statement);
-            cmd.Parameters.AddWithValue("now", now);
+            cmd.Parameters.Add(DbClock.Now(_time));
             cmd.Parameters.AddWithValue("keep", keep);
             cmd.Parameters.AddWithValue("batch", _options.BatchSize);
             var deleted = await run(cmd, ct);

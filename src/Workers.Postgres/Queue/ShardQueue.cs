@@ -9,8 +9,8 @@ namespace Workers.Postgres.Queue;
 /// The shard queue over PostgreSQL (DESIGN.md, "Shard lifecycle"). Claims use
 /// <c>FOR UPDATE SKIP LOCKED</c>; every state change made on behalf of a worker is fenced by
 /// (shard id, attempt, lease owner, state = running, lease unexpired), so a worker that lost its
-/// lease can neither renew it nor write results. Time comes from the injected
-/// <see cref="TimeProvider"/> and is passed into every statement.
+/// lease can neither renew it nor write results. Every comparison runs on the database's clock
+/// (<see cref="DbClock"/>): the injected <see cref="TimeProvider"/> pins it only in tests.
 /// </summary>
 public sealed class ShardQueue
 {
@@ -30,14 +30,15 @@ public sealed class ShardQueue
 
     public QueueOptions Options => _options;
 
-    private DateTime Now => _time.GetUtcNow().UtcDateTime;
-
     /// <summary>Claims up to <paramref name="max"/> shards of <paramref name="queues"/>; starts an attempt row for each.</summary>
-    public async Task<IReadOnlyList<ClaimedShard>> ClaimAsync(WorkerIdentity who, IReadOnlyList<string> queues, int max = 1, CancellationToken ct = default)
+    /// <param name="pipelines">Only shards of corpora with one of these pipelines (the ones the worker has loaded); null: any.</param>
+    public async Task<IReadOnlyList<ClaimedShard>> ClaimAsync(WorkerIdentity who, IReadOnlyList<string> queues, int max = 1, CancellationToken ct = default,
+        IReadOnlyList<string>? pipelines = null)
     {
         await using var cmd = _db.CreateCommand(SqlCatalog.Get("ShardClaim"));
         cmd.Parameters.AddWithValue("queues", queues.ToArray());
-        cmd.Parameters.AddWithValue("now", Now);
+        cmd.Parameters.Add(new NpgsqlParameter("pipelines", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = (object?)pipelines?.ToArray() ?? DBNull.Value });
+        cmd.Parameters.Add(DbClock.Now(_time));
         cmd.Parameters.AddWithValue("max", max);
         cmd.Parameters.AddWithValue("owner", who.Worker);
         cmd.Parameters.AddWithValue("node", who.Node);
@@ -47,7 +48,7 @@ public sealed class ShardQueue
         var list = new List<ClaimedShard>(max);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
-            list.Add(new ClaimedShard(r.GetInt64(0), r.GetInt64(1), r.GetInt32(2), r.GetInt32(3), r.GetString(4), r.GetDouble(5), r.GetInt32(6)));
+            list.Add(new ClaimedShard(r.GetInt64(0), r.GetInt64(1), r.GetInt32(2), r.GetInt32(3), r.GetString(4), r.GetDouble(5), r.GetInt32(6)) { Pipeline = r.GetString(7) });
         return list;
     }
 
@@ -71,23 +72,27 @@ public sealed class ShardQueue
     /// whose commit went through although its answer was lost. False: the lease was not ours any more
     /// and nothing was written.</returns>
     public async Task<bool> CompleteAsync(ClaimedShard shard, WorkerIdentity who, IReadOnlyList<SegmentRow> segments,
-        IReadOnlyList<FileFailureRow>? fileFailures = null, string? logTail = null, CancellationToken ct = default)
+        IReadOnlyList<FileFailureRow>? fileFailures = null, string? logTail = null, CancellationToken ct = default,
+        IReadOnlyList<SegmentResultRow>? results = null)
     {
-        var now = Now;
         await using var conn = await _db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
+        DateTime now; // the database's time of this transaction, for the file failures' created_at
         await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("ShardComplete"), conn, tx))
         {
-            AddFence(cmd, shard, who, now);
+            AddFence(cmd, shard, who);
             cmd.Parameters.AddWithValue("segments", segments.Count);
-            if (await cmd.ExecuteScalarAsync(ct) is null)
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            if (!await r.ReadAsync(ct))
             {
+                await r.DisposeAsync();
                 await tx.RollbackAsync(ct);
                 // Refused by the fence. If an earlier try of this very call committed and only its
                 // answer was lost (the connection died during COMMIT), the attempt row says so:
                 // the results are recorded, once, and the caller must not report a lost lease.
                 return await AttemptSucceededAsync(conn, shard, who, ct);
             }
+            now = r.GetDateTime(1);
         }
 
         if (segments.Count > 0)
@@ -103,6 +108,30 @@ public sealed class ShardQueue
                 await copy.WriteAsync(s.EndSeconds, NpgsqlDbType.Double, ct);
             }
             await copy.CompleteAsync(ct);
+        }
+
+        if (results is { Count: > 0 })
+        {
+            // The model stages' results, in the same fenced transaction as their segments (009).
+            await using var copy = await conn.BeginBinaryImportAsync(SqlCatalog.Get("SegmentResultsCopy"), ct);
+            foreach (var r in results)
+            {
+                await copy.StartRowAsync(ct);
+                await copy.WriteAsync(shard.CorpusId, NpgsqlDbType.Bigint, ct);
+                await copy.WriteAsync(shard.Id, NpgsqlDbType.Bigint, ct);
+                await copy.WriteAsync(r.FileIndex, NpgsqlDbType.Integer, ct);
+                await copy.WriteAsync(r.StartSeconds, NpgsqlDbType.Double, ct);
+                await copy.WriteAsync(r.Stage, NpgsqlDbType.Text, ct);
+                await copy.WriteAsync(r.ResultJson, NpgsqlDbType.Jsonb, ct);
+            }
+            await copy.CompleteAsync(ct);
+        }
+        if (results is not null)
+        {
+            await using var set = new NpgsqlCommand(SqlCatalog.Get("ShardStageResultsSet"), conn, tx);
+            set.Parameters.AddWithValue("id", shard.Id);
+            set.Parameters.AddWithValue("results", results.Count);
+            await set.ExecuteNonQueryAsync(ct);
         }
 
         await using (var del = new NpgsqlCommand(SqlCatalog.Get("FileFailuresDeleteForShard"), conn, tx))
@@ -128,7 +157,7 @@ public sealed class ShardQueue
             await copy.CompleteAsync(ct);
         }
 
-        await FinishAttemptAsync(conn, tx, shard, now, "succeeded", null, logTail, new Throughput(shard.AudioSeconds, Succeeded: 1, Failed: 0), ct);
+        await FinishAttemptAsync(conn, tx, shard, "succeeded", null, logTail, new Throughput(shard.AudioSeconds, Succeeded: 1, Failed: 0), ct);
         await tx.CommitAsync(ct);
         return true;
     }
@@ -145,13 +174,12 @@ public sealed class ShardQueue
     /// <summary>Fails an attempt: retried after an exponential backoff with jitter, or dead once the budget is spent.</summary>
     public async Task<FailOutcome> FailAsync(ClaimedShard shard, WorkerIdentity who, ShardFailure failure, CancellationToken ct = default)
     {
-        var now = Now;
         await using var conn = await _db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         string? state;
         await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("ShardFail"), conn, tx))
         {
-            AddFence(cmd, shard, who, now);
+            AddFence(cmd, shard, who);
             cmd.Parameters.AddWithValue("retry_delay", _options.RetryDelay(shard.Attempt, _random01()));
             cmd.Parameters.AddWithValue("error", $"{failure.ErrorType}: {failure.Message}");
             state = (string?)await cmd.ExecuteScalarAsync(ct);
@@ -161,7 +189,7 @@ public sealed class ShardQueue
             await tx.RollbackAsync(ct);
             return FailOutcome.LeaseLost;
         }
-        await FinishAttemptAsync(conn, tx, shard, now, "failed", failure, failure.LogTail, new Throughput(0, Succeeded: 0, Failed: 1), ct);
+        await FinishAttemptAsync(conn, tx, shard, "failed", failure, failure.LogTail, new Throughput(0, Succeeded: 0, Failed: 1), ct);
         await tx.CommitAsync(ct);
         return state == "dead" ? FailOutcome.Dead : FailOutcome.Retrying;
     }
@@ -169,19 +197,18 @@ public sealed class ShardQueue
     /// <summary>Gives a shard back without spending an attempt (drain). False if it was no longer ours.</summary>
     public async Task<bool> ReleaseAsync(ClaimedShard shard, WorkerIdentity who, string reason, CancellationToken ct = default)
     {
-        var now = Now;
         await using var conn = await _db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
         await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("ShardRelease"), conn, tx))
         {
-            AddFence(cmd, shard, who, now);
+            AddFence(cmd, shard, who);
             if (await cmd.ExecuteNonQueryAsync(ct) != 1)
             {
                 await tx.RollbackAsync(ct);
                 return false;
             }
         }
-        await FinishAttemptAsync(conn, tx, shard, now, "released", new ShardFailure("Released", reason), null, null, ct);
+        await FinishAttemptAsync(conn, tx, shard, "released", new ShardFailure("Released", reason), null, null, ct);
         await tx.CommitAsync(ct);
         await NotifyAsync(shard.Queue, ct);
         return true;
@@ -193,10 +220,8 @@ public sealed class ShardQueue
     /// </summary>
     public async Task<IReadOnlyList<RescuedShard>> RescueExpiredAsync(int max = 1000, CancellationToken ct = default)
     {
-        var now = Now;
         await using var cmd = _db.CreateCommand(SqlCatalog.Get("ShardRescueExpired"));
-        cmd.Parameters.AddWithValue("now", now);
-        cmd.Parameters.AddWithValue("minute", MinuteOf(now));
+        cmd.Parameters.Add(DbClock.Now(_time));
         cmd.Parameters.AddWithValue("max", max);
         var list = new List<RescuedShard>();
         await using (var r = await cmd.ExecuteReaderAsync(ct))
@@ -213,15 +238,17 @@ public sealed class ShardQueue
         var list = new List<ShardItem>();
         await using var r = await cmd.ExecuteReaderAsync(ct);
         while (await r.ReadAsync(ct))
-            list.Add(new ShardItem(r.GetInt32(0), r.GetInt32(1), r.GetString(2), r.GetDouble(3), r.GetDouble(4), r.GetString(5)));
+            list.Add(new ShardItem(r.GetInt32(0), r.GetInt32(1), r.GetString(2), r.GetDouble(3), r.GetDouble(4), r.GetString(5), r.IsDBNull(6) ? null : r.GetDouble(6)));
         return list;
     }
 
     /// <summary>(queued, running) counts over <paramref name="queues"/>: both zero means idle.</summary>
-    public async Task<(long Queued, long Running)> ActiveCountsAsync(IReadOnlyList<string> queues, CancellationToken ct = default)
+    public async Task<(long Queued, long Running)> ActiveCountsAsync(IReadOnlyList<string> queues, CancellationToken ct = default,
+        IReadOnlyList<string>? pipelines = null)
     {
         await using var cmd = _db.CreateCommand(SqlCatalog.Get("ShardsActiveCount"));
         cmd.Parameters.AddWithValue("queues", queues.ToArray());
+        cmd.Parameters.Add(new NpgsqlParameter("pipelines", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = (object?)pipelines?.ToArray() ?? DBNull.Value });
         await using var r = await cmd.ExecuteReaderAsync(ct);
         await r.ReadAsync(ct);
         return (r.GetInt64(0), r.GetInt64(1));
@@ -235,15 +262,16 @@ public sealed class ShardQueue
         await cmd.ExecuteNonQueryAsync(ct);
     }
 
-    private void AddFence(NpgsqlCommand cmd, ClaimedShard shard, WorkerIdentity who, DateTime? now = null)
+    private void AddFence(NpgsqlCommand cmd, ClaimedShard shard, WorkerIdentity who)
     {
         cmd.Parameters.AddWithValue("id", shard.Id);
         cmd.Parameters.AddWithValue("attempt", shard.Attempt);
         cmd.Parameters.AddWithValue("owner", who.Worker);
-        cmd.Parameters.AddWithValue("now", now ?? Now);
+        cmd.Parameters.Add(DbClock.Now(_time));
     }
 
-    /// <summary>The UTC minute <paramref name="at"/> falls in: the key of throughput_minutes.</summary>
+    /// <summary>The UTC minute <paramref name="at"/> falls in: the key of throughput_minutes (the statements
+    /// compute it on the database's clock, date_bin('1 minute', ...); this is for tests and readers).</summary>
     public static DateTime MinuteOf(DateTime at) =>
         new(at.Ticks - at.Ticks % TimeSpan.TicksPerMinute, DateTimeKind.Utc);
 
@@ -258,14 +286,14 @@ public sealed class ShardQueue
     /// minute's throughput row of the shard's slot, which must stay the transaction's last statement
     /// (migration 007). Both go in one batch: one round trip, in that order.
     /// </summary>
-    private static async Task FinishAttemptAsync(NpgsqlConnection conn, NpgsqlTransaction tx, ClaimedShard shard, DateTime now,
+    private async Task FinishAttemptAsync(NpgsqlConnection conn, NpgsqlTransaction tx, ClaimedShard shard,
         string outcome, ShardFailure? failure, string? logTail, Throughput? throughput, CancellationToken ct)
     {
         await using var batch = new NpgsqlBatch(conn, tx);
         var finish = new NpgsqlBatchCommand(SqlCatalog.Get("ShardAttemptFinish"));
         finish.Parameters.AddWithValue("id", shard.Id);
         finish.Parameters.AddWithValue("attempt", shard.Attempt);
-        finish.Parameters.AddWithValue("now", now);
+        finish.Parameters.Add(DbClock.Now(_time));
         finish.Parameters.AddWithValue("outcome", outcome);
         finish.Parameters.AddWithValue("error_type", (object?)failure?.ErrorType ?? DBNull.Value);
         finish.Parameters.AddWithValue("error_message", (object?)failure?.Message ?? DBNull.Value);
@@ -275,7 +303,7 @@ public sealed class ShardQueue
         if (throughput is { } t)
         {
             var add = new NpgsqlBatchCommand(SqlCatalog.Get("ThroughputAdd"));
-            add.Parameters.AddWithValue("minute", MinuteOf(now));
+            add.Parameters.Add(DbClock.Now(_time));
             add.Parameters.AddWithValue("slot", (short)(shard.Id % ThroughputSlots));
             add.Parameters.AddWithValue("audio", t.Audio);
             add.Parameters.AddWithValue("succeeded", (long)t.Succeeded);

@@ -4,8 +4,8 @@
 INSERT INTO corpora (name, source, source_kind, root_dir, pipeline, queue, priority, shard_seconds,
                      files, failed_files, audio_seconds, shards, created_at)
 VALUES (@name, @source, @source_kind, @root_dir, @pipeline, @queue, @priority, @shard_seconds,
-        @files, @failed_files, @audio_seconds, @shards, @now)
-RETURNING id;
+        @files, @failed_files, @audio_seconds, @shards, coalesce(@now::timestamptz, now()))
+RETURNING id, created_at; -- created_at: the database's time, which the COPYed shards take as created_at and not_before
 
 -- name: ShardIdsReserve
 -- Ids for the shards about to be COPYed, so their items can reference them in the same COPY pass.
@@ -38,7 +38,7 @@ ORDER BY 1
 LIMIT @max;
 
 -- name: CorpusCancel
-UPDATE corpora SET cancelled_at = @now WHERE id = @corpus_id AND cancelled_at IS NULL;
+UPDATE corpora SET cancelled_at = coalesce(@now::timestamptz, now()) WHERE id = @corpus_id AND cancelled_at IS NULL;
 
 -- name: FilesCopy
 COPY files (corpus_id, file_index, path, duration_seconds, error) FROM STDIN (FORMAT BINARY);
@@ -55,5 +55,5 @@ DELETE FROM corpora WHERE id = @corpus_id;
 
 -- name: ShardsResetForBench
 -- Puts every shard of a corpus back to queued (benchmarks only).
-UPDATE shards SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, not_before = @now
+UPDATE shards SET state = 'queued', lease_owner = NULL, lease_expires_at = NULL, not_before = coalesce(@now::timestamptz, now())
 WHERE corpus_id = @corpus_id;

@@ -14,11 +14,11 @@ GROUP BY corpus_id, state;
 SELECT corpus_id, count(*)::int FROM file_failures GROUP BY corpus_id;
 
 -- name: DashboardRecentRate
--- Audio seconds of shards that succeeded since @since, per corpus: the fleet's recent rate. Reads
+-- Audio seconds of shards that succeeded within @window (database clock), per corpus: the fleet's recent rate. Reads
 -- only the window's rows through the partial index shards_succeeded_finished.
 SELECT corpus_id, COALESCE(sum(audio_seconds), 0)
 FROM shards
-WHERE state = 'succeeded' AND finished_at > @since
+WHERE state = 'succeeded' AND finished_at > coalesce(@now::timestamptz, now()) - @window
 GROUP BY corpus_id;
 
 -- name: DashboardShardsPage
@@ -84,7 +84,7 @@ SELECT count(*), COALESCE(sum(audio_seconds), 0) FROM corpora;
 SELECT queue, paused_by, paused_at FROM paused_queues ORDER BY queue;
 
 -- name: QueuePause
-INSERT INTO paused_queues (queue, paused_by, paused_at) VALUES (@queue, @actor, @now)
+INSERT INTO paused_queues (queue, paused_by, paused_at) VALUES (@queue, @actor, coalesce(@now::timestamptz, now()))
 ON CONFLICT (queue) DO NOTHING;
 
 -- name: QueueResume
@@ -92,7 +92,7 @@ DELETE FROM paused_queues WHERE queue = @queue;
 
 -- name: AuditInsert
 INSERT INTO audit_log (at, actor, remote_address, action, target, rows_affected, detail)
-VALUES (@now, @actor, @remote, @action, @target, @rows, @detail)
+VALUES (coalesce(@now::timestamptz, now()), @actor, @remote, @action, @target, @rows, @detail)
 RETURNING id;
 
 -- name: AuditPage

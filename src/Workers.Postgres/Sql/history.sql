@@ -1,15 +1,22 @@
--- Throughput history and lifetime counters (migration 007). Time is passed in.
+-- Throughput history and lifetime counters (migration 007).
+-- Time (issue 11): every comparison uses the database's clock, coalesce(@now::timestamptz, now()).
+-- Production never passes @now (NULL), so the whole fleet agrees on one clock whatever a node's
+-- own clock says; tests pin @now through the very same statements (DbClock).
 
 -- name: HistoryMinutes
--- One row per minute from @from to @to inclusive, ascending, each the sum of the minute's slot
--- rows; minutes with nothing finished are zero-filled. One primary-key range scan (at most
--- 1440 x 8 rows).
+-- One row per minute for the last @minutes minutes up to and including the current (partial)
+-- one on the database's clock, ascending, each the sum of the minute's slot rows; minutes with
+-- nothing finished are zero-filled. One primary-key range scan (at most 1440 x 64 rows).
+WITH span AS (
+    SELECT m - (@minutes - 1) * interval '1 minute' AS first_minute, m AS last_minute
+    FROM date_bin('1 minute', coalesce(@now::timestamptz, now()), timestamptz '2000-01-01 00:00:00+00') AS m
+)
 SELECT g.minute, COALESCE(t.audio_seconds, 0), COALESCE(t.shards_succeeded, 0)::bigint, COALESCE(t.attempts_failed, 0)::bigint
-FROM generate_series(@from::timestamptz, @to::timestamptz, interval '1 minute') AS g(minute)
+FROM span, generate_series(span.first_minute, span.last_minute, interval '1 minute') AS g(minute)
 LEFT JOIN (
     SELECT minute, sum(audio_seconds) AS audio_seconds, sum(shards_succeeded) AS shards_succeeded, sum(attempts_failed) AS attempts_failed
-    FROM throughput_minutes
-    WHERE minute BETWEEN @from::timestamptz AND @to::timestamptz
+    FROM throughput_minutes, span
+    WHERE minute BETWEEN span.first_minute AND span.last_minute
     GROUP BY minute
 ) t ON t.minute = g.minute
 ORDER BY g.minute;

@@ -1,4 +1,7 @@
--- Maintenance statements: retention pruning (options section Retention). Time is passed in (@now).
+-- Maintenance statements: retention pruning (options section Retention).
+-- Time (issue 11): every comparison uses the database's clock, coalesce(@now::timestamptz, now()).
+-- Production never passes @now (NULL), so the whole fleet agrees on one clock whatever a node's
+-- own clock says; tests pin @now through the very same statements (DbClock).
 -- Every delete is one short statement of at most @batch rows, so a prune of millions of rows
 -- never holds row locks or a long transaction; autocommit between batches lets autovacuum reclaim
 -- space as it goes.
@@ -13,15 +16,15 @@ SELECT pg_try_advisory_lock(hashtextextended('workers.maintenance:' || @task || 
 SELECT pg_advisory_unlock(hashtextextended('workers.maintenance:' || @task || ':' || current_schema(), 0));
 
 -- name: MaintenanceLastRunGet
--- When the task last ran, fleet-wide (read under its lock).
-SELECT last_run_at FROM maintenance_runs WHERE task = @task;
+-- How long ago the task last ran, fleet-wide (read under its lock), on the database's clock.
+SELECT coalesce(@now::timestamptz, now()) - last_run_at FROM maintenance_runs WHERE task = @task;
 
 -- name: MaintenanceLastRunSet
-INSERT INTO maintenance_runs (task, last_run_at, detail) VALUES (@task, @now, @detail)
+INSERT INTO maintenance_runs (task, last_run_at, detail) VALUES (@task, coalesce(@now::timestamptz, now()), @detail)
 ON CONFLICT (task) DO UPDATE SET last_run_at = EXCLUDED.last_run_at, detail = EXCLUDED.detail;
 
 -- name: AttemptsPruneBatch
--- Delete up to @batch finished attempts that ended before @now - @keep, never the latest attempt
+-- Delete up to @batch finished attempts that ended before coalesce(@now::timestamptz, now()) - @keep, never the latest attempt
 -- of a shard (a dead shard's last error stays readable however old it is), never a running one.
 -- Walks the primary key from (@after_shard, @after_attempt): each batch resumes where the last
 -- one stopped, so rows kept are read once per prune, not once per batch. SKIP LOCKED: a row some
@@ -32,7 +35,7 @@ WITH doomed AS (
     FROM shard_attempts a
     WHERE (a.shard_id, a.attempt) > (@after_shard, @after_attempt)
       AND a.outcome <> 'running'
-      AND a.finished_at < @now - @keep
+      AND a.finished_at < coalesce(@now::timestamptz, now()) - @keep
       AND a.attempt < (SELECT max(l.attempt) FROM shard_attempts l WHERE l.shard_id = a.shard_id)
     ORDER BY a.shard_id, a.attempt
     LIMIT @batch
@@ -49,27 +52,27 @@ ORDER BY shard_id DESC, attempt DESC
 LIMIT 1;
 
 -- name: WorkersPruneBatch
--- Delete up to @batch registry rows of workers that stopped cleanly before @now - @keep.
+-- Delete up to @batch registry rows of workers that stopped cleanly before coalesce(@now::timestamptz, now()) - @keep.
 -- crash_looping rows stay (a person still has to look at them), and so do running ones, however
 -- stale their heartbeat. The partial index workers_stopped finds them.
 DELETE FROM workers
 WHERE id IN (
     SELECT id FROM workers
-    WHERE state = 'stopped' AND stopped_at < @now - @keep
+    WHERE state = 'stopped' AND stopped_at < coalesce(@now::timestamptz, now()) - @keep
     ORDER BY stopped_at
     LIMIT @batch
     FOR UPDATE SKIP LOCKED
 );
 
 -- name: ThroughputPruneBatch
--- Fold up to @batch rows of minutes older than @now - @keep into the single throughput_archive
+-- Fold up to @batch rows of minutes older than coalesce(@now::timestamptz, now()) - @keep into the single throughput_archive
 -- row and delete them, in one statement: the lifetime totals (archive + rows kept) never drop and
 -- never count a row twice, whatever a concurrent reader sees. Returns the rows deleted.
 WITH doomed AS (
     DELETE FROM throughput_minutes
     WHERE (minute, slot) IN (
         SELECT minute, slot FROM throughput_minutes
-        WHERE minute < @now - @keep
+        WHERE minute < coalesce(@now::timestamptz, now()) - @keep
         ORDER BY minute, slot
         LIMIT @batch
         FOR UPDATE SKIP LOCKED)

@@ -52,8 +52,10 @@ public sealed class FolderScannerTests : IDisposable
 
         var listing = FolderScanner.Scan(_root);
 
-        Assert.Equal(["in/real.wav", "inside-link.wav"], listing.Files.Select(f => f.Path));
+        // A link inside the folder is followed, but the file it reaches is listed once (issue 13).
+        Assert.Equal(["in/real.wav"], listing.Files.Select(f => f.Path));
         var skipped = listing.Skipped.ToDictionary(s => s.Path, s => s.Reason);
+        Assert.Contains("the same file as 'in/real.wav'", skipped["inside-link.wav"]);
         Assert.Contains("outside the corpus folder", skipped["in/escape.wav"]);
         Assert.Contains("outside the corpus folder", skipped["outdir"]);
         Assert.Contains("loop", skipped["in/loop"]);
@@ -69,5 +71,37 @@ public sealed class FolderScannerTests : IDisposable
         var e = Assert.Throws<CorpusSourceException>(() => FolderScanner.Scan(_root));
         Assert.Contains("No audio files found", e.Message);
         Assert.Contains(".flac", e.Message);
+    }
+
+    [Fact]
+    public void A_file_reached_through_a_symlink_as_well_is_listed_once()
+    {
+        // Issue 13, the folder sibling of manifest aliases: a symlink to a file of the corpus (or a
+        // folder link that reaches the same files again) listed the same audio twice before the fix.
+        Touch("a/one.wav");
+        Touch("b/two.wav");
+        File.CreateSymbolicLink(Path.Combine(_root, "alias.wav"), Path.Combine(_root, "a", "one.wav"));
+        Directory.CreateSymbolicLink(Path.Combine(_root, "c"), Path.Combine(_root, "b"));
+
+        var listing = FolderScanner.Scan(_root);
+
+        Assert.Equal(["a/one.wav", "b/two.wav"], listing.Files.Select(f => f.Path));
+        Assert.Contains(listing.Skipped, s => s.Path == "alias.wav" && s.Reason.Contains("the same file as 'a/one.wav'"));
+        Assert.Contains(listing.Skipped, s => s.Path == "c"); // the folder link reaches b's files again
+    }
+
+    [Fact]
+    public void The_recorded_root_is_the_real_path()
+    {
+        // Workers check every opened file against the recorded root; a root reached through a
+        // symlink is recorded as where it really is.
+        Touch("x.wav");
+        var link = Path.Combine(_outside, "link-to-root");
+        Directory.CreateSymbolicLink(link, _root);
+
+        var listing = FolderScanner.Scan(link);
+
+        Assert.Equal(link, listing.Source);
+        Assert.Equal(_root, listing.RootDir);
     }
 }

@@ -1,4 +1,5 @@
 using Workers.Core.Corpora;
+using Workers.Core.Options;
 
 namespace Workers.Core.Tests.Corpora;
 
@@ -54,5 +55,54 @@ public sealed class ManifestReaderTests : IDisposable
     {
         Assert.Contains("does not exist", Assert.Throws<CorpusSourceException>(() => ManifestReader.Read(Path.Combine(_dir, "none.jsonl"))).Message);
         Assert.Contains("lists no files", Assert.Throws<CorpusSourceException>(() => ManifestReader.Read(Write("\n\n"))).Message);
+    }
+
+    [Fact]
+    public void Aliases_of_one_file_are_one_file()
+    {
+        // Issue 13: x.wav, ./x.wav, sub/../x.wav and the absolute path were four files, and the same
+        // audio was processed four times. Before the fix this manifest was read as four entries.
+        var abs = Path.Combine(_dir, "x.wav");
+        var e = Assert.Throws<CorpusSourceException>(() => ManifestReader.Read(Write(string.Join("\n",
+            "{\"path\": \"x.wav\", \"duration\": 1}",
+            "{\"path\": \"./x.wav\", \"duration\": 1}",
+            "{\"path\": \"sub/../x.wav\", \"duration\": 1}",
+            $"{{\"path\": \"{abs}\", \"duration\": 1}}",
+            // Siblings: a doubled slash, and a path that leaves the folder and comes back in.
+            "{\"path\": \"a//y.wav\", \"duration\": 1}",
+            "{\"path\": \"a/y.wav\", \"duration\": 1}",
+            $"{{\"path\": \"../{Path.GetFileName(_dir)}/x.wav\", \"duration\": 1}}"))));
+        Assert.Contains("line 2: path './x.wav' is the same file as 'x.wav' on line 1", e.Message);
+        Assert.Contains("line 3: path 'sub/../x.wav' is the same file as 'x.wav' on line 1", e.Message);
+        Assert.Contains($"line 4: path '{abs}' is the same file as 'x.wav' on line 1", e.Message);
+        Assert.Contains("line 6: path 'a/y.wav' is the same file as 'a//y.wav' on line 5", e.Message);
+        Assert.Contains("line 7: path '../", e.Message);
+        Assert.DoesNotContain("line 1:", e.Message);
+        Assert.DoesNotContain("line 5:", e.Message);
+    }
+
+    [Fact]
+    public void Paths_are_stored_in_one_spelling_relative_inside_the_folder_absolute_outside()
+    {
+        var listing = ManifestReader.Read(Write(string.Join("\n",
+            $"{{\"path\": \"{Path.Combine(_dir, "in", "a.wav")}\", \"duration\": 1}}",
+            "{\"path\": \"./b/./c.wav\", \"duration\": 2}",
+            "{\"path\": \"../elsewhere/d.wav\", \"duration\": 3}",
+            "{\"path\": \"/data/e.wav\", \"duration\": 4}")));
+        Assert.Equal(
+            [new SourceFile("in/a.wav", 1), new SourceFile("b/c.wav", 2),
+             new SourceFile(Path.Combine(Path.GetDirectoryName(_dir)!, "elsewhere", "d.wav"), 3), new SourceFile("/data/e.wav", 4)],
+            listing.Files);
+        var folder = Assert.Throws<CorpusSourceException>(() => ManifestReader.Read(Write("{\"path\": \"sub/..\", \"duration\": 1}")));
+        Assert.Contains("is the manifest's folder, not an audio file", folder.Message);
+    }
+
+    [Fact]
+    public void The_duration_ceiling_is_Corpus_Limits_MaxFileSeconds()
+    {
+        var path = Write("{\"path\": \"long.wav\", \"duration\": 7200}");
+        Assert.Single(ManifestReader.Read(path).Files);
+        var e = Assert.Throws<CorpusSourceException>(() => ManifestReader.Read(path, new CorpusLimits { MaxFileSeconds = 3600 }));
+        Assert.Contains("line 1: \"duration\" 7200 s is over Corpus:Limits:MaxFileSeconds (3600 s", e.Message);
     }
 }

@@ -125,6 +125,37 @@ public sealed class ShardPlannerTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Plan_ManyTinyItems_AreSplitByCountAsWellAsDuration()
+    {
+        // Issue 13: 10^6 manifest lines of 0.001 s became one shard (1,000 s < the 30-minute
+        // target) and its worker peaked at 1.8 GB. Before the cap this plan had one shard.
+        var input = new List<PlanInputFile>();
+        for (int i = 0; i < 12_000; i++)
+        {
+            input.Add(new($"tiny/{i:D6}.wav", 0.001));
+        }
+
+        ShardPlan plan = ShardPlanner.Plan(input, ShardPlanner.DefaultTargetSeconds);
+
+        AssertInvariants(input, ShardPlanner.DefaultTargetSeconds, plan);
+        Assert.Equal([5_000, 5_000, 2_000], plan.Shards.Select(s => s.ItemCount));
+    }
+
+    [Fact]
+    public void Plan_ItemCap_AppliesToPiecesOfASplitFileToo()
+    {
+        // A sibling: one long file cut into many pieces at a small target stays within the cap as well.
+        PlanInputFile[] input = [new("long.wav", 100), new("short.wav", 1)];
+
+        ShardPlan plan = ShardPlanner.Plan(input, targetSeconds: 10, maxItemsPerShard: 1);
+
+        AssertInvariants(input, 10, plan, maxItems: 1);
+        Assert.Equal(11, plan.Shards.Count);
+        Assert.All(plan.Shards, s => Assert.Equal(1, s.ItemCount));
+        Assert.Throws<ArgumentOutOfRangeException>(() => ShardPlanner.Plan(input, 10, maxItemsPerShard: 0));
+    }
+
+    [Fact]
     public void Plan_DurationJustBelowItsRoundedUpMillisecond_HasNoEmptyLastPiece()
     {
         // 2.007 * 1000 rounds to 2007.0000000000002, so a naive ceil takes the file as 2008 ms;
@@ -277,7 +308,7 @@ public sealed class ShardPlannerTests(ITestOutputHelper output)
         return files;
     }
 
-    private static void AssertInvariants(IReadOnlyCollection<PlanInputFile> input, double target, ShardPlan plan)
+    private static void AssertInvariants(IReadOnlyCollection<PlanInputFile> input, double target, ShardPlan plan, int maxItems = ShardPlanner.DefaultMaxItemsPerShard)
     {
         Assert.Equal(target, plan.TargetSeconds);
 
@@ -336,8 +367,9 @@ public sealed class ShardPlannerTests(ITestOutputHelper output)
             double audio = Sum(Enumerable.Range(shard.FirstItem, shard.ItemCount).Select(i => items[i].EndSeconds - items[i].StartSeconds));
             Assert.Equal(audio, shard.AudioSeconds, Tolerance);
             Assert.True(shard.AudioSeconds <= target + Tolerance, $"shard {s} holds {shard.AudioSeconds} s, over the target {target} s");
+            Assert.True(shard.ItemCount <= maxItems, $"shard {s} holds {shard.ItemCount} items, over the cap {maxItems}");
 
-            if (s + 1 < shards.Count)
+            if (s + 1 < shards.Count && shard.ItemCount < maxItems)
             {
                 // Greedy: the next shard's first item did not fit in this one.
                 ShardItemPlan nextItem = items[shards[s + 1].FirstItem];

@@ -137,4 +137,15 @@ public sealed class MigrationRunnerTests(PostgresFixture pg)
             Directory.Delete(dir, true);
         }
     }
+
+    [Fact]
+    public async Task A_connection_dropped_mid_migration_surfaces_as_the_database_error_not_as_a_failed_unlock()
+    {
+        // Issue 11: a node starting during a PostgreSQL restart or failover must see a transient database error (and
+        // retry), not "Connection is not open" from the unlock, which crashed the supervisor in the soak.
+        await using var db = await pg.CreateSchemaAsync(migrate: false);
+        var dropped = new Migration(1, "dropped", "SELECT pg_terminate_backend(pg_backend_pid())");
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => new MigrationRunner(db.DataSource).MigrateAsync([dropped]));
+        Assert.True(e is NpgsqlException, e.ToString());
+    }
 }

@@ -257,6 +257,7 @@ public sealed class QueueMaintenanceTests(PostgresFixture pg)
         {
             beat.Parameters.AddWithValue("id", "w");
             beat.Parameters.AddWithValue("now", now);
+            beat.Parameters.Add(DbClock.ClientNow(time)); // the clock offset (migration 008): non-indexed too, so still HOT
             beat.Parameters.AddWithValue("shard", shard.Id);
             beat.Parameters.AddWithValue("attempt", shard.Attempt);
             Assert.Equal(1, await beat.ExecuteNonQueryAsync());

@@ -1,0 +1,132 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using Microsoft.ML.OnnxRuntime;
+using Workers.Core.Options;
+using Workers.Onnx;
+using Workers.Pipeline.Stages;
+using Workers.Pipeline.Vad;
+using Workers.Stages;
+
+namespace Workers.Cli.Hosting;
+
+/// <summary>
+/// Loads, once per worker process and before it claims anything, every pipeline it serves
+/// (<c>Fleet:Pipelines</c>, a comma-separated list; by default every section of <c>Pipelines</c>,
+/// and <c>vad</c>): the VAD settings and model of <c>Pipelines:NAME</c>, and the model stages of
+/// <c>Pipelines:NAME:Stages</c>, each model resolved through models.json (missing or wrong sha256:
+/// an error naming <c>workers models fetch</c>), checked against the model's inputs and outputs,
+/// and warmed with one run. Anything wrong stops the process here, with what to change.
+/// </summary>
+public sealed partial class PipelineLoader(CliContext ctx, ModelCatalog catalog, string modelsRoot, ILogger log) : IDisposable
+{
+    private readonly List<IDisposable> _owned = [];
+    private readonly Dictionary<(string Model, int Batch), SileroVadModel> _vadModels = [];
+    private readonly Dictionary<string, OnnxSession> _vadSessions = [];
+
+    /// <summary>A VAD session and model the caller already made (and disposes): pipelines with that model and batch size share them.</summary>
+    public void Share(string model, int batchSize, OnnxSession session, SileroVadModel vadModel)
+    {
+        _vadSessions[model] = session;
+        _vadModels[(model, batchSize)] = vadModel;
+    }
+
+    /// <summary>The pipelines named by <c>Fleet:Pipelines</c>, or every configured one (plus <c>vad</c>).</summary>
+    public IReadOnlyList<string> Served()
+    {
+        var names = ctx.Configuration["Fleet:Pipelines"] is { Length: > 0 } list
+            ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            : ctx.Pipelines.Append("vad").ToArray();
+        return [.. names.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+    }
+
+    /// <summary>The model stages configured for <paramref name="pipeline"/>, validated (no model is loaded).</summary>
+    public static List<ModelStageOptions> StageOptions(IConfiguration configuration, string pipeline)
+    {
+        var stages = new List<ModelStageOptions>();
+        configuration.GetSection($"Pipelines:{pipeline}:Stages").Bind(stages);
+        var problems = stages.SelectMany((s, i) => s.Validate($"Pipelines:{pipeline}:Stages:{i}")).ToList();
+        foreach (var dup in stages.GroupBy(s => s.Name).Where(g => g.Count() > 1 && g.Key.Length > 0))
+            problems.Add($"Pipelines:{pipeline}:Stages: the name '{dup.Key}' is used by {dup.Count()} stages; give each stage its own name");
+        OptionsValidationException.ThrowIfAny(problems);
+        return stages;
+    }
+
+    public IReadOnlyList<ShardPipeline> Load(OnnxEnvironmentAndOptions ort, int threads)
+    {
+        var pipelines = new List<ShardPipeline>();
+        foreach (var name in Served())
+        {
+            var section = ctx.Configuration.GetSection("Pipelines:" + name);
+            if (!section.Exists() && name != "vad")
+                throw new ArgumentException($"Fleet:Pipelines names '{name}', but there is no Pipelines:{name} section in appsettings.json; configure it or remove it from Fleet:Pipelines.");
+            var vad = new VadOptions();
+            section.Bind(vad);
+            var model = section.GetValue("Model", "silero-vad-v5")!;
+            var batch = section.GetValue("BatchSize", 64);
+            OptionsValidationException.ThrowIfAny(vad.Validate().Select(p => $"Pipelines:{name}: {p}"));
+            if (!_vadModels.TryGetValue((model, batch), out var vadModel))
+            {
+                if (!_vadSessions.TryGetValue(model, out var session))
+                {
+                    session = OnnxSession.Create(ort.Environment, catalog.Resolve(model, modelsRoot), ort.Session, log);
+                    _vadSessions[model] = session;
+                    _owned.Add(session);
+                }
+                vadModel = new SileroVadModel(session, batch);
+                _vadModels[(model, batch)] = vadModel;
+                _owned.Add(vadModel);
+            }
+
+            var stages = new List<ModelStage>();
+            foreach (var o in StageOptions(ctx.Configuration, name))
+            {
+                string path;
+                try { path = catalog.Resolve(o.Model, modelsRoot); }
+                catch (KeyNotFoundException e) { throw new ArgumentException($"Pipelines:{name}, stage '{o.Name}': {e.Message} Add the model to models.json (see README, \"Model stages\").", e); }
+                var stage = new ModelStage(path, o, StageSessionOptions(ort.Session, threads));
+                _owned.Add(stage);
+                var started = System.Diagnostics.Stopwatch.GetTimestamp();
+                stage.WarmUp();
+                LogStageReady(name, o.Name, o.Model, stage.InputType.ToString(), o.BatchSeconds, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                stages.Add(stage);
+            }
+            pipelines.Add(new ShardPipeline(name, vad, vadModel, stages));
+        }
+        return pipelines;
+    }
+
+    /// <summary>
+    /// The stage's ONNX Runtime session options (official API): the worker's intra-op threads, and
+    /// CUDA when Inference:ExecutionProvider asks for it and this build carries it (auto falls back
+    /// to CPU with a warning, cuda refuses to start).
+    /// </summary>
+    private SessionOptions StageSessionOptions(OnnxSessionOptions inference, int threads)
+    {
+        var so = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1, ExecutionMode = ExecutionMode.ORT_SEQUENTIAL };
+        _owned.Add(so);
+        if (inference.ExecutionProvider == OnnxExecutionProvider.Cpu) return so;
+        try
+        {
+            so.AppendExecutionProvider_CUDA(inference.DeviceId);
+        }
+        catch (Exception e) when (inference.ExecutionProvider == OnnxExecutionProvider.Auto)
+        {
+            LogStageOnCpu(e.Message);
+        }
+        return so;
+    }
+
+    public void Dispose()
+    {
+        for (var i = _owned.Count - 1; i >= 0; i--) _owned[i].Dispose();
+    }
+
+    [LoggerMessage(LogLevel.Information, "Pipeline {Pipeline}: stage {Stage} ready (model {Model}, input {InputType}, BatchSeconds {BatchSeconds}); warm-up {WarmUpMs:0} ms")]
+    private partial void LogStageReady(string pipeline, string stage, string model, string inputType, double batchSeconds, double warmUpMs);
+
+    [LoggerMessage(LogLevel.Warning, "Model stages run on CPU: the CUDA provider did not load ({Reason})")]
+    private partial void LogStageOnCpu(string reason);
+}
+
+/// <summary>The VAD's ONNX Runtime environment and session options, as the worker built them.</summary>
+public sealed record OnnxEnvironmentAndOptions(OrtEnvironment Environment, OnnxSessionOptions Session);

@@ -1,0 +1,33 @@
+namespace Workers.Pipeline.Processing;
+
+/// <summary>
+/// How <see cref="ShardProcessor"/> decodes items ahead of inference: how many items at once and
+/// how much decoded audio a shard may keep in its temp folder. Validate once at start-up.
+/// </summary>
+public sealed class DecodeAheadOptions
+{
+    /// <summary>The defaults, shared.</summary>
+    public static DecodeAheadOptions Default { get; } = new();
+
+    /// <summary>Items decoded at once (each by its own decoder: the WAV reader, or one ffmpeg process).</summary>
+    /// <value>The default value is 1.</value>
+    public int DecoderThreads { get; init; } = 1;
+
+    /// <summary>
+    /// Decoded audio (16 kHz mono float32, 230 MB per hour) a shard may hold in its temp folder at
+    /// once: items decoded and waiting for inference plus those being scored. A decoder waits before
+    /// starting an item that would go over it, unless nothing is held (an item longer than the whole
+    /// budget is still decoded, alone).
+    /// </summary>
+    /// <value>The default value is 2048 MB (about 9 hours of audio).</value>
+    public long MaxDecodedMb { get; init; } = 2048;
+
+    /// <summary>Every problem, or an empty list.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var problems = new List<string>();
+        if (DecoderThreads is < 1 or > 256) problems.Add($"DecoderThreads must be within 1..256 (is {DecoderThreads}).");
+        if (MaxDecodedMb < 1) problems.Add($"MaxDecodedMb must be at least 1 (is {MaxDecodedMb}).");
+        return problems;
+    }
+}

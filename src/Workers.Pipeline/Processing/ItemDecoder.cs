@@ -1,0 +1,232 @@
+using System.Buffers;
+using System.Diagnostics;
+using Workers.Audio;
+
+namespace Workers.Pipeline.Processing;
+
+/// <summary>One item to decode: the file and the range of it to read (seconds, already widened by the lead-in),
+/// and the corpus root the opened file must lie under (null: not confined).</summary>
+internal readonly record struct DecodeRequest(string FullPath, double ReadStartSeconds, double EndSeconds, long ExpectedSamples, string? CorpusRoot = null);
+
+/// <summary>When <see cref="ItemDecoder.TryTake"/> waits for a decode to finish.</summary>
+internal enum DecodeWait
+{
+    /// <summary>Never: take what is finished.</summary>
+    Never,
+
+    /// <summary>While an item is being decoded, or one waits that the budget lets start.</summary>
+    WhileDecoding,
+
+    /// <summary>Until a decode finishes (the caller knows one will).</summary>
+    Always,
+}
+
+/// <summary>A finished decode: the audio, or why it could not be decoded (the decoder's own exception).</summary>
+internal readonly record struct DecodeResult(int Index, DecodedAudio? Audio, Exception? Error);
+
+/// <summary>
+/// The decode stage of a shard: <see cref="DecodeAheadOptions.DecoderThreads"/> threads take
+/// submitted items in order, decode each once into a <see cref="DecodedAudio"/> in the shard's
+/// temp folder, and hand it over (<see cref="TryTake"/>) while the caller's thread runs inference
+/// on the items before. Decoded audio held (handed over or not, until <see cref="Release"/>) is
+/// kept within <see cref="DecodeAheadOptions.MaxDecodedMb"/>.
+/// </summary>
+/// <remarks>
+/// One lock guards the queues and the byte count; decoders do their I/O outside it. A decoder
+/// reserves an item's expected size before starting it and settles the difference when done, so
+/// the budget holds while several decode at once. Errors are results, never thrown here: the
+/// caller decides whether to retry (<see cref="Submit"/> again) or record a failed item.
+/// Disposing stops the decoders (each checks between blocks; a hung ffmpeg is bounded by its
+/// read timeout) and deletes every decoded file not released.
+/// </remarks>
+internal sealed class ItemDecoder : IDisposable
+{
+    private readonly IReadOnlyList<DecodeRequest> _items;
+    private readonly AudioDecoderOptions _decoder;
+    private readonly string _folder;
+    private readonly long _maxBytes;
+    private readonly object _lock = new();
+    private readonly Queue<int> _todo = new();
+    private readonly Queue<DecodeResult> _done = new();
+    private readonly HashSet<DecodedAudio> _held = [];
+    private readonly Thread[] _threads;
+    private readonly CancellationTokenSource _stop = new();
+    private long _heldBytes;
+    private int _inFlight;
+    private int _attempt;
+    private bool _disposed;
+
+    public ItemDecoder(IReadOnlyList<DecodeRequest> items, DecodeAheadOptions options, AudioDecoderOptions decoder, string folder)
+    {
+        _items = items;
+        _decoder = decoder;
+        _folder = folder;
+        _maxBytes = options.MaxDecodedMb * 1024 * 1024;
+        _threads = new Thread[Math.Min(options.DecoderThreads, Math.Max(1, items.Count))];
+        for (int i = 0; i < _threads.Length; i++)
+        {
+            _threads[i] = new Thread(Run) { IsBackground = true, Name = $"decode-{i}" };
+            _threads[i].Start();
+        }
+    }
+
+    /// <summary>Bytes of decoded audio held now (reserved for decodes in flight included).</summary>
+    public long HeldBytes { get { lock (_lock) return _heldBytes; } }
+
+    /// <summary>Most bytes held at once.</summary>
+    public long PeakHeldBytes { get; private set; }
+
+    /// <summary>Queues item <paramref name="index"/> for decoding (again, after a transient failure).</summary>
+    public void Submit(int index)
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            _todo.Enqueue(index);
+            Monitor.PulseAll(_lock);
+        }
+    }
+
+    /// <summary>
+    /// The next finished decode, in the order they finished. <paramref name="wait"/> says whether to
+    /// block until one is there; <paramref name="ct"/> cancels the wait.
+    /// </summary>
+    public bool TryTake(out DecodeResult result, DecodeWait wait, CancellationToken ct)
+    {
+        using var wake = wait != DecodeWait.Never ? ct.Register(() => { lock (_lock) Monitor.PulseAll(_lock); }) : default;
+        lock (_lock)
+        {
+            while (_done.Count == 0)
+            {
+                if (wait == DecodeWait.Never || (wait == DecodeWait.WhileDecoding && _inFlight == 0 && !CanStartLocked()))
+                {
+                    result = default;
+                    return false;
+                }
+                ct.ThrowIfCancellationRequested();
+                Monitor.Wait(_lock);
+            }
+            result = _done.Dequeue();
+            return true;
+        }
+    }
+
+    /// <summary>The caller is done with <paramref name="audio"/>: its file is deleted and its bytes freed for the decoders.</summary>
+    public void Release(DecodedAudio audio)
+    {
+        lock (_lock)
+        {
+            if (!_held.Remove(audio)) return;
+            _heldBytes -= audio.Bytes;
+            Monitor.PulseAll(_lock);
+        }
+        audio.Dispose();
+    }
+
+    private void Run()
+    {
+        var block = ArrayPool<float>.Shared.Rent(DecodedAudio.BlockSamples);
+        try
+        {
+            while (TryNext(out int index, out long reserved, out int attempt))
+            {
+                var result = Decode(index, attempt, block);
+                lock (_lock)
+                {
+                    _inFlight--;
+                    _heldBytes += (result.Audio?.Bytes ?? 0) - reserved;
+                    if (result.Audio is { } a)
+                    {
+                        if (_disposed) { _heldBytes -= a.Bytes; a.Dispose(); continue; }
+                        _held.Add(a);
+                    }
+                    _done.Enqueue(result);
+                    Monitor.PulseAll(_lock);
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(block);
+        }
+    }
+
+    // Waits for an item and for room in the budget; reserves the item's expected bytes.
+    private bool TryNext(out int index, out long reserved, out int attempt)
+    {
+        lock (_lock)
+        {
+            while (true)
+            {
+                if (_disposed) { index = -1; reserved = 0; attempt = 0; return false; }
+                if (CanStartLocked())
+                {
+                    long need = NeedLocked();
+                    {
+                        index = _todo.Dequeue();
+                        reserved = need;
+                        attempt = ++_attempt;
+                        _inFlight++;
+                        _heldBytes += need;
+                        PeakHeldBytes = Math.Max(PeakHeldBytes, _heldBytes);
+                        return true;
+                    }
+                }
+                Monitor.Wait(_lock);
+            }
+        }
+    }
+
+    private long NeedLocked() => Math.Max(0, _items[_todo.Peek()].ExpectedSamples) * sizeof(float);
+
+    // The next item fits the budget, or nothing is held (an item larger than the budget goes alone).
+    private bool CanStartLocked() => _todo.Count > 0 && (_heldBytes == 0 || _heldBytes + NeedLocked() <= _maxBytes);
+
+    private DecodeResult Decode(int index, int attempt, float[] block)
+    {
+        var item = _items[index];
+        DecodedAudio? audio = null;
+        try
+        {
+            // The one place a shard item's file is opened for processing: non-blocking, regular files only,
+            // confined to the corpus root, every read bounded by Audio:ReadTimeout (CorpusFileOpener).
+            using var source = AudioDecoder.Open(item.FullPath, item.ReadStartSeconds, item.EndSeconds, _decoder, item.CorpusRoot);
+            audio = DecodedAudio.Create(Path.Combine(_folder, $"decoded-{index}-{attempt}.f32"));
+            while (true)
+            {
+                if (_stop.IsCancellationRequested) throw new OperationCanceledException(_stop.Token);
+                int n = source.Read(block.AsSpan(0, DecodedAudio.BlockSamples));
+                if (n == 0) break;
+                audio.Append(block.AsSpan(0, n));
+            }
+            audio.Seal();
+            // The one place an item's decoded length becomes known (audio.Samples, against item.ExpectedSamples).
+            return new DecodeResult(index, audio, null);
+        }
+        catch (Exception e)
+        {
+            audio?.Dispose();
+            return new DecodeResult(index, null, e);
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            Monitor.PulseAll(_lock);
+        }
+        _stop.Cancel();
+        foreach (var t in _threads) t.Join();
+        _stop.Dispose();
+        lock (_lock)
+        {
+            foreach (var a in _held) a.Dispose();
+            _held.Clear();
+            while (_done.TryDequeue(out var r)) r.Audio?.Dispose();
+            Debug.Assert(_heldBytes >= 0);
+        }
+    }
+}

@@ -1,0 +1,159 @@
+using Workers.Audio;
+using Workers.Audio.Synthesis;
+using Workers.Pipeline.Processing;
+using Workers.Pipeline.Tests.Vad;
+using Workers.Pipeline.Vad;
+
+namespace Workers.Pipeline.Tests.Processing;
+
+/// <summary>
+/// Issue 10: each item is decoded once, ahead of inference and overlapping it, into the shard's temp
+/// folder (within its budget), and every sub-stream reads that one decode.
+/// </summary>
+[Collection(SileroCollection.Name)]
+public sealed class DecodeAheadTests(SileroFixture f)
+{
+    private static readonly VadOptions Options = new() { SubStreamSeconds = 30, WarmUpSeconds = 5 };
+
+    private string NewDir(string name)
+    {
+        var dir = Path.Combine(f.WorkDir, name + "-" + Guid.NewGuid().ToString("N")[..6]);
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    /// <summary>An ffmpeg that logs one line per start, then runs the real one.</summary>
+    private static string CountingFfmpeg(string dir, out string log)
+    {
+        log = Path.Combine(dir, "ffmpeg-starts.log");
+        var script = Path.Combine(dir, "ffmpeg");
+        File.WriteAllText(script, $"#!/bin/sh\necho \"$@\" >> '{log}'\nexec ffmpeg \"$@\"\n");
+        File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return script;
+    }
+
+    [Fact]
+    public void A_long_compressed_item_starts_one_ffmpeg_and_gives_the_segments_of_its_lossless_original()
+    {
+        var dir = NewDir("once");
+        var wav = Path.Combine(dir, "long.wav");
+        f.Speech.WriteWav(wav, 150, new Random(31));
+        var flac = Path.Combine(dir, "long.flac");
+        SpeechCorpusGenerator.Encode(wav, flac); // 16 kHz FLAC: lossless, the very samples of the WAV
+        var ffmpeg = CountingFfmpeg(dir, out var log);
+        var temp = NewDir("temp");
+
+        using var model = new SileroVadModel(f.Session, 8);
+        using var fromWav = new VadBatcher(model, Options);
+        var expected = new ShardProcessor(fromWav, Options).Process([new ProcessItem(0, wav, 0, 150)], null, CancellationToken.None);
+        using var fromFlac = new VadBatcher(model, Options);
+        var actual = new ShardProcessor(fromFlac, Options, new AudioDecoderOptions { FfmpegPath = ffmpeg })
+            .Process([new ProcessItem(0, flac, 0, 150)], null, CancellationToken.None, temp);
+
+        Assert.Equal(5, fromFlac.Planner.Plan(150 * 16000).Length); // five sub-streams ...
+        Assert.Single(File.ReadAllLines(log));                      // ... one decode
+        Assert.Empty(actual.Failures);
+        Assert.NotEmpty(expected.Segments);
+        Assert.Equal(expected.Segments, actual.Segments);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(temp)); // the decoded audio went with its item
+    }
+
+    [Fact]
+    public void Decoding_runs_ahead_of_inference_in_the_temp_folder_and_nothing_is_left_there()
+    {
+        var dir = NewDir("ahead");
+        var items = new List<ProcessItem>();
+        for (var i = 0; i < 6; i++)
+        {
+            var p = Path.Combine(dir, $"f{i}.wav");
+            f.Speech.WriteWav(p, 8, new Random(40 + i));
+            items.Add(new ProcessItem(i, p, 0, 8));
+        }
+        var temp = NewDir("temp");
+        var model = new WatchingModel(new FakeVadModel(2, memoryWindows: 3), temp);
+        using var batcher = new VadBatcher(model, new VadOptions());
+        var output = new ShardProcessor(batcher, new VadOptions(), null, new DecodeAheadOptions { DecoderThreads = 1, MaxDecodedMb = 1 }) // room for two items
+            .Process(items, null, CancellationToken.None, temp);
+
+        Assert.Empty(output.Failures);
+        Assert.Equal(48, output.AudioSeconds, 6);
+        // Inference began before every item was decoded, and items were decoded while it ran.
+        Assert.True(model.SeenAtFirstRun.Count < items.Count, $"all {items.Count} items were decoded before inference started");
+        Assert.True(model.SeenWhileRunning.Except(model.SeenAtFirstRun).Any(), "no item was decoded while inference ran");
+        Assert.All(model.SeenWhileRunning, name => Assert.Matches(@"^decoded-\d+-\d+\.f32$", name));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(temp));
+    }
+
+    [Fact]
+    public void Decoded_audio_held_stays_within_the_budget_and_the_segments_do_not_change()
+    {
+        var dir = NewDir("budget");
+        var items = new List<ProcessItem>();
+        for (var i = 0; i < 5; i++)
+        {
+            var p = Path.Combine(dir, $"f{i}.wav");
+            f.Speech.WriteWav(p, 12, new Random(60 + i)); // 12 s = 768,000 bytes decoded
+            items.Add(new ProcessItem(i, p, 0, 12));
+        }
+        ShardOutput Run(long maxMb, int threads, out long peak)
+        {
+            using var batcher = new VadBatcher(new FakeVadModel(16, memoryWindows: 3), new VadOptions());
+            var processor = new ShardProcessor(batcher, new VadOptions(), null, new DecodeAheadOptions { DecoderThreads = threads, MaxDecodedMb = maxMb });
+            var output = processor.Process(items, null, CancellationToken.None);
+            peak = processor.PeakDecodedBytes;
+            return output;
+        }
+
+        var free = Run(2048, 3, out var freePeak);
+        var tight = Run(1, 3, out var tightPeak); // 1 MB: room for one item at a time
+
+        Assert.Equal(free.Segments, tight.Segments);
+        Assert.Equal(12 * 16000 * 4, tightPeak);
+        Assert.True(freePeak > tightPeak, $"with room, {freePeak} bytes were held at most");
+    }
+
+    [Fact]
+    public void A_cancelled_shard_stops_its_decoders_and_removes_what_they_decoded()
+    {
+        var dir = NewDir("cancel");
+        var items = new List<ProcessItem>();
+        for (var i = 0; i < 4; i++)
+        {
+            var p = Path.Combine(dir, $"f{i}.wav");
+            f.Speech.WriteWav(p, 10, new Random(80 + i));
+            items.Add(new ProcessItem(i, p, 0, 10));
+        }
+        var temp = NewDir("temp");
+        using var cts = new CancellationTokenSource();
+        var model = new WatchingModel(new FakeVadModel(4, memoryWindows: 3), temp) { OnRun = cts.Cancel };
+        using var batcher = new VadBatcher(model, new VadOptions());
+        Assert.ThrowsAny<OperationCanceledException>(() =>
+            new ShardProcessor(batcher, new VadOptions(), null, new DecodeAheadOptions { DecoderThreads = 2 }).Process(items, null, cts.Token, temp));
+        Assert.NotEmpty(model.SeenAtFirstRun);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(temp));
+    }
+
+    /// <summary>Scores with <paramref name="inner"/>, noting which decoded files exist in <paramref name="folder"/> at each call.</summary>
+    private sealed class WatchingModel(IVadModel inner, string folder) : IVadModel
+    {
+        public HashSet<string> SeenAtFirstRun { get; private set; } = [];
+        public HashSet<string> SeenWhileRunning { get; } = [];
+        public Action? OnRun { get; init; }
+        private bool _ran;
+
+        public int BatchCapacity => inner.BatchCapacity;
+        public int StateSize => inner.StateSize;
+        public void ResetState(Span<float> streamState) => inner.ResetState(streamState);
+
+        public void Run(ReadOnlySpan<float> windows, Span<float> states, Span<float> probabilities, int batchSize)
+        {
+            var names = Directory.EnumerateFiles(folder).Select(Path.GetFileName).ToHashSet()!;
+            if (!_ran) SeenAtFirstRun = names!;
+            _ran = true;
+            SeenWhileRunning.UnionWith(names!);
+            OnRun?.Invoke();
+            Thread.Sleep(1); // inference takes time: the decoder gets to run meanwhile
+            inner.Run(windows, states, probabilities, batchSize);
+        }
+    }
+}
