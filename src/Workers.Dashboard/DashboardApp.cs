@@ -30,9 +30,15 @@ public sealed record DashboardHost(NpgsqlDataSource Database, QueueOptions Queue
 
     /// <summary>Configured pipelines (sections of Pipelines) an enqueue may name; <c>vad</c> is always known.</summary>
     public IReadOnlyList<string> Pipelines { get; init; } = ["vad"];
+
+    /// <summary>Retention of finished history, pruned by the recurring job RetentionPruneJob (and by the workers).</summary>
+    public RetentionOptions Retention { get; init; } = new();
 }
 
-/// <summary>Builds the dashboard web app: security first, then pages, JSON API and /metrics.</summary>
+/// <summary>
+/// Builds the dashboard web app: security first, then the Hangfire Dashboard at <c>/</c> with our
+/// pages inside it (<see cref="HangfirePages"/>), then the JSON API and /metrics.
+/// </summary>
 public static class DashboardApp
 {
     public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
@@ -45,7 +51,7 @@ public static class DashboardApp
     /// <param name="configure">Last say over the builder (tests put a TestServer in).</param>
     public static WebApplication Build(DashboardHost host, IEnumerable<string> urls, Action<WebApplicationBuilder>? configure = null)
     {
-        OptionsValidationException.ThrowIfAny([.. host.Options.Validate(), .. host.Corpus.Validate()]);
+        OptionsValidationException.ThrowIfAny([.. host.Options.Validate(), .. host.Corpus.Validate(), .. host.Retention.Validate()]);
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { ApplicationName = typeof(DashboardApp).Assembly.GetName().Name });
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.WebHost.UseUrls([.. urls]);
@@ -67,6 +73,7 @@ public static class DashboardApp
         s.AddSingleton(new WorkerRegistry(host.Database, host.Time));
         s.AddSingleton<IDurationProbe>(new AudioDurationProbe(host.Corpus.Limits));
         s.AddSingleton<DashboardEnqueue>();
+        HangfireSetup.AddServices(s, host);
         // Keys in memory: tokens die with the process (a reload fetches new ones), and nothing is
         // written to disk. Several dashboard instances behind one balancer would need a shared key ring.
         s.AddDataProtection().UseEphemeralDataProtectionProvider();
@@ -88,7 +95,8 @@ public static class DashboardApp
         {
             ctx.Response.Headers.XContentTypeOptions = "nosniff";
             ctx.Response.Headers["Referrer-Policy"] = "same-origin";
-            ctx.Response.Headers.ContentSecurityPolicy = "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'";
+            // Hangfire's pages load their scripts and styles from the dashboard itself; its bootstrap theme uses data: images.
+            ctx.Response.Headers.ContentSecurityPolicy = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'";
             await next(ctx);
         });
         // In front of every route, ours and any mapped later (Hangfire's /hangfire included): allowed
@@ -97,10 +105,12 @@ public static class DashboardApp
         app.UseMiddleware<RequestGuardMiddleware>();
         app.UseMiddleware<DashboardAccessMiddleware>();
         app.UseMiddleware<ApiErrorMiddleware>();
+        HangfireSetup.UseDashboard(app);
         ApiEndpoints.Map(app);
         MetricsEndpoint.Map(app);
         HtmlPages.Map(app);
         EnqueueEndpoints.Map(app);
+        app.Lifetime.ApplicationStarted.Register(() => HangfireSetup.AddRecurringJobs(app.Services));
         return app;
     }
 }

@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Workers.Dashboard.Security;
 
 namespace Workers.Dashboard;
@@ -6,7 +7,7 @@ namespace Workers.Dashboard;
 /// Options of section <c>Dashboard</c>. With no <see cref="Users"/>, the dashboard answers requests
 /// from this machine (loopback) only, as Hangfire's dashboard does; every other request gets 403.
 /// </summary>
-public sealed class DashboardOptions
+public sealed partial class DashboardOptions
 {
     public const string Section = "Dashboard";
 
@@ -22,6 +23,18 @@ public sealed class DashboardOptions
     public bool LocalRequiresCredentials { get; set; }
 
     /// <summary>
+    /// The PostgreSQL schema of Hangfire's tables (jobs, states, servers) in our database. Hangfire.PostgreSql
+    /// creates it, and upgrades it after a package update, when <c>workers serve</c> starts.
+    /// </summary>
+    /// <value>The default value is <c>hangfire</c>.</value>
+    public string HangfireSchema { get; set; } = "hangfire";
+
+    /// <summary>
+    /// Hangfire workers in this process, taking jobs from queue <c>control</c> (enqueue from the
+    /// dashboard). 0 runs no Hangfire server here: jobs wait until a process that runs one starts.
+    /// </summary>
+    /// <value>The default value is 2.</value>
+    public int JobWorkers { get; set; } = 2;
     /// Host names (or IP addresses) browsers may use to reach the dashboard from other machines,
     /// e.g. <c>workers.example.org</c>; no scheme, port or path. Loopback names (<c>localhost</c>,
     /// <c>127.0.0.1</c>, <c>[::1]</c>) are always allowed. A request naming any other host is refused
@@ -44,6 +57,10 @@ public sealed class DashboardOptions
     public IReadOnlyList<string> Validate()
     {
         var problems = new List<string>();
+        if (!ValidSchema().IsMatch(HangfireSchema))
+            problems.Add($"Dashboard:HangfireSchema '{HangfireSchema}' is not a plain lower-case PostgreSQL name (letters, digits, '_', at most 63, starting with a letter or '_').");
+        if (JobWorkers is < 0 or > 64)
+            problems.Add($"Dashboard:JobWorkers is {JobWorkers}; use 0 (no Hangfire server in this process) to 64.");
         for (var i = 0; i < AllowedHosts.Count; i++)
         {
             var h = AllowedHosts[i] ?? "";
@@ -69,6 +86,9 @@ public sealed class DashboardOptions
             problems.Add("Dashboard:LocalRequiresCredentials is true but no Dashboard:Users are configured: nobody could get in.");
         return problems;
     }
+
+    [GeneratedRegex("^[a-z_][a-z0-9_]{0,62}$")]
+    private static partial Regex ValidSchema();
 }
 
 public sealed class DashboardUser

@@ -61,6 +61,8 @@ public sealed partial class DashboardScenario : IAsyncDisposable
         var env = new Dictionary<string, string?>
         {
             ["ConnectionStrings__Workers"] = db.ConnectionString,
+            // Hangfire's tables in this test's own schema: a shared one would let another test's `workers serve` run this test's jobs.
+            ["Dashboard__HangfireSchema"] = db.Name + "_hangfire",
             ["Models__Root"] = Models.Root,
             ["Corpus__AllowedRoots__0"] = Path.Combine(dir, "root"),
             ["Queue__MaxAttempts"] = "1",
@@ -146,9 +148,39 @@ public sealed partial class DashboardScenario : IAsyncDisposable
     /// not). The caller then waits for what the page it is sent back to shows.</summary>
     public async Task SubmitAsync(ILocator button)
     {
-        var response = await Page.RunAndWaitForResponseAsync(() => button.ClickAsync(), r => r.Request.Method == "POST");
+        // Not Hangfire's own POST /stats, which its pages send every few seconds to refresh their counters.
+        var response = await Page.RunAndWaitForResponseAsync(() => button.ClickAsync(), r => r.Request.Method == "POST" && new Uri(r.Url).AbsolutePath != "/stats");
         if (response.Status != 303)
             Assert.Fail($"POST {response.Url} answered {response.Status}, not 303: {await response.TextAsync()}");
+    }
+
+    /// <summary>
+    /// Waits until the Hangfire job whose page is open is in <paramref name="state"/> (read from
+    /// Hangfire's job table in this test's schema, within <see cref="WaitMs"/>), then reloads the page
+    /// (Hangfire's job page does not refresh itself) and expects it to show that state.
+    /// </summary>
+    public async Task ExpectJobStateAsync(string state)
+    {
+        var id = long.Parse(new Uri(Page.Url).AbsolutePath.Split('/')[^1], System.Globalization.CultureInfo.InvariantCulture);
+        var until = DateTime.UtcNow.AddMilliseconds(WaitMs);
+        string current;
+        // Generated identifier, not input; the id is a parameter.
+        while ((current = await _db.ScalarAsync<string>($"SELECT coalesce((SELECT statename FROM {_db.Name}_hangfire.job WHERE id = @id), '')", ("id", id))) != state)
+        {
+            if (DateTime.UtcNow > until) Assert.Fail($"Hangfire job {id} is '{current}', not {state}, after {WaitMs} ms");
+            await Task.Delay(100);
+        }
+        // Hangfire's own script reloads the page after one of its buttons, which can abort ours: go again then.
+        for (var tries = 1; ; tries++)
+        {
+            try
+            {
+                await Page.ReloadAsync();
+                break;
+            }
+            catch (PlaywrightException) when (tries < 3) { }
+        }
+        await Expect(Page.Locator("body")).ToContainTextAsync(state);
     }
 
     /// <summary>The overview row of a corpus (<c>tr data-corpus</c>).</summary>
@@ -175,6 +207,7 @@ public sealed partial class DashboardScenario : IAsyncDisposable
         {
             _serve.Dispose();
             await _chromium.DisposeAsync();
+            await _db.ScalarAsync<int>($"DROP SCHEMA IF EXISTS {_db.Name}_hangfire CASCADE; SELECT 1"); // generated identifier, not input
             await _db.DisposeAsync();
             Directory.Delete(_dir, true);
         }

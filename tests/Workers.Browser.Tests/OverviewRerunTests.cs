@@ -25,7 +25,7 @@ public sealed class OverviewRerunTests(PostgresFixture pg)
             Assert.True(shards >= 2, $"{shards} shard(s); the scenario wants several");
 
             var page = s.Page;
-            await page.GotoAsync("/");
+            await page.GotoAsync("/corpora");
             await Expect(s.OverviewRow("talks")).ToContainTextAsync("0.0%");
             await s.ExpectShardsAsync("talks", shards, 0, 0, 0, 0);
             await s.ScreenshotAsync("enqueued");
@@ -55,7 +55,7 @@ public sealed class OverviewRerunTests(PostgresFixture pg)
             }
             Assert.Equal(0L, await s.ScalarAsync("SELECT count(*) FROM shards WHERE state <> 'queued'"));
 
-            await page.GotoAsync("/");
+            await page.GotoAsync("/corpora");
             await s.ExpectShardsAsync("talks", shards, 0, 0, 0, 0);
             await s.ScreenshotAsync("rerun-queued");
             await s.MarkPageAsync();

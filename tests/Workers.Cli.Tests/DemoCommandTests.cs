@@ -23,6 +23,8 @@ public sealed partial class DemoCommandTests(PostgresFixture pg) : IDisposable
             ["ConnectionStrings__Workers"] = db.ConnectionString,
             ["Models__Root"] = Models.Root,
             ["Fleet__TempRoot"] = Path.Combine(_dir, "tmp"),
+            // Hangfire's tables in this test's own schema (dropped with it below), apart from other tests' dashboards.
+            ["Dashboard__HangfireSchema"] = db.Name + "_hangfire",
         };
         var log = Path.Combine(_dir, "demo.log");
         using var demo = WorkersProcess.StartLogged(env, log, "demo", "--minutes", "1", "--folder", Path.Combine(_dir, "corpus"),
@@ -47,7 +49,8 @@ public sealed partial class DemoCommandTests(PostgresFixture pg) : IDisposable
             var corpora = await http.GetStringAsync("/api/corpora");
             Assert.Contains($"\"name\":\"{name}\"", corpora);
             Assert.Contains("\"progress\":1", corpora);
-            Assert.Contains(name, await http.GetStringAsync("/"));
+            Assert.Contains(name, await http.GetStringAsync("/corpora"));
+            Assert.Contains("Succeeded shards", await http.GetStringAsync("/")); // Hangfire's home, with our shard tiles
             // The demo's corpus folder is the enqueue form's allowed root, so more can be enqueued from the browser.
             var enqueue = await http.GetStringAsync("/enqueue");
             Assert.Contains("id=\"enqueue-form\"", enqueue);
@@ -57,6 +60,7 @@ public sealed partial class DemoCommandTests(PostgresFixture pg) : IDisposable
             using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(1));
             await demo.WaitForExitAsync(timeout.Token);
             Assert.Equal(0, demo.ExitCode);
+            await db.ScalarAsync<int>($"DROP SCHEMA IF EXISTS {db.Name}_hangfire CASCADE; SELECT 1"); // generated identifier
         }
         finally
         {

@@ -107,6 +107,8 @@ public sealed class SecretsNotLoggedTests(PostgresFixture pg) : IDisposable
             ["Dashboard__Users__0__Role"] = "admin",
             ["Dashboard__Users__0__PasswordHash"] = PasswordHash.Create(password, 10_000).ToString(),
             ["Dashboard__LocalRequiresCredentials"] = "true",
+            // Hangfire's tables apart from other tests' dashboards (owned by the test's role: DROP OWNED drops it).
+            ["Dashboard__HangfireSchema"] = "hangfire_" + Guid.NewGuid().ToString("N")[..12],
         };
         var log = Path.Combine(_dir, "serve.log");
         using var serve = WorkersProcess.StartLogged(serveEnv, log, "serve", "--urls", $"http://127.0.0.1:{port}");

@@ -38,11 +38,36 @@ internal sealed class TestDashboard : IAsyncDisposable
     public FakeTimeProvider Time { get; }
     public HttpClient Client { get; }
 
+    /// <summary>The app's services (its Hangfire JobStorage, for instance).</summary>
+    public IServiceProvider Services => _app.Services;
+
+    /// <summary>Waits until Hangfire job <paramref name="jobId"/> is in state <paramref name="state"/> (a test's time limit: 60 s); returns its state data.</summary>
+    public async Task<IDictionary<string, string>> WaitForJobAsync(string jobId, string state)
+    {
+        var storage = Services.GetRequiredService<Hangfire.JobStorage>();
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        string? last = null;
+        while (true)
+        {
+            using (var c = storage.GetConnection())
+                if (c.GetStateData(jobId) is { } data)
+                {
+                    if (data.Name == state) return data.Data;
+                    last = data.Name + " " + string.Join(", ", data.Data.Select(kv => $"{kv.Key}={kv.Value}"));
+                }
+            try { await Task.Delay(50, limit.Token); }
+            catch (OperationCanceledException) { Assert.Fail($"job {jobId} did not reach {state} in 60 s; last: {last}"); }
+        }
+    }
+
     public static async Task<TestDashboard> StartAsync(TestSchema db, DashboardOptions? options = null, FakeTimeProvider? time = null,
         CorpusOptions? corpus = null, Action<IServiceCollection>? services = null, Npgsql.NpgsqlDataSource? database = null)
     {
         time ??= new FakeTimeProvider();
-        var host = new DashboardHost(database ?? db.DataSource, Queue, time, options ?? new DashboardOptions()) { Corpus = corpus ?? new CorpusOptions() };
+        options ??= new DashboardOptions();
+        // Hangfire's tables in a schema of this test's own, dropped with the dashboard.
+        options.HangfireSchema = db.Name + "_hangfire";
+        var host = new DashboardHost(database ?? db.DataSource, Queue, time, options) { Corpus = corpus ?? new CorpusOptions() };
         var app = DashboardApp.Build(host, ["http://127.0.0.1:0"], b =>
         {
             b.WebHost.UseTestServer();
@@ -95,10 +120,10 @@ internal sealed class TestDashboard : IAsyncDisposable
     }
 
     /// <summary>A form POST as a page sends it: the antiforgery cookie, and the token as the __RequestVerificationToken field.</summary>
-    public async Task<HttpResponseMessage> PostFormAsync(string url, IEnumerable<KeyValuePair<string, string>> fields)
+    public async Task<HttpResponseMessage> PostFormAsync(string url, IEnumerable<KeyValuePair<string, string>> fields, string? remote = null, (string, string)? basic = null)
     {
-        var (cookie, token) = await AntiforgeryAsync();
-        var m = Request(HttpMethod.Post, url);
+        var (cookie, token) = await AntiforgeryAsync(remote, basic);
+        var m = Request(HttpMethod.Post, url, remote, basic);
         m.Headers.Add("Cookie", cookie);
         m.Content = new FormUrlEncodedContent([.. fields, KeyValuePair.Create("__RequestVerificationToken", token)]);
         return await Client.SendAsync(m);
@@ -126,6 +151,7 @@ internal sealed class TestDashboard : IAsyncDisposable
         Client.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
+        await Db.ScalarAsync<int>($"DROP SCHEMA IF EXISTS {Db.Name}_hangfire CASCADE; SELECT 1"); // generated identifier, not input
     }
 
     private sealed class RemoteAddressFromHeader : IStartupFilter

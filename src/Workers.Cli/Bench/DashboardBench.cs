@@ -17,7 +17,8 @@ namespace Workers.Cli.Bench;
 /// 40% of shards succeeded (attempts, segments), a few hundred running, 600 dead with three failed
 /// attempts each, 2,000 failed files, 200 workers on 25 nodes with GPU telemetry. The dashboard runs
 /// in this process on Kestrel (loopback, a free port) and every page and API is fetched through real
-/// HTTP: a warm-up, then N timed requests each. The seeded corpus is removed unless --keep.
+/// HTTP: a warm-up, then N timed requests each, Hangfire's pages and ours. The seeded corpus is
+/// removed unless --keep.
 /// </summary>
 public static class DashboardBench
 {
@@ -56,7 +57,9 @@ public static class DashboardBench
             var e = Uri.EscapeDataString(name);
             string[] pages =
             [
-                "/", "/api/corpora", "/shards", $"/shards?corpus={e}&state=dead", $"/shards?corpus={e}&file=utt0399",
+                // Hangfire's own pages (its home carries our shard-count tiles), then ours inside its layout.
+                "/", "/jobs/enqueued", "/jobs/succeeded", "/jobs/failed", "/recurring", "/servers", "/retries",
+                "/corpora", "/api/corpora", "/shards", $"/shards?corpus={e}&state=dead", $"/shards?corpus={e}&file=utt0399",
                 $"/shards?worker=node07%2F1234%2F3", $"/shards?after={seeded.MidShard}", $"/shards/{aShard}", $"/shards/{aDead}",
                 $"/api/shards/{aShard}", "/failures", $"/failures?corpus={e}", "/fleet", "/api/fleet", "/audit", "/metrics",
                 "/api/history?minutes=60", "/enqueue",

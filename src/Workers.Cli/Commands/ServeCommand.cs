@@ -22,7 +22,7 @@ public static class ServeCommand
         {
             Description = "Read a password from stdin and print its PBKDF2 hash for Dashboard:Users:N:PasswordHash; serves nothing.",
         };
-        var cmd = new Command("serve", "Serve the dashboard: progress, shards, failures and re-runs, fleet, JSON API, /metrics.") { urls, hashPassword };
+        var cmd = new Command("serve", "Serve the dashboard (the Hangfire Dashboard with our pages: corpora, enqueue, shards, failures and re-runs, fleet, audit), its Hangfire server, JSON API, /metrics.") { urls, hashPassword };
         cmd.SetAction((pr, ct) => CommandRunner.RunAsync(async (ctx, ct) =>
         {
             if (pr.GetValue(hashPassword)) return HashPassword();
@@ -39,6 +39,9 @@ public static class ServeCommand
                 options.Users.Count == 0
                     ? "loopback requests only (no Dashboard:Users configured; others get 403)"
                     : $"{options.Users.Count} configured user(s) may sign in from other machines (HTTP Basic){(options.LocalRequiresCredentials ? ", loopback too" : "; loopback needs no credentials")}");
+            log.LogInformation("hangfire: storage schema {Schema}; {Server}", options.HangfireSchema, options.JobWorkers > 0
+                ? $"a server with {options.JobWorkers} worker(s) on queue(s) {string.Join(", ", HangfireSetup.Queues)}"
+                : "no server in this process (Dashboard:JobWorkers = 0): dashboard enqueue jobs wait until one runs");
             log.LogInformation("host names answered: {Hosts}", options.AllowedHosts.Count == 0
                 ? "localhost and loopback addresses only (remote users need the name they use in Dashboard:AllowedHosts)"
                 : "localhost, loopback addresses and " + string.Join(", ", options.AllowedHosts));
@@ -59,6 +62,7 @@ public static class ServeCommand
         {
             Corpus = corpus,
             Pipelines = ctx.Pipelines,
+            Retention = ctx.Bind<RetentionOptions>(RetentionOptions.Section),
         };
 
     private static int HashPassword()

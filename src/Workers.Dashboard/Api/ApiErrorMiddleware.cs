@@ -73,7 +73,7 @@ public sealed partial class ApiErrorMiddleware(RequestDelegate next, ILogger<Api
         if (headers.Count > 0) ctx.Response.Headers.RetryAfter = headers;
         ctx.Response.StatusCode = status;
         if (title is not null && !ctx.Request.Path.StartsWithSegments("/api") && !ctx.Request.Path.StartsWithSegments("/metrics"))
-            return HtmlPages.ErrorPage(status, title, message).ExecuteAsync(ctx);
+            return HtmlPages.StandaloneErrorAsync(ctx, title, message);
         return ctx.Response.WriteAsJsonAsync(new { error = message }, DashboardApp.Json);
     }
 

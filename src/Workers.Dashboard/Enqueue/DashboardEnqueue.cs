@@ -17,8 +17,10 @@ public sealed record EnqueueOutcome(string Name, ConfinedFolder Folder, EnqueueI
 /// <summary>
 /// The dashboard's enqueue: the path confined to Corpus:AllowedRoots, then exactly what
 /// `workers enqueue` does (EnqueueSettings rules, EnqueuePlanner.PlanSourceAsync with the
-/// AudioDurationProbe, CorpusWriter). A preview writes nothing; a confirm scans again (files may
-/// have changed since the preview) and writes the corpus and its audit row in one transaction.
+/// AudioDurationProbe, CorpusWriter). A preview writes nothing and gives up after
+/// Corpus:ScanTimeoutSeconds; a confirm scans again (files may have changed since the preview) and
+/// writes the corpus and its audit row in one transaction. From the page, a confirm runs as the
+/// Hangfire job <see cref="EnqueueJob"/>, with no time limit: cancelling it before the commit writes nothing.
 /// </summary>
 /// <param name="probe">The <see cref="AudioDurationProbe"/> `workers enqueue` uses (registered in DashboardApp).</param>
 public sealed class DashboardEnqueue(DashboardHost host, DashboardReader reader, CorpusStatusReader corpora, IDurationProbe probe)
@@ -34,19 +36,33 @@ public sealed class DashboardEnqueue(DashboardHost host, DashboardReader reader,
     public bool Enabled => _confinement is not null;
     public IReadOnlyList<string> Pipelines => host.Pipelines;
 
-    /// <summary>Scans, probes and plans; writes nothing.</summary>
-    public Task<EnqueueOutcome> PreviewAsync(EnqueueInput input, CancellationToken ct) => PlanAsync(input, write: null, ct);
+    /// <summary>Scans, probes and plans within Corpus:ScanTimeoutSeconds; writes nothing.</summary>
+    public Task<EnqueueOutcome> PreviewAsync(EnqueueInput input, CancellationToken ct) => PlanAsync(input, write: null, host.Corpus.ScanTimeout, null, ct);
 
-    /// <summary>Scans again and writes the corpus; the audit row commits with it.</summary>
-    public Task<EnqueueOutcome> ConfirmAsync(EnqueueInput input, Actor actor, AuditLog audit, CancellationToken ct) =>
+    /// <summary>
+    /// The instant checks of a confirm (the path confined and existing, the settings valid, the name
+    /// free), with the name filled in; throws <see cref="ApiException"/> as the preview does.
+    /// </summary>
+    public async Task<EnqueueInput> CheckAsync(EnqueueInput input, CancellationToken ct)
+    {
+        var (_, settings, name) = Settle(input);
+        await ThrowIfTakenAsync(name, ct);
+        return input with { Name = name, ShardMinutes = settings.ShardMinutes };
+    }
+
+    /// <summary>
+    /// Scans again and writes the corpus; the audit row commits with it. <paramref name="scanTimeout"/>
+    /// bounds the scan (null: none, as in the job); <paramref name="progress"/> hears each phase.
+    /// </summary>
+    public Task<EnqueueOutcome> ConfirmAsync(EnqueueInput input, Actor actor, AuditLog audit, TimeSpan? scanTimeout, IProgress<string>? progress,
+        CancellationToken ct) =>
         PlanAsync(input, (plan, folder, name, ct) => new CorpusWriter(host.Database, host.Time).WriteAsync(plan,
             new EnqueueRequest(name, input.Pipeline, input.Queue, input.Priority, host.Queue.MaxAttempts), ct,
             (conn, tx, id, ct) => audit.WriteAsync(conn, tx, actor, "corpus.enqueue", "corpus:" + name, plan.ShardCount,
                 $"{folder.RealPath}: {plan.FileCount} files, {plan.AudioSeconds / 3600:0.###} h, {plan.FailedFiles.Count} failed files, " +
-                $"queue {input.Queue}, pipeline {input.Pipeline}, priority {input.Priority}", ct)), ct);
+                $"queue {input.Queue}, pipeline {input.Pipeline}, priority {input.Priority}", ct)), scanTimeout, progress, ct);
 
-    private async Task<EnqueueOutcome> PlanAsync(EnqueueInput input, Func<EnqueuePlan, ConfinedFolder, string, CancellationToken, Task<long>>? write,
-        CancellationToken ct)
+    private (ConfinedFolder Folder, EnqueueSettings Settings, string Name) Settle(EnqueueInput input)
     {
         if (_confinement is null) throw new ApiException(403, OffMessage);
         var folder = _confinement.Resolve(input.Path);
@@ -55,12 +71,20 @@ public sealed class DashboardEnqueue(DashboardHost host, DashboardReader reader,
         var name = settings.CorpusName(folder.FullPath);
         var problems = settings.Validate(name, host.Pipelines, f => f);
         if (problems.Count > 0) throw new ApiException(400, string.Join(" ", problems));
+        return (folder, settings, name);
+    }
+
+    private async Task<EnqueueOutcome> PlanAsync(EnqueueInput input, Func<EnqueuePlan, ConfinedFolder, string, CancellationToken, Task<long>>? write,
+        TimeSpan? scanTimeout, IProgress<string>? progress, CancellationToken ct)
+    {
+        var (folder, settings, name) = Settle(input);
         await ThrowIfTakenAsync(name, ct);
 
-        // Probing is the slow part (ffprobe per non-WAV file); past Corpus:ScanTimeoutSeconds the
-        // request gives up instead of holding a browser tab and a thread pool for an hour.
+        // Probing is the slow part (ffprobe per non-WAV file). A request (preview, JSON API) gives up
+        // past Corpus:ScanTimeoutSeconds instead of holding a browser tab for an hour; the job has no limit.
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(host.Corpus.ScanTimeout);
+        if (scanTimeout is { } limit) timeout.CancelAfter(limit);
+        progress?.Report($"scanning and probing {folder.RealPath}");
         EnqueuePlan plan;
         try
         {
@@ -74,12 +98,14 @@ public sealed class DashboardEnqueue(DashboardHost host, DashboardReader reader,
         {
             throw new ApiException(400,
                 $"Scanning and probing '{folder.RealPath}' took longer than {host.Corpus.ScanTimeoutSeconds} s (Corpus:ScanTimeoutSeconds) and was stopped; nothing was written. " +
-                $"Enqueue a folder this large with `workers enqueue {folder.RealPath} --dry-run` and then without --dry-run on a shell, pick a subfolder, or raise Corpus:ScanTimeoutSeconds.");
+                $"Enqueue a folder this large from the dashboard's Enqueue page without a preview (confirm runs as a background job with no time limit), " +
+                $"or with `workers enqueue {folder.RealPath}` on a shell, or pick a subfolder.");
         }
 
         long? id = null;
         if (write is not null)
         {
+            progress?.Report($"writing {plan.ShardCount} shards of {plan.FileCount} files ({plan.AudioSeconds / 3600:0.##} h)");
             try { id = await write(plan, folder, name, ct); }
             catch (CorpusExistsException) { throw Taken(name); }
         }

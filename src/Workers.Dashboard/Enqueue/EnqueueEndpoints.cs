@@ -1,10 +1,12 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Antiforgery;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using Workers.Dashboard.Api;
 using Workers.Dashboard.Pages;
 using Workers.Postgres.Dashboard;
@@ -13,9 +15,10 @@ using static Workers.Dashboard.Pages.HtmlPages;
 namespace Workers.Dashboard.Enqueue;
 
 /// <summary>
-/// <c>GET /enqueue</c> (the form), <c>POST /enqueue</c> (preview, or with <c>confirm=1</c> enqueue
-/// and 303 to the corpus's shards) and <c>POST /api/enqueue</c> (JSON). Admin role and antiforgery
-/// token are checked by DashboardAccessMiddleware like every POST.
+/// <c>GET /enqueue</c> (the form, and the newest enqueue jobs with their progress), <c>POST /enqueue</c>
+/// (preview, or with <c>confirm=1</c> a Hangfire background job, <see cref="EnqueueJob"/>, and 303 to
+/// that job's page) and <c>POST /api/enqueue</c> (JSON, synchronous as before). Admin role and
+/// antiforgery token are checked by DashboardAccessMiddleware like every POST.
 /// </summary>
 public static class EnqueueEndpoints
 {
@@ -29,38 +32,47 @@ public static class EnqueueEndpoints
             if (!enqueue.Enabled) throw new ApiException(403, DashboardEnqueue.OffMessage);
             var (input, dryRun) = await ReadJsonAsync(ctx.Request, ct);
             if (dryRun) return Results.Json(Json(await enqueue.PreviewAsync(input, ct)), DashboardApp.Json);
-            var done = await enqueue.ConfirmAsync(input, ApiEndpoints.ActorOf(ctx), audit, ct);
+            // The JSON API stays synchronous (its callers wait for the corpus id), bounded by Corpus:ScanTimeoutSeconds.
+            var done = await enqueue.ConfirmAsync(input, ApiEndpoints.ActorOf(ctx), audit, enqueue.Options.ScanTimeout, null, ct);
             return Results.Json(Json(done), DashboardApp.Json, statusCode: StatusCodes.Status201Created);
         });
+    }
 
-        app.MapGet("/enqueue", (HttpContext ctx, DashboardEnqueue enqueue, IAntiforgery af) =>
-            Page(ctx, enqueue, af, new EnqueueInput(null, null), null, null, StatusCodes.Status200OK));
-
-        app.MapPost("/enqueue", async (HttpContext ctx, DashboardEnqueue enqueue, AuditLog audit, IAntiforgery af, CancellationToken ct) =>
+    /// <summary>The page inside the Hangfire Dashboard: GET shows the form, POST previews or (confirm=1) starts the job.</summary>
+    public static async Task<PageBody> LoadAsync(HttpContext ctx, Match route, CancellationToken ct)
+    {
+        var enqueue = ctx.RequestServices.GetRequiredService<DashboardEnqueue>();
+        var af = ctx.RequestServices.GetRequiredService<IAntiforgery>();
+        var jobs = ctx.RequestServices.GetRequiredService<EnqueueJobs>();
+        if (HttpMethods.IsGet(ctx.Request.Method) || HttpMethods.IsHead(ctx.Request.Method))
+            return Page(ctx, enqueue, af, jobs, new EnqueueInput(null, null), null, null, StatusCodes.Status200OK);
+        if (!HttpMethods.IsPost(ctx.Request.Method))
+            return ErrorPage(StatusCodes.Status405MethodNotAllowed, "Method not allowed", $"{ctx.Request.Method} is not served here; the form GETs and POSTs /enqueue.");
+        if (!enqueue.Enabled) return Page(ctx, enqueue, af, jobs, new EnqueueInput(null, null), null, null, StatusCodes.Status403Forbidden);
+        var form = await ctx.Request.ReadFormAsync(ct);
+        var input = new EnqueueInput(Field(form, "path"), Field(form, "name"));
+        try
         {
-            if (!enqueue.Enabled) return Page(ctx, enqueue, af, new EnqueueInput(null, null), null, null, StatusCodes.Status403Forbidden);
-            var form = await ctx.Request.ReadFormAsync(ct);
-            var input = new EnqueueInput(Field(form, "path"), Field(form, "name"));
-            try
+            input = FromForm(form);
+            if (Field(form, "confirm") == "1")
             {
-                input = FromForm(form);
-                if (Field(form, "confirm") == "1")
-                {
-                    var done = await enqueue.ConfirmAsync(input, ApiEndpoints.ActorOf(ctx), audit, ct);
-                    return (IResult)new ApiEndpoints.SeeOther("/shards?corpus=" + Uri.EscapeDataString(done.Name));
-                }
-                var preview = await enqueue.PreviewAsync(input, ct);
-                return Page(ctx, enqueue, af, preview.Input, preview, null, StatusCodes.Status200OK);
+                // Checks that are instant (path confined, settings valid, name free) answer here; the scan,
+                // probe, plan and write run as the job, which checks them again when it runs.
+                var checkedInput = await enqueue.CheckAsync(input, ct);
+                var jobId = jobs.Start(checkedInput, ApiEndpoints.ActorOf(ctx));
+                return PageBody.SeeOther($"{ctx.Request.PathBase}/jobs/details/{Uri.EscapeDataString(jobId)}");
             }
-            catch (ApiException e)
-            {
-                return Page(ctx, enqueue, af, input, null, e.Message, e.Status);
-            }
-            catch (ArgumentException e)
-            {
-                return Page(ctx, enqueue, af, input, null, e.Message, StatusCodes.Status400BadRequest);
-            }
-        });
+            var preview = await enqueue.PreviewAsync(input, ct);
+            return Page(ctx, enqueue, af, jobs, preview.Input, preview, null, StatusCodes.Status200OK);
+        }
+        catch (ApiException e)
+        {
+            return Page(ctx, enqueue, af, jobs, input, null, e.Message, e.Status);
+        }
+        catch (ArgumentException e)
+        {
+            return Page(ctx, enqueue, af, jobs, input, null, e.Message, StatusCodes.Status400BadRequest);
+        }
     }
 
     private static object Json(EnqueueOutcome o) => new
@@ -123,22 +135,23 @@ public static class EnqueueEndpoints
     private static string? Field(IFormCollection form, string key) => form[key].ToString().Trim() is { Length: > 0 } s ? s : null;
 
     /// <summary>The form (re-filled), an error, or a preview with the confirm form.</summary>
-    private static IResult Page(HttpContext ctx, DashboardEnqueue enqueue, IAntiforgery af, EnqueueInput input, EnqueueOutcome? preview, string? error, int status)
+    private static PageBody Page(HttpContext ctx, DashboardEnqueue enqueue, IAntiforgery af, EnqueueJobs jobs, EnqueueInput input, EnqueueOutcome? preview,
+        string? error, int status)
     {
         var h = new StringBuilder();
-        Head(h, "Enqueue");
-        h.Append("<h2>Enqueue a corpus</h2>");
+        Head(h);
+        h.Append("<h1 class=\"page-header\">Enqueue a corpus</h1>");
         if (!enqueue.Enabled)
         {
             h.Append("<p id=\"enqueue-off\">").Append(E(DashboardEnqueue.OffMessage)).Append("</p>");
-            return Html(h, status);
+            return Html("Enqueue", h, status);
         }
         var token = af.GetAndStoreTokens(ctx);
         if (error is not null) h.Append("<p id=\"enqueue-error\" class=\"err\" style=\"white-space:normal\">").Append(E(error)).Append("</p>");
 
         h.Append("<p>Folders under ").Append(E(string.Join(", ", enqueue.Options.AllowedRoots)))
             .Append(" (a relative path starts at the first). Audio files are found recursively; nothing is written until you confirm the preview.</p>");
-        h.Append("<form id=\"enqueue-form\" method=\"post\" action=\"/enqueue\">");
+        h.Append($"<form id=\"enqueue-form\" method=\"post\" action=\"{E(ctx.Request.PathBase)}/enqueue\">");
         Hidden(h, token.FormFieldName, token.RequestToken ?? "");
         Input(h, "path", "folder", input.Path ?? "", 50);
         Input(h, "name", "name (default: the folder's)", input.Name ?? "", 20);
@@ -166,7 +179,7 @@ public static class EnqueueEndpoints
                 h.Append("</table>");
                 if (p.FailedFiles.Count > FailuresListed) h.Append($"<p>... and {p.FailedFiles.Count - FailuresListed} more.</p>");
             }
-            h.Append("<form id=\"confirm-form\" method=\"post\" action=\"/enqueue\">");
+            h.Append($"<form id=\"confirm-form\" method=\"post\" action=\"{E(ctx.Request.PathBase)}/enqueue\">");
             Hidden(h, token.FormFieldName, token.RequestToken ?? "");
             Hidden(h, "confirm", "1");
             Hidden(h, "path", preview.Input.Path ?? "");
@@ -175,9 +188,24 @@ public static class EnqueueEndpoints
             Hidden(h, "pipeline", preview.Input.Pipeline);
             Hidden(h, "queue", preview.Input.Queue);
             Hidden(h, "priority", preview.Input.Priority.ToString(CultureInfo.InvariantCulture));
-            h.Append("<button id=\"confirm\">enqueue</button> (scans the folder again and writes the corpus)</form>");
+            h.Append("<button id=\"confirm\">enqueue</button> (starts a background job that scans the folder again and writes the corpus; ")
+                .Append("follow it on the job's page, or delete the job there to stop it before anything is written)</form>");
         }
-        return Html(h, status);
+        RecentJobs(h, ctx, jobs);
+        return Html("Enqueue", h, status);
+    }
+
+    /// <summary>The newest enqueue jobs: state, corpus, progress, with links to their Hangfire pages.</summary>
+    private static void RecentJobs(StringBuilder h, HttpContext ctx, EnqueueJobs jobs)
+    {
+        var recent = jobs.Recent();
+        h.Append("<h2>Enqueue jobs</h2>");
+        if (recent.Count == 0) { h.Append("<p id=\"no-enqueue-jobs\" class=\"muted\">None yet.</p>"); return; }
+        h.Append("<table id=\"enqueue-jobs\"><tr><th>job</th><th>state</th><th>corpus</th><th>progress</th><th>when (UTC)</th></tr>");
+        foreach (var j in recent)
+            h.Append($"<tr data-job=\"{E(j.Id)}\"><td><a href=\"{E(ctx.Request.PathBase)}/jobs/details/{U(j.Id)}\">#{E(j.Id)}</a></td><td data-field=\"state\">{E(j.State)}</td>")
+                .Append($"<td>{E(j.Corpus)}</td><td data-field=\"progress\">{E(j.Progress ?? "-")}</td><td>{T(j.At)}</td></tr>");
+        h.Append("</table>");
     }
 
     private static string Estimate(EnqueueOutcome o)

@@ -1,9 +1,9 @@
 using System.Globalization;
 using System.Text;
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Antiforgery;
-using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using Workers.Dashboard.Api;
 using Workers.Postgres.Corpora;
 using Workers.Postgres.Dashboard;
@@ -28,76 +28,78 @@ internal static class FailuresPage
     /// <summary>The filters, in form order; each is passed on to POST /api/shards/rerun as a hidden field.</summary>
     private static readonly string[] Filters = ["corpus", "queue", "node", "worker", "file"];
 
-    public static void Map(IEndpointRouteBuilder app) =>
-        app.MapGet("/failures", (HttpContext ctx, DashboardReader reader, CorpusStatusReader corpora, IAntiforgery af, CancellationToken ct) => Guard(async () =>
+    public static Task<PageBody> LoadAsync(HttpContext ctx, Match route, CancellationToken ct) => Guard(async () =>
+    {
+        var reader = ctx.RequestServices.GetRequiredService<DashboardReader>();
+        var corpora = ctx.RequestServices.GetRequiredService<CorpusStatusReader>();
+        var af = ctx.RequestServices.GetRequiredService<IAntiforgery>();
+        var token = af.GetAndStoreTokens(ctx);
+        var q = ctx.Request.Query;
+        if (q.ContainsKey("state"))
+            throw new ApiException(StatusCodes.Status400BadRequest, "/failures lists dead shards only; drop 'state', or use /shards?state=... for other states.");
+        var filter = (await ApiEndpoints.ParseFilterAsync(q, corpora, ct)) with { State = "dead", Limit = ShardsPerPage };
+        var filesAfter = q["files_after"].ToString() is { Length: > 0 } fa
+            ? int.TryParse(fa, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n
+                : throw new ApiException(StatusCodes.Status400BadRequest, $"files_after must be a file index (a whole number), not '{fa}'.")
+            : -1;
+        var page = await reader.ShardsAsync(filter, ct);
+        var here = Here(ctx);
+        var set = Filters.Select(k => (Name: k, Value: q[k].ToString())).Where(f => f.Value.Length > 0).ToList();
+
+        var h = new StringBuilder();
+        Head(h);
+        h.Append("<h1>Failures</h1><form class=\"filters\" id=\"failures-filter\" method=\"get\" action=\"/failures\">");
+        FilterInputs(h, q, Filters);
+        h.Append("<button>filter</button> <a href=\"/failures\">clear</a></form>");
+
+        h.Append("<h2>Failed (dead) shards</h2>");
+        if (page.Count == 0) h.Append("<p id=\"no-dead\">No dead shards").Append(set.Count > 0 ? " match this filter" : "").Append(".</p>");
+        else
         {
-            var token = af.GetAndStoreTokens(ctx);
-            var q = ctx.Request.Query;
-            if (q.ContainsKey("state"))
-                throw new ApiException(StatusCodes.Status400BadRequest, "/failures lists dead shards only; drop 'state', or use /shards?state=... for other states.");
-            var filter = (await ApiEndpoints.ParseFilterAsync(q, corpora, ct)) with { State = "dead", Limit = ShardsPerPage };
-            var filesAfter = q["files_after"].ToString() is { Length: > 0 } fa
-                ? int.TryParse(fa, NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n
-                    : throw new ApiException(StatusCodes.Status400BadRequest, $"files_after must be a file index (a whole number), not '{fa}'.")
-                : -1;
-            var page = await reader.ShardsAsync(filter, ct);
-            var here = Here(ctx);
-            var set = Filters.Select(k => (Name: k, Value: q[k].ToString())).Where(f => f.Value.Length > 0).ToList();
-
-            var h = new StringBuilder();
-            Head(h, "Failures");
-            h.Append("<h1>Failures</h1><form class=\"filters\" id=\"failures-filter\" method=\"get\" action=\"/failures\">");
-            FilterInputs(h, q, Filters);
-            h.Append("<button>filter</button> <a href=\"/failures\">clear</a></form>");
-
-            h.Append("<h2>Failed (dead) shards</h2>");
-            if (page.Count == 0) h.Append("<p id=\"no-dead\">No dead shards").Append(set.Count > 0 ? " match this filter" : "").Append(".</p>");
-            else
+            h.Append("<p>");
+            // With no filter the page says "all of them", so the button asks for exactly that (the API refuses an empty filter otherwise).
+            Form(h, "/api/shards/rerun", "re-run all failed", token, here, set.Count == 0 ? [("all", "1")] : set, "rerun-all");
+            h.Append(" <span class=\"muted\">re-queues every dead shard matching ")
+                .Append(set.Count == 0 ? "no filter (all of them)" : E(string.Join(", ", set.Select(f => $"{f.Name}={f.Value}"))))
+                .Append(", not only this page.</span></p>");
+            h.Append("<table id=\"dead-shards\"><tr><th>shard</th><th>corpus</th><th>queue</th><th>attempts</th><th>finished</th><th>last error</th><th></th></tr>");
+            foreach (var s in page)
             {
-                h.Append("<p>");
-                // With no filter the page says "all of them", so the button asks for exactly that (the API refuses an empty filter otherwise).
-                Form(h, "/api/shards/rerun", "re-run all failed", token, here, set.Count == 0 ? [("all", "1")] : set, "rerun-all");
-                h.Append(" <span class=\"muted\">re-queues every dead shard matching ")
-                    .Append(set.Count == 0 ? "no filter (all of them)" : E(string.Join(", ", set.Select(f => $"{f.Name}={f.Value}"))))
-                    .Append(", not only this page.</span></p>");
-                h.Append("<table id=\"dead-shards\"><tr><th>shard</th><th>corpus</th><th>queue</th><th>attempts</th><th>finished</th><th>last error</th><th></th></tr>");
-                foreach (var s in page)
-                {
-                    h.Append($"<tr data-shard=\"{I(s.Id)}\"><td><a href=\"/shards/{I(s.Id)}\">{I(s.Id)}</a></td><td>{E(s.Corpus)}</td><td>{E(s.Queue)}</td>")
-                        .Append($"<td>{I(s.Attempt)}/{I(s.MaxAttempts)}</td><td>{T(s.FinishedAt)}</td><td class=\"err\">{E(s.LastError)}</td><td>");
-                    Form(h, $"/api/shards/{I(s.Id)}/rerun", "re-run", token, here);
-                    h.Append("</td></tr>");
-                }
-                h.Append("</table>");
-                if (page.Count == filter.Limit)
-                    h.Append($"<p><a id=\"next\" href=\"{E(WithQuery(ctx, "/failures", "after", I(page[^1].Id)))}\">next page</a></p>");
+                h.Append($"<tr data-shard=\"{I(s.Id)}\"><td><a href=\"/shards/{I(s.Id)}\">{I(s.Id)}</a></td><td>{E(s.Corpus)}</td><td>{E(s.Queue)}</td>")
+                    .Append($"<td>{I(s.Attempt)}/{I(s.MaxAttempts)}</td><td>{T(s.FinishedAt)}</td><td class=\"err\">{E(s.LastError)}</td><td>");
+                Form(h, $"/api/shards/{I(s.Id)}/rerun", "re-run", token, here);
+                h.Append("</td></tr>");
             }
+            h.Append("</table>");
+            if (page.Count == filter.Limit)
+                h.Append($"<p><a id=\"next\" href=\"{E(WithQuery(ctx, "/failures", "after", I(page[^1].Id)))}\">next page</a></p>");
+        }
 
-            h.Append("<h2>Failed files</h2>");
-            if (filter.CorpusId is { } corpusId)
+        h.Append("<h2>Failed files</h2>");
+        if (filter.CorpusId is { } corpusId)
+        {
+            var name = q["corpus"].ToString();
+            var files = await reader.FailedFilesAsync(corpusId, filesAfter, FilesPerPage, ct);
+            FailedFiles(h, name, files, token, here);
+            if (files.Count == FilesPerPage)
+                h.Append($"<p><a id=\"next-files\" href=\"{E(WithQuery(ctx, "/failures", "files_after", I(files[^1].FileIndex)))}\">more failed files</a></p>");
+        }
+        else
+        {
+            var withFailures = await reader.FailedFileCorporaAsync(CorporaShown + 1, ct);
+            if (withFailures.Count == 0) h.Append("<p id=\"no-failed-files\">No failed files.</p>");
+            foreach (var c in withFailures.Take(CorporaShown))
             {
-                var name = q["corpus"].ToString();
-                var files = await reader.FailedFilesAsync(corpusId, filesAfter, FilesPerPage, ct);
-                FailedFiles(h, name, files, token, here);
-                if (files.Count == FilesPerPage)
-                    h.Append($"<p><a id=\"next-files\" href=\"{E(WithQuery(ctx, "/failures", "files_after", I(files[^1].FileIndex)))}\">more failed files</a></p>");
+                var files = await reader.FailedFilesAsync(c, FilesPerCorpusShown, ct);
+                FailedFiles(h, c.Corpus, files, token, here, c.FailedFiles);
+                if (c.FailedFiles > files.Count)
+                    h.Append($"<p><a href=\"/failures?corpus={U(c.Corpus)}\">all {I(c.FailedFiles)} failed files of {E(c.Corpus)}</a></p>");
             }
-            else
-            {
-                var withFailures = await reader.FailedFileCorporaAsync(CorporaShown + 1, ct);
-                if (withFailures.Count == 0) h.Append("<p id=\"no-failed-files\">No failed files.</p>");
-                foreach (var c in withFailures.Take(CorporaShown))
-                {
-                    var files = await reader.FailedFilesAsync(c, FilesPerCorpusShown, ct);
-                    FailedFiles(h, c.Corpus, files, token, here, c.FailedFiles);
-                    if (c.FailedFiles > files.Count)
-                        h.Append($"<p><a href=\"/failures?corpus={U(c.Corpus)}\">all {I(c.FailedFiles)} failed files of {E(c.Corpus)}</a></p>");
-                }
-                if (withFailures.Count > CorporaShown)
-                    h.Append($"<p class=\"muted\">More corpora have failed files; choose one with the corpus filter.</p>");
-            }
-            return Html(h);
-        }));
+            if (withFailures.Count > CorporaShown)
+                h.Append($"<p class=\"muted\">More corpora have failed files; choose one with the corpus filter.</p>");
+        }
+        return Html("Failures", h);
+    });
 
     private static void FailedFiles(StringBuilder h, string corpus, IReadOnlyList<FailedFileRow> files, AntiforgeryTokenSet token, string here, int? total = null)
     {

@@ -12,36 +12,26 @@ using Workers.Postgres.Corpora;
 namespace Workers.Dashboard.Pages;
 
 /// <summary>
-/// Server-rendered pages: plain HTML, every value HTML-encoded; forms carry the antiforgery token
-/// and a <c>return</c> path; no inline script (the CSP forbids it): /dashboard.js refreshes the
-/// overview. Each page lives in its own file; this one holds the shared head, nav and helpers.
+/// Our pages, rendered inside the Hangfire Dashboard's layout (<see cref="HangfirePages"/> routes
+/// them and puts them in its navigation menu): plain HTML, every value HTML-encoded; forms carry the
+/// antiforgery token and a <c>return</c> path; no inline script (the CSP forbids it): /dashboard.js
+/// refreshes the corpora page. Each page lives in its own file as an async loader returning a
+/// <see cref="PageBody"/>; this one holds the shared style and helpers.
 /// </summary>
 public static class HtmlPages
 {
-    /// <summary>The nav bar, in order: every page shows it (the enqueue page through <see cref="Head"/> too).</summary>
+    /// <summary>Our entries in Hangfire's navigation menu, in order, after its own (Jobs, Retries, Recurring Jobs, Servers).</summary>
     internal static readonly (string Href, string Text)[] NavLinks =
     [
-        ("/", "Overview"), ("/enqueue", "Enqueue"), ("/shards", "Shards"), ("/failures", "Failures"), ("/fleet", "Fleet"), ("/audit", "Audit"),
+        ("/corpora", "Corpora"), ("/enqueue", "Enqueue"), ("/shards", "Shards"), ("/failures", "Failures"), ("/fleet", "Fleet"), ("/audit", "Audit"),
     ];
 
-    public static void Map(IEndpointRouteBuilder app)
-    {
-        OverviewPage.Map(app);
-        ShardPages.Map(app);
-        FailuresPage.Map(app);
-        FleetPage.Map(app);
-        AuditPage.Map(app);
+    /// <summary>The script of the corpora page, served as a file (the CSP forbids inline script).</summary>
+    public static void Map(IEndpointRouteBuilder app) =>
         app.MapGet("/dashboard.js", () => Results.Text(DashboardScript.Text, "text/javascript; charset=utf-8"));
-    }
 
-    /// <summary>Opens a page: doctype, title, the shared style sheet and the nav bar. The caller closes with <c>&lt;/body&gt;&lt;/html&gt;</c>.</summary>
-    internal static void Head(StringBuilder h, string title)
-    {
-        h.Append("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">")
-            .Append("<title>").Append(E(title)).Append(" - Workers</title><style>").Append(Css).Append("</style></head><body><header><a class=\"brand\" href=\"/\">Workers</a><nav>");
-        foreach (var (href, text) in NavLinks) h.Append($"<a href=\"{href}\">{text}</a>");
-        h.Append("</nav></header>");
-    }
+    /// <summary>Opens a page's body: our style rules (scoped to <c>.workers-page</c>, so Hangfire's own pages keep theirs). <see cref="Html"/> closes it.</summary>
+    internal static void Head(StringBuilder h) => h.Append("<style>").Append(Css).Append("</style><div class=\"workers-page\">");
 
     /// <summary>A one-button form POSTing to <paramref name="action"/> with the antiforgery token and a path to come back to.</summary>
     internal static void Form(StringBuilder h, string action, string label, AntiforgeryTokenSet token, string returnTo,
@@ -65,16 +55,28 @@ public static class HtmlPages
     }
 
     /// <summary>A page with a heading and a message, for a status other than 200 (unknown shard, bad parameter).</summary>
-    internal static IResult ErrorPage(int status, string title, string message)
+    internal static PageBody ErrorPage(int status, string title, string message)
     {
         var h = new StringBuilder();
-        Head(h, title);
-        h.Append("<h1>").Append(E(title)).Append("</h1><p class=\"error\" id=\"error\">").Append(E(message)).Append("</p>");
-        return Html(h, status);
+        Head(h);
+        h.Append("<h1 class=\"page-header\">").Append(E(title)).Append("</h1><p class=\"error\" id=\"error\">").Append(E(message)).Append("</p>");
+        return Html(title, h, status);
+    }
+
+    /// <summary>
+    /// An error page of its own, outside Hangfire's layout (which needs its storage): for a request
+    /// that failed before or around the page, e.g. the database being unavailable. The caller set the status.
+    /// </summary>
+    internal static Task StandaloneErrorAsync(HttpContext ctx, string title, string message)
+    {
+        ctx.Response.ContentType = "text/html; charset=utf-8";
+        return ctx.Response.WriteAsync(
+            $"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{E(title)} - Workers</title><style>{Css}</style></head>" +
+            $"<body><div class=\"workers-page\"><h1>{E(title)}</h1><p class=\"error\" id=\"error\">{E(message)}</p></div></body></html>");
     }
 
     /// <summary>Runs a page, answering a request it cannot serve (unknown corpus, bad parameter) with an HTML error page instead of JSON.</summary>
-    internal static async Task<IResult> Guard(Func<Task<IResult>> page)
+    internal static async Task<PageBody> Guard(Func<Task<PageBody>> page)
     {
         try
         {
@@ -90,12 +92,12 @@ public static class HtmlPages
         }
     }
 
-    /// <summary>Closes the page opened by <see cref="Head"/> and answers it with <paramref name="status"/>.</summary>
-    internal static IResult Html(StringBuilder h, int status = StatusCodes.Status200OK) =>
-        Results.Content(h.Append("</body></html>").ToString(), "text/html; charset=utf-8", statusCode: status);
+    /// <summary>Closes the body opened by <see cref="Head"/>: the page titled <paramref name="title"/>, answered with <paramref name="status"/>.</summary>
+    internal static PageBody Html(string title, StringBuilder h, int status = StatusCodes.Status200OK) =>
+        new(title, h.Append("</div>").ToString(), status);
 
     /// <summary>The path and query of this request, as the <c>return</c> of its forms.</summary>
-    internal static string Here(HttpContext ctx) => ctx.Request.Path + ctx.Request.QueryString.ToString();
+    internal static string Here(HttpContext ctx) => ctx.Request.PathBase + ctx.Request.Path + ctx.Request.QueryString.ToString();
 
     /// <summary><paramref name="path"/> with the request's query, <paramref name="key"/> replaced by <paramref name="value"/> (a keyset link).</summary>
     internal static string WithQuery(HttpContext ctx, string path, string key, string value)
@@ -118,16 +120,15 @@ public static class HtmlPages
         : $"{N(seconds, "0")} s";
 
     private const string Css =
-        "body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#222;background:#fafafa}"
-        + "header{display:flex;gap:2em;align-items:center;background:#263238;padding:.6em 1.5em}"
-        + "header a{color:#eceff1;text-decoration:none}.brand{font-weight:bold;font-size:1.2em}nav a{margin-right:1.2em}nav a:hover{text-decoration:underline}"
-        + "body>*:not(header){margin-left:1.5em;margin-right:1.5em}"
-        + "h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.5em}"
-        + "table{border-collapse:collapse;background:#fff}td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}th{background:#eceff1}"
-        + "td.num{text-align:right}.err{color:#b00020;max-width:40em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}"
-        + "[hidden]{display:none!important}form{display:inline}button{cursor:pointer}progress{width:10em}pre{white-space:pre-wrap;max-width:70em;max-height:30em;overflow:auto;background:#f4f4f4;padding:.5em}"
-        + ".warning{background:#ffebee;color:#b00020;border:1px solid #b00020;padding:.5em 1em;font-weight:bold}"
-        + "tr.gpu-on-cpu td{background:#ffcdd2;color:#b00020}tr.crash-looping td{background:#fff3e0;color:#bf360c;font-weight:bold}"
-        + ".error{color:#b00020}.muted{color:#777}svg#throughput-chart{background:#fff;border:1px solid #ddd}"
-        + ".filters label{margin-right:.8em}dl.fields{display:grid;grid-template-columns:max-content auto;gap:2px 1em}dl.fields dt{font-weight:bold}dl.fields dd{margin:0}";
+        ".workers-page h1{font-size:1.6em}.workers-page h2{font-size:1.2em;margin-top:1.5em}.workers-page h3{font-size:1.05em}"
+        + ".workers-page table{border-collapse:collapse;background:#fff;margin-bottom:.8em}.workers-page td,.workers-page th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}"
+        + ".workers-page th{background:#f5f5f5}"
+        + ".workers-page td.num{text-align:right}.workers-page .err{color:#b00020;max-width:40em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}"
+        + ".workers-page [hidden]{display:none!important}.workers-page form{display:inline}.workers-page button{cursor:pointer}.workers-page progress{width:10em}"
+        + ".workers-page pre{white-space:pre-wrap;max-width:70em;max-height:30em;overflow:auto;background:#f4f4f4;padding:.5em}"
+        + ".workers-page .warning{background:#ffebee;color:#b00020;border:1px solid #b00020;padding:.5em 1em;font-weight:bold}"
+        + ".workers-page tr.gpu-on-cpu td{background:#ffcdd2;color:#b00020}.workers-page tr.crash-looping td{background:#fff3e0;color:#bf360c;font-weight:bold}"
+        + ".workers-page .error{color:#b00020}.workers-page .muted{color:#777}svg#throughput-chart{background:#fff;border:1px solid #ddd}"
+        + ".workers-page .filters label{margin-right:.8em}.workers-page dl.fields{display:grid;grid-template-columns:max-content auto;gap:2px 1em}"
+        + ".workers-page dl.fields dt{font-weight:bold}.workers-page dl.fields dd{margin:0}";
 }

@@ -14,7 +14,8 @@ namespace Workers.Dashboard.Security;
 ///    client or for one user name are 429 with Retry-After (<see cref="LoginThrottle"/>, never for loopback). Without credentials a
 ///    loopback request is the <c>local</c> admin (unless <see cref="DashboardOptions.LocalRequiresCredentials"/>);
 ///    any other request is 403 when no users are configured, 401 (a challenge) otherwise.
-/// 2. What: a POST needs the admin role (403 for readonly) and a valid antiforgery token (400):
+/// 2. What: a POST needs the admin role (403 for readonly; except <see cref="ReadOnlyPosts"/>, which
+///    only read) and a valid antiforgery token (400):
 ///    the cookie from GET /api/antiforgery or a page, plus the token in the X-CSRF-TOKEN header or
 ///    the __RequestVerificationToken form field. The token is bound to the user.
 /// </summary>
@@ -23,6 +24,9 @@ public sealed class DashboardAccessMiddleware(RequestDelegate next, DashboardOpt
 {
     public const string LocalUser = "local";
     public const string AuthenticationType = "WorkersDashboard";
+
+    /// <summary>POSTs that change nothing, open to the readonly role: Hangfire's dashboard polls its counters with POST /stats.</summary>
+    public static readonly IReadOnlySet<string> ReadOnlyPosts = new HashSet<string>(StringComparer.Ordinal) { "/stats" };
 
     public async Task InvokeAsync(HttpContext ctx)
     {
@@ -85,7 +89,7 @@ public sealed class DashboardAccessMiddleware(RequestDelegate next, DashboardOpt
 
         if (!HttpMethods.IsGet(ctx.Request.Method) && !HttpMethods.IsHead(ctx.Request.Method))
         {
-            if (role != DashboardRoles.Admin)
+            if (role != DashboardRoles.Admin && !ReadOnlyPosts.Contains(ctx.Request.Path.Value ?? ""))
             {
                 await Refuse(ctx, StatusCodes.Status403Forbidden, $"User '{name}' has the {role} role and cannot change anything; ask for an admin account.");
                 return;

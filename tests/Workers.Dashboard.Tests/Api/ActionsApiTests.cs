@@ -117,7 +117,7 @@ public sealed class ActionsApiTests(PostgresFixture pg)
         var c = await d.SeedCorpusAsync(4, "<speech&co>");
         var dead = await db.ScalarAsync<long>("UPDATE shards SET state = 'dead', last_error = '<script>x</script>' WHERE corpus_id = @c AND ordinal = 0 RETURNING id", ("c", c));
 
-        using var r = await d.Client.SendAsync(TestDashboard.Request(HttpMethod.Get, "/"));
+        using var r = await d.Client.SendAsync(TestDashboard.Request(HttpMethod.Get, "/corpora"));
         var html = await r.Content.ReadAsStringAsync();
         Assert.Equal(HttpStatusCode.OK, r.StatusCode);
         Assert.Contains("&lt;speech&amp;co&gt;", html);

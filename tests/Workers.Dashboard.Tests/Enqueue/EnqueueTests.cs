@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Workers.Core.Corpora;
 using Workers.Core.Options;
 using Workers.Dashboard.Security;
+using Workers.Dashboard.Tests.Pages;
 using Workers.Testing;
 
 namespace Workers.Dashboard.Tests.Enqueue;
@@ -293,7 +294,7 @@ public sealed partial class EnqueueTests(PostgresFixture pg) : IDisposable
     }
 
     [Fact]
-    public async Task The_form_previews_then_its_confirm_form_enqueues_and_redirects_to_the_shards()
+    public async Task The_form_previews_then_its_confirm_starts_a_hangfire_job_that_writes_the_corpus()
     {
         var corpus = MakeFolders();
         await using var db = await pg.CreateSchemaAsync();
@@ -328,7 +329,16 @@ public sealed partial class EnqueueTests(PostgresFixture pg) : IDisposable
         Assert.Contains(KeyValuePair.Create("name", "tone & co"), fields);
         using var confirm = await d.PostFormAsync("/enqueue", fields);
         Assert.True(confirm.StatusCode == HttpStatusCode.SeeOther, await confirm.Content.ReadAsStringAsync());
-        Assert.Equal("/shards?corpus=tone%20%26%20co", confirm.Headers.Location!.OriginalString);
+        var location = confirm.Headers.Location!.OriginalString;
+        Assert.StartsWith("/jobs/details/", location);
+        var jobId = Uri.UnescapeDataString(location["/jobs/details/".Length..]);
+        var succeeded = await d.WaitForJobAsync(jobId, "Succeeded");
+        Assert.Contains("tone & co", succeeded["Result"]);
+
+        // Hangfire's job page, and our Enqueue page listing the job with its last progress.
+        Assert.Contains("Enqueue corpus tone &amp; co", await d.GetHtmlAsync(location));
+        var enqueuePage = await d.GetHtmlAsync("/enqueue");
+        Assert.Matches($"<tr data-job=\"{jobId}\">.*Succeeded.*tone &amp; co.*done: corpus", enqueuePage);
         Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM corpora WHERE name = 'tone & co' AND queue = 'q1' AND priority = 3 AND shard_seconds = 60"));
         Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM audit_log WHERE action = 'corpus.enqueue' AND target = 'corpus:tone & co'"));
     }

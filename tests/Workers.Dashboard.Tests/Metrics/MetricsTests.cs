@@ -35,6 +35,10 @@ public sealed partial class MetricsTests(PostgresFixture pg)
         Assert.Equal(1, samples["workers_workers{state=\"running\"}"]);
         Assert.Equal(1, samples["workers_gpu_slots_on_cpu"]);
         Assert.Equal(87.5, samples["workers_gpu_utilization_percent{node=\"node-a\",gpu=\"0\",name=\"H100 \\\"SXM\\\"\"}"]);
+        // Hangfire's own job counts (issue 12): none yet, and the count of its servers.
+        Assert.Equal(0, samples["workers_hangfire_jobs{state=\"failed\"}"]);
+        Assert.Equal(0, samples["workers_hangfire_jobs{state=\"enqueued\"}"]);
+        Assert.True(samples.ContainsKey("workers_hangfire_servers"));
     }
 
     [Fact]

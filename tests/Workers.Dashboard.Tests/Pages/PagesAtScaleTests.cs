@@ -48,7 +48,7 @@ public sealed partial class PagesAtScaleTests(PostgresFixture pg, ITestOutputHel
 
         var pages = new (string Url, string Row, int Max)[]
         {
-            ("/", "<tr data-shard=", 10),
+            ("/corpora", "<tr data-shard=", 10),
             ("/shards", "<tr data-shard=", 100),
             ("/shards?state=dead&after=20000", "<tr data-shard=", 100),
             ("/failures", "<tr data-shard=", 100),

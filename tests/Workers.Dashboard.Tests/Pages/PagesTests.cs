@@ -33,7 +33,7 @@ public sealed partial class PagesTests(PostgresFixture pg)
         await using var d = await TestDashboard.StartAsync(db);
         await d.SeedCorpusAsync(2);
         var id = await db.ScalarAsync<long>("SELECT min(id) FROM shards");
-        foreach (var url in new[] { "/", "/shards", "/failures", "/fleet", "/audit", $"/shards/{id}" })
+        foreach (var url in new[] { "/corpora", "/shards", "/failures", "/fleet", "/audit", $"/shards/{id}" })
             PageAssert.HasNav(await d.GetHtmlAsync(url));
         PageAssert.HasNav(await d.GetHtmlAsync("/shards/987654", HttpStatusCode.NotFound));
     }
@@ -56,7 +56,7 @@ public sealed partial class PagesTests(PostgresFixture pg)
         await db.ScalarAsync<int>("WITH x AS (INSERT INTO audit_log (at, actor, action, target, rows_affected, detail) VALUES (now(), @h, 'corpus.cancel', @h, 0, @h) RETURNING 1) SELECT count(*)::int FROM x", ("h", Hostile));
 
         var enc = "&lt;script&gt;alert(1)&lt;/script&gt;";
-        foreach (var url in new[] { "/", "/shards", "/failures", $"/failures?corpus={Uri.EscapeDataString(Hostile)}", "/fleet", "/audit", $"/shards/{dead}", $"/shards/{done.Id}" })
+        foreach (var url in new[] { "/corpora", "/shards", "/failures", $"/failures?corpus={Uri.EscapeDataString(Hostile)}", "/fleet", "/audit", $"/shards/{dead}", $"/shards/{done.Id}" })
         {
             var html = await d.GetHtmlAsync(url);
             Assert.DoesNotContain(Hostile, html);
@@ -230,11 +230,11 @@ public sealed partial class PagesTests(PostgresFixture pg)
         Assert.Contains(">61 °C<", html);
         Assert.Contains(">5 s<", html);
         Assert.Contains("<tr data-node=\"gpu-node\"><td>gpu-node</td><td>2 / 3</td>", html);
-        Assert.Contains("id=\"gpu-on-cpu-warning\"", await d.GetHtmlAsync("/"));
+        Assert.Contains("id=\"gpu-on-cpu-warning\"", await d.GetHtmlAsync("/corpora"));
 
         // Once that slot has stopped the warning goes away (it counts running slots).
         await registry.StopAsync("gpu-node/11/1");
-        Assert.DoesNotContain("id=\"gpu-on-cpu-warning\"", await d.GetHtmlAsync("/"));
+        Assert.DoesNotContain("id=\"gpu-on-cpu-warning\"", await d.GetHtmlAsync("/corpora"));
     }
 
     [Fact]
@@ -246,7 +246,7 @@ public sealed partial class PagesTests(PostgresFixture pg)
         await d.SeedCorpusAsync(1, "over", queue: "slow");
         await db.ScalarAsync<int>("WITH x AS (UPDATE shards s SET state = 'succeeded', processed_seconds = s.audio_seconds, finished_at = now() FROM corpora c WHERE c.id = s.corpus_id AND c.name = 'over' RETURNING 1) SELECT count(*)::int FROM x");
 
-        var html = await d.GetHtmlAsync("/");
+        var html = await d.GetHtmlAsync("/corpora");
         var live = CorpusRow().Match(html);
         Assert.True(live.Success, html);
         Assert.Contains("<td data-field=\"progress\" class=\"num\">0.0%</td>", live.Value);
@@ -266,13 +266,13 @@ public sealed partial class PagesTests(PostgresFixture pg)
         Assert.Contains("<a href=\"/failures\">", html);
 
         using (var r = await d.PostAsync("/api/queues/fast/pause")) Assert.Equal(HttpStatusCode.OK, r.StatusCode);
-        html = await d.GetHtmlAsync("/");
+        html = await d.GetHtmlAsync("/corpora");
         Assert.Contains("action=\"/api/queues/fast/resume\"", html);
         Assert.Contains("<button>resume queue</button>", html);
         Assert.Contains("action=\"/api/queues/slow/pause\"", html);
 
         using (var r = await d.PostAsync("/api/corpora/live/cancel")) Assert.Equal(HttpStatusCode.OK, r.StatusCode);
-        Assert.DoesNotContain("action=\"/api/corpora/live/cancel\"", await d.GetHtmlAsync("/"));
+        Assert.DoesNotContain("action=\"/api/corpora/live/cancel\"", await d.GetHtmlAsync("/corpora"));
     }
 
     [Fact]
@@ -282,7 +282,7 @@ public sealed partial class PagesTests(PostgresFixture pg)
         await using var d = await TestDashboard.StartAsync(db);
         var c = await d.SeedCorpusAsync(40, "c");
         await db.ScalarAsync<int>("WITH x AS (UPDATE shards SET state = 'dead' WHERE corpus_id = @c AND ordinal < 30 RETURNING 1) SELECT count(*)::int FROM x", ("c", c));
-        var html = await d.GetHtmlAsync("/");
+        var html = await d.GetHtmlAsync("/corpora");
         Assert.Contains("30 failed shards", html);
         Assert.Equal(10, Regex.Matches(html, "<tr data-shard=").Count);
     }

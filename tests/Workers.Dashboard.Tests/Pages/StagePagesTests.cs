@@ -26,7 +26,7 @@ public sealed class StagePagesTests(PostgresFixture pg)
         Assert.Equal("emotion", u.GetProperty("pipeline").GetString());
         Assert.Equal(3, u.GetProperty("shards").GetInt32());
         Assert.Equal(180.0, u.GetProperty("audio_seconds").GetDouble());
-        var html = await d.GetHtmlAsync("/");
+        var html = await d.GetHtmlAsync("/corpora");
         Assert.Contains("Shards no running worker can take", html);
         Assert.Contains("pipeline <code>emotion</code>: 3 queued shards", html);
 
@@ -42,7 +42,7 @@ public sealed class StagePagesTests(PostgresFixture pg)
 
         var emo = (await d.GetJsonAsync("/api/corpora")).GetProperty("corpora").EnumerateArray().Single(c => c.GetProperty("id").GetInt64() == corpus);
         Assert.Equal(2, emo.GetProperty("stage_results").GetInt64());
-        Assert.Contains("(emotion: 2 stage results)", await d.GetHtmlAsync("/"));
+        Assert.Contains("(emotion: 2 stage results)", await d.GetHtmlAsync("/corpora"));
         var page = await d.GetHtmlAsync($"/shards/{shard.Id}");
         Assert.Contains("id=\"stage-results\"", page);
         Assert.Contains("&lt;happy&gt;", page); // encoded like every other value
