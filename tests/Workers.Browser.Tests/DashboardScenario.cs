@@ -170,15 +170,18 @@ public sealed partial class DashboardScenario : IAsyncDisposable
             if (DateTime.UtcNow > until) Assert.Fail($"Hangfire job {id} is '{current}', not {state}, after {WaitMs} ms");
             await Task.Delay(100);
         }
-        // Hangfire's own script reloads the page after one of its buttons, which can abort ours: go again then.
+        // Hangfire's own script reloads the page after one of its buttons, which can abort ours or leave the
+        // frame detached for a moment ("Not attached to an active page", seen in a CI-like run): navigate to the
+        // job's address afresh, again after a pause if that navigation is cut short too.
+        var url = Page.Url;
         for (var tries = 1; ; tries++)
         {
             try
             {
-                await Page.ReloadAsync();
+                await Page.GotoAsync(url);
                 break;
             }
-            catch (PlaywrightException) when (tries < 3) { }
+            catch (PlaywrightException) when (tries < 5) { await Task.Delay(250 * tries); }
         }
         await Expect(Page.Locator("body")).ToContainTextAsync(state);
     }
