@@ -199,7 +199,7 @@ public sealed class ModelStage : IDisposable
         {
             RunBatch(batch, segments, sums, weights);
         }
-        catch (Exception e) when (batch.Length > 1 && IsOutOfMemory(e))
+        catch (Exception e) when (batch.Length > 1 && Workers.Onnx.OutOfMemory.Is(e))
         {
             // Inference wrote nothing for this batch: run it again as two halves, and keep the lower size for the rest.
             OomRetries++;
@@ -347,33 +347,6 @@ public sealed class ModelStage : IDisposable
 
     private StageConfigurationException Config(string what) =>
         new($"stage '{_o.Name}', model '{_o.Model}': {what}");
-
-    /// <summary>
-    /// Whether <paramref name="e"/> means inference ran out of memory, so a smaller batch may
-    /// succeed: an <see cref="OutOfMemoryException"/>, or an <see cref="OnnxRuntimeException"/>
-    /// whose message names an allocation failure (the same markers the VAD's rule uses).
-    /// </summary>
-    public static bool IsOutOfMemory(Exception e)
-    {
-        for (Exception? x = e; x is not null; x = x.InnerException)
-        {
-            if (x is OutOfMemoryException) return true;
-            if (x is OnnxRuntimeException && Array.Exists(OutOfMemoryMarkers, m => x.Message.Contains(m, StringComparison.OrdinalIgnoreCase)))
-                return true;
-        }
-        return false;
-    }
-
-    private static readonly string[] OutOfMemoryMarkers =
-    [
-        "out of memory",
-        "CUDA failure 2:",
-        "cudaErrorMemoryAllocation",
-        "Failed to allocate memory",
-        "bad_alloc",
-        "CUBLAS_STATUS_ALLOC_FAILED",
-        "CUDNN_STATUS_ALLOC_FAILED",
-    ];
 
     public void Dispose()
     {

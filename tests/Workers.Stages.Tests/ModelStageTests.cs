@@ -235,7 +235,7 @@ public sealed class ModelStageTests : IDisposable
         var model = Save(AllocationBomb(maxRows: 0), "bomb0.onnx");
         using var stage = new ModelStage(model, new ModelStageOptions { Name = "bomb", Model = "b" });
         var e = Assert.Throws<OnnxRuntimeException>(() => stage.Run(Segments(3, seed: 10, maxSeconds: 1)));
-        Assert.True(ModelStage.IsOutOfMemory(e), e.Message);
+        Assert.True(Workers.Onnx.OutOfMemory.Is(e), e.Message);
     }
 
     [Fact]

@@ -37,7 +37,7 @@ public sealed record ShardOutput(IReadOnlyList<FoundSegment> Segments, IReadOnly
 /// short files and a shard holding one 30-minute range both fill the batch, and every sub-stream of
 /// a long item reads the one decode. A file that cannot be decoded becomes an
 /// <see cref="ItemFailure"/>, never a crash; a transient decode failure is decoded again
-/// (<see cref="MaxItemAttempts"/>). If inference runs out of memory (<see cref="IsOutOfMemory"/>),
+/// (<see cref="MaxItemAttempts"/>). If inference runs out of memory (<see cref="OutOfMemory.Is"/>),
 /// <see cref="VadBatcher.MaxRunSize"/> is halved and the step retried (the batcher loses nothing
 /// when the model throws); the lower size is kept for the rest of the shard. Only a batch of one
 /// running out of memory fails the shard: that exception propagates, as does any other exception
@@ -135,7 +135,7 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
             {
                 batcher.Step(completed);
             }
-            catch (Exception e) when (batcher.MaxRunSize > 1 && IsOutOfMemory(e))
+            catch (Exception e) when (batcher.MaxRunSize > 1 && OutOfMemory.Is(e))
             {
                 // The windows read for this step are kept by the batcher; the next Step scores them in smaller calls.
                 batcher.MaxRunSize /= 2;
@@ -177,41 +177,6 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
 
     /// <summary>Most decoded audio (bytes) this processor's shards held in their temp folders at once.</summary>
     public long PeakDecodedBytes { get; private set; }
-
-    /// <summary>
-    /// Whether <paramref name="e"/> means inference ran out of memory, so that a smaller batch may
-    /// succeed. Conservative: true only for <see cref="OutOfMemoryException"/> (including
-    /// <see cref="InsufficientMemoryException"/>), or for an <see cref="OnnxRuntimeException"/> with
-    /// error code <see cref="OrtErrorCode.Fail"/> or <see cref="OrtErrorCode.RuntimeException"/>
-    /// whose ORT message names an allocation failure ("out of memory", "CUDA failure 2:",
-    /// "cudaErrorMemoryAllocation", "Failed to allocate memory", "bad_alloc",
-    /// "CUBLAS_STATUS_ALLOC_FAILED", "CUDNN_STATUS_ALLOC_FAILED"; case-insensitive). Inner
-    /// exceptions are looked at too. Other codes (invalid argument, provider unavailable, ...) are
-    /// never out of memory, whatever their text.
-    /// </summary>
-    public static bool IsOutOfMemory(Exception e)
-    {
-        for (Exception? x = e; x is not null; x = x.InnerException)
-        {
-            if (x is OutOfMemoryException) return true;
-            if (x is OnnxRuntimeException { ErrorCode: OrtErrorCode.Fail or OrtErrorCode.RuntimeException } ort
-                && x is not ExecutionProviderUnavailableException
-                && Array.Exists(OutOfMemoryMarkers, m => ort.OrtMessage.Contains(m, StringComparison.OrdinalIgnoreCase)))
-                return true;
-        }
-        return false;
-    }
-
-    private static readonly string[] OutOfMemoryMarkers =
-    [
-        "out of memory",
-        "CUDA failure 2:",
-        "cudaErrorMemoryAllocation",
-        "Failed to allocate memory",
-        "bad_alloc",
-        "CUBLAS_STATUS_ALLOC_FAILED",
-        "CUDNN_STATUS_ALLOC_FAILED",
-    ];
 
     /// <summary>
     /// Where to start reading a range that begins inside a file (a file cut across shards): on the

@@ -163,17 +163,17 @@ public sealed class OutOfMemoryTests : IDisposable
     [InlineData(OrtErrorCode.NoSuchFile, "Failed to allocate memory", false)]
     [InlineData(OrtErrorCode.EpFail, "out of memory", false)]
     public void The_out_of_memory_predicate_recognises_ort_allocation_failures_only(OrtErrorCode code, string ortMessage, bool expected) =>
-        Assert.Equal(expected, ShardProcessor.IsOutOfMemory(new OnnxRuntimeException(code, ortMessage, "Silero VAD inference")));
+        Assert.Equal(expected, OutOfMemory.Is(new OnnxRuntimeException(code, ortMessage, "Silero VAD inference")));
 
     [Fact]
     public void The_out_of_memory_predicate_on_other_exceptions()
     {
-        Assert.True(ShardProcessor.IsOutOfMemory(new OutOfMemoryException()));
-        Assert.True(ShardProcessor.IsOutOfMemory(new InsufficientMemoryException()));
-        Assert.True(ShardProcessor.IsOutOfMemory(new InvalidOperationException("wrapped", CudaOom())));
-        Assert.False(ShardProcessor.IsOutOfMemory(new InvalidOperationException("the GPU is out of memory")));
-        Assert.False(ShardProcessor.IsOutOfMemory(new IOException("Failed to allocate memory")));
-        Assert.False(ShardProcessor.IsOutOfMemory(new ExecutionProviderUnavailableException(
+        Assert.True(OutOfMemory.Is(new OutOfMemoryException()));
+        Assert.True(OutOfMemory.Is(new InsufficientMemoryException()));
+        Assert.True(OutOfMemory.Is(new InvalidOperationException("wrapped", CudaOom())));
+        Assert.False(OutOfMemory.Is(new InvalidOperationException("the GPU is out of memory")));
+        Assert.False(OutOfMemory.Is(new IOException("Failed to allocate memory")));
+        Assert.False(OutOfMemory.Is(new ExecutionProviderUnavailableException(
             "CUDAExecutionProvider", "CUDA failure 2: out of memory", "CUDA could not be enabled", OrtErrorCode.Fail)));
     }
 
