@@ -2,24 +2,13 @@ using System.Net;
 using Workers.Dashboard.Security;
 using Workers.Testing;
 
+using static Workers.Dashboard.Tests.Security.TestUsers;
+
 namespace Workers.Dashboard.Tests.Security;
 
 [Collection(PostgresCollection.Name)]
 public sealed class AccessTests(PostgresFixture pg)
 {
-    private const string Remote = "203.0.113.7";
-    private static readonly (string, string) Admin = ("ada", "correct horse");
-    private static readonly (string, string) Reader = ("rita", "battery staple");
-
-    private static DashboardOptions WithUsers() => new()
-    {
-        Users =
-        [
-            new DashboardUser { Name = "ada", Role = DashboardRoles.Admin, PasswordHash = PasswordHash.Create("correct horse", 10_000).ToString() },
-            new DashboardUser { Name = "rita", Role = DashboardRoles.ReadOnly, PasswordHash = PasswordHash.Create("battery staple", 10_000).ToString() },
-        ],
-    };
-
     [Fact]
     public async Task A_remote_request_is_refused_with_403_when_no_users_are_configured_and_a_local_one_is_served()
     {

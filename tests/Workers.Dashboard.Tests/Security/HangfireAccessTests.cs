@@ -5,25 +5,14 @@ using Microsoft.Extensions.DependencyInjection;
 using Workers.Dashboard.Security;
 using Workers.Testing;
 
+using static Workers.Dashboard.Tests.Security.TestUsers;
+
 namespace Workers.Dashboard.Tests.Security;
 
 /// <summary>Issue 12: Hangfire's pages and buttons sit behind the same users, roles and antiforgery as ours.</summary>
 [Collection(PostgresCollection.Name)]
 public sealed class HangfireAccessTests(PostgresFixture pg)
 {
-    private const string Remote = "203.0.113.7";
-    private static readonly (string, string) Admin = ("ada", "correct horse");
-    private static readonly (string, string) Reader = ("rita", "battery staple");
-
-    private static DashboardOptions WithUsers() => new()
-    {
-        Users =
-        [
-            new DashboardUser { Name = "ada", Role = DashboardRoles.Admin, PasswordHash = PasswordHash.Create("correct horse", 10_000).ToString() },
-            new DashboardUser { Name = "rita", Role = DashboardRoles.ReadOnly, PasswordHash = PasswordHash.Create("battery staple", 10_000).ToString() },
-        ],
-    };
-
     [Theory]
     [InlineData("/")]
     [InlineData("/jobs/enqueued")]
