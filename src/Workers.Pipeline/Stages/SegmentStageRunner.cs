@@ -56,7 +56,7 @@ public sealed class SegmentStageRunner(IReadOnlyList<ModelStage> stages, AudioDe
     {
         var sr = AudioDecoder.SampleRate;
         var origin = mine[0].StartSeconds;
-        using var source = AudioDecoder.Open(item.FullPath, origin, mine[^1].EndSeconds, _decoder);
+        using var source = AudioDecoder.Open(item.FullPath, origin, mine[^1].EndSeconds, _decoder, item.CorpusRoot); // confined as the VAD's open is
         var skip = new float[16384];
         long position = 0;
         foreach (var s in mine)
