@@ -123,6 +123,10 @@ public sealed class FailoverTests(PostgresFixture pg, ITestOutputHelper output) 
                     $"{await Scalar<long>(conn, "SELECT count(*) FROM shards")} shards succeeded");
                 _primary.Kill();
                 var killedAt = Stopwatch.StartNew();
+                // A real failover is not instant (a manager notices, then promotes). For these seconds every worker's
+                // connection finds the primary dead and the standby read-only, and must wait, not exit (CI once saw a
+                // 5 s promotion kill both workers: Npgsql's "Unable to connect to a suitable host" was not retried; 8 s reproduces it).
+                if (synchronous) await Task.Delay(TimeSpan.FromSeconds(8));
                 await _standby.PromoteAsync();
                 output.WriteLine($"standby promoted {killedAt.Elapsed.TotalSeconds:0.0} s after the kill");
                 if (!synchronous)
@@ -136,6 +140,9 @@ public sealed class FailoverTests(PostgresFixture pg, ITestOutputHelper output) 
             }
             using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(4));
             await Task.WhenAll(procs.Select(p => p.WaitForExitAsync(timeout.Token)));
+            foreach (var (p, n) in procs.Zip(new[] { "node-a", "node-b" }).Where(x => x.First.ExitCode != 0))
+                output.WriteLine($"{n} exited {p.ExitCode}; the end of its log:\n" +
+                    string.Join('\n', File.ReadLines(Path.Combine(_dir, n + ".log")).TakeLast(30)));
             Assert.All(procs, p => Assert.Equal(0, p.ExitCode));
         }
         finally

@@ -36,7 +36,7 @@ public static class CommandRunner
         }
         catch (NpgsqlException e)
         {
-            Console.Error.WriteLine($"error: database: {e.Message}. Check ConnectionStrings:Workers, or unset it to use the local cluster (`workers db status`).");
+            Console.Error.WriteLine($"error: database: {Describe(e)}. Check ConnectionStrings:Workers, or unset it to use the local cluster (`workers db status`).");
             return ExitCodes.Failure;
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -45,4 +45,9 @@ public static class CommandRunner
             return 130;
         }
     }
+
+    /// <summary>Npgsql's message, with each host's own error where it wraps several (a multi-host connection string).</summary>
+    private static string Describe(NpgsqlException e) => e.InnerException is AggregateException all
+        ? e.Message.TrimEnd('.') + ": " + string.Join("; ", all.InnerExceptions.Select(x => x.Message.TrimEnd('.')))
+        : e.Message.TrimEnd('.');
 }
