@@ -5,7 +5,7 @@ namespace Workers.Audio;
 /// ffmpeg. This is a per-file failure (record it against the file and go on), as opposed
 /// to I/O or environment errors, which surface as their own exception types.
 /// </summary>
-public sealed class AudioFormatException : Exception
+public class AudioFormatException : Exception
 {
     public AudioFormatException(string path, string reason, string? toolOutput = null, Exception? innerException = null)
         : base($"{path}: {reason}", innerException)

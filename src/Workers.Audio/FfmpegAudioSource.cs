@@ -244,8 +244,7 @@ internal sealed class FfmpegAudioSource : IAudioSource
                     $"{_path}: ffmpeg produced no audio for {ExternalTool.Seconds(_options.ReadTimeout)} s and was killed."
                     + (tail.Length > 0 ? " ffmpeg said: " + tail : ""));
             if (_process.ExitCode != 0)
-                throw new AudioFormatException(_path,
-                    $"ffmpeg exited with code {_process.ExitCode}: " + (tail.Length > 0 ? tail : "(no message)"), tail);
+                throw new DecoderExitException(_path, "ffmpeg", _process.ExitCode, tail);
             if (tail.Length > 0 && !_options.TolerateDecodeErrors)
                 throw new AudioFormatException(_path, "ffmpeg reported decode errors: " + tail, tail);
             _state = State.Completed;

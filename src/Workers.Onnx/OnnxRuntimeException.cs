@@ -9,9 +9,19 @@ public class OnnxRuntimeException : Exception
     {
     }
 
-    /// <summary>As the public constructor, wrapping the managed API's exception it came from.</summary>
-    internal static OnnxRuntimeException Wrap(OrtErrorCode errorCode, string ortMessage, string context, Exception inner) =>
-        new(errorCode, ortMessage, Format(errorCode, ortMessage, context), inner);
+    /// <summary>
+    /// The one translation of an ORT status into our exceptions: an allocation failure
+    /// (<see cref="OutOfMemory.NamesAllocationFailure"/>) becomes <see cref="OnnxOutOfMemoryException"/>,
+    /// anything else an <see cref="OnnxRuntimeException"/>. Callers above catch the type; none reads ORT's text.
+    /// </summary>
+    /// <param name="inner">The managed API's exception it came from, if any.</param>
+    public static OnnxRuntimeException FromStatus(OrtErrorCode errorCode, string ortMessage, string? context = null, Exception? inner = null)
+    {
+        var message = Format(errorCode, ortMessage, context);
+        return OutOfMemory.NamesAllocationFailure(errorCode, ortMessage)
+            ? new OnnxOutOfMemoryException(errorCode, ortMessage, message, inner)
+            : new OnnxRuntimeException(errorCode, ortMessage, message, inner);
+    }
 
     protected OnnxRuntimeException(OrtErrorCode errorCode, string ortMessage, string message, Exception? inner)
         : base(message, inner)
@@ -28,6 +38,17 @@ public class OnnxRuntimeException : Exception
 
     private static string Format(OrtErrorCode code, string ortMessage, string? context) =>
         context is null ? $"ONNX Runtime error {code}: {ortMessage}" : $"{context}: ONNX Runtime error {code}: {ortMessage}";
+}
+
+/// <summary>Inference ran out of memory (host or device): a smaller batch may succeed. Raised only by
+/// <see cref="OnnxRuntimeException.FromStatus"/>, where ORT's status is read; the VAD's shard processor
+/// and the model stages catch this type and halve their batch.</summary>
+public sealed class OnnxOutOfMemoryException : OnnxRuntimeException
+{
+    internal OnnxOutOfMemoryException(OrtErrorCode errorCode, string ortMessage, string message, Exception? inner)
+        : base(errorCode, ortMessage, message, inner)
+    {
+    }
 }
 
 /// <summary>The requested execution provider could not be enabled. <see cref="Reason"/> carries ORT's

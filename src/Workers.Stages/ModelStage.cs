@@ -199,7 +199,7 @@ public sealed class ModelStage : IDisposable
         {
             RunBatch(batch, segments, sums, weights);
         }
-        catch (Exception e) when (batch.Length > 1 && Workers.Onnx.OutOfMemory.Is(e))
+        catch (Exception e) when (batch.Length > 1 && e is Workers.Onnx.OnnxOutOfMemoryException or OutOfMemoryException)
         {
             // Inference wrote nothing for this batch: run it again as two halves, and keep the lower size for the rest.
             OomRetries++;
@@ -292,8 +292,7 @@ public sealed class ModelStage : IDisposable
                 _binding.BindInput(_mask, owned[^1]);
             }
             foreach (var o in Outputs) _binding.BindOutputToDevice(o.Name, OrtMemoryInfo.DefaultInstance);
-            _session.RunWithBinding(_run, _binding);
-            using var values = _binding.GetOutputValues();
+            using var values = RunBinding();
             var k = 0;
             foreach (var value in values)
             {
@@ -324,6 +323,21 @@ public sealed class ModelStage : IDisposable
         finally
         {
             foreach (var v in owned) v.Dispose();
+        }
+    }
+
+    /// <summary>The run, with ORT's errors translated where they are read (Workers.Onnx's
+    /// <see cref="Workers.Onnx.OrtErrors"/>): out of memory arrives as <see cref="Workers.Onnx.OnnxOutOfMemoryException"/>.</summary>
+    private IDisposableReadOnlyCollection<OrtValue> RunBinding()
+    {
+        try
+        {
+            _session.RunWithBinding(_run, _binding);
+            return _binding.GetOutputValues();
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw Workers.Onnx.OrtErrors.Translate(e, $"stage '{_o.Name}': running model '{_o.Model}'");
         }
     }
 

@@ -132,7 +132,7 @@ public sealed class FfmpegAudioSourceTests : IClassFixture<EncodedTones>, IDispo
             File.WriteAllBytes(path, Enumerable.Range(0, 5000).Select(i => (byte)(i * 97 + i / 13)).ToArray());
 
         using var source = AudioDecoder.Open(path);
-        var e = Assert.Throws<AudioFormatException>(() => Signals.ReadAll(source));
+        var e = Assert.Throws<DecoderExitException>(() => Signals.ReadAll(source)); // an AudioFormatException with the exit typed (issue 14)
 
         Assert.Equal(path, e.Path);
         Assert.StartsWith("ffmpeg exited with code 1: ", e.Reason);
@@ -140,7 +140,7 @@ public sealed class FfmpegAudioSourceTests : IClassFixture<EncodedTones>, IDispo
         Assert.Equal(e.ToolOutput, e.Reason["ffmpeg exited with code 1: ".Length..]);
         Assert.DoesNotContain("file:", e.Reason); // its echo of the input URL is dropped
         // The failure sticks: reading again says the same, never "end of file".
-        Assert.Same(e, Assert.Throws<AudioFormatException>(() => source.Read(new float[10])));
+        Assert.Same(e, Assert.Throws<DecoderExitException>(() => source.Read(new float[10])));
     }
 
     [Fact]
@@ -149,7 +149,7 @@ public sealed class FfmpegAudioSourceTests : IClassFixture<EncodedTones>, IDispo
         string png = _dir.File("picture.png");
         Ffmpeg.Run("-f", "lavfi", "-i", "color=c=red:s=16x16", "-frames:v", "1", png);
 
-        var e = Assert.Throws<AudioFormatException>(() => Signals.Decode(png));
+        var e = Assert.Throws<DecoderExitException>(() => Signals.Decode(png));
 
         Assert.Contains("matches no streams", e.Reason);
     }

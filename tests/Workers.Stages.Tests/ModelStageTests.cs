@@ -234,8 +234,10 @@ public sealed class ModelStageTests : IDisposable
     {
         var model = Save(AllocationBomb(maxRows: 0), "bomb0.onnx");
         using var stage = new ModelStage(model, new ModelStageOptions { Name = "bomb", Model = "b" });
-        var e = Assert.Throws<OnnxRuntimeException>(() => stage.Run(Segments(3, seed: 10, maxSeconds: 1)));
-        Assert.True(Workers.Onnx.OutOfMemory.Is(e), e.Message);
+        // Issue 14: ORT's real allocation failure arrives typed, translated where ORT's status is read.
+        var e = Assert.Throws<Workers.Onnx.OnnxOutOfMemoryException>(() => stage.Run(Segments(3, seed: 10, maxSeconds: 1)));
+        Assert.IsType<OnnxRuntimeException>(e.InnerException);
+        Assert.StartsWith("stage 'bomb': running model 'b': ONNX Runtime error ", e.Message);
     }
 
     [Fact]

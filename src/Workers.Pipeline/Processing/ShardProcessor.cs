@@ -37,7 +37,8 @@ public sealed record ShardOutput(IReadOnlyList<FoundSegment> Segments, IReadOnly
 /// short files and a shard holding one 30-minute range both fill the batch, and every sub-stream of
 /// a long item reads the one decode. A file that cannot be decoded becomes an
 /// <see cref="ItemFailure"/>, never a crash; a transient decode failure is decoded again
-/// (<see cref="MaxItemAttempts"/>). If inference runs out of memory (<see cref="OutOfMemory.Is"/>),
+/// (<see cref="MaxItemAttempts"/>). If inference runs out of memory (the model adapter throws
+/// <see cref="OnnxOutOfMemoryException"/>, or the runtime <see cref="OutOfMemoryException"/>),
 /// <see cref="VadBatcher.MaxRunSize"/> is halved and the step retried (the batcher loses nothing
 /// when the model throws); the lower size is kept for the rest of the shard. Only a batch of one
 /// running out of memory fails the shard: that exception propagates, as does any other exception
@@ -135,7 +136,7 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
             {
                 batcher.Step(completed);
             }
-            catch (Exception e) when (batcher.MaxRunSize > 1 && OutOfMemory.Is(e))
+            catch (Exception e) when (batcher.MaxRunSize > 1 && e is OnnxOutOfMemoryException or OutOfMemoryException)
             {
                 // The windows read for this step are kept by the batcher; the next Step scores them in smaller calls.
                 batcher.MaxRunSize /= 2;
@@ -210,12 +211,10 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
         {
             FileNotFoundException or DirectoryNotFoundException or CorpusFileRejectedException => false,
             IOException or TimeoutException => true,
-            AudioFormatException f => FfmpegSignalExit().Match(f.Message) is { Success: true } m && int.Parse(m.Groups[1].Value) >= 128,
+            // A signal (128 + its number), or ffmpeg's own 255 after it caught SIGINT/SIGTERM.
+            DecoderExitException x => x.Signal is not null || x.ExitCode >= 128,
             _ => false,
         };
-
-    [System.Text.RegularExpressions.GeneratedRegex(@"ffmpeg exited with code (\d+)")]
-    private static partial System.Text.RegularExpressions.Regex FfmpegSignalExit();
 
     private static string Describe(Exception e) => DecoderError(e) is CorpusFileRejectedException r ? r.Reason : FileAccessErrors.Describe(DecoderError(e));
 

@@ -29,8 +29,8 @@ public sealed class OutOfMemoryTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, true);
 
-    /// <summary>A CUDA out-of-memory as our ORT binding reports it.</summary>
-    private static OnnxRuntimeException CudaOom() => new(
+    /// <summary>A CUDA out-of-memory as our ORT binding reports it (translated from ORT's status).</summary>
+    private static OnnxRuntimeException CudaOom() => OnnxRuntimeException.FromStatus(
         OrtErrorCode.Fail,
         "Non-zero status code returned while running Conv node. Name:'/stft/Conv' Status Message: CUDA failure 2: out of memory ; GPU=0 ; hostname=n1 ; expr=cudaMalloc((void**)&p, size);",
         "Silero VAD inference");
@@ -107,7 +107,7 @@ public sealed class OutOfMemoryTests : IDisposable
         var model = new ThrowingModel(16, _ => last = CudaOom());
         VadBatcher? batcher = null;
 
-        var thrown = Assert.Throws<OnnxRuntimeException>(() => Run(model, out batcher));
+        var thrown = Assert.Throws<OnnxOutOfMemoryException>(() => Run(model, out batcher));
 
         Assert.Same(last, thrown);
         Assert.Equal([16, 8, 4, 2, 1], model.Failed);
@@ -118,7 +118,7 @@ public sealed class OutOfMemoryTests : IDisposable
     public void Out_of_memory_with_capacity_one_is_not_retried()
     {
         var model = new ThrowingModel(1, _ => CudaOom());
-        Assert.Throws<OnnxRuntimeException>(() => Run(model, out _));
+        Assert.Throws<OnnxOutOfMemoryException>(() => Run(model, out _));
         Assert.Equal([1], model.Failed);
     }
 
@@ -162,19 +162,26 @@ public sealed class OutOfMemoryTests : IDisposable
     [InlineData(OrtErrorCode.InvalidArgument, "out of memory", false)]
     [InlineData(OrtErrorCode.NoSuchFile, "Failed to allocate memory", false)]
     [InlineData(OrtErrorCode.EpFail, "out of memory", false)]
-    public void The_out_of_memory_predicate_recognises_ort_allocation_failures_only(OrtErrorCode code, string ortMessage, bool expected) =>
-        Assert.Equal(expected, OutOfMemory.Is(new OnnxRuntimeException(code, ortMessage, "Silero VAD inference")));
+    public void The_translation_of_ort_statuses_recognises_allocation_failures_only(OrtErrorCode code, string ortMessage, bool expected)
+    {
+        var e = OnnxRuntimeException.FromStatus(code, ortMessage, "Silero VAD inference");
+        Assert.Equal(expected, e is OnnxOutOfMemoryException);
+        Assert.Equal(code, e.ErrorCode);
+        Assert.Equal(ortMessage, e.OrtMessage);
+    }
 
     [Fact]
-    public void The_out_of_memory_predicate_on_other_exceptions()
+    public void The_pipeline_catches_the_type_not_the_text()
     {
-        Assert.True(OutOfMemory.Is(new OutOfMemoryException()));
-        Assert.True(OutOfMemory.Is(new InsufficientMemoryException()));
-        Assert.True(OutOfMemory.Is(new InvalidOperationException("wrapped", CudaOom())));
-        Assert.False(OutOfMemory.Is(new InvalidOperationException("the GPU is out of memory")));
-        Assert.False(OutOfMemory.Is(new IOException("Failed to allocate memory")));
-        Assert.False(OutOfMemory.Is(new ExecutionProviderUnavailableException(
-            "CUDAExecutionProvider", "CUDA failure 2: out of memory", "CUDA could not be enabled", OrtErrorCode.Fail)));
+        // Issue 14: an error whose text says "out of memory" but that the adapter did not raise as
+        // OnnxOutOfMemoryException is not halved; the managed runtime's own type is.
+        var untyped = new OnnxRuntimeException(OrtErrorCode.Fail, "CUDA failure 2: out of memory");
+        var model = new ThrowingModel(16, n => n > 4 ? untyped : null);
+        Assert.Same(untyped, Assert.Throws<OnnxRuntimeException>(() => Run(model, out _)));
+        Assert.Equal([16], model.Failed);
+
+        var insufficient = new ThrowingModel(8, n => n > 2 ? new InsufficientMemoryException() : null);
+        Assert.Equal(2, Run(insufficient, out _).OomRetries); // 8 -> 4 -> 2
     }
 
     /// <summary>16 kHz 16-bit mono: noise bursts (the fake model's speech) between silences.</summary>

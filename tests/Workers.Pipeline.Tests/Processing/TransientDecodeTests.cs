@@ -55,4 +55,16 @@ public sealed class TransientDecodeTests(SileroFixture f)
         Assert.False(ShardProcessor.IsTransientDecodeError(new FileNotFoundException("gone")));
         Assert.True(ShardProcessor.IsTransientDecodeError(new AudioReadException(new IOException("EIO"))));
     }
+
+    [Fact]
+    public void The_decoders_exit_is_read_from_its_properties_not_its_message()
+    {
+        // Issue 14: a signal is transient, a rejection is not, whatever the text says.
+        Assert.True(ShardProcessor.IsTransientDecodeError(new AudioReadException(new DecoderExitException("a.flac", "ffmpeg", 128 + 9, "Killed"))));
+        Assert.True(ShardProcessor.IsTransientDecodeError(new DecoderExitException("a.flac", "ffmpeg", 128 + 11, "")));
+        Assert.True(ShardProcessor.IsTransientDecodeError(new DecoderExitException("a.flac", "ffmpeg", 255, "Exiting normally, received signal 15.")));
+        Assert.False(ShardProcessor.IsTransientDecodeError(new DecoderExitException("a.flac", "ffmpeg", 1, "ffmpeg exited with code 137")));
+        // A format error that merely quotes an exit code in its text is the file's fault.
+        Assert.False(ShardProcessor.IsTransientDecodeError(new AudioFormatException("a.flac", "ffmpeg exited with code 137: (no message)")));
+    }
 }
