@@ -10,7 +10,7 @@ APT_PACKAGES+=(fuse3 python3-fusepy)
 # The browser tests (tests/Workers.Browser.Tests) drive Debian's chromium through Playwright,
 # which never downloads a browser of its own; a font so that screenshots have readable text.
 APT_PACKAGES+=(chromium fonts-dejavu-core)
-# The clock-skew tests and `workers bench soak` run nodes with a shifted wall clock through libfaketime (issue 11).
+# The clock-skew tests and `workers-bench soak` run nodes with a shifted wall clock through libfaketime (issue 11).
 APT_PACKAGES+=(libfaketime)
 # npm fetches the models (models/models.json); Debian's npm if none is installed. ONNX Runtime itself
 # comes from its NuGet package with the build.

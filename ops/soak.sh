@@ -9,9 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 1 ] || ! [[ "$1" =~ ^[0-9]+([.][0-9]+)?$ ]]; then
-  echo "usage: ops/soak.sh MINUTES [workers bench soak options]" >&2
+  echo "usage: ops/soak.sh MINUTES [workers-bench soak options]" >&2
   exit 2
 fi
 minutes="$1"; shift
 ops/setup.sh
-exec dotnet src/Workers.Cli/bin/Release/net10.0/workers.dll bench soak --minutes "$minutes" "$@"
+exec dotnet bench/Workers.Bench/bin/Release/net10.0/workers-bench.dll soak --minutes "$minutes" "$@"

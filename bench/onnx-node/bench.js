@@ -1,5 +1,5 @@
 // Silero VAD through onnxruntime-node 1.30.0: the same model, batch sizes, thread count and timing
-// rules as OnnxBench.RunSilero in src/Workers.Onnx (run dotnet-bench.cs beside this for the C# side).
+// rules as SileroBench.Run in bench/Workers.Bench (run dotnet-bench.cs beside this for the C# side).
 //
 //   cd bench/onnx-node && npm install && node bench.js [--seconds 3] [--batches 1,8,32,128] [--prealloc] [--json]
 //

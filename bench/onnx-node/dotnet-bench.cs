@@ -1,14 +1,15 @@
-// The C# side of the comparison: OnnxBench.RunSilero (src/Workers.Onnx/Bench) over the fetched
+// The C# side of the comparison: SileroBench.Run (bench/Workers.Bench) over the fetched
 // library and Silero model, with the same batch sizes, thread count and timing rules as bench.js.
 //
 //   dotnet run bench/onnx-node/dotnet-bench.cs [-- --seconds 3 --batches 1,8,32,128 --model silero-vad-v5]
 //
 // Run it from anywhere inside the repository; the models must be fetched (`workers models fetch`,
 // or run the Workers.Onnx tests once).
-#:project ../../src/Workers.Onnx/Workers.Onnx.csproj
+#:project ../Workers.Bench/Workers.Bench.csproj
 #:property PublishAot=false
 #:property Optimize=true
 using System.Globalization;
+using Workers.Bench;
 using Workers.Onnx;
 
 string Arg(string name, string fallback)
@@ -33,6 +34,6 @@ var options = new SileroBenchOptions
     BatchSizes = Arg("--batches", "1,8,32,128").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray(),
     MinSecondsPerBatchSize = double.Parse(Arg("--seconds", "3"), CultureInfo.InvariantCulture),
 };
-var report = OnnxBench.RunSilero(environment, catalog.Resolve(Arg("--model", ModelCatalog.SileroVadV5), modelsRoot), options);
+var report = SileroBench.Run(environment, catalog.Resolve(Arg("--model", ModelCatalog.SileroVadV5), modelsRoot), options);
 Console.WriteLine(report.ToTable());
 return 0;

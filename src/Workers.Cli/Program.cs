@@ -16,7 +16,6 @@ var root = new RootCommand("Workers: process very large speech corpora on GPU fl
     WorkerCommand.Create(),
     ExportCommand.Create(),
     ServeCommand.Create(),
-    Workers.Cli.Bench.BenchCommand.Create(),
 };
 // Signals are ours (Shutdown): System.CommandLine's default would kill the process two seconds
 // after Ctrl-C, in the middle of a drain.

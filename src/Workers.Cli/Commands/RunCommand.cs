@@ -134,11 +134,15 @@ public static class RunCommand
         foreach (var g in found.Gpus) log.LogInformation("GPU {Gpu}", g);
     }
 
-    /// <summary>How to start this same program again: the apphost, or `dotnet workers.dll`.</summary>
-    internal static (string Exe, IReadOnlyList<string> Prefix) Self()
+    /// <summary>How to start `workers` (worker children, soak nodes): the apphost, or `dotnet workers.dll`.
+    /// The dll is this assembly, not the entry one: the benches (bench/Workers.Bench, their own
+    /// executable) call into this code and start `workers`, not themselves.</summary>
+    public static (string Exe, IReadOnlyList<string> Prefix) Self()
     {
         var process = Environment.ProcessPath!;
-        var dll = Assembly.GetEntryAssembly()!.Location;
-        return Path.GetFileNameWithoutExtension(process) == "dotnet" ? (process, [dll]) : (process, []);
+        var dll = typeof(RunCommand).Assembly.Location;
+        var name = Path.GetFileNameWithoutExtension(process);
+        if (name == "dotnet") return (process, [dll]);
+        return name == Path.GetFileNameWithoutExtension(dll) ? (process, []) : ("dotnet", [dll]);
     }
 }

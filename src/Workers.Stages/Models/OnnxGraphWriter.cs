@@ -29,7 +29,7 @@ public sealed record TensorAttribute(OnnxDataType Type, long[] Shape, byte[] Raw
 /// opset 17) straight as protobuf bytes: graph inputs and outputs with element type and shape
 /// (a negative dimension is symbolic), constant initializers and nodes with int, ints, float and
 /// tensor attributes. No protobuf library is needed for these few messages. It exists so that the
-/// tests and <c>workers bench pipeline</c> can make real models with known answers (no speech
+/// tests and <c>workers-bench pipeline</c> can make real models with known answers (no speech
 /// model beyond Silero can be fetched here); ONNX Runtime loads what it writes like any export.
 /// </summary>
 public sealed class OnnxGraphWriter

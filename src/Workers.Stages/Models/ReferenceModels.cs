@@ -3,7 +3,7 @@ namespace Workers.Stages.Models;
 /// <summary>
 /// Small real ONNX models whose answers can be computed independently, written with
 /// <see cref="OnnxGraphWriter"/>: the tests prove the model stage with them, and
-/// <c>workers bench pipeline</c> times the stage with <see cref="EnergyProjection"/>.
+/// <c>workers-bench pipeline</c> times the stage with <see cref="EnergyProjection"/>.
 /// </summary>
 public static class ReferenceModels
 {
@@ -108,7 +108,7 @@ public static class ReferenceModels
     }
 
     /// <summary>
-    /// A model with a speech front end's cost (for <c>workers bench pipeline</c>): <c>waveform</c>
+    /// A model with a speech front end's cost (for <c>workers-bench pipeline</c>): <c>waveform</c>
     /// [B, T] → a strided convolution of <paramref name="channels"/> filters of 400 samples every
     /// 160 (25 ms frames every 10 ms), ReLU, and the mean over frames → <c>features</c> [B, channels].
     /// The weights are fixed pseudo-random numbers. It has no lengths input.

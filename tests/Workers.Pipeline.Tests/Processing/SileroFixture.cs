@@ -8,13 +8,17 @@ namespace Workers.Pipeline.Tests.Processing;
 public sealed class SileroFixture : IAsyncLifetime
 {
     public OnnxSession Session { get; private set; } = null!;
+    public OrtEnvironment Environment { get; private set; } = null!;
+    public ModelCatalog Catalog { get; private set; } = null!;
+    public string ModelsRoot => Models.Root;
+    public string SileroV5 => Catalog.Resolve(ModelCatalog.SileroVadV5, Models.Root);
     public SpeechCorpusGenerator Speech { get; private set; } = null!;
     public string WorkDir { get; } = Directory.CreateTempSubdirectory("workers-pipeline-tests-").FullName;
 
     public async Task InitializeAsync()
     {
-        var catalog = await Models.CatalogAsync();
-        var env = OrtEnvironment.Load();
+        var catalog = Catalog = await Models.CatalogAsync();
+        var env = Environment = OrtEnvironment.Load();
         Session = OnnxSession.Create(env, catalog.Resolve(ModelCatalog.SileroVadV5, Models.Root), new OnnxSessionOptions { ExecutionProvider = OnnxExecutionProvider.Cpu });
         Speech = new SpeechCorpusGenerator(Path.Combine(WorkDir, "espeak"));
     }

@@ -8,6 +8,10 @@ namespace Workers.Pipeline.Tests.Stages;
 
 /// <summary>The model stages read the items' speech ranges again after the VAD: that second open is
 /// confined to the corpus root recorded at enqueue, like the VAD's own (issue 13).</summary>
+/// <remarks>In the Silero collection: its fixture must load ONNX Runtime's environment (OrtEnvironment.Load)
+/// before any session exists, and this test's InferenceSession would otherwise race it (the environment
+/// then exists without Workers' logging callback, and every Silero test of the run fails at start).</remarks>
+[Collection(Workers.Pipeline.Tests.Processing.SileroCollection.Name)]
 public sealed class SegmentStageRunnerTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("workers-stage-runner-").FullName;

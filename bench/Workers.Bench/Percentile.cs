@@ -1,6 +1,6 @@
-namespace Workers.Cli.Bench;
+namespace Workers.Bench;
 
-/// <summary>The one percentile definition the benches print (nearest rank, like OnnxBench's p90).</summary>
+/// <summary>The one percentile definition the benches print (nearest rank, like SileroBench's p90).</summary>
 internal static class Percentile
 {
     /// <summary>The smallest value with at least <paramref name="q"/> of <paramref name="sorted"/> (ascending, not empty) at or below it.</summary>

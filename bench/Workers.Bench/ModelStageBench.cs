@@ -2,10 +2,10 @@ using System.Diagnostics;
 using Workers.Stages;
 using Workers.Stages.Models;
 
-namespace Workers.Cli.Bench;
+namespace Workers.Bench;
 
 /// <summary>
-/// The model-stage row of <c>workers bench pipeline</c> (issue 15): one stage over generated speech
+/// The model-stage row of <c>workers-bench pipeline</c> (issue 15): one stage over generated speech
 /// segments (lengths spread like VAD output, 0.3 to 20 s) at several <c>BatchSeconds</c>, against
 /// the same model run bare on the same audio in one big batch (every segment's samples
 /// concatenated into one row: no padding, no batching, one call). The model is

@@ -8,11 +8,12 @@ using Workers.Core.Corpora;
 using Workers.Core.Options;
 using Workers.Postgres.Corpora;
 using Workers.Postgres.Queue;
+using Workers.Bench.Sql;
 
-namespace Workers.Cli.Bench;
+namespace Workers.Bench;
 
 /// <summary>
-/// `workers bench load`: many simulated workers in one process against the real queue. Each
+/// `workers-bench load`: many simulated workers in one process against the real queue. Each
 /// worker has its own identity and loops claim (1 shard) -> heartbeat while a sleeping stage runs
 /// -> complete (one segment), until nothing is left to claim. Reports throughput, claim and
 /// complete latency, lease losses, the peak number of server connections, and checks that every
@@ -65,8 +66,8 @@ public static class LoadBench
 
         var control = await ctx.DatabaseAsync(ct); // migrated
         int maxConnections;
-        await using (var cmd = control.CreateCommand("SHOW max_connections"))
-            maxConnections = int.Parse((string)(await cmd.ExecuteScalarAsync(ct))!, CultureInfo.InvariantCulture);
+        await using (var cmd = BenchSql.Command(control, "MaxConnectionsShow"))
+            maxConnections = (int)(await cmd.ExecuteScalarAsync(ct))!;
         var poolSize = s.Workers * s.ConnectionsPerWorker;
         if (poolSize + Headroom > maxConnections)
         {
@@ -225,23 +226,13 @@ public static class LoadBench
 
     private static async Task<Check> CheckAsync(NpgsqlDataSource db, long corpusId, CancellationToken ct)
     {
-        await using var cmd = db.CreateCommand(
-            """
-            WITH per_shard AS (
-              SELECT s.id, s.state,
-                     (SELECT count(*) FROM shard_attempts a WHERE a.shard_id = s.id AND a.outcome = 'succeeded') AS succeeded
-              FROM shards s WHERE s.corpus_id = $1)
-            SELECT
-              (SELECT count(*) FROM per_shard WHERE succeeded = 1 AND state = 'succeeded'),
-              (SELECT count(*) FROM per_shard WHERE succeeded > 1),
-              (SELECT count(*) FROM per_shard WHERE state <> 'succeeded'),
-              (SELECT count(*) FROM segments WHERE corpus_id = $1)
-            """);
-        cmd.Parameters.Add(new NpgsqlParameter { Value = corpusId });
+        await using var cmd = BenchSql.Command(db, "LoadRunCheck");
+        cmd.Parameters.AddWithValue("c", corpusId);
         cmd.CommandTimeout = 300;
         await using var r = await cmd.ExecuteReaderAsync(ct);
         await r.ReadAsync(ct);
-        return new Check(r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3));
+        return new Check(r.GetInt64(r.GetOrdinal("succeeded_once")), r.GetInt64(r.GetOrdinal("doubles")),
+            r.GetInt64(r.GetOrdinal("not_succeeded")), r.GetInt64(r.GetOrdinal("segments")));
     }
 
     /// <summary>Samples the connections open to this database every 200 ms; returns the peak (the sampler's own included).</summary>
@@ -251,7 +242,7 @@ public static class LoadBench
         try
         {
             await using var conn = await db.OpenConnectionAsync(ct);
-            await using var cmd = new NpgsqlCommand("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()", conn);
+            await using var cmd = BenchSql.Command(conn, "ConnectionsCount");
             while (true)
             {
                 peak = Math.Max(peak, (long)(await cmd.ExecuteScalarAsync(ct))!);

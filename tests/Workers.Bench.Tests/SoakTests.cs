@@ -3,10 +3,10 @@ using System.Text.RegularExpressions;
 using Workers.Testing;
 using Xunit.Abstractions;
 
-namespace Workers.Cli.Tests;
+namespace Workers.Bench.Tests;
 
 /// <summary>
-/// `workers bench soak` (issue "Reliability", item 5) as a real process against a per-test schema:
+/// `workers-bench soak` (issue "Reliability", item 5) as a real process against a per-test schema:
 /// a one-minute fault mix (worker and node SIGKILLs, SIGSTOP past the lease, killed connections)
 /// over a small generated corpus ends with no duplicates, no lost audio, and segments equal to the
 /// clean reference run. With a configured connection string the PostgreSQL stop/start fault is
@@ -27,8 +27,8 @@ public sealed class SoakTests(PostgresFixture pg, ITestOutputHelper output)
         };
 
         var sw = Stopwatch.StartNew();
-        var (code, stdout, stderr) = await WorkersProcess.RunAsync(env, TimeSpan.FromMinutes(5), // node restarts under libfaketime (issue 11) and a loaded CI machine
-            "bench", "soak", "--minutes", "1", "--corpus-hours", "0.2", "--seed", "1");
+        var (code, stdout, stderr) = await BenchProcess.RunAsync(env, TimeSpan.FromMinutes(5), // node restarts under libfaketime (issue 11) and a loaded CI machine
+            "soak", "--minutes", "1", "--corpus-hours", "0.2", "--seed", "1");
         sw.Stop();
         output.WriteLine(stdout);
         output.WriteLine($"took {sw.Elapsed.TotalSeconds:0} s");

@@ -1,8 +1,11 @@
 using System.Diagnostics;
 
-namespace Workers.Onnx;
+using Workers.Onnx;
+using Workers.Pipeline.Vad;
 
-/// <summary>Settings for <see cref="OnnxBench.RunSilero"/>.</summary>
+namespace Workers.Bench;
+
+/// <summary>Settings for <see cref="SileroBench.Run"/>.</summary>
 public sealed class SileroBenchOptions
 {
     /// <summary>Batch sizes (streams per run) to measure.</summary>
@@ -39,7 +42,7 @@ public sealed class SileroBenchOptions
 /// <param name="BytesPerRun">Managed bytes allocated per timed run on the running thread (0 expected).</param>
 public sealed record SileroBenchResult(int BatchSize, int Runs, double MedianMicroseconds, double P90Microseconds, double XRealtime, double BytesPerRun);
 
-/// <summary>What <see cref="OnnxBench.RunSilero"/> measured, and on what.</summary>
+/// <summary>What <see cref="SileroBench.Run"/> measured, and on what.</summary>
 public sealed record SileroBenchReport(
     string ModelPath, string OnnxRuntimeVersion, string ExecutionProvider, int IntraOpThreads, IReadOnlyList<SileroBenchResult> Results)
 {
@@ -57,14 +60,14 @@ public sealed record SileroBenchReport(
     }
 }
 
-/// <summary>Throughput measurements a <c>workers bench</c> command can run.</summary>
-public static class OnnxBench
+/// <summary>Throughput measurements a <c>workers-bench</c> command can run.</summary>
+public static class SileroBench
 {
     /// <summary>Times <see cref="SileroVad.Run"/> per batch size: warm-up, then individually timed
     /// runs over noise-plus-tone input; reports the median per run, x-realtime (audio seconds per
     /// wall second) and the managed bytes allocated per run. The first run of each batch size also pays ORT's shape-specific planning, which
     /// the warm-up absorbs.</summary>
-    public static SileroBenchReport RunSilero(OrtEnvironment environment, string modelPath, SileroBenchOptions? options = null)
+    public static SileroBenchReport Run(OrtEnvironment environment, string modelPath, SileroBenchOptions? options = null)
     {
         options ??= new SileroBenchOptions();
         using var session = OnnxSession.Create(environment, modelPath, options.Session);

@@ -5,8 +5,9 @@ using Workers.Audio;
 using Workers.Cli.Hosting;
 using Workers.Core.Corpora;
 using Workers.Postgres.Corpora;
+using Workers.Bench.Sql;
 
-namespace Workers.Cli.Bench;
+namespace Workers.Bench;
 
 /// <summary>
 /// The soak's "file changed under the fleet" fault (issue 13): a copy of one corpus file is planned
@@ -66,16 +67,12 @@ internal sealed class SoakChangedFiles(CliContext ctx, NpgsqlDataSource db, stri
         var accounted = 0;
         foreach (var (id, name, change, seconds, kept) in _corpora)
         {
-            await using var cmd = db.CreateCommand(
-                """
-                SELECT (SELECT count(*) FROM shards WHERE corpus_id = $1 AND state <> 'succeeded'),
-                       (SELECT coalesce(sum(end_seconds - start_seconds), 0) FROM file_failures WHERE corpus_id = $1)
-                """);
-            cmd.Parameters.Add(new NpgsqlParameter { Value = id });
+            await using var cmd = BenchSql.Command(db, "SoakChangedFileCheck");
+            cmd.Parameters.AddWithValue("c", id);
             await using var r = await cmd.ExecuteReaderAsync(ct);
             await r.ReadAsync(ct);
-            var unfinished = r.GetInt64(0);
-            var failed = r.GetDouble(1);
+            var unfinished = r.GetInt64(r.GetOrdinal("unfinished"));
+            var failed = r.GetDouble(r.GetOrdinal("failed_seconds"));
             var expected = seconds - kept;
             if (unfinished == 0 && Math.Abs(failed - expected) <= 0.5) accounted++;
             else problems.Add($"{name} ({change}): {unfinished} shard(s) not succeeded, {failed:0.###} s listed as failed, expected {expected:0.###} s");

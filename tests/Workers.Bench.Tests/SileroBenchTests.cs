@@ -1,14 +1,17 @@
-namespace Workers.Onnx.Tests.Bench;
+using Workers.Onnx;
+using Workers.Testing;
 
-[Collection(OnnxCollection.Name)]
-public sealed class OnnxBenchTests(OnnxFixture fixture)
+namespace Workers.Bench.Tests;
+
+public sealed class SileroBenchTests
 {
     [Fact]
-    public void RunSilero_ReportsMedianAndXRealtime_PerBatchSize()
+    public async Task Run_ReportsMedianAndXRealtime_PerBatchSize()
     {
+        var catalog = await Models.CatalogAsync();
         var options = new SileroBenchOptions { BatchSizes = [1, 8], WarmupRuns = 20, MinRuns = 50, MaxRuns = 50, MinSecondsPerBatchSize = 0 };
 
-        var report = OnnxBench.RunSilero(fixture.Environment, fixture.SileroV5, options);
+        var report = SileroBench.Run(OrtEnvironment.Load(), catalog.Resolve(ModelCatalog.SileroVadV5, Models.Root), options);
 
         Assert.Equal([1, 8], report.Results.Select(r => r.BatchSize));
         Assert.All(report.Results, r =>

@@ -1,4 +1,6 @@
-namespace Workers.Onnx;
+using Workers.Onnx;
+
+namespace Workers.Pipeline.Vad;
 
 /// <summary>Silero VAD (v5 or v6: same interface) over <see cref="BatchSize"/> independent streams at
 /// once. Each row of the input is one stream: 64 samples of context (the tail of that stream's

@@ -12,12 +12,12 @@ using Workers.Pipeline.Processing;
 using Workers.Pipeline.Vad;
 using Workers.Postgres.Corpora;
 
-namespace Workers.Cli.Bench;
+namespace Workers.Bench;
 
 /// <summary>
 /// Issue 10: per format, in one run and on the same cores, the whole pipeline against its limit.
 /// <list type="bullet">
-/// <item><b>bare</b>: batched Silero alone (OnnxBench, tensors prefilled), one thread per core at once.</item>
+/// <item><b>bare</b>: batched Silero alone (SileroBench, tensors prefilled), one thread per core at once.</item>
 /// <item><b>decode</b>: the decoder alone over the corpus (ffmpeg to 16 kHz mono float32; the project's
 ///   own reader for 16 kHz WAV), one decoder per core at once.</item>
 /// <item><b>limit</b> = 1 / (1/bare + 1/decode): both jobs done on the same cores one after the other.</item>
@@ -102,7 +102,7 @@ public static class PipelineBench
                 // Bare batched inference, one thread per core at once (two vCPUs may be one physical core:
                 // doubling one thread's figure would flatter it).
                 var bare = (await Task.WhenAll(Enumerable.Range(0, cores).Select(_ => Task.Factory.StartNew(() =>
-                    OnnxBench.RunSilero(env, model, new SileroBenchOptions { BatchSizes = [batchSize], MinSecondsPerBatchSize = 3 }).Results[0].XRealtime,
+                    SileroBench.Run(env, model, new SileroBenchOptions { BatchSizes = [batchSize], MinSecondsPerBatchSize = 3 }).Results[0].XRealtime,
                     ct, TaskCreationOptions.LongRunning, TaskScheduler.Default)))).Sum();
 
                 // The whole run: enqueue, then workers until idle, start-up included.

@@ -1,7 +1,13 @@
-namespace Workers.Onnx.Tests.Silero;
+using Workers.Onnx;
+using Workers.Pipeline.Tests.Processing;
+using Workers.Pipeline.Vad;
 
-[Collection(OnnxCollection.Name)]
-public sealed class SileroVadTests(OnnxFixture fixture)
+namespace Workers.Pipeline.Tests.Vad;
+
+/// <summary>The Silero adapter's ORT side (<see cref="SileroVad"/>), with <see cref="SileroVadModel"/>
+/// beside it in Workers.Pipeline/Vad (issue 14: one model adapter, one place).</summary>
+[Collection(SileroCollection.Name)] // one ONNX Runtime environment per process, loaded by the collection's fixture
+public sealed class SileroVadTests(SileroFixture fixture)
 {
     private const int Batch = 8;
     private static readonly OnnxSessionOptions Cpu = new() { ExecutionProvider = OnnxExecutionProvider.Cpu, IntraOpThreads = 1 };

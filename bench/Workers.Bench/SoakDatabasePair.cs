@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using Npgsql;
 using Workers.Postgres.Cluster;
+using Workers.Bench.Sql;
 
-namespace Workers.Cli.Bench;
+namespace Workers.Bench;
 
 /// <summary>
 /// The soak's own database in embedded mode (issue 11): a primary and a synchronous streaming standby,
@@ -35,17 +36,9 @@ internal sealed class SoakDatabasePair
         var primaryCs = await a.StartAsync(ct);
         await using (var conn = await OpenAsync(primaryCs, ct))
         {
-            // Synchronous: a commit is on both servers before it is acknowledged, so a failover loses nothing. Set
-            // before the standby is copied: postgresql.auto.conf is copied with the data, so every promoted standby
-            // (and every standby copied from it) keeps the setting; ALTER SYSTEM itself is not replicated.
-            foreach (var sql in new[]
-                     {
-                         $"ALTER SYSTEM SET synchronous_standby_names = '{StandbyName}'", "ALTER SYSTEM SET synchronous_commit = 'on'", "SELECT pg_reload_conf()",
-                     })
-            {
-                await using var cmd = new NpgsqlCommand(sql, conn); // constants
+            // Synchronous commit to the standby, set before it is copied (why: Sql/soak.sql, StandbySynchronousSet).
+            await using (var cmd = BenchSql.Command(conn, "StandbySynchronousSet"))
                 await cmd.ExecuteNonQueryAsync(ct);
-            }
             await b.StartStandbyAsync(a, StandbyName, ct: ct);
             await WaitSynchronousAsync(conn, ct);
         }
@@ -98,8 +91,8 @@ internal sealed class SoakDatabasePair
         var wait = Stopwatch.StartNew();
         while (true)
         {
-            await using var cmd = new NpgsqlCommand("SELECT count(*) FROM pg_stat_replication WHERE application_name = $1 AND sync_state = 'sync'", primary);
-            cmd.Parameters.Add(new NpgsqlParameter { Value = StandbyName });
+            await using var cmd = BenchSql.Command(primary, "StandbySynchronousCount");
+            cmd.Parameters.AddWithValue("name", StandbyName);
             if ((long)(await cmd.ExecuteScalarAsync(ct))! > 0) return;
             if (wait.Elapsed > TimeSpan.FromSeconds(60)) throw new LocalClusterException("The soak's standby did not become a synchronous standby within 60 s; see its postgresql.log.");
             await Task.Delay(100, ct);

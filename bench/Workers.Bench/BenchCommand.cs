@@ -7,7 +7,7 @@ using Workers.Core.Corpora;
 using Workers.Postgres.Corpora;
 using Workers.Postgres.Queue;
 
-namespace Workers.Cli.Bench;
+namespace Workers.Bench;
 
 /// <summary>
 /// Throughput figures, printed as tables. Timings on shared machines are noisy: run each a few
@@ -15,9 +15,11 @@ namespace Workers.Cli.Bench;
 /// </summary>
 public static class BenchCommand
 {
-    public static Command Create()
+    /// <summary>The <c>workers-bench</c> command line: enqueue, claim, pipeline, load, soak, dashboard.</summary>
+    public static RootCommand Create()
     {
-        var bench = new Command("bench", "Throughput benchmarks (enqueue, claim).");
+        var bench = new RootCommand("workers-bench: throughput, load, fault-soak and page-latency figures for Workers (enqueue, claim, pipeline, load, soak, dashboard). " +
+            "Configured like `workers` (appsettings.json, ConnectionStrings__Workers; without one, the embedded local cluster).");
 
         var files = new Option<int>("--files") { Description = "Manifest lines.", DefaultValueFactory = _ => 400_000 };
         var hours = new Option<double>("--hours") { Description = "Total audio hours in the manifest.", DefaultValueFactory = _ => 27_000 };

@@ -13,11 +13,12 @@ using Workers.Core.Corpora;
 using Workers.Postgres.Cluster;
 using Workers.Postgres.Corpora;
 using Workers.Postgres.Migrations;
+using Workers.Bench.Sql;
 
-namespace Workers.Cli.Bench;
+namespace Workers.Bench;
 
 /// <summary>
-/// `workers bench soak`: the fault mix of issue 6 for a chosen duration, against real processes
+/// `workers-bench soak`: the fault mix of issue 6 for a chosen duration, against real processes
 /// and the real database. A generated speech corpus is processed once without faults (the
 /// reference), then again and again by <c>--nodes</c> supervisors (child processes of this
 /// executable, short leases) while faults are injected at random intervals from a seeded
@@ -384,17 +385,11 @@ public static partial class SoakBench
                     try
                     {
                         await using var conn = await db.OpenConnectionAsync(ct);
-                        await using var pick = new NpgsqlCommand(
-                            """
-                            SELECT pid FROM pg_stat_activity
-                            WHERE datname = current_database() AND pid <> pg_backend_pid()
-                              AND backend_type = 'client backend' AND application_name = $1
-                            ORDER BY random() LIMIT 1
-                            """, conn);
-                        pick.Parameters.Add(new NpgsqlParameter { Value = new NpgsqlConnectionStringBuilder(childCs).ApplicationName });
+                        await using var pick = BenchSql.Command(conn, "SoakBackendPick");
+                        pick.Parameters.AddWithValue("application_name", new NpgsqlConnectionStringBuilder(childCs).ApplicationName!);
                         if (await pick.ExecuteScalarAsync(ct) is not int backend) return null;
-                        await using var term = new NpgsqlCommand("SELECT pg_terminate_backend($1)", conn);
-                        term.Parameters.Add(new NpgsqlParameter { Value = backend });
+                        await using var term = BenchSql.Command(conn, "BackendTerminate");
+                        term.Parameters.AddWithValue("pid", backend);
                         return await term.ExecuteScalarAsync(ct) is true ? $"backend pid {backend}" : null;
                     }
                     catch (Exception e) when (IsTransient(e)) { db.Clear(); return null; }
@@ -426,14 +421,8 @@ public static partial class SoakBench
                 candidates = await Retry(async () =>
                 {
                     var list = new List<string>();
-                    await using var cmd = db.CreateCommand(
-                        """
-                        SELECT worker FROM shard_attempts WHERE outcome = 'running' AND node = ANY($1)
-                        UNION
-                        SELECT id FROM workers WHERE state = 'running' AND node = ANY($1)
-                          AND NOT EXISTS (SELECT 1 FROM shard_attempts WHERE outcome = 'running' AND node = ANY($1))
-                        """);
-                    cmd.Parameters.Add(new NpgsqlParameter { Value = nodes });
+                    await using var cmd = BenchSql.Command(db, "SoakWorkersRunning");
+                    cmd.Parameters.AddWithValue("nodes", nodes);
                     await using var r = await cmd.ExecuteReaderAsync(ct);
                     while (await r.ReadAsync(ct)) list.Add(r.GetString(0));
                     return list;
@@ -475,15 +464,15 @@ public static partial class SoakBench
 
         private async Task<long> OpenShardsAsync(long corpusId, CancellationToken ct)
         {
-            await using var cmd = db.CreateCommand("SELECT count(*) FROM shards WHERE corpus_id = $1 AND state IN ('queued', 'running')");
-            cmd.Parameters.Add(new NpgsqlParameter { Value = corpusId });
+            await using var cmd = BenchSql.Command(db, "ShardsOpenCount");
+            cmd.Parameters.AddWithValue("c", corpusId);
             return (long)(await cmd.ExecuteScalarAsync(ct))!;
         }
 
         private async Task<long> OpenShardsInQueueAsync(CancellationToken ct)
         {
-            await using var cmd = db.CreateCommand("SELECT count(*) FROM shards WHERE queue = $1 AND state IN ('queued', 'running')");
-            cmd.Parameters.Add(new NpgsqlParameter { Value = queue });
+            await using var cmd = BenchSql.Command(db, "ShardsOpenInQueueCount");
+            cmd.Parameters.AddWithValue("queue", queue);
             return (long)(await cmd.ExecuteScalarAsync(ct))!;
         }
 
@@ -522,44 +511,22 @@ public static partial class SoakBench
             var ids = _soakCorpora.Select(c => c.Id).ToArray();
             var stats = await Retry(async () =>
             {
-                await using var cmd = db.CreateCommand(
-                    """
-                    WITH sh AS (SELECT id, corpus_id, state FROM shards WHERE corpus_id = ANY($1)),
-                    att AS (SELECT a.* FROM shard_attempts a JOIN sh ON sh.id = a.shard_id),
-                    per_file AS (
-                      SELECT f.corpus_id, f.file_index, f.duration_seconds,
-                             coalesce((SELECT sum(i.end_seconds - i.start_seconds) FROM shard_items i JOIN shards s ON s.id = i.shard_id
-                                       WHERE i.corpus_id = f.corpus_id AND i.file_index = f.file_index AND s.state IN ('succeeded', 'dead')), 0) AS covered
-                      FROM files f WHERE f.corpus_id = ANY($1) AND f.duration_seconds IS NOT NULL)
-                    SELECT
-                      (SELECT count(*) FROM sh),
-                      (SELECT count(*) FROM sh WHERE state = 'succeeded'),
-                      (SELECT count(*) FROM sh WHERE state = 'dead'),
-                      (SELECT count(*) FROM att),
-                      (SELECT count(*) FROM att WHERE attempt > 1),
-                      (SELECT count(*) FROM att WHERE outcome = 'lease_expired'),
-                      (SELECT count(*) FROM att WHERE outcome = 'failed'),
-                      (SELECT count(*) FROM (SELECT shard_id FROM att WHERE outcome = 'succeeded' GROUP BY shard_id HAVING count(*) > 1) d),
-                      (SELECT count(*) - count(DISTINCT (corpus_id, file_index, start_seconds, end_seconds)) FROM segments WHERE corpus_id = ANY($1)),
-                      (SELECT count(*) FROM segments g JOIN shards s ON s.id = g.shard_id WHERE g.corpus_id = ANY($1) AND s.state <> 'succeeded'),
-                      (SELECT coalesce(sum(greatest(0, duration_seconds - covered)), 0) FROM per_file),
-                      (SELECT coalesce(sum(duration_seconds), 0) FROM per_file),
-                      (SELECT count(*) FROM segments WHERE corpus_id = ANY($1)),
-                      (SELECT count(*) FROM file_failures WHERE corpus_id = ANY($1))
-                    """);
-                cmd.Parameters.Add(new NpgsqlParameter { Value = ids });
+                await using var cmd = BenchSql.Command(db, "SoakReport");
+                cmd.Parameters.AddWithValue("ids", ids);
                 cmd.CommandTimeout = 300;
                 await using var r = await cmd.ExecuteReaderAsync(ct);
                 await r.ReadAsync(ct);
-                return Enumerable.Range(0, 14).Select(i => Convert.ToDouble(r.GetValue(i), CultureInfo.InvariantCulture)).ToArray();
+                string[] columns = ["shards", "succeeded", "dead", "attempts", "retries", "rescues", "failed_attempts", "duplicate_shards",
+                    "duplicate_segments", "orphan_segments", "lost_seconds", "audio_seconds", "segments", "file_failures"];
+                return columns.Select(c => Convert.ToDouble(r.GetValue(r.GetOrdinal(c)), CultureInfo.InvariantCulture)).ToArray();
             }, ct);
             var (shards, succeeded, dead, attempts, retries, rescues, failedAttempts, dupShards, dupSegments, orphanSegments, lost, audio, segments, fileFailures) =
                 ((long)stats[0], (long)stats[1], (long)stats[2], (long)stats[3], (long)stats[4], (long)stats[5], (long)stats[6], (long)stats[7], (long)stats[8], (long)stats[9], stats[10], stats[11], (long)stats[12], (long)stats[13]);
 
             var referenceSegments = await Retry(async () =>
             {
-                await using var cmd = db.CreateCommand("SELECT count(*) FROM segments WHERE corpus_id = $1");
-                cmd.Parameters.Add(new NpgsqlParameter { Value = _referenceId });
+                await using var cmd = BenchSql.Command(db, "SegmentsCount");
+                cmd.Parameters.AddWithValue("c", _referenceId);
                 return (long)(await cmd.ExecuteScalarAsync(ct))!;
             }, ct);
             var completed = 0;
@@ -620,27 +587,16 @@ public static partial class SoakBench
         /// <summary>The largest clock offset any of our nodes' workers reported (migration 008), in ms.</summary>
         private async Task<double?> LargestClockOffsetAsync(CancellationToken ct)
         {
-            await using var cmd = db.CreateCommand("SELECT max(abs(clock_offset_ms)) FROM workers WHERE node LIKE 'soak-%'");
+            await using var cmd = BenchSql.Command(db, "SoakClockOffsetMax");
             return await cmd.ExecuteScalarAsync(ct) as double?;
         }
 
         /// <summary>Segments of <paramref name="other"/> that do not match the reference's, file by file and in order (1 ms tolerance).</summary>
         private async Task<long> SegmentDifferencesAsync(long reference, long other, CancellationToken ct)
         {
-            await using var cmd = db.CreateCommand(
-                """
-                WITH a AS (SELECT f.path, g.start_seconds, g.end_seconds,
-                                  row_number() OVER (PARTITION BY f.path ORDER BY g.start_seconds, g.end_seconds) AS n
-                           FROM segments g JOIN files f ON f.corpus_id = g.corpus_id AND f.file_index = g.file_index WHERE g.corpus_id = $1),
-                     b AS (SELECT f.path, g.start_seconds, g.end_seconds,
-                                  row_number() OVER (PARTITION BY f.path ORDER BY g.start_seconds, g.end_seconds) AS n
-                           FROM segments g JOIN files f ON f.corpus_id = g.corpus_id AND f.file_index = g.file_index WHERE g.corpus_id = $2)
-                SELECT count(*) FROM a FULL JOIN b ON a.path = b.path AND a.n = b.n
-                WHERE a.path IS NULL OR b.path IS NULL
-                   OR abs(a.start_seconds - b.start_seconds) >= 1e-3 OR abs(a.end_seconds - b.end_seconds) >= 1e-3
-                """);
-            cmd.Parameters.Add(new NpgsqlParameter { Value = reference });
-            cmd.Parameters.Add(new NpgsqlParameter { Value = other });
+            await using var cmd = BenchSql.Command(db, "SoakSegmentDifferences");
+            cmd.Parameters.AddWithValue("reference", reference);
+            cmd.Parameters.AddWithValue("other", other);
             cmd.CommandTimeout = 300;
             return (long)(await cmd.ExecuteScalarAsync(ct))!;
         }

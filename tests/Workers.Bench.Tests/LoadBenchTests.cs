@@ -2,9 +2,9 @@ using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Workers.Testing;
 
-namespace Workers.Cli.Tests;
+namespace Workers.Bench.Tests;
 
-/// <summary>`workers bench load`: many in-process workers against the real queue, exactly once (issue "Reliability", item 3).</summary>
+/// <summary>`workers-bench load`: many in-process workers against the real queue, exactly once (issue "Reliability", item 3).</summary>
 [Collection(PostgresCollection.Name)]
 public sealed class LoadBenchTests(PostgresFixture pg)
 {
@@ -14,7 +14,7 @@ public sealed class LoadBenchTests(PostgresFixture pg)
         await using var db = await pg.CreateSchemaAsync();
         var env = new Dictionary<string, string?> { ["ConnectionStrings__Workers"] = db.ConnectionString };
 
-        var r = await WorkersProcess.RunAsync(env, "bench", "load", "--workers", "50", "--shards", "2000", "--work-ms", "2");
+        var r = await BenchProcess.RunAsync(env, TimeSpan.FromMinutes(3), "load", "--workers", "50", "--shards", "2000", "--work-ms", "2");
 
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Matches(new Regex(@"^\s*shards\s+2000\s*$", RegexOptions.Multiline), r.StdOut);
@@ -36,7 +36,7 @@ public sealed class LoadBenchTests(PostgresFixture pg)
         await using var db = await pg.CreateSchemaAsync();
         var env = new Dictionary<string, string?> { ["ConnectionStrings__Workers"] = db.ConnectionString };
 
-        var r = await WorkersProcess.RunAsync(env, "bench", "load", "--workers", "200", "--connections-per-worker", "2", "--shards", "10");
+        var r = await BenchProcess.RunAsync(env, TimeSpan.FromMinutes(3), "load", "--workers", "200", "--connections-per-worker", "2", "--shards", "10");
 
         Assert.True(r.ExitCode == 2, r.ToString());
         Assert.Contains("max_connections", r.StdErr);
