@@ -1,14 +1,13 @@
 using System.CommandLine;
-using System.Diagnostics;
-using Workers.Cli.Export;
+using Microsoft.Extensions.Configuration;
 using Workers.Cli.Hosting;
-using Workers.Postgres.Export;
+using Workers.Export;
 
 namespace Workers.Cli.Commands;
 
 /// <summary>
 /// <c>workers export CORPUS</c>: the corpus's speech segments as JSONL, one line per segment
-/// (format in <see cref="SegmentJsonlWriter"/>), streamed from the database to stdout or,
+/// (format in <see cref="SegmentJsonlWriter"/>; the work is <see cref="CorpusExporter"/>'s), streamed from the database to stdout or,
 /// atomically, to a file; optionally each segment's audio as its own file. Only succeeded
 /// shards are exported; an unfinished corpus exports what is done, with a warning. Warnings
 /// and the summary go to stderr, so stdout carries nothing but the lines.
@@ -43,11 +42,17 @@ public static class ExportCommand
 
     public static async Task<int> RunAsync(CliContext ctx, Request req, CancellationToken ct)
     {
-        var audioFormat = Validate(req);
-        var sw = Stopwatch.StartNew();
+        var request = ToExportRequest(ctx, req);
         try
         {
-            return await ExportAsync(ctx, req, audioFormat, sw, ct);
+            var result = await CorpusExporter.RunAsync(await ctx.DatabaseAsync(ct), request, progress: null, ct);
+            Console.Error.WriteLine(Summary(result));
+            if (result.Audio is { } audio)
+            {
+                Console.Error.WriteLine($"audio: {audio.SegmentsWritten:N0} segment files ({audio.Format.ToString().ToLowerInvariant()}) under {audio.Root}; " +
+                    $"{audio.SegmentsWithoutAudio:N0} segments without audio (source files that could not be decoded: {audio.FilesFailed:N0})");
+            }
+            return ExitCodes.Ok;
         }
         catch (ExportOutputException e)
         {
@@ -55,6 +60,35 @@ public static class ExportCommand
             return ExitCodes.Failure;
         }
     }
+
+    /// <summary>The command line's request, checked with its options' names, as the library's request.</summary>
+    private static ExportRequest ToExportRequest(CliContext ctx, Request req)
+    {
+        var audioFormat = Validate(req);
+        var format = req.Format.ToLowerInvariant() switch { "nemo" => ExportFormat.Nemo, "lhotse" => ExportFormat.Lhotse, _ => ExportFormat.Jsonl };
+        var pipelines = ctx.Configuration.GetSection("Pipelines").GetChildren()
+            .Where(p => p["SegmentAudio:Root"] is { Length: > 0 })
+            .ToDictionary(p => p.Key, p => new PipelineSegmentAudio(p["SegmentAudio:Root"]!, p["SegmentAudio:Format"]));
+        return new ExportRequest(req.Corpus, format, req.Output)
+        {
+            // The writers hand the stream 64 KiB blocks, so stdout needs no buffer of its own.
+            Destination = req.Output is null ? Console.OpenStandardOutput() : null,
+            AudioDir = req.AudioDir,
+            AudioFormat = req.AudioFormat is null ? null : audioFormat,
+            PipelineSegmentAudio = pipelines,
+            Warnings = Console.Error,
+        };
+    }
+
+    private static string Summary(ExportResult r) => r.Format switch
+    {
+        ExportFormat.Nemo => $"exported {r.Segments:N0} segments of '{r.Corpus}' as a NeMo manifest to {r.Destination} in {r.Elapsed.TotalSeconds:0.0} s",
+        ExportFormat.Lhotse => $"exported {r.Segments:N0} supervisions of {r.Recordings:N0} recordings of '{r.Corpus}' to " +
+            $"{Path.Combine(r.Destination, "recordings.jsonl.gz")} and supervisions.jsonl.gz in {r.Elapsed.TotalSeconds:0.0} s" +
+            (r.FilesSkipped > 0 ? $"; {r.FilesSkipped:N0} files left out (see the warnings)" : ""),
+        _ => $"exported {r.Segments:N0} segments ({r.SpeechSeconds / 3600:N2} h of speech) of '{r.Corpus}' to " +
+            $"{r.Destination} in {r.Elapsed.TotalSeconds:0.0} s ({r.Segments / Math.Max(r.Elapsed.TotalSeconds, 1e-3):N0} lines/s)",
+    };
 
     private static SegmentAudioFormat Validate(Request req)
     {
@@ -78,85 +112,5 @@ public static class ExportCommand
         if (req.Output is { Length: 0 }) problems.Add("--output must name a file.");
         if (problems.Count > 0) throw new ArgumentException(string.Join(Environment.NewLine + "       ", problems));
         return audioFormat;
-    }
-
-    private static async Task<int> ExportAsync(CliContext ctx, Request req, SegmentAudioFormat audioFormat, Stopwatch sw, CancellationToken ct)
-    {
-        var db = await ctx.DatabaseAsync(ct);
-        await using var export = await SegmentExport.OpenAsync(db, req.Corpus, ct);
-        var name = export.Corpus.Name;
-        if (export.SucceededShards < export.TotalShards)
-        {
-            var others = export.ShardsByState.Where(kv => kv.Key != "succeeded" && kv.Value > 0).Select(kv => $"{kv.Key} {kv.Value:N0}");
-            Console.Error.WriteLine($"warning: {export.TotalShards - export.SucceededShards:N0} of {export.TotalShards:N0} shards are not finished " +
-                $"({string.Join(", ", others)}); their segments are not in this export");
-        }
-        if (string.Equals(req.Format, "nemo", StringComparison.OrdinalIgnoreCase)) return await ExportNemoAsync(export, req, sw, ct);
-        if (string.Equals(req.Format, "lhotse", StringComparison.OrdinalIgnoreCase)) return await ExportLhotseAsync(export, req, sw, ct);
-
-        // Segment audio: --audio-dir, or the pipeline's own setting (Pipelines:NAME:SegmentAudio:Root,
-        // one folder per corpus under it, Format wav|flac), so every export of that pipeline writes it.
-        var audioDir = req.AudioDir;
-        var section = $"Pipelines:{export.Corpus.Pipeline}:SegmentAudio";
-        if (audioDir is null && ctx.Configuration[section + ":Root"] is { Length: > 0 } root)
-        {
-            audioDir = Path.Combine(root, SegmentAudioPaths.Sanitize(name.Replace('/', '_') + ".corpus", out _));
-            if (req.AudioFormat is null && ctx.Configuration[section + ":Format"] is { Length: > 0 } f)
-            {
-                if (string.Equals(f, "flac", StringComparison.OrdinalIgnoreCase)) audioFormat = SegmentAudioFormat.Flac;
-                else if (!string.Equals(f, "wav", StringComparison.OrdinalIgnoreCase))
-                    throw new ArgumentException($"{section}:Format '{f}' is not supported: wav or flac.");
-            }
-        }
-        using var file = req.Output is null ? null : new AtomicOutputFile(req.Output);
-        using var audio = audioDir is null ? null : new SegmentAudioWriter(audioDir, export.Corpus.RootDir, audioFormat, Console.Error);
-        // The writer hands the stream 64 KiB blocks, so stdout needs no buffer of its own (and is
-        // not disposed: a reader that went away must not turn into a second error on the way out).
-        var destination = file is null ? "standard output" : $"'{req.Output}'";
-        using var lines = new SegmentJsonlWriter(file?.Stream ?? Console.OpenStandardOutput(), name, destination);
-
-        await foreach (var segment in export.ReadAllAsync(ct))
-            lines.Write(segment, audio?.Write(segment));
-        audio?.Complete();
-        lines.Flush();
-        file?.Commit();
-        sw.Stop();
-
-        var rate = lines.Lines / Math.Max(sw.Elapsed.TotalSeconds, 1e-3);
-        Console.Error.WriteLine($"exported {lines.Lines:N0} segments ({lines.SpeechSeconds / 3600:N2} h of speech) of '{name}' to " +
-            $"{(file is null ? "standard output" : file.Path)} in {sw.Elapsed.TotalSeconds:0.0} s ({rate:N0} lines/s)");
-        if (audio is not null)
-        {
-            Console.Error.WriteLine($"audio: {audio.SegmentsWritten:N0} segment files ({audioFormat.ToString().ToLowerInvariant()}) under {audio.Root}; " +
-                $"{audio.SegmentsWithoutAudio:N0} segments without audio (source files that could not be decoded: {audio.FilesFailed:N0})");
-        }
-        return ExitCodes.Ok;
-    }
-
-    private static async Task<int> ExportNemoAsync(SegmentExport export, Request req, Stopwatch sw, CancellationToken ct)
-    {
-        using var file = req.Output is null ? null : new AtomicOutputFile(req.Output);
-        var stream = file?.Stream ?? Console.OpenStandardOutput();
-        long lines;
-        using (var nemo = new NemoManifestWriter(stream, export.Corpus.RootDir))
-        {
-            await foreach (var segment in export.ReadAllAsync(ct)) nemo.Write(segment);
-            lines = nemo.Lines;
-        }
-        stream.Flush();
-        file?.Commit();
-        Console.Error.WriteLine($"exported {lines:N0} segments of '{export.Corpus.Name}' as a NeMo manifest to {(file is null ? "standard output" : file.Path)} in {sw.Elapsed.TotalSeconds:0.0} s");
-        return ExitCodes.Ok;
-    }
-
-    private static async Task<int> ExportLhotseAsync(SegmentExport export, Request req, Stopwatch sw, CancellationToken ct)
-    {
-        using var lhotse = new LhotseManifestWriter(req.Output!, export.Corpus.RootDir, Console.Error);
-        await foreach (var segment in export.ReadAllAsync(ct)) lhotse.Write(segment);
-        lhotse.Commit();
-        Console.Error.WriteLine($"exported {lhotse.Supervisions:N0} supervisions of {lhotse.Recordings:N0} recordings of '{export.Corpus.Name}' to " +
-            $"{Path.Combine(lhotse.Folder, "recordings.jsonl.gz")} and supervisions.jsonl.gz in {sw.Elapsed.TotalSeconds:0.0} s" +
-            (lhotse.FilesSkipped > 0 ? $"; {lhotse.FilesSkipped:N0} files left out (see the warnings)" : ""));
-        return ExitCodes.Ok;
     }
 }

@@ -1,6 +1,4 @@
-using Workers.Postgres.Export;
-
-namespace Workers.Cli.Export;
+namespace Workers.Export;
 
 /// <summary>
 /// A file written under a temporary name beside its destination and renamed over it by

@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Workers.Cli.Export;
+namespace Workers.Export;
 
 /// <summary>
 /// Where each corpus file's segment audio goes under <c>--audio-dir</c>: a folder named after

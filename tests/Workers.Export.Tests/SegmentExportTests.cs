@@ -3,11 +3,12 @@ using System.Text.Json;
 using Workers.Core.Corpora;
 using Workers.Core.Options;
 using Workers.Postgres.Corpora;
+using Workers.Export;
 using Workers.Postgres.Export;
 using Workers.Postgres.Queue;
 using Workers.Testing;
 
-namespace Workers.Postgres.Tests.Export;
+namespace Workers.Export.Tests;
 
 /// <summary>`workers export` at the database level: which segments, in what order, as what JSON (issue: export).</summary>
 [Collection(PostgresCollection.Name)]
@@ -244,7 +245,7 @@ public sealed class SegmentExportTests(PostgresFixture pg)
     public async Task A_corpus_with_nothing_done_exports_no_lines_and_reports_its_shards()
     {
         await using var db = await pg.CreateSchemaAsync();
-        await Seed.CorpusAsync(db, new FakeTimeProvider(), 3, name: "fresh");
+        await SeedAsync(db, new FakeTimeProvider(), "fresh", [.. Enumerable.Range(0, 3).Select(i => new SourceFile($"f{i:000000}.wav", 60))], 60);
         var (segments, text, export) = await ExportAsync(db, "fresh");
         Assert.Empty(segments);
         Assert.Equal("", text);

@@ -6,7 +6,7 @@ using System.Text.Json;
 using Workers.Audio;
 using Workers.Postgres.Export;
 
-namespace Workers.Cli.Export;
+namespace Workers.Export;
 
 /// <summary>
 /// <c>workers export --format nemo</c>: a NeMo manifest, one JSON object per line and segment, with

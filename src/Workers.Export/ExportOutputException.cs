@@ -1,4 +1,4 @@
-namespace Workers.Postgres.Export;
+namespace Workers.Export;
 
 /// <summary>
 /// The export could not be written where it was asked to go (disk full, permission denied,

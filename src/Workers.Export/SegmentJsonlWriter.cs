@@ -3,7 +3,9 @@ using System.Buffers.Text;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 
-namespace Workers.Postgres.Export;
+using Workers.Postgres.Export;
+
+namespace Workers.Export;
 
 /// <summary>
 /// Writes export lines, one JSON object per segment:

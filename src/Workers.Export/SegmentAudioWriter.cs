@@ -6,7 +6,7 @@ using System.Text;
 using Workers.Audio;
 using Workers.Postgres.Export;
 
-namespace Workers.Cli.Export;
+namespace Workers.Export;
 
 public enum SegmentAudioFormat
 {

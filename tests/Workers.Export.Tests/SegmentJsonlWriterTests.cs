@@ -1,7 +1,8 @@
 using System.Text;
+using Workers.Export;
 using Workers.Postgres.Export;
 
-namespace Workers.Postgres.Tests.Export;
+namespace Workers.Export.Tests;
 
 public sealed class SegmentJsonlWriterTests
 {
