@@ -102,17 +102,17 @@ public sealed partial class PipelineLoader(CliContext ctx, ModelCatalog catalog,
     /// </summary>
     private SessionOptions StageSessionOptions(OnnxSessionOptions inference, int threads)
     {
-        var so = new SessionOptions { IntraOpNumThreads = threads, InterOpNumThreads = 1, ExecutionMode = ExecutionMode.ORT_SEQUENTIAL };
-        _owned.Add(so);
-        if (inference.ExecutionProvider == OnnxExecutionProvider.Cpu) return so;
+        SessionOptions so;
         try
         {
-            so.AppendExecutionProvider_CUDA(inference.DeviceId);
+            so = Workers.Stages.StageSessionOptions.Create(inference.ExecutionProvider, inference.DeviceId, threads);
         }
-        catch (Exception e) when (inference.ExecutionProvider == OnnxExecutionProvider.Auto)
+        catch (ExecutionProviderUnavailableException e) when (inference.ExecutionProvider == OnnxExecutionProvider.Auto)
         {
-            LogStageOnCpu(e.Message);
+            LogStageOnCpu(e.Reason);
+            so = Workers.Stages.StageSessionOptions.Create(OnnxExecutionProvider.Cpu, inference.DeviceId, threads);
         }
+        _owned.Add(so);
         return so;
     }
 
