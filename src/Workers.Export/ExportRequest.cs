@@ -8,27 +8,27 @@ namespace Workers.Export;
 /// required). Null: <see cref="Destination"/>.</param>
 public sealed record ExportRequest(string Corpus, ExportFormat Format = ExportFormat.Jsonl, string? Output = null)
 {
-    /// <summary>Where lines go when <see cref="Output"/> is null (the CLI's standard output); not disposed.
-    /// <value>The default value is null: then <see cref="Output"/> is required.</value></summary>
+    /// <summary>Where lines go when <see cref="Output"/> is null (the CLI's standard output); not disposed.</summary>
+    /// <value>The default value is null: then <see cref="Output"/> is required.</value>
     public Stream? Destination { get; init; }
 
     /// <summary>With <see cref="ExportFormat.Jsonl"/> only: also write each segment's audio, 16 kHz mono 16-bit,
     /// under this folder as &lt;file path without extension&gt;/&lt;start_ms&gt;-&lt;end_ms&gt;.wav (or .flac), and add its
-    /// relative path to the line as "audio".
-    /// <value>The default value is null: no audio, unless <see cref="PipelineSegmentAudio"/> names a folder for the corpus's pipeline.</value></summary>
+    /// relative path to the line as "audio".</summary>
+    /// <value>The default value is null: no audio, unless <see cref="PipelineSegmentAudio"/> names a folder for the corpus's pipeline.</value>
     public string? AudioDir { get; init; }
 
-    /// <summary>The segment audio's format.
-    /// <value>The default value is null: the pipeline's setting, else <see cref="SegmentAudioFormat.Wav"/>.</value></summary>
+    /// <summary>The segment audio's format.</summary>
+    /// <value>The default value is null: the pipeline's setting, else <see cref="SegmentAudioFormat.Wav"/>.</value>
     public SegmentAudioFormat? AudioFormat { get; init; }
 
     /// <summary>Per pipeline name, its configured segment audio (<c>Pipelines:NAME:SegmentAudio</c>): used when
-    /// <see cref="AudioDir"/> is not given, so every JSONL export of that pipeline writes it (one folder per corpus under Root).
-    /// <value>The default value is empty.</value></summary>
+    /// <see cref="AudioDir"/> is not given, so every JSONL export of that pipeline writes it (one folder per corpus under Root).</summary>
+    /// <value>The default value is empty.</value>
     public IReadOnlyDictionary<string, PipelineSegmentAudio> PipelineSegmentAudio { get; init; } = new Dictionary<string, PipelineSegmentAudio>();
 
-    /// <summary>Warnings (unfinished shards, source files whose audio cannot be read), one per line.
-    /// <value>The default value is <see cref="TextWriter.Null"/>.</value></summary>
+    /// <summary>Warnings (unfinished shards, source files whose audio cannot be read), one per line.</summary>
+    /// <value>The default value is <see cref="TextWriter.Null"/>.</value>
     public TextWriter Warnings { get; init; } = TextWriter.Null;
 
     /// <summary>Every problem with the request, each naming the property; empty when it can run.</summary>
