@@ -54,7 +54,7 @@ public abstract class RowMap
 /// <summary>
 /// The one mapping from a named statement's result rows to <typeparamref name="T"/>. The columns
 /// are declared once, by name and type, in the order the statement returns them; a reader is bound
-/// by resolving each name to its ordinal (<see cref="NpgsqlDataReader.GetOrdinal"/>) once, and each
+/// by resolving each name to its ordinal once (an exact, case-sensitive match), and each
 /// row is then read through those ordinals with no allocation beyond the row object itself. Reading
 /// by name keeps a reordered <c>RETURNING</c> list from being misread; the statement-shape test
 /// (<c>StatementShapeTests</c>) prepares every statement against a migrated database and fails when
