@@ -47,9 +47,11 @@ public sealed class RowMapCostTests(PostgresFixture pg, ITestOutputHelper output
                          $"mapped {mappedBytes} B, best {mappedTime.TotalMilliseconds:0} ms; time ratio {mappedTime / positionalTime:0.00}");
 
         Assert.Equal(positionalSum, mappedSum);
-        // One bound reader (its ordinals and the Rows object) is a few hundred bytes; per row, nothing.
-        Assert.True(mappedBytes - positionalBytes < 1024,
-            $"Reading {Rows} rows through the mapping allocated {mappedBytes - positionalBytes} bytes more than positional reads.");
+        // Per row, nothing: any object allocated per row costs at least 24 bytes a row. The margin is for one-off costs that
+        // land in one measurement and not the other (a bound reader is ~100 bytes; tiered JIT and buffer growth, tens of kB).
+        var extraPerRow = (double)(mappedBytes - positionalBytes) / Rows;
+        Assert.True(extraPerRow < 4,
+            $"Reading {Rows} rows through the mapping allocated {mappedBytes - positionalBytes} bytes ({extraPerRow:0.0} a row) more than positional reads.");
     }
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
