@@ -5,6 +5,7 @@ using Workers.Cli.Hosting;
 using Workers.Core.Options;
 using Workers.Dashboard;
 using Workers.Dashboard.Security;
+using Workers.Fleet.Housekeeping;
 
 namespace Workers.Cli.Commands;
 
@@ -52,7 +53,7 @@ public static class ServeCommand
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
             await app.StopAsync(CancellationToken.None);
             return ExitCodes.Ok;
-        }, ct));
+        }, ct, services => services.AddDashboardHousekeeping())); // the lease rescuer: expired leases requeued with no worker running
         return cmd;
     }
 
