@@ -26,7 +26,8 @@ public sealed class CliContext(IConfiguration configuration, ILoggerFactory logg
 
     public IConfiguration Configuration { get; } = configuration;
     public ILoggerFactory LoggerFactory { get; } = loggerFactory;
-    public QueueOptions Queue { get; } = queue.Value;
+    /// <summary>Queue options, validated when the host started (read lazily: hosted services are built before validation runs).</summary>
+    public QueueOptions Queue => queue.Value;
     public TimeProvider Time { get; } = time;
 
     public ILogger Logger(string category) => LoggerFactory.CreateLogger(category);

@@ -32,6 +32,8 @@ public static class CliHost
             .AddFilter("Npgsql", LogLevel.Warning);
         // The host's own lifecycle lines ("Application started", "Hosting environment") would be noise on every command.
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        // A start refused by options validation is reported once, as a list, by CommandRunner (not as a stack trace).
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.Critical);
         builder.Services.AddSingleton<IHostLifetime, CommandLifetime>();
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
         builder.Services.AddSingleton(TimeProvider.System);

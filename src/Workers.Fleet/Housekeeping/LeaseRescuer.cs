@@ -24,20 +24,22 @@ public sealed partial class LeaseRescuer(
     ILogger<LeaseRescuer> logger,
     LeaseRescuer.Signals? signals = null) : BackgroundService
 {
-    /// <summary>What a test can wait for: each rescue pass, with the shards it re-queued (empty when none expired).</summary>
+    /// <summary>What a test can wait for: each rescue pass, with the shards it re-queued (empty when none expired), or its failure.</summary>
     public sealed class Signals
     {
         public TestSignal<IReadOnlyList<RescuedShard>> Rescued { get; } = new();
+        public TestSignal<Exception> Failed { get; } = new();
     }
 
-    private readonly QueueOptions _options = options.Value;
+    // Read when it runs, not when built: the host builds its services before it validates options.
+    private QueueOptions Options => options.Value;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try
         {
-            var queue = new ShardQueue(await database.WhenOpenAsync(stoppingToken), _options, time);
-            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(_options.RescueIntervalSeconds), time);
+            var queue = new ShardQueue(await database.WhenOpenAsync(stoppingToken), Options, time);
+            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(Options.RescueIntervalSeconds), time);
             do await RescueOnceAsync(queue, stoppingToken);
             while (await timer.WaitForNextTickAsync(stoppingToken));
         }
@@ -51,7 +53,8 @@ public sealed partial class LeaseRescuer(
         catch (Exception e) when (e is not OperationCanceledException)
         {
             // A database outage (or anything else) must not end the rescuer: the next tick tries again.
-            LogRescueFailed(e.GetType().Name, DatabaseRetry.IsTransient(e) ? "database unavailable: " + e.Message : e.Message, _options.RescueIntervalSeconds);
+            LogRescueFailed(e.GetType().Name, DatabaseRetry.IsTransient(e) ? "database unavailable: " + e.Message : e.Message, Options.RescueIntervalSeconds);
+            signals?.Failed.Signal(e);
             return;
         }
         foreach (var r in rescued) LogRescued(r.Id, r.Attempt, r.State);

@@ -30,13 +30,14 @@ public sealed partial class RetentionPruner(
         public TestSignal<PruneResult> Looked { get; } = new();
     }
 
-    private readonly RetentionOptions _options = options.Value;
+    // Read when it runs, not when built: the host builds its services before it validates options.
+    private RetentionOptions Options => options.Value;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         try
         {
-            var maintenance = new QueueMaintenance(await database.WhenOpenAsync(stoppingToken), _options, time);
+            var maintenance = new QueueMaintenance(await database.WhenOpenAsync(stoppingToken), Options, time);
             using var timer = new PeriodicTimer(CheckInterval, time);
             do await PruneOnceAsync(maintenance, stoppingToken);
             while (await timer.WaitForNextTickAsync(stoppingToken));
@@ -54,8 +55,8 @@ public sealed partial class RetentionPruner(
             return;
         }
         if (pruned.Status == PruneStatus.Pruned)
-            LogPruned(pruned.AttemptsDeleted, _options.AttemptDays, pruned.WorkersDeleted, _options.StoppedWorkerDays,
-                pruned.ThroughputRowsDeleted, _options.ThroughputDays, pruned.Batches, pruned.MoreLeft ? "; more left for the next prune" : "");
+            LogPruned(pruned.AttemptsDeleted, Options.AttemptDays, pruned.WorkersDeleted, Options.StoppedWorkerDays,
+                pruned.ThroughputRowsDeleted, Options.ThroughputDays, pruned.Batches, pruned.MoreLeft ? "; more left for the next prune" : "");
         signals?.Looked.Signal(pruned);
     }
 
