@@ -57,5 +57,11 @@ public sealed class FleetOptions
     public string Node => NodeName is { Length: > 0 } n ? n : Environment.MachineName;
 
     /// <summary>Every problem at once (ranges from the properties' <see cref="RangeAttribute"/>s), or an empty list.</summary>
-    public IReadOnlyList<string> Validate() => SettingRanges.Check(this, Section);
+    public IReadOnlyList<string> Validate()
+    {
+        var problems = SettingRanges.Check(this, Section).ToList();
+        if (NodeName.Length > 0 && string.IsNullOrWhiteSpace(NodeName))
+            problems.Add("Fleet:NodeName must be a name, not blank; leave it empty for the machine name.");
+        return problems;
+    }
 }
