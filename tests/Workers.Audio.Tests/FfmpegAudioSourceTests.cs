@@ -187,14 +187,20 @@ public sealed class FfmpegAudioSourceTests : IClassFixture<EncodedTones>, IDispo
     [Fact]
     public void Read_timeout_kills_ffmpeg()
     {
-        // No ffmpeg produces its first output within a millisecond of starting.
-        var options = new AudioDecoderOptions { ReadTimeout = TimeSpan.FromMilliseconds(1) };
+        // A decoder that stops producing (here: frozen with SIGSTOP, as a hung mount would freeze it). What it wrote
+        // before is read first (the pipe holds about 1 s; the file is 5 s, so ffmpeg cannot have finished); then a
+        // read waits ReadTimeout and kills it. (Timing the first output instead, with a 1 ms timeout, failed on a
+        // loaded machine where ffmpeg had written before the first read.)
+        var options = new AudioDecoderOptions { ReadTimeout = TimeSpan.FromMilliseconds(300) };
         using var source = AudioDecoder.Open(_tones.Flac, options: options);
         int pid = ((FfmpegAudioSource)source).ProcessId;
+        using (var stop = System.Diagnostics.Process.Start("kill", ["-STOP", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+            stop.WaitForExit();
 
-        var e = Assert.Throws<TimeoutException>(() => source.Read(new float[1024]));
+        var buffer = new float[4096];
+        var e = Assert.Throws<TimeoutException>(() => { while (source.Read(buffer) > 0) { } });
 
-        Assert.StartsWith($"{_tones.Flac}: ffmpeg produced no audio for 0.001 s and was killed", e.Message);
+        Assert.StartsWith($"{_tones.Flac}: ffmpeg produced no audio for 0.3 s and was killed", e.Message);
         Assert.False(Directory.Exists($"/proc/{pid}"));
     }
 
