@@ -12,6 +12,7 @@ using Workers.Core.Corpora;
 using Workers.Core.Options;
 using Workers.Dashboard.Api;
 using Workers.Dashboard.Enqueue;
+using Workers.Dashboard.Export;
 using Workers.Dashboard.Metrics;
 using Workers.Dashboard.Pages;
 using Workers.Dashboard.Security;
@@ -110,6 +111,7 @@ public static class DashboardApp
         MetricsEndpoint.Map(app);
         HtmlPages.Map(app);
         EnqueueEndpoints.Map(app);
+        ExportEndpoints.Map(app);
         app.Lifetime.ApplicationStarted.Register(() => HangfireSetup.AddRecurringJobs(app.Services));
         return app;
     }

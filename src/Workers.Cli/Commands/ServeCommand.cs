@@ -4,7 +4,9 @@ using Microsoft.Extensions.Logging;
 using Workers.Cli.Hosting;
 using Workers.Core.Options;
 using Workers.Dashboard;
+using Workers.Dashboard.Export;
 using Workers.Dashboard.Security;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Workers.Cli.Commands;
 
@@ -32,7 +34,9 @@ public static class ServeCommand
             var listen = (pr.GetValue(urls) ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             if (listen.Length == 0) throw new ArgumentException("--urls is empty; e.g. --urls http://127.0.0.1:5080");
             var db = await ctx.DatabaseAsync(ct);
-            await using var app = DashboardApp.Build(Host(ctx, db, options, corpus), listen);
+            // The dashboard's Export page runs `workers export`'s writers, which live in this project.
+            await using var app = DashboardApp.Build(Host(ctx, db, options, corpus), listen,
+                b => b.Services.AddSingleton<ICorpusExport>(new DashboardCorpusExport(db)));
             var log = ctx.Logger("Dashboard");
             await app.StartAsync(ct);
             log.LogInformation("dashboard listening on {Urls}; {Access}", string.Join(", ", app.Urls),
