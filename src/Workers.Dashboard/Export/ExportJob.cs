@@ -62,7 +62,8 @@ public sealed class ExportJob(DashboardHost host, IServiceProvider services, Aud
         catch (Exception e)
         {
             // Cancelled (the job was deleted) or failed: what this job wrote goes, whatever it was.
-            Directory.Delete(folder, true);
+            // The writers are disposed by now (their using blocks ended inside ExportAsync), so nothing writes into it any more.
+            if (Directory.Exists(folder)) Directory.Delete(folder, true);
             if (e is CorpusNotFoundException) throw new ExportRejectedException($"{e.Message.TrimEnd('.')}; nothing was exported. It may have been deleted since the export was started.");
             if (!ct.IsCancellationRequested && EnqueueJob.IsTransient(e))
                 throw new TransientDatabaseException(
