@@ -1,10 +1,14 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Reflection;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Workers.Audio;
+using Workers.Core.Options;
 using Workers.Cli.Hosting;
 using Workers.Core.Naming;
 using Workers.Fleet.Gpus;
+using Workers.Fleet.Housekeeping;
 using Workers.Fleet.Supervisor;
 using Workers.Postgres.Fleet;
 
@@ -21,8 +25,9 @@ public static class RunCommand
         var queues = new Option<string>("--queues") { Description = "Comma-separated queues to claim from.", DefaultValueFactory = _ => "default" };
         var untilIdle = new Option<bool>("--until-idle") { Description = "Exit 0 once no shard of the queues is queued or running." };
         var cmd = new Command("run", "Run this node's worker processes (claim shards, segment them, write results).") { gpus, perGpu, cpuWorkers, threads, queues, untilIdle };
-        cmd.SetAction((pr, ct) => CommandRunner.RunAsync(async (ctx, ct) =>
+        cmd.SetAction((pr, ct) => CommandRunner.RunAsync(async (services, ct) =>
         {
+            var ctx = services.GetRequiredService<CliContext>();
             var log = ctx.Logger("Supervisor");
             var selection = GpuSelection.Parse(pr.GetValue(gpus));
             var smi = NvidiaSmiPath(ctx);
@@ -45,8 +50,16 @@ public static class RunCommand
                 plan.CpuSlots, plan.Threads, ConfiguredProvider(ctx), cpuProvider);
 
             await ctx.DatabaseWhenUpAsync(ct); // migrate and start the local cluster once, before the workers race to
+            // GPU telemetry (a housekeeping service of this process) samples while GPU slots run.
+            services.GetRequiredService<GpuTelemetryService.Plan>().HasGpuSlots(plan.GpuSlots > 0);
             return await RunWorkersAsync(ctx, plan, cpuProvider, pr.GetValue(queues)!, pr.GetValue(untilIdle), ct);
-        }, ct));
+        }, ct, services => services
+            // Validated here, at start, though the worker processes read them: a bad value fails `run` once, not every slot.
+            .AddSettings<FleetOptions>(FleetOptions.Section, o => o.Validate())
+            .Services.AddSettings<RestartPolicy>(RestartPolicy.Section, o => o.Validate())
+            .Services.AddSettings<AudioDecoderOptions>(AudioSettings.Section, AudioSettings.Problems)
+            .Services.AddSettings<RetentionOptions>(RetentionOptions.Section, o => o.Validate())
+            .Services.AddSupervisorHousekeeping()));
         return cmd;
     }
 
@@ -68,13 +81,14 @@ public static class RunCommand
                 .. untilIdle ? new[] { "--until-idle" } : [],
             ],
             NodeSlotPlan.Environment(s, gpuProvider, cpuProvider))).ToList();
-        var node = ctx.NodeName;
-        var tempRoot = ctx.Configuration["Fleet:TempRoot"] is { Length: > 0 } t ? t : new Workers.Fleet.Worker.WorkerOptions().TempRoot;
+        var fleet = Fleet(ctx);
+        var node = fleet.Node;
+        var tempRoot = fleet.TempRoot is { Length: > 0 } t ? t : new Workers.Fleet.Worker.WorkerOptions().TempRoot;
         // Folders of this node's workers that died (SIGKILL, OOM killer, power loss) before cleaning up.
         Workers.Fleet.Worker.TempFolders.SweepDead(tempRoot, node, ctx.Logger("Supervisor"));
         var db = await ctx.DatabaseWhenUpAsync(ct);
         var registry = new WorkerRegistry(db, ctx.Time);
-        var supervisor = new NodeSupervisor(exe, prefix, ctx.Bind<RestartPolicy>("Fleet:Restart"), ctx.Time, ctx.Logger("Supervisor"))
+        var supervisor = new NodeSupervisor(exe, prefix, Settings.Read<RestartPolicy>(ctx.Configuration, RestartPolicy.Section, o => o.Validate()), ctx.Time, ctx.Logger("Supervisor"))
         {
             // A slot given up on shows in the registry (status --fleet, the dashboard), not only in this log.
             OnCrashLoop = async (slot, code, detail) =>
@@ -89,32 +103,13 @@ public static class RunCommand
         };
         Shutdown.Immediate(supervisor.KillAll); // a second signal takes the workers down with us
 
-        // GPU telemetry for `workers status --fleet` and the dashboard, while the workers run.
-        using var stopSampler = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var sampler = plan.GpuSlots > 0 ? await StartTelemetryAsync(ctx, stopSampler.Token) : Task.CompletedTask;
-        try { return await supervisor.RunAsync(slots, untilIdle, ct); }
-        finally
-        {
-            await stopSampler.CancelAsync();
-            await sampler;
-        }
+        return await supervisor.RunAsync(slots, untilIdle, ct);
     }
 
-    /// <summary>Starts the GPU telemetry sampler (every Fleet:TelemetrySeconds, default 15; first sample now).</summary>
-    private static async Task<Task> StartTelemetryAsync(CliContext ctx, CancellationToken ct)
-    {
-        var seconds = ctx.Configuration[GpuTelemetrySampler.IntervalKey] is { Length: > 0 } v
-            ? double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && d > 0 ? d
-                : throw new ArgumentException($"{GpuTelemetrySampler.IntervalKey} must be a positive number of seconds (is '{v}').")
-            : GpuTelemetrySampler.DefaultIntervalSeconds;
-        var node = ctx.NodeName;
-        var registry = new WorkerRegistry(await ctx.DatabaseWhenUpAsync(ct), ctx.Time);
-        var sampler = GpuTelemetrySampler.Create(NvidiaSmiPath(ctx), node, TimeSpan.FromSeconds(seconds), registry, ctx.Time, ctx.Logger("Telemetry"));
-        return Task.Run(() => sampler.RunAsync(ct), CancellationToken.None);
-    }
+    /// <summary>The Fleet section, validated (also for demo and bench, whose hosts do not register it).</summary>
+    private static FleetOptions Fleet(CliContext ctx) => Settings.Read<FleetOptions>(ctx.Configuration, FleetOptions.Section, o => o.Validate());
 
-    private static string NvidiaSmiPath(CliContext ctx) =>
-        ctx.Configuration[NvidiaSmi.ConfigurationKey] is { Length: > 0 } s ? s : NvidiaSmi.DefaultPath;
+    private static string NvidiaSmiPath(CliContext ctx) => Fleet(ctx).NvidiaSmi is { Length: > 0 } s ? s : NvidiaSmi.DefaultPath;
 
     /// <summary>Inference:ExecutionProvider as configured (auto, cuda or cpu); auto when unset.</summary>
     private static string ConfiguredProvider(CliContext ctx) =>

@@ -1,12 +1,14 @@
 using Npgsql;
 using System.CommandLine;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Workers.Cli.Hosting;
 using Workers.Core.Options;
 using Workers.Dashboard;
 using Workers.Dashboard.Export;
 using Workers.Dashboard.Security;
-using Microsoft.Extensions.DependencyInjection;
+using Workers.Fleet.Housekeeping;
 
 namespace Workers.Cli.Commands;
 
@@ -25,12 +27,11 @@ public static class ServeCommand
             Description = "Read a password from stdin and print its PBKDF2 hash for Dashboard:Users:N:PasswordHash; serves nothing.",
         };
         var cmd = new Command("serve", "Serve the dashboard (the Hangfire Dashboard with our pages: corpora, enqueue, shards, failures and re-runs, fleet, audit), its Hangfire server, JSON API, /metrics.") { urls, hashPassword };
-        cmd.SetAction((pr, ct) => CommandRunner.RunAsync(async (ctx, ct) =>
+        cmd.SetAction((pr, ct) => pr.GetValue(hashPassword) ? Task.FromResult(HashPasswordOrBadInput()) : CommandRunner.RunAsync(async (services, ct) =>
         {
-            if (pr.GetValue(hashPassword)) return HashPassword();
-            var options = ctx.Bind<DashboardOptions>(DashboardOptions.Section);
-            var corpus = ctx.Bind<CorpusOptions>(CorpusOptions.Section);
-            OptionsValidationException.ThrowIfAny([.. options.Validate(), .. corpus.Validate()]);
+            var ctx = services.GetRequiredService<CliContext>();
+            var options = services.GetRequiredService<IOptions<DashboardOptions>>().Value;
+            var corpus = services.GetRequiredService<IOptions<CorpusOptions>>().Value;
             var listen = (pr.GetValue(urls) ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             if (listen.Length == 0) throw new ArgumentException("--urls is empty; e.g. --urls http://127.0.0.1:5080");
             var db = await ctx.DatabaseAsync(ct);
@@ -56,7 +57,11 @@ public static class ServeCommand
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
             await app.StopAsync(CancellationToken.None);
             return ExitCodes.Ok;
-        }, ct));
+        }, ct, services => services
+            .AddSettings<DashboardOptions>(DashboardOptions.Section, o => o.Validate())
+            .Services.AddSettings<CorpusOptions>(CorpusOptions.Section, o => o.Validate())
+            .Services.AddSettings<RetentionOptions>(RetentionOptions.Section, o => o.Validate())
+            .Services.AddDashboardHousekeeping())); // the lease rescuer: expired leases requeued with no worker running
         return cmd;
     }
 
@@ -68,6 +73,17 @@ public static class ServeCommand
             Pipelines = ctx.Pipelines,
             Retention = ctx.Bind<RetentionOptions>(RetentionOptions.Section),
         };
+
+    /// <summary>--hash-password needs no configuration or database: it runs outside the host.</summary>
+    private static int HashPasswordOrBadInput()
+    {
+        try { return HashPassword(); }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine("error: " + e.Message);
+            return ExitCodes.BadInput;
+        }
+    }
 
     private static int HashPassword()
     {

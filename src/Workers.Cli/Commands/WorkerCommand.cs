@@ -1,9 +1,13 @@
 using System.CommandLine;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OptionsValidationException = Workers.Core.Options.OptionsValidationException;
 using Workers.Audio;
 using Workers.Cli.Hosting;
 using Workers.Core.Naming;
 using Workers.Core.Options;
+using Workers.Fleet.Housekeeping;
 using Workers.Fleet.Worker;
 using Workers.Onnx;
 using Workers.Pipeline.Vad;
@@ -26,43 +30,49 @@ public static class WorkerCommand
         var untilIdle = new Option<bool>("--until-idle");
         var cmd = new Command("worker", "Run one worker process in the foreground.") { slot, gpu, gpuUuid, gpuName, threads, queues, untilIdle };
         cmd.Hidden = true;
-        cmd.SetAction((pr, ct) => CommandRunner.RunAsync(async (ctx, ct) =>
+        cmd.SetAction((pr, ct) => CommandRunner.RunAsync(async (services, ct) =>
         {
+            var ctx = services.GetRequiredService<CliContext>();
+            var fleet = services.GetRequiredService<IOptions<FleetOptions>>().Value;
+            var decoder = services.GetRequiredService<IOptions<AudioDecoderOptions>>().Value;
             // Every line this process logs during a shard attempt (any category, any thread) is kept
             // in a small ring and stored with the attempt's outcome (shard_attempts.log_tail).
             var attemptLog = new AttemptLog();
             ctx.LoggerFactory.AddProvider(attemptLog);
             var log = ctx.Logger("Worker");
+            var (vad, batchSize, modelName) = Inference.Pipeline(ctx, "vad");
+            // --threads is the worker's share of the node's cores: decoder threads plus intra-op threads.
+            var cores = Math.Max(1, pr.GetValue(threads));
+            var (decoderThreads, intraOp) = new WorkerOptions { DecoderThreads = fleet.DecoderThreads, Gpu = pr.GetValue(gpu) }.SplitCores(cores);
+            var sessionOptions = Inference.SessionOptions(ctx, intraOp);
             var worker = new WorkerOptions
             {
                 Slot = pr.GetValue(slot),
                 Gpu = pr.GetValue(gpu),
+                GpuUuid = pr.GetValue(gpuUuid),
+                GpuName = pr.GetValue(gpuName),
                 Queues = [.. pr.GetValue(queues)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(q => Names.CheckedQueue(q, "--queues"))],
                 UntilIdle = pr.GetValue(untilIdle),
                 ModelsRoot = Inference.ModelsRoot(ctx),
-                GpuUuid = pr.GetValue(gpuUuid),
-                GpuName = pr.GetValue(gpuName),
-                Node = ctx.NodeName,
+                Node = fleet.Node,
+                TempRoot = fleet.TempRoot is { Length: > 0 } temp ? temp : new WorkerOptions().TempRoot,
+                MinFreeDiskMb = fleet.MinFreeDiskMb,
+                DrainSeconds = fleet.DrainSeconds,
+                DecoderThreads = fleet.DecoderThreads,
+                MaxDecodedMb = fleet.MaxDecodedMb,
+                Cores = cores,
+                Threads = sessionOptions.IntraOpThreads,
+                BatchSize = batchSize,
+                Model = modelName,
             };
-            if (ctx.Configuration["Fleet:TempRoot"] is { Length: > 0 } temp) worker.TempRoot = temp;
-            if (ctx.Configuration["Fleet:MinFreeDiskMb"] is { Length: > 0 } minFree) worker.MinFreeDiskMb = long.Parse(minFree, System.Globalization.CultureInfo.InvariantCulture);
-            if (ctx.Configuration["Fleet:DrainSeconds"] is { Length: > 0 } drain) worker.DrainSeconds = int.Parse(drain, System.Globalization.CultureInfo.InvariantCulture);
-            if (ctx.Configuration["Fleet:DecoderThreads"] is { Length: > 0 } decoders) worker.DecoderThreads = int.Parse(decoders, System.Globalization.CultureInfo.InvariantCulture);
-            if (ctx.Configuration["Fleet:MaxDecodedMb"] is { Length: > 0 } maxDecoded) worker.MaxDecodedMb = long.Parse(maxDecoded, System.Globalization.CultureInfo.InvariantCulture);
+            OptionsValidationException.ThrowIfAny(worker.Validate());
             // The pin as this process actually sees it: `workers run` sets CUDA_VISIBLE_DEVICES per slot.
             var cuda = Environment.GetEnvironmentVariable("CUDA_VISIBLE_DEVICES") is { } v ? $"'{v}'" : "(unset)";
             if (worker.Gpu is { } g)
                 log.LogInformation("Worker slot {Slot} starting on GPU {Gpu} ({Uuid}, {Name}); CUDA_VISIBLE_DEVICES={CudaVisibleDevices}",
-                    worker.Slot, g, pr.GetValue(gpuUuid) ?? "uuid unknown", pr.GetValue(gpuName) ?? "name unknown", cuda);
+                    worker.Slot, g, worker.GpuUuid ?? "uuid unknown", worker.GpuName ?? "name unknown", cuda);
             else
                 log.LogInformation("Worker slot {Slot} starting on CPU; CUDA_VISIBLE_DEVICES={CudaVisibleDevices}", worker.Slot, cuda);
-            // --threads is the worker's share of the node's cores: decoder threads plus intra-op threads.
-            worker.Cores = Math.Max(1, pr.GetValue(threads));
-            var (decoderThreads, intraOp) = worker.SplitCores(worker.Cores);
-            var (vad, sessionOptions) = Inference.Options(ctx, worker, intraOp);
-            // Audio:FfmpegPath, Audio:ReadTimeout (a decode that produces nothing this long is killed and the file failed), Audio:TolerateDecodeErrors.
-            var decoder = ctx.Bind<AudioDecoderOptions>("Audio");
-            decoder.Validate();
 
             // Warm once: library, session, tensors. A GPU slot that lands on CPU says so loudly here.
             var catalog = Inference.Catalog(ctx);
@@ -79,14 +89,18 @@ public static class WorkerCommand
             var pipelines = loader.Load(new OnnxEnvironmentAndOptions(env, sessionOptions), sessionOptions.IntraOpThreads);
             log.LogInformation("Serving pipelines {Pipelines}", string.Join(", ", pipelines.Select(p => p.Stages.Count == 0 ? p.Name : $"{p.Name} ({string.Join(" -> ", p.Stages.Select(s => s.Name))})")));
 
+            // Opening the database starts this process's housekeeping (lease rescuer, retention pruner), which waits for it.
             var db = await ctx.DatabaseWhenUpAsync(ct);
             await using var listener = new ShardNotificationListener(db);
-            worker.Threads = sessionOptions.IntraOpThreads;
-            var retention = ctx.Bind<RetentionOptions>(RetentionOptions.Section);
             var shardWorker = new ShardWorker(new ShardQueue(db, ctx.Queue, ctx.Time), listener, new WorkerRegistry(db, ctx.Time), worker, vad, model,
-                session.ExecutionProvider, ctx.Time, log, new QueueMaintenance(db, retention, ctx.Time), attemptLog, decoder, pipelines);
+                session.ExecutionProvider, ctx.Time, log, attemptLog, decoder, pipelines);
+            services.GetRequiredService<RegistryHeartbeat.Target>().Attach(shardWorker);
             return await shardWorker.RunAsync(ct);
-        }, ct));
+        }, ct, services => services
+            .AddSettings<FleetOptions>(FleetOptions.Section, o => o.Validate())
+            .Services.AddSettings<AudioDecoderOptions>(AudioSettings.Section, AudioSettings.Problems)
+            .Services.AddSettings<RetentionOptions>(RetentionOptions.Section, o => o.Validate())
+            .Services.AddWorkerProcessHousekeeping()));
         return cmd;
     }
 }

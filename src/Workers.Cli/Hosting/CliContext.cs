@@ -1,43 +1,34 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Npgsql;
 using Workers.Core.Options;
+using Workers.Fleet.Housekeeping;
 using Workers.Postgres.Cluster;
 using Workers.Postgres.Migrations;
 
 namespace Workers.Cli.Hosting;
 
 /// <summary>
-/// What every command shares: configuration (appsettings.json beside the binary, then in the
-/// working directory, then environment variables such as <c>ConnectionStrings__Workers</c>),
-/// logging to stderr, validated options, and the database: the configured server, or the
-/// embedded local cluster when none is configured.
+/// What the commands share, resolved from the Generic Host (<see cref="CliHost"/>): configuration,
+/// logging, the validated Queue options, and the database: the configured server, or the embedded
+/// local cluster when none is configured. The database is opened by the command
+/// (<see cref="DatabaseAsync"/>); housekeeping services wait for that (<see cref="IWorkersDatabase"/>).
+/// Commands that take their services by constructor are the direction; this facade keeps the older
+/// command bodies (and the benches and export) unchanged.
 /// </summary>
-public sealed class CliContext : IAsyncDisposable
+public sealed class CliContext(IConfiguration configuration, ILoggerFactory loggerFactory, IOptions<QueueOptions> queue, TimeProvider time)
+    : IWorkersDatabase, IAsyncDisposable, IDisposable
 {
+    private readonly SemaphoreSlim _opening = new(1, 1);
+    private readonly TaskCompletionSource<NpgsqlDataSource> _opened = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private NpgsqlDataSource? _dataSource;
 
-    public CliContext()
-    {
-        Configuration = new ConfigurationBuilder()
-            .AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: true)
-            .AddJsonFile(Path.Combine(Directory.GetCurrentDirectory(), "appsettings.json"), optional: true)
-            .AddEnvironmentVariables()
-            .Build();
-        LoggerFactory = Microsoft.Extensions.Logging.LoggerFactory.Create(b => b
-            .AddConfiguration(Configuration.GetSection("Logging"))
-            // Logs go to stderr so stdout stays clean for --json and export output.
-            .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace)
-            .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
-            .AddFilter("Npgsql", LogLevel.Warning));
-        Queue = Bind<QueueOptions>(QueueOptions.Section);
-        OptionsValidationException.ThrowIfAny(Queue.Validate());
-    }
-
-    public IConfiguration Configuration { get; }
-    public ILoggerFactory LoggerFactory { get; }
-    public QueueOptions Queue { get; }
-    public TimeProvider Time { get; } = TimeProvider.System;
+    public IConfiguration Configuration { get; } = configuration;
+    public ILoggerFactory LoggerFactory { get; } = loggerFactory;
+    /// <summary>Queue options, validated when the host started (read lazily: hosted services are built before validation runs).</summary>
+    public QueueOptions Queue => queue.Value;
+    public TimeProvider Time { get; } = time;
 
     public ILogger Logger(string category) => LoggerFactory.CreateLogger(category);
 
@@ -47,12 +38,8 @@ public sealed class CliContext : IAsyncDisposable
     /// <summary>Fleet:NodeName, or the machine name: what the supervisor, its workers and the GPU sampler call this node.</summary>
     public string NodeName => Configuration["Fleet:NodeName"] is { Length: > 0 } n ? n : Environment.MachineName;
 
-    public T Bind<T>(string section) where T : new()
-    {
-        var o = new T();
-        Configuration.GetSection(section).Bind(o);
-        return o;
-    }
+    /// <summary>A section bound now, a value that does not parse reported with its setting name (<see cref="Settings.Read{T}"/>).</summary>
+    public T Bind<T>(string section) where T : class, new() => Settings.Read<T>(Configuration, section, _ => []);
 
     public string? ConfiguredConnectionString =>
         Configuration.GetConnectionString("Workers") is { Length: > 0 } cs ? Checked(cs) : null;
@@ -84,12 +71,22 @@ public sealed class CliContext : IAsyncDisposable
     /// <summary>The database, migrated: the configured server, or the embedded local cluster (started if needed).</summary>
     public async Task<NpgsqlDataSource> DatabaseAsync(CancellationToken ct)
     {
-        if (_dataSource is not null) return _dataSource;
-        var cs = ConfiguredConnectionString ?? await LocalCluster().StartAsync(ct);
-        var ds = new NpgsqlDataSourceBuilder(cs) { Name = "workers" }.Build();
-        await new MigrationRunner(ds, Logger("Migrations")).MigrateAsync(ct: ct);
-        return _dataSource = ds;
+        await _opening.WaitAsync(ct);
+        try
+        {
+            if (_dataSource is not null) return _dataSource;
+            var cs = ConfiguredConnectionString ?? await LocalCluster().StartAsync(ct);
+            var ds = new NpgsqlDataSourceBuilder(cs) { Name = "workers" }.Build();
+            try { await new MigrationRunner(ds, Logger("Migrations")).MigrateAsync(ct: ct); }
+            catch { await ds.DisposeAsync(); throw; }
+            _opened.TrySetResult(ds);
+            return _dataSource = ds;
+        }
+        finally { _opening.Release(); }
     }
+
+    /// <summary>The database once this command has opened it (housekeeping services wait here).</summary>
+    public Task<NpgsqlDataSource> WhenOpenAsync(CancellationToken ct) => _opened.Task.WaitAsync(ct);
 
     /// <summary>
     /// <see cref="DatabaseAsync"/> for long-running node processes (run, worker): a database that is
@@ -99,9 +96,16 @@ public sealed class CliContext : IAsyncDisposable
     public async Task<NpgsqlDataSource> DatabaseWhenUpAsync(CancellationToken ct) =>
         await Workers.Fleet.Resilience.DatabaseRetry.Forever(Logger("Database"), Time).ExecuteAsync(async t => await DatabaseAsync(t), ct);
 
+    // The logger factory belongs to the host, which disposes it.
     public async ValueTask DisposeAsync()
     {
         if (_dataSource is not null) await _dataSource.DisposeAsync();
-        LoggerFactory.Dispose();
+        _opening.Dispose();
+    }
+
+    public void Dispose()
+    {
+        _dataSource?.Dispose();
+        _opening.Dispose();
     }
 }

@@ -1,22 +1,41 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Npgsql;
 using Workers.Core.Corpora;
 using Workers.Core.Options;
 using Workers.Postgres.Cluster;
 using Workers.Postgres.Corpora;
 using Workers.Postgres.Migrations;
+using HostOptionsValidationException = Microsoft.Extensions.Options.OptionsValidationException;
 
 namespace Workers.Cli.Hosting;
 
-/// <summary>Runs a command body with a context, turning the errors a person can act on into one
-/// clear line on stderr and an exit code; anything else is a bug and keeps its stack trace.</summary>
+/// <summary>Runs a command body in the Generic Host (<see cref="CliHost"/>), turning the errors a person can act on
+/// into one clear line on stderr and an exit code; anything else is a bug and keeps its stack trace.</summary>
 public static class CommandRunner
 {
-    public static async Task<int> RunAsync(Func<CliContext, CancellationToken, Task<int>> body, CancellationToken ct)
+    /// <param name="body">The command, given the host's services.</param>
+    /// <param name="ct">Cancelled on the first SIGTERM/Ctrl-C (<see cref="Shutdown"/>).</param>
+    /// <param name="services">The command's own options and housekeeping services, added before the host is built.</param>
+    public static async Task<int> RunAsync(Func<IServiceProvider, CancellationToken, Task<int>> body, CancellationToken ct,
+        Action<IServiceCollection>? services = null)
     {
         try
         {
-            await using var ctx = new CliContext();
-            return await body(ctx, ct);
+            var builder = CliHost.CreateBuilder();
+            services?.Invoke(builder.Services);
+            var host = builder.Build();
+            try
+            {
+                await StartAsync(host, ct);
+                try { return await body(host.Services, ct); }
+                finally { await host.StopAsync(CancellationToken.None); }
+            }
+            finally
+            {
+                if (host is IAsyncDisposable a) await a.DisposeAsync();
+                else host.Dispose();
+            }
         }
         catch (Exception e) when (e is CorpusSourceException or CorpusExistsException or CorpusNotFoundException or ArgumentException)
         {
@@ -29,7 +48,13 @@ public static class CommandRunner
             Console.Error.WriteLine("error: " + e.Message);
             return ExitCodes.BadInput;
         }
-        catch (Exception e) when (e is LocalClusterException or MigrationException or OptionsValidationException or Workers.Onnx.OnnxRuntimeException)
+        catch (OptionsValidationException e)
+        {
+            // Configuration is input too: nothing was started, the operator fixes a setting.
+            Console.Error.WriteLine("error: " + e.Message);
+            return ExitCodes.BadInput;
+        }
+        catch (Exception e) when (e is LocalClusterException or MigrationException or Workers.Onnx.OnnxRuntimeException)
         {
             Console.Error.WriteLine("error: " + e.Message);
             return ExitCodes.Failure;
@@ -43,6 +68,22 @@ public static class CommandRunner
         {
             Console.Error.WriteLine("cancelled");
             return 130;
+        }
+    }
+
+    /// <summary>A body over the <see cref="CliContext"/> facade (commands not yet given constructor-injected services).</summary>
+    public static Task<int> RunAsync(Func<CliContext, CancellationToken, Task<int>> body, CancellationToken ct, Action<IServiceCollection>? services = null) =>
+        RunAsync((sp, t) => body(sp.GetRequiredService<CliContext>(), t), ct, services);
+
+    /// <summary>Starts the host: every option registered with ValidateOnStart is validated here, and all problems of all
+    /// sections are reported together as one <see cref="OptionsValidationException"/>.</summary>
+    private static async Task StartAsync(IHost host, CancellationToken ct)
+    {
+        try { await host.StartAsync(ct); }
+        catch (HostOptionsValidationException e) { throw new OptionsValidationException([.. e.Failures]); }
+        catch (AggregateException e) when (e.Flatten().InnerExceptions.All(x => x is HostOptionsValidationException))
+        {
+            throw new OptionsValidationException([.. e.Flatten().InnerExceptions.Cast<HostOptionsValidationException>().SelectMany(x => x.Failures)]);
         }
     }
 

@@ -29,18 +29,32 @@ public static class Inference
         return session;
     }
 
-    public static (VadOptions Vad, OnnxSessionOptions Session) Options(CliContext ctx, WorkerOptions worker, int threads)
+    /// <summary>The VAD settings, batch size and model of <c>Pipelines:NAME</c> (the worker's own pipeline), validated.</summary>
+    public static (VadOptions Vad, int BatchSize, string Model) Pipeline(CliContext ctx, string pipeline)
     {
-        var section = ctx.Configuration.GetSection("Pipelines:" + worker.Pipeline);
-        if (!section.Exists() && worker.Pipeline != "vad")
-            throw new ArgumentException($"Pipeline '{worker.Pipeline}' is not configured (no Pipelines:{worker.Pipeline} section in appsettings.json).");
-        var vad = new VadOptions();
-        section.Bind(vad);
-        worker.BatchSize = section.GetValue("BatchSize", worker.BatchSize);
-        worker.Model = section.GetValue("Model", worker.Model) ?? worker.Model;
+        var section = ctx.Configuration.GetSection("Pipelines:" + pipeline);
+        if (!section.Exists() && pipeline != "vad")
+            throw new ArgumentException($"Pipeline '{pipeline}' is not configured (no Pipelines:{pipeline} section in appsettings.json).");
+        var defaults = new WorkerOptions();
+        var vad = Settings.Read<VadOptions>(ctx.Configuration, "Pipelines:" + pipeline, v => v.Validate());
+        var batch = Settings.Read<PipelineModel>(ctx.Configuration, "Pipelines:" + pipeline, m => m.BatchSize is < 1 or > 4096
+            ? [$"Pipelines:{pipeline}:BatchSize must be within 1..4096 (is {m.BatchSize})."] : []);
+        return (vad, batch.BatchSize, batch.Model is { Length: > 0 } m ? m : defaults.Model);
+    }
+
+    /// <summary>The Inference section with <paramref name="threads"/> intra-op threads, validated.</summary>
+    public static OnnxSessionOptions SessionOptions(CliContext ctx, int threads)
+    {
         var session = SessionOptions(ctx);
         session.IntraOpThreads = threads;
-        OptionsValidationException.ThrowIfAny(vad.Validate().Concat(session.Validate()).Concat(worker.Validate()));
-        return (vad, session);
+        OptionsValidationException.ThrowIfAny(session.Validate());
+        return session;
+    }
+
+    /// <summary>The two settings of a pipeline section a worker reads besides the VAD's.</summary>
+    private sealed class PipelineModel
+    {
+        public int BatchSize { get; init; } = 64;
+        public string Model { get; init; } = "";
     }
 }

@@ -7,43 +7,43 @@ public sealed class QueueOptions
 
     /// <summary>How long a claim is valid without a heartbeat.</summary>
     /// <value>The default value is 60 seconds.</value>
-    public int LeaseSeconds { get; set; } = 60;
+    public int LeaseSeconds { get; init; } = 60;
 
     /// <summary>How often a worker renews its lease. Must be well under the lease so a
     /// missed beat or two does not lose the shard.</summary>
     /// <value>The default value is 10 seconds.</value>
-    public int HeartbeatSeconds { get; set; } = 10;
+    public int HeartbeatSeconds { get; init; } = 10;
 
     /// <summary>Attempts before a shard is <c>dead</c>.</summary>
     /// <value>The default value is 5.</value>
-    public int MaxAttempts { get; set; } = 5;
+    public int MaxAttempts { get; init; } = 5;
 
     /// <summary>First retry delay; doubles each attempt, with jitter.</summary>
     /// <value>The default value is 30 seconds.</value>
-    public double RetryBaseSeconds { get; set; } = 30;
+    public double RetryBaseSeconds { get; init; } = 30;
 
     /// <summary>Cap on the retry delay.</summary>
     /// <value>The default value is 3600 seconds.</value>
-    public double RetryMaxSeconds { get; set; } = 3600;
+    public double RetryMaxSeconds { get; init; } = 3600;
 
     /// <summary>Fraction of the delay added at random, so a burst of failures does not retry in lockstep.</summary>
     /// <value>The default value is 0.25.</value>
-    public double RetryJitter { get; set; } = 0.25;
+    public double RetryJitter { get; init; } = 0.25;
 
     /// <summary>How often the maintenance loop looks for expired leases.</summary>
     /// <value>The default value is 15 seconds.</value>
-    public int RescueIntervalSeconds { get; set; } = 15;
+    public int RescueIntervalSeconds { get; init; } = 15;
 
     /// <summary>Idle workers poll this often even without a NOTIFY (a lost notification costs at most this).</summary>
     /// <value>The default value is 5 seconds.</value>
-    public int PollSeconds { get; set; } = 5;
+    public int PollSeconds { get; init; } = 5;
 
     /// <summary>A worker whose clock is off the database's by more than this logs a warning (at start-up and on its
     /// registry heartbeat), and its row is flagged on the fleet page and in <c>status --fleet</c>. The queue itself
     /// runs on the database's clock, so a skewed node keeps working correctly; the warning is for everything else
     /// a node stamps with its own clock (logs, attempt log lines, GPU samples).</summary>
     /// <value>The default value is 2 seconds.</value>
-    public double ClockSkewWarnSeconds { get; set; } = 2;
+    public double ClockSkewWarnSeconds { get; init; } = 2;
 
     public TimeSpan Lease => TimeSpan.FromSeconds(LeaseSeconds);
     public TimeSpan ClockSkewWarn => TimeSpan.FromSeconds(ClockSkewWarnSeconds);

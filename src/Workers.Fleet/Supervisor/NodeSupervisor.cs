@@ -26,6 +26,20 @@ public sealed class RestartPolicy
     /// <summary>The window for <see cref="MaxCrashes"/>.</summary>
     /// <value>The default value is 10 minutes.</value>
     public TimeSpan Window { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>Configuration section of the policy.</summary>
+    public const string Section = "Fleet:Restart";
+
+    /// <summary>Every problem at once, with full setting names, or an empty list.</summary>
+    public IReadOnlyList<string> Validate()
+    {
+        var problems = new List<string>();
+        if (BaseDelay <= TimeSpan.Zero) problems.Add($"{Section}:BaseDelay must be a positive duration such as 00:00:01 (is {BaseDelay}).");
+        if (MaxDelay < BaseDelay) problems.Add($"{Section}:MaxDelay must be at least {Section}:BaseDelay (is {MaxDelay}).");
+        if (MaxCrashes < 1) problems.Add($"{Section}:MaxCrashes must be at least 1 (is {MaxCrashes}).");
+        if (Window <= TimeSpan.Zero) problems.Add($"{Section}:Window must be a positive duration such as 00:10:00 (is {Window}).");
+        return problems;
+    }
 }
 
 /// <summary>

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Workers.Audio;
 using Polly;
 using Workers.Core.Options;
+using Workers.Fleet.Housekeeping;
 using Workers.Fleet.Resilience;
 using Workers.Onnx;
 using Workers.Pipeline.Processing;
@@ -14,8 +15,8 @@ using Workers.Postgres.Queue;
 namespace Workers.Fleet.Worker;
 
 /// <summary>
-/// One worker process's loop: warm the ONNX session once, then claim a shard, process it under a
-/// heartbeat, complete or fail it, repeat. Delivery guarantee, by checkpoint:
+/// One worker process's loop: claim a shard, process it under a lease heartbeat, complete or fail
+/// it, repeat (<see cref="ProcessAsync"/> is one cycle). Delivery guarantee, by checkpoint:
 /// <list type="number">
 /// <item>Claim: the shard is ours under (id, attempt) until the lease expires.</item>
 /// <item>Heartbeat every Queue:HeartbeatSeconds renews the lease and reports progress; a refused
@@ -26,8 +27,11 @@ namespace Workers.Fleet.Worker;
 ///   or dead), with the error type, message, stack and log tail.</item>
 /// <item>Each attempt's log lines (from <see cref="AttemptLog"/>, when given) go with its outcome,
 ///   succeeded or failed, into <c>shard_attempts.log_tail</c>; a retried write takes them afresh.</item>
-/// <item>A crash anywhere leaves the lease to expire; the rescuer re-queues the shard.</item>
+/// <item>A crash anywhere leaves the lease to expire; the <see cref="Housekeeping.LeaseRescuer"/>
+///   (its own service, in every worker process and in <c>serve</c>) re-queues the shard.</item>
 /// </list>
+/// Rescue, pruning and the registry heartbeat are housekeeping services beside this loop
+/// (<see cref="Housekeeping.Housekeeping"/>); the registry heartbeat beats through <see cref="BeatRegistryAsync"/>.
 /// </summary>
 public sealed partial class ShardWorker(
     ShardQueue queue,
@@ -39,10 +43,9 @@ public sealed partial class ShardWorker(
     string executionProvider,
     TimeProvider time,
     ILogger logger,
-    QueueMaintenance? maintenance = null,
     AttemptLog? attemptLog = null,
     AudioDecoderOptions? decoder = null,
-    IReadOnlyList<ShardPipeline>? pipelines = null)
+    IReadOnlyList<ShardPipeline>? pipelines = null) : IRegistryBeat
 {
     // The pipelines this process has loaded (issue 15): it claims only their shards and runs the one each shard names.
     // Without a list, the one pipeline of options.Pipeline, from vad and model.
@@ -52,14 +55,26 @@ public sealed partial class ShardWorker(
     private readonly QueueOptions _q = queue.Options;
     private readonly WorkerIdentity _who = new(
         $"{options.Node}/{Environment.ProcessId}/{options.Slot}", options.Node, options.Gpu, executionProvider);
-    private DateTimeOffset _lastRescue = DateTimeOffset.MinValue;
     private readonly ResiliencePipeline _untilUp = DatabaseRetry.Forever(logger, time);
     private readonly ResiliencePipeline _withinLease = DatabaseRetry.Within(queue.Options.Lease, logger, time);
+    private readonly TaskCompletionSource _registered = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    // Held by a registry beat while it runs, and by the stop that marks the row stopped: no beat lands after it.
+    private readonly SemaphoreSlim _beatGate = new(1, 1);
+    private bool _stopped;
 
     public WorkerIdentity Identity => _who;
 
+    // For the attempt (ShardWorker.Attempt.cs), which runs one cycle's moving parts with this worker's settings.
+    private WorkerOptions Options => options;
+    private TimeProvider Time => time;
+    private ShardQueue Queue => queue;
+    private AudioDecoderOptions? Decoder => decoder;
+
     /// <summary>Shards completed by this worker.</summary>
     public int Completed { get; private set; }
+
+    /// <summary>Completes once this worker's registry row exists (the registry heartbeat waits for it).</summary>
+    public Task Registered => _registered.Task;
 
     public async Task<int> RunAsync(CancellationToken ct)
     {
@@ -71,8 +86,7 @@ public sealed partial class ShardWorker(
             options.Slot, options.Gpu, options.GpuUuid, options.GpuName, executionProvider, options.Threads,
             typeof(ShardWorker).Assembly.GetName().Version?.ToString() ?? "0", options.Queues) { Pipelines = PipelineNames }, t), ct);
         CheckClock(clock, atStart: true);
-        using var beats = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var registryBeat = BeatRegistryAsync(beats.Token);
+        _registered.TrySetResult();
         try
         {
             return await LoopAsync(ct);
@@ -84,8 +98,9 @@ public sealed partial class ShardWorker(
         }
         finally
         {
-            await beats.CancelAsync();
-            await registryBeat;
+            await _beatGate.WaitAsync(CancellationToken.None);
+            _stopped = true;
+            _beatGate.Release();
             // Any exit of this loop says so; a process killed outright leaves its row 'running' with an ageing heartbeat.
             try { await _withinLease.ExecuteAsync(async t => await registry.StopAsync(_who.Worker, ct: t), CancellationToken.None); }
             catch (Exception e) when (DatabaseRetry.IsTransient(e)) { LogFailNotRecorded(-1, e.Message); }
@@ -98,21 +113,20 @@ public sealed partial class ShardWorker(
     [LoggerMessage(LogLevel.Warning, "Not claiming: {Free} MB free under {TempRoot}, below Fleet:MinFreeDiskMb ({Min} MB). Free space or lower the limit.")]
     private partial void LogLowDisk(string tempRoot, long free, long min);
 
-    /// <summary>The registry heartbeat: alive, and on which shard. Runs while idle too, so a stale row means a dead process.</summary>
-    private async Task BeatRegistryAsync(CancellationToken ct)
+    /// <summary>One registry heartbeat (the <see cref="Housekeeping.RegistryHeartbeat"/> service calls it): alive, and on
+    /// which shard, with the claim timings since the last beat and the clock offset.</summary>
+    public async Task BeatRegistryAsync(CancellationToken ct)
     {
-        using var timer = new PeriodicTimer(_q.Heartbeat, time);
+        await _beatGate.WaitAsync(ct);
         try
         {
-            while (await timer.WaitForNextTickAsync(ct))
-            {
-                var shard = Volatile.Read(ref _current);
-                var claims = ClaimLatency.TakeReport();
-                try { if (await registry.HeartbeatAsync(_who.Worker, shard?.Id, shard?.Attempt, claims, ct) is { } offsetMs) CheckClock(new ClockReading(offsetMs, 0), atStart: false); }
-                catch (Exception e) when (DatabaseRetry.IsTransient(e)) { ClaimLatency.Unreport(claims); /* the next beat tries again */ }
-            }
+            if (_stopped) return;
+            var shard = Volatile.Read(ref _current);
+            var claims = ClaimLatency.TakeReport();
+            try { if (await registry.HeartbeatAsync(_who.Worker, shard?.Id, shard?.Attempt, claims, ct) is { } offsetMs) CheckClock(new ClockReading(offsetMs, 0), atStart: false); }
+            catch (Exception e) when (DatabaseRetry.IsTransient(e)) { ClaimLatency.Unreport(claims); /* the next beat tries again */ }
         }
-        catch (OperationCanceledException) { }
+        finally { _beatGate.Release(); }
     }
 
     // Whether the last check found the clock skewed: a heartbeat warns when skew appears and says when it is gone,
@@ -153,7 +167,6 @@ public sealed partial class ShardWorker(
                 continue;
             }
             // A database outage pauses the worker here, retrying with backoff; nothing is claimed meanwhile.
-            await _untilUp.ExecuteAsync(async t => await RescueIfDueAsync(t), ct);
             var claimed = await _untilUp.ExecuteAsync(async t => await TimedClaimAsync(t), ct);
             if (claimed.Count == 0)
             {
@@ -198,168 +211,82 @@ public sealed partial class ShardWorker(
     [LoggerMessage(LogLevel.Information, "Worker {Worker} stopped; {Completed} shard(s) completed")]
     private partial void LogStopped(string worker, int completed);
 
-    private async Task RescueIfDueAsync(CancellationToken ct)
-    {
-        var now = time.GetUtcNow();
-        if (now - _lastRescue < TimeSpan.FromSeconds(_q.RescueIntervalSeconds)) return;
-        _lastRescue = now;
-        foreach (var r in await queue.RescueExpiredAsync(ct: ct)) LogRescued(r.Id, r.Attempt, r.State);
-
-        // Retention pruning rides on this tick when the composition root gave us a QueueMaintenance.
-        // It keeps its own Retention:PruneIntervalMinutes clock (recorded fleet-wide) and an advisory
-        // try-lock, so one node at a time prunes and the others skip at once. A transient database
-        // error propagates to the caller's retry like the rescue's (the prune waits for its next
-        // interval); any other failure of this housekeeping must not stop the worker: it is logged.
-        if (maintenance is null) return;
-        try
-        {
-            var pruned = await maintenance.PruneIfDueAsync(ct);
-            if (pruned.Status == PruneStatus.Pruned)
-                logger.LogInformation("Pruned {Attempts} finished attempt(s) older than {AttemptDays} d, {Workers} stopped worker row(s) older than {WorkerDays} d and {Minutes} throughput minute row(s) older than {ThroughputDays} d in {Batches} batch(es){More}",
-                    pruned.AttemptsDeleted, maintenance.Options.AttemptDays, pruned.WorkersDeleted, maintenance.Options.StoppedWorkerDays,
-                    pruned.ThroughputRowsDeleted, maintenance.Options.ThroughputDays, pruned.Batches, pruned.MoreLeft ? "; more left for the next prune" : "");
-        }
-        catch (Exception e) when (e is not OperationCanceledException && !DatabaseRetry.IsTransient(e))
-        {
-            logger.LogWarning(e, "Retention prune failed; trying again in {Minutes} min", maintenance.Options.PruneIntervalMinutes);
-        }
-    }
-
+    /// <summary>One cycle: a claimed shard processed and its outcome written (the numbered checkpoints above).</summary>
     private async Task ProcessAsync(ClaimedShard shard, CancellationToken stop)
     {
-        var sw = Stopwatch.StartNew();
-        var tempDir = Path.Combine(TempFolders.WorkerFolder(options.TempRoot, options.Node, Environment.ProcessId, options.Slot), $"{shard.Id}-{shard.Attempt}");
-        // Stopping (SIGTERM) does not cut the shard off: it may finish within DrainSeconds, after
-        // which it is given back without spending an attempt.
-        using var drain = new CancellationTokenSource();
-        using var onStop = stop.Register(() =>
-        {
-            LogDraining(shard.Id, options.DrainSeconds);
-            try { drain.CancelAfter(TimeSpan.FromSeconds(options.DrainSeconds)); }
-            catch (ObjectDisposedException) { }
-        });
-        using var leaseLost = CancellationTokenSource.CreateLinkedTokenSource(drain.Token);
-        double processed = 0;
-        var lost = false;
-        Task? beat = null;
-        Task<ShardOutput>? processing = null;
+        var wall = Stopwatch.StartNew();
+        await using var attempt = new Attempt(this, shard, stop); // temp folder, drain deadline, lease heartbeat, inference thread
         try
         {
-            Directory.CreateDirectory(tempDir);
-            var items = await _withinLease.ExecuteAsync(async t => await queue.GetItemsAsync(shard.Id, t), drain.Token);
+            Directory.CreateDirectory(attempt.TempDir);
+            var items = await _withinLease.ExecuteAsync(async t => await queue.GetItemsAsync(shard.Id, t), attempt.Drain);
             LogClaimed(shard.Id, shard.Attempt, items.Count, shard.AudioSeconds);
             CorpusStorage.EnsureReachable(items);
-
-            beat = Task.Run(async () =>
-            {
-                using var timer = new PeriodicTimer(_q.Heartbeat, time);
-                var renewedAt = time.GetUtcNow();
-                while (await timer.WaitForNextTickAsync(leaseLost.Token))
-                {
-                    try
-                    {
-                        if (await queue.HeartbeatAsync(shard, _who, Volatile.Read(ref processed), leaseLost.Token))
-                        {
-                            renewedAt = time.GetUtcNow();
-                            continue;
-                        }
-                    }
-                    catch (Exception e) when (e is not OperationCanceledException)
-                    {
-                        LogHeartbeatError(shard.Id, e.Message);
-                        if (time.GetUtcNow() - renewedAt < _q.Lease) continue; // the lease may still be ours; the next beat tries again
-                        // Unreachable for a whole lease: the shard may already be rescued and running
-                        // elsewhere. Stop now rather than finish work the fence would refuse anyway.
-                    }
-                    // Refused by the fence, or unreachable for a lease: lost.
-                    lost = true;
-                    LogLeaseLost(shard.Id, shard.Attempt);
-                    await leaseLost.CancelAsync();
-                    return;
-                }
-            }, CancellationToken.None);
-
-            // A file listed relative to the corpus root must still be under it when opened (symlinks swapped since enqueue).
-            var work = items.Select(i => new ProcessItem(i.FileIndex, i.FullPath, i.StartSeconds, i.EndSeconds, Path.IsPathRooted(i.Path) ? null : i.RootDir, i.FileSeconds)).ToList();
-            // Inference is CPU-bound and synchronous: give it its own thread so the heartbeat never waits on it.
-            var pipeline = _pipelines.TryGetValue(shard.Pipeline, out var p) ? p
-                : throw new InvalidOperationException($"shard {shard.Id} names pipeline '{shard.Pipeline}', which this worker has not loaded (it serves {string.Join(", ", PipelineNames)})");
-            List<SegmentStageOutput> stageResults = [];
-            processing = Task.Factory.StartNew(() =>
-            {
-                using var batcher = new VadBatcher(pipeline.Model, pipeline.Vad);
-                var decodeAhead = new DecodeAheadOptions { DecoderThreads = options.SplitCores(options.Cores).Decoders, MaxDecodedMb = options.MaxDecodedMb };
-                // Decoded audio lives in the attempt's temp folder, removed with it below (or swept after a kill).
-                var found = new ShardProcessor(batcher, pipeline.Vad, decoder, decodeAhead).Process(work, s => Volatile.Write(ref processed, s), leaseLost.Token, tempDir);
-                // Then the model stages over the segments found (none for a VAD-only pipeline). They read the
-                // items' speech ranges again: the decode-ahead files are gone once the VAD has finished an item.
-                if (pipeline.Stages.Count > 0) stageResults = new SegmentStageRunner(pipeline.Stages, decoder).Run(work, found.Segments, leaseLost.Token);
-                return found;
-            }, leaseLost.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-            // The drain's promise holds even while a decoder's read is stuck in the kernel (a hung mount,
-            // which no one can cancel): when drain time is up the shard is given back without waiting for
-            // that read. Every thread involved is a background thread, so none keeps the process alive.
-            var output = await processing.WaitAsync(drain.Token);
-
-            await leaseLost.CancelAsync(); // stop the heartbeat before the fenced complete
-            try { await beat; } catch (OperationCanceledException) { }
-            if (lost) return;
-
-            if (output.OomRetries > 0) LogOutOfMemory(shard.Id, output.OomRetries, output.FinalRunSize);
-            // Said here as well as stored per file, so the attempt's log tail shows them beside the rest.
-            foreach (var f in output.Failures.Take(ItemFailuresLogged))
-                LogItemFailed(shard.Id, items.FirstOrDefault(i => i.FileIndex == f.FileIndex)?.Path ?? $"file #{f.FileIndex}", f.StartSeconds, f.EndSeconds, f.Error);
-            if (output.Failures.Count > ItemFailuresLogged) LogMoreItemsFailed(shard.Id, output.Failures.Count - ItemFailuresLogged);
-            // A file that grew since enqueue: processed as planned; said in the attempt's log (its log tail), where the shard page shows it.
-            foreach (var w in output.Warnings)
-                LogItemWarning(shard.Id, items.FirstOrDefault(i => i.FileIndex == w.FileIndex)?.Path ?? $"file #{w.FileIndex}", w.StartSeconds, w.EndSeconds, w.Message);
-            var segments = output.Segments.Select(s => new SegmentRow(s.FileIndex, s.StartSeconds, s.EndSeconds)).ToList();
-            var failures = output.Failures.Select(f => new FileFailureRow(f.FileIndex, f.StartSeconds, f.EndSeconds, f.Error)).ToList();
-            // Retried on transient faults for about a lease: the transaction is all or nothing and
-            // fenced, so a retry after an unknown outcome cannot write twice (the fence refuses it).
-            if (await _withinLease.ExecuteAsync(async t => await queue.CompleteAsync(shard, _who, segments, failures, attemptLog?.Snapshot(), t,
-                stageResults.Select(r => new SegmentResultRow(r.FileIndex, r.StartSeconds, r.Stage, r.ResultJson)).ToList()), CancellationToken.None))
-            {
-                Completed++;
-                var wall = sw.Elapsed.TotalSeconds;
-                var rate = output.AudioSeconds / Math.Max(1e-9, wall);
-                try { await registry.ShardDoneAsync(_who.Worker, output.AudioSeconds, rate, stop); }
-                catch (Exception e) when (DatabaseRetry.IsTransient(e)) { /* counters only; the shard itself is recorded */ }
-                LogCompleted(shard.Id, shard.Attempt, segments.Count, failures.Count, output.AudioSeconds, wall, rate);
-            }
-            else LogLeaseLost(shard.Id, shard.Attempt);
+            attempt.StartLeaseHeartbeat();                                           // (2) renewed while it runs
+            var output = await attempt.RunInferenceAsync(PipelineOf(shard), items); // on its own thread; a drain does not wait on it
+            if (!await attempt.StopLeaseHeartbeatAsync()) return;                   // lost: nothing is written
+            await CompleteAsync(shard, items, output, attempt.StageResults, wall);  // (3) fenced
         }
-        catch (OperationCanceledException) when (lost)
+        catch (OperationCanceledException) when (attempt.Lost)
         {
             // Lease lost mid-shard: results discarded, nothing written; another worker has it now.
         }
-        catch (OperationCanceledException) when (drain.IsCancellationRequested)
+        catch (OperationCanceledException) when (attempt.Drained)
         {
-            // Drain time is up: give the shard back; another worker starts it afresh. Inference stops at
-            // its next step; a moment for that, so the model is not in use when the process ends. A
-            // processing thread still waiting then waits on a stuck read, not on the model.
-            if (processing is not null) await Task.WhenAny(processing, Task.Delay(DrainGrace, time));
+            // Drain time is up: give the shard back; another worker starts it afresh.
+            await attempt.LetInferenceStopAsync();
             await ReleaseQuietlyAsync(shard);
         }
         catch (Exception e)
         {
-            LogShardFailed(shard.Id, shard.Attempt, e.GetType().Name, e.Message);
-            try
-            {
-                var outcome = await _withinLease.ExecuteAsync(async t => await queue.FailAsync(shard, _who, ShardFailure.From(e, attemptLog?.Snapshot()), t), CancellationToken.None);
-                LogFailOutcome(shard.Id, outcome.ToString());
-            }
-            catch (Exception e2)
-            {
-                LogFailNotRecorded(shard.Id, e2.Message); // the lease will expire and the rescuer will re-queue it
-            }
+            await FailAsync(shard, e);                                               // (4) retry or dead, with the log tail
         }
-        finally
+    }
+
+    private ShardPipeline PipelineOf(ClaimedShard shard) => _pipelines.TryGetValue(shard.Pipeline, out var p) ? p
+        : throw new InvalidOperationException($"shard {shard.Id} names pipeline '{shard.Pipeline}', which this worker has not loaded (it serves {string.Join(", ", PipelineNames)})");
+
+    /// <summary>Checkpoint 3: the attempt's segments, file failures and stage results in one fenced transaction.</summary>
+    private async Task CompleteAsync(ClaimedShard shard, IReadOnlyList<ShardItem> items, ShardOutput output, IReadOnlyList<SegmentStageOutput> stageResults, Stopwatch wall)
+    {
+        if (output.OomRetries > 0) LogOutOfMemory(shard.Id, output.OomRetries, output.FinalRunSize);
+        // Said here as well as stored per file, so the attempt's log tail shows them beside the rest.
+        foreach (var f in output.Failures.Take(ItemFailuresLogged))
+            LogItemFailed(shard.Id, items.FirstOrDefault(i => i.FileIndex == f.FileIndex)?.Path ?? $"file #{f.FileIndex}", f.StartSeconds, f.EndSeconds, f.Error);
+        if (output.Failures.Count > ItemFailuresLogged) LogMoreItemsFailed(shard.Id, output.Failures.Count - ItemFailuresLogged);
+        // A file that grew since enqueue: processed as planned; said in the attempt's log (its log tail), where the shard page shows it.
+        foreach (var w in output.Warnings)
+            LogItemWarning(shard.Id, items.FirstOrDefault(i => i.FileIndex == w.FileIndex)?.Path ?? $"file #{w.FileIndex}", w.StartSeconds, w.EndSeconds, w.Message);
+        var segments = output.Segments.Select(s => new SegmentRow(s.FileIndex, s.StartSeconds, s.EndSeconds)).ToList();
+        var failures = output.Failures.Select(f => new FileFailureRow(f.FileIndex, f.StartSeconds, f.EndSeconds, f.Error)).ToList();
+        var results = stageResults.Select(r => new SegmentResultRow(r.FileIndex, r.StartSeconds, r.Stage, r.ResultJson)).ToList();
+        // Retried on transient faults for about a lease: the transaction is all or nothing and
+        // fenced, so a retry after an unknown outcome cannot write twice (the fence refuses it).
+        if (!await _withinLease.ExecuteAsync(async t => await queue.CompleteAsync(shard, _who, segments, failures, attemptLog?.Snapshot(), t, results), CancellationToken.None))
         {
-            if (!leaseLost.IsCancellationRequested) await leaseLost.CancelAsync();
-            if (beat is not null) { try { await beat; } catch (OperationCanceledException) { } }
-            try { if (Directory.Exists(tempDir)) Directory.Delete(tempDir, recursive: true); }
-            catch (IOException e) { LogTempNotRemoved(tempDir, e.Message); }
+            LogLeaseLost(shard.Id, shard.Attempt);
+            return;
+        }
+        Completed++;
+        var seconds = wall.Elapsed.TotalSeconds;
+        var rate = output.AudioSeconds / Math.Max(1e-9, seconds);
+        try { await registry.ShardDoneAsync(_who.Worker, output.AudioSeconds, rate, CancellationToken.None); }
+        catch (Exception e) when (DatabaseRetry.IsTransient(e)) { /* counters only; the shard itself is recorded */ }
+        LogCompleted(shard.Id, shard.Attempt, segments.Count, failures.Count, output.AudioSeconds, seconds, rate);
+    }
+
+    /// <summary>Checkpoint 4: the shard failed as a whole; recorded (retry with backoff, or dead) unless the database cannot be reached.</summary>
+    private async Task FailAsync(ClaimedShard shard, Exception e)
+    {
+        LogShardFailed(shard.Id, shard.Attempt, e.GetType().Name, e.Message);
+        try
+        {
+            var outcome = await _withinLease.ExecuteAsync(async t => await queue.FailAsync(shard, _who, ShardFailure.From(e, attemptLog?.Snapshot()), t), CancellationToken.None);
+            LogFailOutcome(shard.Id, outcome.ToString());
+        }
+        catch (Exception e2)
+        {
+            LogFailNotRecorded(shard.Id, e2.Message); // the lease will expire and the rescuer will re-queue it
         }
     }
 
@@ -423,9 +350,6 @@ public sealed partial class ShardWorker(
 
     [LoggerMessage(LogLevel.Error, "Could not record the outcome of shard {Shard} ({Error}); its lease will expire and it will be re-queued")]
     private partial void LogFailNotRecorded(long shard, string error);
-
-    [LoggerMessage(LogLevel.Information, "Rescued shard {Shard} attempt {Attempt} (expired lease) -> {State}")]
-    private partial void LogRescued(long shard, int attempt, string state);
 
     [LoggerMessage(LogLevel.Warning, "Could not remove temp folder {Dir}: {Error}")]
     private partial void LogTempNotRemoved(string dir, string error);

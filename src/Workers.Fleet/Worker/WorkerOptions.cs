@@ -5,24 +5,24 @@ public sealed class WorkerOptions
 {
     /// <summary>Queues this worker claims from.</summary>
     /// <value>The default value is ["default"].</value>
-    public IReadOnlyList<string> Queues { get; set; } = ["default"];
+    public IReadOnlyList<string> Queues { get; init; } = ["default"];
 
     /// <summary>Slot number on this node (stable across restarts of the slot).</summary>
-    public int Slot { get; set; }
+    public int Slot { get; init; }
 
     /// <summary>GPU index the slot is pinned to, or null for a CPU slot.</summary>
-    public string? Gpu { get; set; }
+    public string? Gpu { get; init; }
 
     /// <summary>The pinned GPU's uuid and name, for the registry.</summary>
-    public string? GpuUuid { get; set; }
-    public string? GpuName { get; set; }
+    public string? GpuUuid { get; init; }
+    public string? GpuName { get; init; }
 
     /// <summary>Cores given to this worker (<c>workers run --threads</c>), shared by decoding and inference (<see cref="SplitCores"/>).</summary>
     /// <value>The default value is 1.</value>
-    public int Cores { get; set; } = 1;
+    public int Cores { get; init; } = 1;
 
     /// <summary>Intra-op threads the session got, for the registry.</summary>
-    public int Threads { get; set; } = 1;
+    public int Threads { get; init; } = 1;
 
     /// <summary>
     /// Of the cores given to this worker (<c>workers run --threads</c>, by default
@@ -32,7 +32,7 @@ public sealed class WorkerOptions
     /// GPU slot every core but one (the CPU's only other job is feeding the GPU), on a CPU slot half.
     /// </summary>
     /// <value>The default value is 0 (automatic). Setting: <c>Fleet:DecoderThreads</c>.</value>
-    public int DecoderThreads { get; set; }
+    public int DecoderThreads { get; init; }
 
     /// <summary>
     /// Decoded audio (16 kHz mono float32, about 230 MB per hour) one shard may keep in its temp
@@ -40,7 +40,7 @@ public sealed class WorkerOptions
     /// still decoded, alone). Not memory: the worker reads it back through the page cache.
     /// </summary>
     /// <value>The default value is 2048 MB. Setting: <c>Fleet:MaxDecodedMb</c>.</value>
-    public long MaxDecodedMb { get; set; } = 2048;
+    public long MaxDecodedMb { get; init; } = 2048;
 
     /// <summary>
     /// Splits the worker's <paramref name="cores"/> into decoder threads and intra-op threads
@@ -56,40 +56,40 @@ public sealed class WorkerOptions
     }
 
     /// <summary>Exit 0 once no shard of <see cref="Queues"/> is queued or running.</summary>
-    public bool UntilIdle { get; set; }
+    public bool UntilIdle { get; init; }
 
     /// <summary>Node name recorded with every attempt.</summary>
     /// <value>The default value is the machine name.</value>
-    public string Node { get; set; } = Environment.MachineName;
+    public string Node { get; init; } = Environment.MachineName;
 
     /// <summary>On SIGTERM, how long a running shard may go on before it is given back (released
     /// without spending an attempt). 0 gives it back at once.</summary>
     /// <value>The default value is 120 seconds.</value>
-    public int DrainSeconds { get; set; } = 120;
+    public int DrainSeconds { get; init; } = 120;
 
     /// <summary>Where shard attempts get their private temp folder.</summary>
     /// <value>The default value is <c>$TMPDIR/workers</c>.</value>
-    public string TempRoot { get; set; } = Path.Combine(Path.GetTempPath(), "workers");
+    public string TempRoot { get; init; } = Path.Combine(Path.GetTempPath(), "workers");
 
     /// <summary>A worker does not claim while the temp root's file system has less free space than this.</summary>
     /// <value>The default value is 1024 MB. 0 turns the check off.</value>
-    public long MinFreeDiskMb { get; set; } = 1024;
+    public long MinFreeDiskMb { get; init; } = 1024;
 
     /// <summary>Pipeline name (a section of <c>Pipelines</c>).</summary>
     /// <value>The default value is "vad".</value>
-    public string Pipeline { get; set; } = "vad";
+    public string Pipeline { get; init; } = "vad";
 
     /// <summary>Streams advanced together per inference call.</summary>
     /// <value>The default value is 64.</value>
-    public int BatchSize { get; set; } = 64;
+    public int BatchSize { get; init; } = 64;
 
     /// <summary>Model name in models.json.</summary>
     /// <value>The default value is "silero-vad-v5".</value>
-    public string Model { get; set; } = "silero-vad-v5";
+    public string Model { get; init; } = "silero-vad-v5";
 
     /// <summary>Folder of models.json and the fetched files.</summary>
     /// <value>The default value is "models" (relative to the working directory).</value>
-    public string ModelsRoot { get; set; } = "models";
+    public string ModelsRoot { get; init; } = "models";
 
     public IReadOnlyList<string> Validate()
     {

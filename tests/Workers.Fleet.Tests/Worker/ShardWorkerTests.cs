@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Npgsql;
 using Workers.Core.Corpora;
 using Workers.Core.Options;
+using Workers.Fleet.Housekeeping;
 using Workers.Fleet.Worker;
 using Workers.Pipeline.Vad;
 using Workers.Postgres.Cluster;
@@ -140,6 +141,11 @@ public sealed class ShardWorkerTests : IAsyncLifetime
         var worker = new ShardWorker(queue, listener, registry, new WorkerOptions { TempRoot = Path.Combine(_dir, "tmp") }, new VadOptions(),
             new LoudIsSpeech(), "test", TimeProvider.System, new SignalLogger("never"));
         using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        // The registry heartbeat is a housekeeping service beside the worker (issue 14), as in `workers worker`.
+        var target = new RegistryHeartbeat.Target();
+        target.Attach(worker);
+        using var heartbeat = new RegistryHeartbeat(target, Microsoft.Extensions.Options.Options.Create(queue.Options), TimeProvider.System);
+        await heartbeat.StartAsync(stop.Token);
         var run = worker.RunAsync(stop.Token);
 
         // Nothing is queued: the worker claims (finding nothing) about once a second, and reports every second.
@@ -152,6 +158,7 @@ public sealed class ShardWorkerTests : IAsyncLifetime
         }
         await stop.CancelAsync();
         await run;
+        await heartbeat.StopAsync(CancellationToken.None);
 
         Assert.True(worker.ClaimLatency.TakeReport().Claims >= row.Claims);
         Assert.True(row.ClaimSeconds > 0);

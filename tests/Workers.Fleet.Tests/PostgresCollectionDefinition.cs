@@ -1,0 +1,6 @@
+using Workers.Testing;
+
+namespace Workers.Fleet.Tests;
+
+[CollectionDefinition(PostgresCollection.Name)]
+public sealed class PostgresCollectionDefinition : ICollectionFixture<PostgresFixture>;
