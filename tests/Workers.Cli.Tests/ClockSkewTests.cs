@@ -59,7 +59,7 @@ public sealed class ClockSkewTests(PostgresFixture pg, ITestOutputHelper output)
             while (await db.ScalarAsync<long>("SELECT count(DISTINCT node) FROM workers WHERE state = 'running' AND node IN ('slow', 'true', 'fast')") < 3)
             {
                 Assert.True(deadline.Elapsed < TimeSpan.FromMinutes(2) && procs.All(p => !p.HasExited), "the three nodes did not all register");
-                await Task.Delay(100);
+                await Task.Delay(100); // polls the database for three real worker processes to register
             }
             await using (var resume = db.DataSource.CreateCommand("DELETE FROM paused_queues; SELECT pg_notify('workers_shards', '*')"))
                 await resume.ExecuteNonQueryAsync();

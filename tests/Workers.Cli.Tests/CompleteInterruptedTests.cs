@@ -89,7 +89,7 @@ public sealed class CompleteInterruptedTests(PostgresFixture pg, ITestOutputHelp
             {
                 if (deadline.Elapsed > TimeSpan.FromSeconds(30) || run.HasExited)
                     Assert.Fail($"the worker's COMMIT (pid {pid}) never waited for the standby:\n{await ActivityAsync(db)}\n{string.Join('\n', _steps)}\n{File.ReadAllText(log)}");
-                await Task.Delay(50);
+                await Task.Delay(50); // polls PostgreSQL for the real worker's COMMIT to wait on the standby
             }
             // Committed locally; the worker is told nothing but a closed connection.
             Assert.True(await db.ScalarAsync<bool>("SELECT pg_terminate_backend(@p)", ("p", pid)));
@@ -139,7 +139,7 @@ public sealed class CompleteInterruptedTests(PostgresFixture pg, ITestOutputHelp
                 "SELECT coalesce(min(l.pid), 0) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid " +
                 "WHERE l.relation = 'segments'::regclass AND NOT l.granted AND a.query LIKE 'COPY segments%' AND l.pid <> @not", ("not", notPid));
             if (pid is int p && p != 0) return p;
-            await Task.Delay(50);
+            await Task.Delay(50); // polls PostgreSQL for the real worker's COPY to wait on the test's lock
         }
     }
 
@@ -165,14 +165,14 @@ public sealed class CompleteInterruptedTests(PostgresFixture pg, ITestOutputHelp
                     try { await insert; } catch (NpgsqlException) { }
                     return;
                 }
-                await Task.Delay(20);
+                await Task.Delay(20); // polls PostgreSQL for the probe commit to wait on the standby
             }
             await insert; // committed without waiting: the reload has not arrived yet
         }
     }
 
     private readonly List<string> _steps = [];
-    private void Step(string what) => _steps.Add($"{DateTime.Now:HH:mm:ss.fff} {what}");
+    private void Step(string what) => _steps.Add($"{TimeProvider.System.GetLocalNow():HH:mm:ss.fff} {what}");
 
     private static async Task<string> ActivityAsync(TestSchema db)
     {

@@ -42,7 +42,7 @@ public sealed class DatabaseOutageTests : IDisposable
         while (!File.Exists(log) || !File.ReadAllText(log).Contains("Database unavailable"))
         {
             Assert.True(deadline.Elapsed < TimeSpan.FromMinutes(1) && !run.HasExited, "run did not wait for the database:\n" + (File.Exists(log) ? File.ReadAllText(log) : ""));
-            await Task.Delay(100);
+            await Task.Delay(100); // polls a real worker process's log: what it prints is all it tells the outside while the database is down
         }
         Assert.Equal(0, (await WorkersProcess.RunAsync(local, "db", "start")).ExitCode);
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));

@@ -38,7 +38,7 @@ public sealed partial class DemoCommandTests(PostgresFixture pg) : IDisposable
                 Assert.False(demo.HasExited, "demo exited early:\n" + Read(log));
                 Assert.True(clock.Elapsed < TimeSpan.FromMinutes(4), "the demo never finished:\n" + Read(log));
                 if (StillUp().Match(Read(log)) is { Success: true } m) url = m.Groups[1].Value;
-                else await Task.Delay(200);
+                else await Task.Delay(200); // polls a real process's log: the demo prints its dashboard URL when the run is done
             }
             var text = Read(log);
             Assert.Contains("Dashboard: " + url, text); // announced before the run, not only after it

@@ -35,7 +35,7 @@ public sealed class DrainTests(PostgresFixture pg) : IDisposable
         while (await db.ScalarAsync<long>("SELECT count(*) FROM shards WHERE state = 'running'") == 0)
         {
             Assert.True(deadline.Elapsed < TimeSpan.FromMinutes(2) && !run.HasExited, "the shard never started running");
-            await Task.Delay(50);
+            await Task.Delay(50); // polls the database for the real worker process to start the shard
         }
         Assert.Equal(0, Signals.Send(run.Id, Signals.SigTerm)); // SIGTERM to the supervisor; it forwards it to its worker
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
@@ -73,11 +73,11 @@ public sealed class DrainTests(PostgresFixture pg) : IDisposable
         while (await db.ScalarAsync<long>("SELECT count(*) FROM shard_attempts WHERE outcome = 'running'") == 0)
         {
             Assert.True(deadline.Elapsed < TimeSpan.FromMinutes(2) && !run.HasExited, "the shard never started running");
-            await Task.Delay(50);
+            await Task.Delay(50); // polls the database for the real worker process to start the shard
         }
         var worker = int.Parse((await db.ScalarAsync<string>("SELECT worker FROM shard_attempts")).Split('/')[1]);
         Assert.Equal(0, Signals.Send(run.Id, Signals.SigTerm));
-        await Task.Delay(300); // let the first signal be taken as a drain
+        await Task.Delay(300); // a real supervisor process: let it take the first signal as a drain before the second
         Assert.Equal(0, Signals.Send(run.Id, Signals.SigTerm));
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         await run.WaitForExitAsync(timeout.Token);
@@ -92,7 +92,7 @@ public sealed class DrainTests(PostgresFixture pg) : IDisposable
         while (Alive(worker))
         {
             Assert.True(gone.Elapsed < TimeSpan.FromSeconds(10), "the worker outlived a second signal");
-            await Task.Delay(50);
+            await Task.Delay(50); // polls /proc for a real process to exit
         }
         // Nothing was completed or released: the lease will expire and the rescuer will re-queue the shard.
         Assert.Equal("running", await db.ScalarAsync<string>("SELECT state::text FROM shards"));

@@ -80,7 +80,7 @@ public sealed class FailoverTests(PostgresFixture pg, ITestOutputHelper output) 
             while (await Scalar<string>(conn, "SELECT coalesce(max(sync_state), '') FROM pg_stat_replication WHERE application_name = 'workers_standby'") != want)
             {
                 Assert.True(wait.Elapsed < TimeSpan.FromSeconds(60), $"the standby never became {want}");
-                await Task.Delay(100);
+                await Task.Delay(100); // polls the real primary for its standby's replication state
             }
         }
         // What every process is given: both servers, whichever accepts writes (issue 11, deliverable 4).
@@ -118,7 +118,7 @@ public sealed class FailoverTests(PostgresFixture pg, ITestOutputHelper output) 
                     // transaction's start time: a COMPLETE that began before the cut may commit after it).
                     succeededOnPrimary = await Scalar<long[]>(conn, "SELECT coalesce(array_agg(id), '{}') FROM shards WHERE state = 'succeeded'");
                 }
-                else await Task.Delay(300); // mid-shard: the next completions are in flight
+                else await Task.Delay(300); // real worker processes mid-shard: the next completions are in flight
                 output.WriteLine($"killing the primary with {await Scalar<long>(conn, "SELECT count(*) FROM shards WHERE state = 'succeeded'")} of " +
                     $"{await Scalar<long>(conn, "SELECT count(*) FROM shards")} shards succeeded");
                 _primary.Kill();
@@ -126,7 +126,7 @@ public sealed class FailoverTests(PostgresFixture pg, ITestOutputHelper output) 
                 // A real failover is not instant (a manager notices, then promotes). For these seconds every worker's
                 // connection finds the primary dead and the standby read-only, and must wait, not exit (CI once saw a
                 // 5 s promotion kill both workers: Npgsql's "Unable to connect to a suitable host" was not retried; 8 s reproduces it).
-                if (synchronous) await Task.Delay(TimeSpan.FromSeconds(8));
+                if (synchronous) await Task.Delay(TimeSpan.FromSeconds(8)); // the outage the real workers must ride out
                 await _standby.PromoteAsync();
                 output.WriteLine($"standby promoted {killedAt.Elapsed.TotalSeconds:0.0} s after the kill");
                 if (!synchronous)
@@ -188,7 +188,7 @@ public sealed class FailoverTests(PostgresFixture pg, ITestOutputHelper output) 
         while (await Scalar<long>(conn, sql) < atLeast)
         {
             Assert.True(wait.Elapsed < TimeSpan.FromMinutes(2) && procs.All(p => !p.HasExited), $"never reached {atLeast}: {sql}");
-            await Task.Delay(50);
+            await Task.Delay(50); // polls the database for real worker processes to get there
         }
     }
 

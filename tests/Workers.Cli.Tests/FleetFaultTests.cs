@@ -59,10 +59,10 @@ public sealed class FleetFaultTests(PostgresFixture pg, ITestOutputHelper output
             var running = await db.ScalarAsync<long>("SELECT count(*) FROM shard_attempts WHERE outcome = 'running' AND node = 'node-a'");
             if (running > 0)
             {
-                await Task.Delay(500); // into the shard, not at its first window
+                await Task.Delay(500); // a real worker process: let it get into the shard, not at its first window
                 victim = await db.ScalarAsync<string>("SELECT worker FROM shard_attempts WHERE outcome = 'running' AND node = 'node-a' LIMIT 1");
             }
-            else await Task.Delay(50);
+            else await Task.Delay(50); // polls the database for a real worker process to start a shard
         }
         var victimShard = await db.ScalarAsync<long>("SELECT shard_id FROM shard_attempts WHERE worker = @w AND outcome = 'running'", ("w", victim));
         var pid = int.Parse(victim.Split('/')[1]);
@@ -120,7 +120,7 @@ public sealed class FleetFaultTests(PostgresFixture pg, ITestOutputHelper output
         while (await db.ScalarAsync<long>("SELECT count(*) FROM shard_attempts WHERE outcome = 'running' AND node = 'node-a'") == 0)
         {
             Assert.True(deadline.Elapsed < TimeSpan.FromMinutes(2) && !nodeA.HasExited, "node-a never started the shard");
-            await Task.Delay(50);
+            await Task.Delay(50); // polls the database for a real worker process to start the shard
         }
         var frozen = await db.ScalarAsync<string>("SELECT worker FROM shard_attempts WHERE outcome = 'running' AND node = 'node-a'");
         var pid = int.Parse(frozen.Split('/')[1]);

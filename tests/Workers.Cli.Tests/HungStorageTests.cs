@@ -65,7 +65,7 @@ public sealed class HungStorageTests(PostgresFixture pg) : IDisposable
         while (await db.ScalarAsync<long>(countSql) == 0)
         {
             Assert.True(deadline.Elapsed < limit && !run.HasExited, what);
-            await Task.Delay(50);
+            await Task.Delay(50); // polls the database for a real worker process to get there
         }
     }
 

@@ -119,7 +119,7 @@ public sealed class SecretsNotLoggedTests(PostgresFixture pg) : IDisposable
             while (!File.Exists(log) || !File.ReadAllText(log).Contains("dashboard listening"))
             {
                 Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(60) && !serve.HasExited, "serve did not start:\n" + (File.Exists(log) ? File.ReadAllText(log) : ""));
-                await Task.Delay(100);
+                await Task.Delay(100); // polls a real `workers serve` process's log for its start-up line
             }
             HttpRequestMessage Request(HttpMethod method, string path, string pw) =>
                 new(method, path) { Headers = { Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("ops:" + pw))) } };

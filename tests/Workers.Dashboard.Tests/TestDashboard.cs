@@ -41,7 +41,9 @@ internal sealed class TestDashboard : IAsyncDisposable
     /// <summary>The app's services (its Hangfire JobStorage, for instance).</summary>
     public IServiceProvider Services => _app.Services;
 
-    /// <summary>Waits until Hangfire job <paramref name="jobId"/> is in state <paramref name="state"/> (a test's time limit: 60 s); returns its state data.</summary>
+    /// <summary>Waits until Hangfire job <paramref name="jobId"/> is in state <paramref name="state"/> (a test's time limit: 60 s); returns its state data.
+    /// Polls the storage: Hangfire's server runs the job on its own threads and commits each state to PostgreSQL, and the
+    /// committed row is what the test's next request reads (a state filter would fire before that commit).</summary>
     public async Task<IDictionary<string, string>> WaitForJobAsync(string jobId, string state)
     {
         var storage = Services.GetRequiredService<Hangfire.JobStorage>();
@@ -55,7 +57,7 @@ internal sealed class TestDashboard : IAsyncDisposable
                     if (data.Name == state) return data.Data;
                     last = data.Name + " " + string.Join(", ", data.Data.Select(kv => $"{kv.Key}={kv.Value}"));
                 }
-            try { await Task.Delay(50, limit.Token); }
+            try { await Task.Delay(50, limit.Token); } // polls a real server (Hangfire's, over PostgreSQL)
             catch (OperationCanceledException) { Assert.Fail($"job {jobId} did not reach {state} in 60 s; last: {last}"); }
         }
     }

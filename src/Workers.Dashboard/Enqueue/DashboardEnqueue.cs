@@ -122,8 +122,9 @@ public sealed class DashboardEnqueue(DashboardHost host, DashboardReader reader,
 
         // Probing is the slow part (ffprobe per non-WAV file). A request (preview, JSON API) gives up
         // past Corpus:ScanTimeoutSeconds instead of holding a browser tab for an hour; the job has no limit.
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        if (scanTimeout is { } limit) timeout.CancelAfter(limit);
+        // The limit runs on the host's clock (TimeProvider), so a test moves past it instead of waiting it out.
+        using var limitTimer = scanTimeout is { } limit ? new CancellationTokenSource(limit, host.Time) : null;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct, limitTimer?.Token ?? CancellationToken.None);
         progress?.Report($"scanning and probing {folder.RealPath}");
         EnqueuePlan plan;
         try

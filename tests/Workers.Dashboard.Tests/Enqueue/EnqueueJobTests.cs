@@ -49,7 +49,7 @@ public sealed class EnqueueJobTests(PostgresFixture pg) : IDisposable
         await using var d = await TestDashboard.StartAsync(db, corpus: corpus, services: s => s.AddSingleton<IDurationProbe>(probe));
 
         var jobId = await ConfirmAsync(d, "stopped");
-        await probe.Entered.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        await probe.Entered.WaitAsync();
         await d.WaitForJobAsync(jobId, "Processing");
         Assert.Contains("scanning and probing", await d.GetHtmlAsync("/enqueue"));
 
@@ -58,7 +58,7 @@ public sealed class EnqueueJobTests(PostgresFixture pg) : IDisposable
             Assert.True(delete.IsSuccessStatusCode, $"{(int)delete.StatusCode} {await delete.Content.ReadAsStringAsync()}");
         await d.WaitForJobAsync(jobId, "Deleted");
         // The job's token was cancelled (the probe saw it), and nothing of the corpus was written.
-        await probe.Cancelled.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        await probe.Cancelled.WaitAsync();
         Assert.Equal(0L, await Written(db));
     }
 
@@ -71,7 +71,7 @@ public sealed class EnqueueJobTests(PostgresFixture pg) : IDisposable
         await using var d = await TestDashboard.StartAsync(db, corpus: corpus, services: s => s.AddSingleton<IDurationProbe>(probe));
 
         var jobId = await ConfirmAsync(d, "twice");
-        await probe.Entered.Task.WaitAsync(TimeSpan.FromSeconds(60));
+        await probe.Entered.WaitAsync();
         // Someone takes the name while the job scans (the CLI, another job): the write is refused.
         await d.SeedCorpusAsync(1, "twice");
         probe.Release.SetResult();
@@ -236,20 +236,20 @@ public sealed class EnqueueJobTests(PostgresFixture pg) : IDisposable
     /// <summary>A probe that signals when the scan reaches it and holds until released (then every file is 20 s long) or cancelled.</summary>
     private sealed class HeldProbe : IDurationProbe
     {
-        public TaskCompletionSource Entered { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TestSignal Entered { get; } = new("probe entered");
         public TaskCompletionSource Release { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        public TaskCompletionSource Cancelled { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public TestSignal Cancelled { get; } = new("probe cancelled");
 
         public async Task<IReadOnlyList<(double? Duration, string? Error)>> ProbeManyAsync(IReadOnlyList<string> fullPaths, CancellationToken ct)
         {
-            Entered.TrySetResult();
+            Entered.Signal();
             try
             {
                 await Release.Task.WaitAsync(ct);
             }
             catch (OperationCanceledException)
             {
-                Cancelled.TrySetResult();
+                Cancelled.Signal();
                 throw;
             }
             return [.. fullPaths.Select(_ => ((double?)20.0, (string?)null))];

@@ -350,9 +350,13 @@ public sealed partial class EnqueueTests(PostgresFixture pg) : IDisposable
         corpus.ScanTimeoutSeconds = 1;
         await using var db = await pg.CreateSchemaAsync();
         // A probe that never finishes (as ffprobe over hundreds of thousands of files seems to): only the timeout ends it.
-        await using var d = await TestDashboard.StartAsync(db, corpus: corpus, services: s => s.AddSingleton<IDurationProbe>(new NeverDone()));
+        var probe = new NeverDone();
+        await using var d = await TestDashboard.StartAsync(db, corpus: corpus, services: s => s.AddSingleton<IDurationProbe>(probe));
 
-        var (status, json) = await Read(await d.PostJsonAsync("/api/enqueue", Body("set", "slow", dryRun: false)));
+        var request = d.PostJsonAsync("/api/enqueue", Body("set", "slow", dryRun: false));
+        await probe.Entered.WaitAsync(); // the scan is probing, its time limit running on the dashboard's clock
+        d.Time.Advance(TimeSpan.FromSeconds(1));
+        var (status, json) = await Read(await request);
         Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status} {json}");
         var error = json.GetProperty("error").GetString()!;
         Assert.Contains("took longer than 1 s (Corpus:ScanTimeoutSeconds)", error);
@@ -360,11 +364,35 @@ public sealed partial class EnqueueTests(PostgresFixture pg) : IDisposable
         Assert.Equal(0L, await Written(db));
     }
 
+    [Fact]
+    public async Task The_scan_limit_runs_on_the_dashboards_clock_so_an_hour_passes_when_the_clock_says_so()
+    {
+        var corpus = MakeFolders();
+        corpus.ScanTimeoutSeconds = 3600;
+        await using var db = await pg.CreateSchemaAsync();
+        var probe = new NeverDone();
+        await using var d = await TestDashboard.StartAsync(db, corpus: corpus, services: s => s.AddSingleton<IDurationProbe>(probe));
+
+        var request = d.PostJsonAsync("/api/enqueue", Body("set", "slow", dryRun: false));
+        await probe.Entered.WaitAsync();
+        d.Time.Advance(TimeSpan.FromSeconds(3599));
+        Assert.False(request.IsCompleted); // not yet: a second of the hour is left
+        d.Time.Advance(TimeSpan.FromSeconds(1));
+        // On the wall clock this would take an hour; on the dashboard's TimeProvider it is over now.
+        var (status, json) = await Read(await request.WaitAsync(TestSignal<bool>.DefaultTimeout));
+        Assert.True(status == HttpStatusCode.BadRequest, $"{(int)status} {json}");
+        Assert.Contains("took longer than 3600 s (Corpus:ScanTimeoutSeconds)", json.GetProperty("error").GetString());
+    }
+
+    /// <summary>Signals when the scan reaches it, then waits until the scan's token is cancelled.</summary>
     private sealed class NeverDone : IDurationProbe
     {
+        public TestSignal Entered { get; } = new("probe entered");
+
         public async Task<IReadOnlyList<(double? Duration, string? Error)>> ProbeManyAsync(IReadOnlyList<string> fullPaths, CancellationToken ct)
         {
-            await Task.Delay(Timeout.Infinite, ct);
+            Entered.Signal();
+            await Task.Delay(Timeout.Infinite, ct); // not a sleep: ends only when the scan is cancelled
             throw new InvalidOperationException("unreachable");
         }
     }

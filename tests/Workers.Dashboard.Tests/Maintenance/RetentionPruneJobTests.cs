@@ -23,12 +23,13 @@ public sealed class RetentionPruneJobTests(PostgresFixture pg)
 
         // An attempt finished long ago (past Retention:AttemptDays) on a shard with a newer one: the prune deletes it.
         var shard = await db.ScalarAsync<long>("SELECT min(id) FROM shards WHERE corpus_id = @c", ("c", await d.SeedCorpusAsync(1)));
+        // Ages on the dashboard's clock, which the prune's statements use (DbClock), not the server's now().
         await db.ScalarAsync<int>("""
             WITH x AS (INSERT INTO shard_attempts (shard_id, attempt, worker, node, started_at, finished_at, outcome)
-                       VALUES (@s, 1, 'w', 'n', now() - interval '400 days', now() - interval '400 days', 'failed'),
-                              (@s, 2, 'w', 'n', now() - interval '1 hour', now() - interval '1 hour', 'failed') RETURNING 1)
+                       VALUES (@s, 1, 'w', 'n', @now - interval '400 days', @now - interval '400 days', 'failed'),
+                              (@s, 2, 'w', 'n', @now - interval '1 hour', @now - interval '1 hour', 'failed') RETURNING 1)
             SELECT count(*)::int FROM x
-            """, ("s", shard));
+            """, ("s", shard), ("now", d.Time.GetUtcNow()));
 
         using (var r = await d.PostFormAsync("/recurring/trigger", [new("jobs[]", RetentionPruneJob.RecurringId)]))
             Assert.True(r.IsSuccessStatusCode, $"{(int)r.StatusCode}");

@@ -1,4 +1,5 @@
 using Workers.Audio;
+using Workers.Onnx;
 using Workers.Pipeline.Processing;
 using Workers.Pipeline.Stages;
 using Workers.Stages;
@@ -23,6 +24,10 @@ public sealed class SegmentStageRunnerTests : IDisposable
         Pcm16Wav.Write(Path.Combine(root, "inside.wav"), 16000, 32000, _ => (short)rng.Next(-3000, 3000));
         Pcm16Wav.Write(Path.Combine(outside, "secret.wav"), 16000, 32000, _ => (short)rng.Next(-3000, 3000));
         File.CreateSymbolicLink(Path.Combine(root, "swapped.wav"), Path.Combine(outside, "secret.wav"));
+        // As a worker does at start-up: the process's ORT environment is Workers' own (with its logging
+        // callback) before any session exists; without this, the stage's session created the default
+        // one and the Silero fixture of the tests that ran after it failed to load (OrtEnvironment.Load).
+        OrtEnvironment.Load();
         var model = Path.Combine(_dir, "energy.onnx");
         File.WriteAllBytes(model, ReferenceModels.EnergyProjection());
         using var stage = new ModelStage(model, new ModelStageOptions { Name = "energy", Model = "energy" });

@@ -14,14 +14,16 @@ public sealed class WorkerRegistryClockTests(PostgresFixture pg)
     public async Task A_clock_three_minutes_fast_is_measured_stored_and_flagged_as_skewed()
     {
         await using var db = await pg.CreateSchemaAsync();
-        var fast = new FakeTimeProvider(DateTimeOffset.UtcNow + TimeSpan.FromMinutes(3));
+        var fast = new FakeTimeProvider(TimeProvider.System.GetUtcNow() + TimeSpan.FromMinutes(3));
         var registry = new WorkerRegistry(db.DataSource, fast);
 
         var atStart = await registry.RegisterAsync(Worker("fast/1/0"));
         Assert.InRange(atStart, 175_000, 185_000);
 
-        fast.Advance(TimeSpan.FromMinutes(-6)); // now three minutes slow
-        var beat = await registry.HeartbeatAsync("fast/1/0", null, null);
+        // Now three minutes slow. FakeTimeProvider never goes back in time, so the same worker's
+        // next heartbeat comes through a registry on a second clock set three minutes behind.
+        var slow = new FakeTimeProvider(TimeProvider.System.GetUtcNow() - TimeSpan.FromMinutes(3));
+        var beat = await new WorkerRegistry(db.DataSource, slow).HeartbeatAsync("fast/1/0", null, null);
         Assert.NotNull(beat);
         Assert.InRange(beat.Value, -185_000, -175_000);
 
@@ -47,7 +49,7 @@ public sealed class WorkerRegistryClockTests(PostgresFixture pg)
     public async Task The_start_up_measurement_keeps_the_best_round_trip_and_flags_only_an_offset_beyond_its_uncertainty()
     {
         await using var db = await pg.CreateSchemaAsync();
-        var fast = await new WorkerRegistry(db.DataSource, new FakeTimeProvider(DateTimeOffset.UtcNow + TimeSpan.FromMinutes(3))).MeasureClockAsync();
+        var fast = await new WorkerRegistry(db.DataSource, new FakeTimeProvider(TimeProvider.System.GetUtcNow() + TimeSpan.FromMinutes(3))).MeasureClockAsync();
         Assert.InRange(fast.OffsetMs, 175_000, 185_000);
         Assert.True(fast.Beyond(TimeSpan.FromSeconds(2)));
         var real = await new WorkerRegistry(db.DataSource, TimeProvider.System).MeasureClockAsync();

@@ -329,7 +329,7 @@ public sealed class QueueMaintenanceTests(PostgresFixture pg)
         while (!prune.IsCompleted && waited.Elapsed < TimeSpan.FromSeconds(30))
         {
             if (await db.ScalarAsync<long>("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'workers'::regclass") > 0) return;
-            await Task.Delay(20);
+            await Task.Delay(20); // polls PostgreSQL's lock table: the server, not this process, knows when the prune waits
         }
         await prune; // surfaces its exception, if it failed
         Assert.Fail("the prune never waited on the workers table");
