@@ -18,4 +18,14 @@ public sealed class SqlCatalogTests
         static string Filter(string sql) => sql[sql.IndexOf("AND (@queue::text", StringComparison.Ordinal)..(sql.IndexOf(filePart, StringComparison.Ordinal) + filePart.Length)];
         Assert.Equal(Filter(SqlCatalog.Get("DashboardShardsPage")), Filter(SqlCatalog.Get("ShardsRerunDeadByFilter")));
     }
+
+    [Fact]
+    public void Statements_that_take_no_parameters_name_the_same_constants_as_the_code()
+    {
+        // CREATE DATABASE and LISTEN take no parameters, so their names are written out in Sql/*.sql (issue 14: no SQL in C#).
+        Assert.EndsWith($"\nCREATE DATABASE {Workers.Postgres.Cluster.LocalCluster.DatabaseName};", SqlCatalog.Get("DatabaseCreate"));
+        Assert.EndsWith($"\nLISTEN {Workers.Postgres.Queue.ShardNotificationListener.Channel};", SqlCatalog.Get("ShardsListen"));
+        Assert.Contains($"pg_notify('{Workers.Postgres.Queue.ShardNotificationListener.Channel}'", SqlCatalog.Get("ShardsNotify"));
+    }
+
 }

@@ -1,6 +1,5 @@
-using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
-using Npgsql;
+using Workers.Postgres;
 using Polly;
 using Polly.Retry;
 
@@ -16,29 +15,9 @@ namespace Workers.Fleet.Resilience;
 /// </summary>
 public static class DatabaseRetry
 {
-    public static bool IsTransient(Exception e) => e switch
-    {
-        PostgresException pg => pg.IsTransient || pg.SqlState is PostgresErrorCodes.AdminShutdown or PostgresErrorCodes.CannotConnectNow
-            or PostgresErrorCodes.TooManyConnections or PostgresErrorCodes.SerializationFailure or PostgresErrorCodes.DeadlockDetected,
-        NpgsqlException npg => npg.IsTransient || npg.InnerException is SocketException or IOException or TimeoutException
-            || IsNoWritableHostYet(npg),
-        SocketException or TimeoutException => true,
-        _ => false,
-    };
-
-    /// <summary>
-    /// A multi-host connection string (Target Session Attributes=read-write) while a standby is being promoted:
-    /// the old primary refuses connections and the standby still answers read-only. Npgsql then throws "No suitable
-    /// host was found." with no inner exception when every reachable host was of the wrong kind, or "Unable to
-    /// connect to a suitable host" wrapping each host's error in an <see cref="AggregateException"/>. Both end
-    /// when the promotion does, so both are retried (issue 11: a worker waits out a failover, it does not die of it).
-    /// </summary>
-    private static bool IsNoWritableHostYet(NpgsqlException e) => e.InnerException switch
-    {
-        null => e.Message.StartsWith("No suitable host", StringComparison.Ordinal),
-        AggregateException all => all.InnerExceptions.Count > 0 && all.InnerExceptions.All(IsTransient),
-        _ => false,
-    };
+    /// <summary>Whether a failed database call is worth retrying: the rule is Workers.Postgres's
+    /// (<see cref="PostgresErrors.IsTransient"/>), beside the data access that raises the errors.</summary>
+    public static bool IsTransient(Exception e) => PostgresErrors.IsTransient(e);
 
     /// <summary>Retries until the call succeeds or the token is cancelled; waits 1 s doubling to 60 s, with jitter.</summary>
     public static ResiliencePipeline Forever(ILogger logger, TimeProvider time) =>

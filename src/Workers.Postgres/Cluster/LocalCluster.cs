@@ -6,6 +6,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
+using Workers.Postgres.Sql;
 
 namespace Workers.Postgres.Cluster;
 
@@ -208,18 +209,24 @@ public sealed class LocalCluster
         File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
     }
 
+    private static readonly RowMap<bool> DatabaseFound = new("DatabaseExists", c =>
+    {
+        var found = c.Column<bool>("found");
+        return r => r.Get(found);
+    });
+
     private async Task EnsureDatabaseAsync(ClusterState state, CancellationToken ct)
     {
         // Unpooled: a pooled connection may predate a restart of this very cluster.
         await using var conn = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(ConnectionString(state, "postgres")) { Pooling = false }.ConnectionString);
         await conn.OpenAsync(ct);
-        await using var check = new NpgsqlCommand("SELECT 1 FROM pg_database WHERE datname = @n", conn);
-        check.Parameters.AddWithValue("n", DatabaseName);
-        if (await check.ExecuteScalarAsync(ct) is null)
+        await using var check = new NpgsqlCommand(SqlCatalog.Get("DatabaseExists"), conn);
+        check.Parameters.AddWithValue("name", DatabaseName);
+        if (!await DatabaseFound.SingleAsync(check, ct))
         {
             try
             {
-                await using var create = new NpgsqlCommand($"CREATE DATABASE {DatabaseName}", conn); // constant name
+                await using var create = new NpgsqlCommand(SqlCatalog.Get("DatabaseCreate"), conn); // creates DatabaseName
                 await create.ExecuteNonQueryAsync(ct);
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.DuplicateDatabase)

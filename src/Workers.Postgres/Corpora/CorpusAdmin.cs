@@ -25,7 +25,7 @@ public sealed class CorpusAdmin(NpgsqlDataSource db, TimeProvider time)
 
     /// <summary>Re-queues the given shards (dead, succeeded or cancelled ones; queued and running are left alone).</summary>
     public Task<IReadOnlyList<long>> RerunShardsAsync(long corpusId, IReadOnlyList<long> ids, int budget, AuditRecord audit, CancellationToken ct = default) =>
-        RerunAsync("ShardsRerunByIds", cmd =>
+        RerunAsync(RerunByIds, cmd =>
         {
             cmd.Parameters.AddWithValue("corpus_id", corpusId);
             cmd.Parameters.AddWithValue("ids", ids.ToArray());
@@ -38,26 +38,25 @@ public sealed class CorpusAdmin(NpgsqlDataSource db, TimeProvider time)
     /// are ignored) in one UPDATE. The caller decides whether an unrestricted filter is meant.
     /// </summary>
     public Task<IReadOnlyList<long>> RerunDeadAsync(ShardFilter filter, int budget, AuditRecord audit, CancellationToken ct = default) =>
-        RerunAsync("ShardsRerunDeadByFilter", cmd =>
+        RerunAsync(RerunDeadByFilter, cmd =>
         {
             cmd.Parameters.Add(new NpgsqlParameter("corpus_id", NpgsqlTypes.NpgsqlDbType.Bigint) { Value = (object?)filter.CorpusId ?? DBNull.Value });
             foreach (var (name, value) in new[] { ("queue", filter.Queue), ("node", filter.Node), ("worker", filter.Worker), ("file", filter.File) })
                 cmd.Parameters.Add(new NpgsqlParameter(name, NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)value ?? DBNull.Value });
         }, budget, audit, _ => null, ct);
 
-    private async Task<IReadOnlyList<long>> RerunAsync(string statement, Action<NpgsqlCommand> bind, int budget, AuditRecord audit,
+    private async Task<IReadOnlyList<long>> RerunAsync(RowMap<long> statement, Action<NpgsqlCommand> bind, int budget, AuditRecord audit,
         Func<IReadOnlyList<long>, string?> detail, CancellationToken ct)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
         await using var tx = await conn.BeginTransactionAsync(ct);
-        var list = new List<long>();
-        await using (var cmd = new NpgsqlCommand(SqlCatalog.Get(statement), conn, tx))
+        List<long> list;
+        await using (var cmd = new NpgsqlCommand(SqlCatalog.Get(statement.Statement), conn, tx))
         {
             bind(cmd);
             cmd.Parameters.AddWithValue("budget", budget);
             cmd.Parameters.Add(DbClock.Now(time));
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct)) list.Add(r.GetInt64(0));
+            list = await statement.ListAsync(cmd, ct);
         }
         // A re-run shard's earlier segments and file failures are replaced by its next success.
         if (list.Count > 0)
@@ -90,18 +89,17 @@ public sealed class CorpusAdmin(NpgsqlDataSource db, TimeProvider time)
         await using (var lk = new NpgsqlCommand(SqlCatalog.Get("CorpusLockForNewShard"), conn, tx))
         {
             lk.Parameters.AddWithValue("corpus_id", corpusId);
-            await using var r = await lk.ExecuteReaderAsync(ct);
-            if (!await r.ReadAsync(ct)) throw new CorpusActionRefusedException($"Corpus {corpusId} no longer exists.");
-            if (r.GetBoolean(2)) throw new CorpusActionRefusedException("The corpus is cancelled; its failed files are not re-run.");
-            (queue, priority, ordinal) = (r.GetString(0), r.GetInt32(1), r.GetInt32(3));
+            var corpus = await LockedForNewShard.FirstOrDefaultAsync(lk, ct)
+                ?? throw new CorpusActionRefusedException($"Corpus {corpusId} no longer exists.");
+            if (corpus.Cancelled) throw new CorpusActionRefusedException("The corpus is cancelled; its failed files are not re-run.");
+            (queue, priority, ordinal) = (corpus.Queue, corpus.Priority, corpus.NextOrdinal);
         }
 
-        var failed = new List<(int File, double Start, double End, string Error, long Shard)>();
+        List<(int File, double Start, double End, string Error, long Shard)> failed;
         await using (var take = new NpgsqlCommand(SqlCatalog.Get("FileFailuresTakeSucceeded"), conn, tx))
         {
             take.Parameters.AddWithValue("corpus_id", corpusId);
-            await using var r = await take.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct)) failed.Add((r.GetInt32(0), r.GetDouble(1), r.GetDouble(2), r.GetString(3), r.GetInt64(4)));
+            failed = await FailuresTaken.ListAsync(take, ct);
         }
         if (failed.Count == 0)
         {
@@ -121,7 +119,7 @@ public sealed class CorpusAdmin(NpgsqlDataSource db, TimeProvider time)
             ins.Parameters.AddWithValue("items", failed.Count);
             ins.Parameters.AddWithValue("budget", budget);
             ins.Parameters.Add(DbClock.Now(time));
-            shardId = (long)(await ins.ExecuteScalarAsync(ct))!;
+            shardId = await InsertedShard.SingleAsync(ins, ct);
         }
         await using (var items = new NpgsqlCommand(SqlCatalog.Get("ShardItemsInsertRanges"), conn, tx))
         {
@@ -158,13 +156,12 @@ public sealed class CorpusAdmin(NpgsqlDataSource db, TimeProvider time)
             c.Parameters.Add(DbClock.Now(time));
             await c.ExecuteNonQueryAsync(ct);
         }
-        var n = 0;
+        int n;
         await using (var s = new NpgsqlCommand(SqlCatalog.Get("ShardsCancelCorpus"), conn, tx))
         {
             s.Parameters.AddWithValue("corpus_id", corpusId);
             s.Parameters.Add(DbClock.Now(time));
-            await using var r = await s.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct)) n++;
+            n = (await Cancelled.ListAsync(s, ct)).Count;
         }
         await AuditLog.WriteAsync(conn, tx, audit, n, null, time, ct);
         await tx.CommitAsync(ct);
@@ -188,6 +185,39 @@ public sealed class CorpusAdmin(NpgsqlDataSource db, TimeProvider time)
         cmd.Parameters.Add(DbClock.Now(time));
         await cmd.ExecuteNonQueryAsync(ct);
     }
+
+    // The row mappings of this class's statements (Sql/shards.sql), one per statement.
+
+    private static readonly RowMap<long> RerunByIds = new("ShardsRerunByIds", ShardId);
+    private static readonly RowMap<long> RerunDeadByFilter = new("ShardsRerunDeadByFilter", ShardId);
+    private static readonly RowMap<long> InsertedShard = new("ShardInsertOne", ShardId);
+    private static readonly RowMap<long> Cancelled = new("ShardsCancelCorpus", ShardId);
+
+    private static Func<Row, long> ShardId(ResultColumns c)
+    {
+        var id = c.Column<long>("id");
+        return r => r.Get(id);
+    }
+
+    /// <summary>What a new shard of the corpus inherits (its queue and priority), whether the corpus is cancelled, and the next ordinal.</summary>
+    private static readonly RowMap<(string Queue, int Priority, bool Cancelled, int NextOrdinal)?> LockedForNewShard = new("CorpusLockForNewShard", c =>
+    {
+        var queue = c.Column<string>("queue");
+        var priority = c.Column<int>("priority");
+        var cancelled = c.Column<bool>("cancelled");
+        var nextOrdinal = c.Column<int>("next_ordinal");
+        return r => (r.Get(queue), r.Get(priority), r.Get(cancelled), r.Get(nextOrdinal));
+    });
+
+    private static readonly RowMap<(int File, double Start, double End, string Error, long Shard)> FailuresTaken = new("FileFailuresTakeSucceeded", c =>
+    {
+        var fileIndex = c.Column<int>("file_index");
+        var start = c.Column<double>("start_seconds");
+        var end = c.Column<double>("end_seconds");
+        var error = c.Column<string>("error");
+        var shardId = c.Column<long>("shard_id");
+        return r => (r.Get(fileIndex), r.Get(start), r.Get(end), r.Get(error), r.Get(shardId));
+    });
 
     private static async Task NotifyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string queue, CancellationToken ct)
     {

@@ -25,18 +25,13 @@ public sealed class CorpusStatusReader(NpgsqlDataSource db)
     {
         await using var cmd = db.CreateCommand(SqlCatalog.Get("CorpusGetByName"));
         cmd.Parameters.AddWithValue("name", name);
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        if (!await r.ReadAsync(ct)) throw new CorpusNotFoundException(name);
-        return ReadCorpus(r);
+        return await CorpusByName.FirstOrDefaultAsync(cmd, ct) ?? throw new CorpusNotFoundException(name);
     }
 
     public async Task<IReadOnlyList<CorpusInfo>> ListAsync(CancellationToken ct = default)
     {
         await using var cmd = db.CreateCommand(SqlCatalog.Get("CorpusList"));
-        var list = new List<CorpusInfo>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct)) list.Add(ReadCorpus(r));
-        return list;
+        return await CorpusList.ListAsync(cmd, ct);
     }
 
     public async Task<CorpusStatus> GetStatusAsync(string name, CancellationToken ct = default) =>
@@ -50,29 +45,67 @@ public sealed class CorpusStatusReader(NpgsqlDataSource db)
         await using (var cmd = db.CreateCommand(SqlCatalog.Get("CorpusShardSummary")))
         {
             cmd.Parameters.AddWithValue("corpus_id", corpus.Id);
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct))
+            foreach (var (state, shards, processedSeconds, stateSegments) in await ShardSummary.ListAsync(cmd, ct))
             {
-                byState[r.GetString(0)] = r.GetInt32(1);
-                processed += r.GetDouble(2);
-                segments += r.GetInt64(3);
+                byState[state] = shards;
+                processed += processedSeconds;
+                segments += stateSegments;
             }
         }
-        var failed = new List<FailedFile>();
+        List<FailedFile> failed;
         await using (var cmd = db.CreateCommand(SqlCatalog.Get("CorpusFailedFiles")))
         {
             cmd.Parameters.AddWithValue("corpus_id", corpus.Id);
             cmd.Parameters.AddWithValue("max", MaxFailedFilesListed + 1);
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct)) failed.Add(new FailedFile(r.GetString(0), r.GetString(1)));
+            failed = await FailedFiles.ListAsync(cmd, ct);
         }
         var total = Math.Max(failed.Count, corpus.FailedFiles);
         if (failed.Count > MaxFailedFilesListed) failed.RemoveAt(failed.Count - 1);
         return new CorpusStatus(corpus, byState, processed, segments, failed, total);
     }
 
-    private static CorpusInfo ReadCorpus(NpgsqlDataReader r) => new(
-        r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetString(5), r.GetString(6),
-        r.GetInt32(7), r.GetDouble(8), r.GetInt32(9), r.GetInt32(10), r.GetDouble(11), r.GetInt32(12),
-        r.IsDBNull(13) ? null : r.GetDateTime(13), r.GetDateTime(14));
+    // The row mappings of this class's statements (Sql/corpora.sql), one per statement; the two corpus
+    // statements return the same columns.
+
+    private static readonly RowMap<CorpusInfo> CorpusByName = new("CorpusGetByName", CorpusColumns);
+    /// <summary>CorpusList's mapping; the dashboard's corpus list reads the same statement.</summary>
+    internal static readonly RowMap<CorpusInfo> CorpusList = new("CorpusList", CorpusColumns);
+
+    private static Func<Row, CorpusInfo> CorpusColumns(ResultColumns c)
+    {
+        var id = c.Column<long>("id");
+        var name = c.Column<string>("name");
+        var source = c.Column<string>("source");
+        var sourceKind = c.Column<string>("source_kind");
+        var rootDir = c.Column<string>("root_dir");
+        var pipeline = c.Column<string>("pipeline");
+        var queue = c.Column<string>("queue");
+        var priority = c.Column<int>("priority");
+        var shardSeconds = c.Column<double>("shard_seconds");
+        var files = c.Column<int>("files");
+        var failedFiles = c.Column<int>("failed_files");
+        var audioSeconds = c.Column<double>("audio_seconds");
+        var shards = c.Column<int>("shards");
+        var cancelledAt = c.Column<DateTime?>("cancelled_at");
+        var createdAt = c.Column<DateTime>("created_at");
+        return r => new CorpusInfo(r.Get(id), r.Get(name), r.Get(source), r.Get(sourceKind), r.Get(rootDir), r.Get(pipeline), r.Get(queue),
+            r.Get(priority), r.Get(shardSeconds), r.Get(files), r.Get(failedFiles), r.Get(audioSeconds), r.Get(shards), r.Get(cancelledAt),
+            r.Get(createdAt));
+    }
+
+    private static readonly RowMap<(string State, int Shards, double ProcessedSeconds, long Segments)> ShardSummary = new("CorpusShardSummary", c =>
+    {
+        var state = c.Column<string>("state");
+        var shards = c.Column<int>("shards");
+        var processed = c.Column<double>("processed_seconds");
+        var segments = c.Column<long>("segments");
+        return r => (r.Get(state), r.Get(shards), r.Get(processed), r.Get(segments));
+    });
+
+    private static readonly RowMap<FailedFile> FailedFiles = new("CorpusFailedFiles", c =>
+    {
+        var path = c.Column<string>("path");
+        var error = c.Column<string>("error");
+        return r => new FailedFile(r.Get(path), r.Get(error));
+    });
 }

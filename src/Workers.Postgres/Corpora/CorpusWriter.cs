@@ -52,9 +52,7 @@ public sealed class CorpusWriter(NpgsqlDataSource db, TimeProvider time)
             {
                 // The database's time (issue 11): the shards' not_before must not depend on this host's clock,
                 // or a host running fast would enqueue shards nobody may claim for minutes.
-                await using var r = await cmd.ExecuteReaderAsync(ct);
-                await r.ReadAsync(ct);
-                (corpusId, now) = (r.GetInt64(0), r.GetDateTime(1));
+                (corpusId, now) = await Inserted.SingleAsync(cmd, ct);
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
             {
@@ -90,7 +88,8 @@ public sealed class CorpusWriter(NpgsqlDataSource db, TimeProvider time)
         {
             cmd.Parameters.AddWithValue("count", p.Shards.Count);
             await using var r = await cmd.ExecuteReaderAsync(ct);
-            for (var i = 0; await r.ReadAsync(ct); i++) ids[i] = r.GetInt64(0);
+            var reserved = ReservedId.Bind(r);
+            for (var i = 0; await r.ReadAsync(ct); i++) ids[i] = reserved.Read();
         }
 
         await using (var copy = await conn.BeginBinaryImportAsync(SqlCatalog.Get("ShardsCopy"), ct))
@@ -142,4 +141,20 @@ public sealed class CorpusWriter(NpgsqlDataSource db, TimeProvider time)
         await tx.CommitAsync(ct);
         return corpusId;
     }
+
+    // The row mappings of this class's statements (Sql/corpora.sql), one per statement.
+
+    /// <summary>The new corpus's id and the database's time of its insert (the shards' created_at and not_before).</summary>
+    private static readonly RowMap<(long Id, DateTime CreatedAt)> Inserted = new("CorpusInsert", c =>
+    {
+        var id = c.Column<long>("id");
+        var createdAt = c.Column<DateTime>("created_at");
+        return r => (r.Get(id), r.Get(createdAt));
+    });
+
+    private static readonly RowMap<long> ReservedId = new("ShardIdsReserve", c =>
+    {
+        var id = c.Column<long>("id");
+        return r => r.Get(id);
+    });
 }

@@ -45,7 +45,7 @@ public sealed class AuditLog(TimeProvider time)
         cmd.Parameters.AddWithValue("target", record.Target);
         cmd.Parameters.AddWithValue("rows", rows);
         cmd.Parameters.Add(new NpgsqlParameter("detail", NpgsqlDbType.Text) { Value = (object?)Bound(text) ?? DBNull.Value });
-        return (long)(await cmd.ExecuteScalarAsync(ct))!;
+        return await Inserted.SingleAsync(cmd, ct);
     }
 
     /// <summary>Cuts a detail to <see cref="MaxDetailLength"/> characters, saying so.</summary>
@@ -53,4 +53,11 @@ public sealed class AuditLog(TimeProvider time)
         detail is null || detail.Length <= MaxDetailLength
             ? detail
             : string.Concat(detail.AsSpan(0, MaxDetailLength - 40), $" … ({detail.Length - (MaxDetailLength - 40)} more characters)");
+
+    /// <summary>AuditInsert's mapping: the new row's id.</summary>
+    private static readonly RowMap<long> Inserted = new("AuditInsert", c =>
+    {
+        var id = c.Column<long>("id");
+        return r => r.Get(id);
+    });
 }

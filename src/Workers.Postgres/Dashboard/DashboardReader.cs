@@ -1,6 +1,7 @@
 using Npgsql;
 using NpgsqlTypes;
 using Workers.Core.Queue;
+using Workers.Postgres.Corpora;
 using Workers.Postgres.Sql;
 
 namespace Workers.Postgres.Dashboard;
@@ -24,30 +25,26 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
         await using var conn = await db.OpenConnectionAsync(ct);
         var counts = new Dictionary<long, (Dictionary<string, int> States, double Processed, long Segments)>();
         await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardCorpusShardCounts"), conn))
-        await using (var r = await cmd.ExecuteReaderAsync(ct))
-            while (await r.ReadAsync(ct))
+            foreach (var row in await CorpusShardCounts.ListAsync(cmd, ct))
             {
-                var id = r.GetInt64(0);
-                if (!counts.TryGetValue(id, out var c))
+                if (!counts.TryGetValue(row.CorpusId, out var c))
                     c = (ShardStates.All.ToDictionary(s => s.ToDb(), _ => 0), 0, 0);
-                c.States[r.GetString(1)] = r.GetInt32(2);
-                counts[id] = (c.States, c.Processed + r.GetDouble(3), c.Segments + r.GetInt64(4));
+                c.States[row.State] = row.Shards;
+                counts[row.CorpusId] = (c.States, c.Processed + row.ProcessedSeconds, c.Segments + row.Segments);
             }
-        var fileFailures = new Dictionary<long, int>();
+        Dictionary<long, int> fileFailures;
         await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardFileFailureCounts"), conn))
-        await using (var r = await cmd.ExecuteReaderAsync(ct))
-            while (await r.ReadAsync(ct)) fileFailures[r.GetInt64(0)] = r.GetInt32(1);
+            fileFailures = (await FileFailureCounts.ListAsync(cmd, ct)).ToDictionary(f => f.CorpusId, f => f.Failures);
         var recent = await RecentByCorpusAsync(conn, ct);
         var list = new List<CorpusProgress>();
         await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("CorpusList"), conn))
-        await using (var r = await cmd.ExecuteReaderAsync(ct))
-            while (await r.ReadAsync(ct))
+            foreach (var corpus in await CorpusStatusReader.CorpusList.ListAsync(cmd, ct))
             {
-                var id = r.GetInt64(0);
+                var id = corpus.Id;
                 var c = counts.TryGetValue(id, out var x) ? x : (ShardStates.All.ToDictionary(s => s.ToDb(), _ => 0), 0, 0);
-                list.Add(new CorpusProgress(id, r.GetString(1), r.GetString(6), r.GetInt32(7), r.GetString(5), r.GetInt32(9), r.GetDouble(11),
-                    c.Item2, c.Item1, c.Item3, r.GetInt32(10) + fileFailures.GetValueOrDefault(id), !r.IsDBNull(13), r.GetDateTime(14),
-                    recent.GetValueOrDefault(id)));
+                list.Add(new CorpusProgress(id, corpus.Name, corpus.Queue, corpus.Priority, corpus.Pipeline, corpus.Files, corpus.AudioSeconds,
+                    c.Processed, c.States, c.Segments, corpus.FailedFiles + fileFailures.GetValueOrDefault(id), corpus.CancelledAt is not null,
+                    corpus.CreatedAt, recent.GetValueOrDefault(id)));
             }
         return list;
     }
@@ -65,13 +62,10 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
     /// <summary>Per corpus, audio seconds of shards that succeeded within <see cref="RateWindow"/> (DashboardRecentRate).</summary>
     private async Task<Dictionary<long, double>> RecentByCorpusAsync(NpgsqlConnection conn, CancellationToken ct)
     {
-        var recent = new Dictionary<long, double>();
         await using var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardRecentRate"), conn);
         cmd.Parameters.Add(DbClock.Now(time));
         cmd.Parameters.AddWithValue("window", RateWindow);
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct)) recent[r.GetInt64(0)] = r.GetDouble(1);
-        return recent;
+        return (await RecentRate.ListAsync(cmd, ct)).ToDictionary(r => r.CorpusId, r => r.AudioSeconds);
     }
 
     public async Task<IReadOnlyList<ShardRow>> ShardsAsync(ShardFilter f, CancellationToken ct = default)
@@ -85,66 +79,48 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
         AddText(cmd, "node", f.Node);
         AddText(cmd, "file", f.File);
         cmd.Parameters.AddWithValue("limit", Math.Clamp(f.Limit, 1, MaxPageSize));
-        var list = new List<ShardRow>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct)) list.Add(ReadShard(r));
-        return list;
+        return await ShardsPage.ListAsync(cmd, ct);
     }
 
     /// <summary>One shard with its items, attempts (newest first), file failures and segment count; null when there is none.</summary>
     public async Task<ShardDetail?> ShardAsync(long id, CancellationToken ct = default)
     {
         await using var conn = await db.OpenConnectionAsync(ct);
-        ShardRow shard;
-        DateTime? leaseExpires, heartbeat;
-        DateTime created;
-        string root;
+        ShardGetRow shard;
         await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardShardGet"), conn))
         {
             cmd.Parameters.AddWithValue("id", id);
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            if (!await r.ReadAsync(ct)) return null;
-            shard = ReadShard(r);
-            leaseExpires = Date(r, 18);
-            heartbeat = Date(r, 19);
-            created = r.GetDateTime(20);
-            root = r.GetString(21);
+            if (await ShardGet.FirstOrDefaultAsync(cmd, ct) is not { } found) return null;
+            shard = found;
         }
-        var items = new List<ShardItemRow>();
+        List<ShardItemRow> items;
         await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardShardItems"), conn))
         {
             cmd.Parameters.AddWithValue("id", id);
             cmd.Parameters.AddWithValue("max", MaxListed);
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct))
-                items.Add(new ShardItemRow(r.GetInt32(0), r.GetInt32(1), r.GetString(2), r.GetDouble(3), r.GetDouble(4)));
+            items = await ShardItems.ListAsync(cmd, ct);
         }
-        var attempts = new List<ShardAttemptRow>();
+        List<ShardAttemptRow> attempts;
         await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardShardAttempts"), conn))
         {
             cmd.Parameters.AddWithValue("id", id);
             cmd.Parameters.AddWithValue("max", MaxListed);
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct))
-                attempts.Add(new ShardAttemptRow(r.GetInt32(0), r.GetString(1), r.GetString(2), Str(r, 3), Str(r, 4), r.GetDateTime(5), Date(r, 6),
-                    r.GetString(7), Str(r, 8), Str(r, 9), Str(r, 10), Str(r, 11)));
+            attempts = await ShardAttempts.ListAsync(cmd, ct);
         }
-        var failures = new List<ShardFileFailureRow>();
+        List<ShardFileFailureRow> failures;
         await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardShardFileFailures"), conn))
         {
             cmd.Parameters.AddWithValue("id", id);
             cmd.Parameters.AddWithValue("max", MaxListed);
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            while (await r.ReadAsync(ct))
-                failures.Add(new ShardFileFailureRow(r.GetString(0), r.GetInt32(1), r.GetDouble(2), r.GetDouble(3), r.GetString(4)));
+            failures = await ShardFileFailures.ListAsync(cmd, ct);
         }
         long segments;
         await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardShardSegmentCount"), conn))
         {
             cmd.Parameters.AddWithValue("id", id);
-            segments = (long)(await cmd.ExecuteScalarAsync(ct))!;
+            segments = await ShardSegmentCount.SingleAsync(cmd, ct);
         }
-        return new ShardDetail(shard, leaseExpires, heartbeat, created, root, items, attempts, failures, segments);
+        return new ShardDetail(shard.Shard, shard.LeaseExpiresAt, shard.HeartbeatAt, shard.CreatedAt, shard.RootDir, items, attempts, failures, segments);
     }
 
     /// <summary>The first <paramref name="max"/> segments of a shard, in file and time order.</summary>
@@ -153,10 +129,7 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
         await using var cmd = db.CreateCommand(SqlCatalog.Get("DashboardShardSegments"));
         cmd.Parameters.AddWithValue("id", id);
         cmd.Parameters.AddWithValue("max", Math.Clamp(max, 1, MaxListed));
-        var list = new List<ShardSegmentRow>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct)) list.Add(new ShardSegmentRow(r.GetInt32(0), r.GetString(1), r.GetDouble(2), r.GetDouble(3)));
-        return list;
+        return await ShardSegments.ListAsync(cmd, ct);
     }
 
     /// <summary>Corpora that have failed files, by name, at most <paramref name="max"/>.</summary>
@@ -164,10 +137,7 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
     {
         await using var cmd = db.CreateCommand(SqlCatalog.Get("DashboardFailedFileCorpora"));
         cmd.Parameters.AddWithValue("max", Math.Clamp(max, 1, MaxPageSize));
-        var list = new List<FailedFileCorpus>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct)) list.Add(new FailedFileCorpus(r.GetInt64(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3)));
-        return list;
+        return await FailedFileCorpora.ListAsync(cmd, ct);
     }
 
     /// <summary>One page of a corpus's failed files with file index above <paramref name="after"/> (keyset), in file order.</summary>
@@ -178,7 +148,7 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
         await using (var count = new NpgsqlCommand(SqlCatalog.Get("DashboardCorpusEnqueueFailures"), conn))
         {
             count.Parameters.AddWithValue("corpus_id", corpusId);
-            enqueueFailures = await count.ExecuteScalarAsync(ct) is int n && n > 0;
+            enqueueFailures = await EnqueueFailures.FirstOrDefaultAsync(count, ct) is > 0;
         }
         return await FailedFilesPageAsync(conn, corpusId, enqueueFailures, after, limit, ct);
     }
@@ -199,20 +169,13 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
         cmd.Parameters.AddWithValue("enqueue_failures", enqueueFailures);
         cmd.Parameters.AddWithValue("after", after);
         cmd.Parameters.AddWithValue("limit", Math.Clamp(limit, 1, MaxPageSize));
-        var list = new List<FailedFileRow>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-            list.Add(new FailedFileRow(r.GetInt32(0), r.GetString(1), r.GetString(2), r.IsDBNull(3) ? null : r.GetInt64(3), r.IsDBNull(4) ? null : r.GetInt32(4)));
-        return list;
+        return await FailedFilesPage.ListAsync(cmd, ct);
     }
 
     public async Task<IReadOnlyList<PausedQueue>> PausedQueuesAsync(CancellationToken ct = default)
     {
         await using var cmd = db.CreateCommand(SqlCatalog.Get("QueuePausedList"));
-        var list = new List<PausedQueue>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct)) list.Add(new PausedQueue(r.GetString(0), r.GetString(1), r.GetDateTime(2)));
-        return list;
+        return await PausedQueues.ListAsync(cmd, ct);
     }
 
     public async Task<MetricsSnapshot> MetricsAsync(CancellationToken ct = default)
@@ -221,26 +184,19 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
         var byState = ShardStates.All.ToDictionary(s => s.ToDb(), _ => 0L);
         double processed = 0;
         await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardShardStateCounts"), conn))
-        await using (var r = await cmd.ExecuteReaderAsync(ct))
-            while (await r.ReadAsync(ct))
+            foreach (var (state, shards, stateProcessed) in await ShardStateCounts.ListAsync(cmd, ct))
             {
-                byState[r.GetString(0)] = r.GetInt64(1);
-                processed += r.GetDouble(2);
+                byState[state] = shards;
+                processed += stateProcessed;
             }
         long corpora;
         double enqueued;
         await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("DashboardCorpusTotals"), conn))
-        await using (var r = await cmd.ExecuteReaderAsync(ct))
-        {
-            await r.ReadAsync(ct);
-            corpora = r.GetInt64(0);
-            enqueued = r.GetDouble(1);
-        }
+            (corpora, enqueued) = await CorpusTotals.SingleAsync(cmd, ct);
         var recent = (await RecentByCorpusAsync(conn, ct)).Values.Sum();
-        int paused = 0;
+        int paused;
         await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("QueuePausedList"), conn))
-        await using (var r = await cmd.ExecuteReaderAsync(ct))
-            while (await r.ReadAsync(ct)) paused++;
+            paused = (await PausedQueues.ListAsync(cmd, ct)).Count;
         return new MetricsSnapshot(byState, processed, corpora, enqueued, recent, paused);
     }
 
@@ -249,21 +205,192 @@ public sealed class DashboardReader(NpgsqlDataSource db, TimeProvider time)
         await using var cmd = db.CreateCommand(SqlCatalog.Get("AuditPage"));
         cmd.Parameters.AddWithValue("before", before);
         cmd.Parameters.AddWithValue("limit", Math.Clamp(limit, 1, MaxPageSize));
-        var list = new List<AuditEntry>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-            list.Add(new AuditEntry(r.GetInt64(0), r.GetDateTime(1), r.GetString(2), Str(r, 3), r.GetString(4), r.GetString(5), r.GetInt32(6), Str(r, 7)));
-        return list;
+        return await AuditPage.ListAsync(cmd, ct);
     }
 
     private static void AddText(NpgsqlCommand cmd, string name, string? value) =>
         cmd.Parameters.Add(new NpgsqlParameter(name, NpgsqlDbType.Text) { Value = (object?)value ?? DBNull.Value });
 
-    private static ShardRow ReadShard(NpgsqlDataReader r) => new(
-        r.GetInt64(0), r.GetInt64(1), r.GetString(2), r.GetInt32(3), r.GetString(4), r.GetInt32(5), r.GetString(6), r.GetDouble(7),
-        r.GetInt32(8), r.GetInt32(9), r.GetInt32(10), r.GetDouble(11), r.GetInt32(12), Str(r, 13), Str(r, 14), r.GetDateTime(15),
-        Date(r, 16), Date(r, 17));
+    // The row mappings of this class's statements (Sql/dashboard.sql), one per statement.
 
-    private static string? Str(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
-    private static DateTime? Date(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetDateTime(i);
+    private static readonly RowMap<(long CorpusId, string State, int Shards, double ProcessedSeconds, long Segments)> CorpusShardCounts =
+        new("DashboardCorpusShardCounts", c =>
+        {
+            var corpusId = c.Column<long>("corpus_id");
+            var state = c.Column<string>("state");
+            var shards = c.Column<int>("shards");
+            var processed = c.Column<double>("processed_seconds");
+            var segments = c.Column<long>("segments");
+            return r => (r.Get(corpusId), r.Get(state), r.Get(shards), r.Get(processed), r.Get(segments));
+        });
+
+    private static readonly RowMap<(long CorpusId, int Failures)> FileFailureCounts = new("DashboardFileFailureCounts", c =>
+    {
+        var corpusId = c.Column<long>("corpus_id");
+        var failures = c.Column<int>("failures");
+        return r => (r.Get(corpusId), r.Get(failures));
+    });
+
+    private static readonly RowMap<(long CorpusId, double AudioSeconds)> RecentRate = new("DashboardRecentRate", c =>
+    {
+        var corpusId = c.Column<long>("corpus_id");
+        var audio = c.Column<double>("audio_seconds");
+        return r => (r.Get(corpusId), r.Get(audio));
+    });
+
+    private static readonly RowMap<ShardRow> ShardsPage = new("DashboardShardsPage", ShardColumns);
+
+    /// <summary>The shard row with what only the shard page shows.</summary>
+    private readonly record struct ShardGetRow(ShardRow Shard, DateTime? LeaseExpiresAt, DateTime? HeartbeatAt, DateTime CreatedAt, string RootDir);
+
+    private static readonly RowMap<ShardGetRow?> ShardGet = new("DashboardShardGet", c =>
+    {
+        var shard = ShardColumns(c);
+        var leaseExpires = c.Column<DateTime?>("lease_expires_at");
+        var heartbeat = c.Column<DateTime?>("heartbeat_at");
+        var created = c.Column<DateTime>("created_at");
+        var root = c.Column<string>("root_dir");
+        return r => new ShardGetRow(shard(r), r.Get(leaseExpires), r.Get(heartbeat), r.Get(created), r.Get(root));
+    });
+
+    /// <summary>The shard list's columns: DashboardShardsPage returns them, DashboardShardGet starts with them.</summary>
+    private static Func<Row, ShardRow> ShardColumns(ResultColumns c)
+    {
+        var id = c.Column<long>("id");
+        var corpusId = c.Column<long>("corpus_id");
+        var corpus = c.Column<string>("corpus");
+        var ordinal = c.Column<int>("ordinal");
+        var queue = c.Column<string>("queue");
+        var priority = c.Column<int>("priority");
+        var state = c.Column<string>("state");
+        var audio = c.Column<double>("audio_seconds");
+        var itemCount = c.Column<int>("item_count");
+        var attempt = c.Column<int>("attempt");
+        var maxAttempts = c.Column<int>("max_attempts");
+        var processed = c.Column<double>("processed_seconds");
+        var segments = c.Column<int>("segments");
+        var leaseOwner = c.NullableColumn<string>("lease_owner");
+        var lastError = c.NullableColumn<string>("last_error");
+        var notBefore = c.Column<DateTime>("not_before");
+        var startedAt = c.Column<DateTime?>("started_at");
+        var finishedAt = c.Column<DateTime?>("finished_at");
+        return r => new ShardRow(r.Get(id), r.Get(corpusId), r.Get(corpus), r.Get(ordinal), r.Get(queue), r.Get(priority), r.Get(state),
+            r.Get(audio), r.Get(itemCount), r.Get(attempt), r.Get(maxAttempts), r.Get(processed), r.Get(segments), r.Get(leaseOwner),
+            r.Get(lastError), r.Get(notBefore), r.Get(startedAt), r.Get(finishedAt));
+    }
+
+    private static readonly RowMap<ShardItemRow> ShardItems = new("DashboardShardItems", c =>
+    {
+        var ordinal = c.Column<int>("ordinal");
+        var fileIndex = c.Column<int>("file_index");
+        var path = c.Column<string>("path");
+        var start = c.Column<double>("start_seconds");
+        var end = c.Column<double>("end_seconds");
+        return r => new ShardItemRow(r.Get(ordinal), r.Get(fileIndex), r.Get(path), r.Get(start), r.Get(end));
+    });
+
+    private static readonly RowMap<ShardAttemptRow> ShardAttempts = new("DashboardShardAttempts", c =>
+    {
+        var attempt = c.Column<int>("attempt");
+        var worker = c.Column<string>("worker");
+        var node = c.Column<string>("node");
+        var gpu = c.NullableColumn<string>("gpu");
+        var provider = c.NullableColumn<string>("execution_provider");
+        var startedAt = c.Column<DateTime>("started_at");
+        var finishedAt = c.Column<DateTime?>("finished_at");
+        var outcome = c.Column<string>("outcome");
+        var errorType = c.NullableColumn<string>("error_type");
+        var errorMessage = c.NullableColumn<string>("error_message");
+        var errorStack = c.NullableColumn<string>("error_stack");
+        var logTail = c.NullableColumn<string>("log_tail");
+        return r => new ShardAttemptRow(r.Get(attempt), r.Get(worker), r.Get(node), r.Get(gpu), r.Get(provider), r.Get(startedAt),
+            r.Get(finishedAt), r.Get(outcome), r.Get(errorType), r.Get(errorMessage), r.Get(errorStack), r.Get(logTail));
+    });
+
+    private static readonly RowMap<ShardFileFailureRow> ShardFileFailures = new("DashboardShardFileFailures", c =>
+    {
+        var path = c.Column<string>("path");
+        var attempt = c.Column<int>("attempt");
+        var start = c.Column<double>("start_seconds");
+        var end = c.Column<double>("end_seconds");
+        var error = c.Column<string>("error");
+        return r => new ShardFileFailureRow(r.Get(path), r.Get(attempt), r.Get(start), r.Get(end), r.Get(error));
+    });
+
+    private static readonly RowMap<long> ShardSegmentCount = new("DashboardShardSegmentCount", c =>
+    {
+        var segments = c.Column<long>("segments");
+        return r => r.Get(segments);
+    });
+
+    private static readonly RowMap<ShardSegmentRow> ShardSegments = new("DashboardShardSegments", c =>
+    {
+        var fileIndex = c.Column<int>("file_index");
+        var path = c.Column<string>("path");
+        var start = c.Column<double>("start_seconds");
+        var end = c.Column<double>("end_seconds");
+        return r => new ShardSegmentRow(r.Get(fileIndex), r.Get(path), r.Get(start), r.Get(end));
+    });
+
+    private static readonly RowMap<FailedFileCorpus> FailedFileCorpora = new("DashboardFailedFileCorpora", c =>
+    {
+        var id = c.Column<long>("id");
+        var name = c.Column<string>("name");
+        var failed = c.Column<int>("failed_files");
+        var enqueueFailed = c.Column<int>("enqueue_failed_files");
+        return r => new FailedFileCorpus(r.Get(id), r.Get(name), r.Get(failed), r.Get(enqueueFailed));
+    });
+
+    /// <summary>The corpus's files that failed at enqueue (no row: no such corpus).</summary>
+    private static readonly RowMap<int?> EnqueueFailures = new("DashboardCorpusEnqueueFailures", c =>
+    {
+        var failed = c.Column<int>("failed_files");
+        return r => r.Get(failed);
+    });
+
+    private static readonly RowMap<FailedFileRow> FailedFilesPage = new("DashboardFailedFilesPage", c =>
+    {
+        var fileIndex = c.Column<int>("file_index");
+        var path = c.Column<string>("path");
+        var error = c.Column<string>("error");
+        var shardId = c.Column<long?>("shard_id");
+        var attempt = c.Column<int?>("attempt");
+        return r => new FailedFileRow(r.Get(fileIndex), r.Get(path), r.Get(error), r.Get(shardId), r.Get(attempt));
+    });
+
+    private static readonly RowMap<PausedQueue> PausedQueues = new("QueuePausedList", c =>
+    {
+        var queue = c.Column<string>("queue");
+        var pausedBy = c.Column<string>("paused_by");
+        var pausedAt = c.Column<DateTime>("paused_at");
+        return r => new PausedQueue(r.Get(queue), r.Get(pausedBy), r.Get(pausedAt));
+    });
+
+    private static readonly RowMap<(string State, long Shards, double ProcessedSeconds)> ShardStateCounts = new("DashboardShardStateCounts", c =>
+    {
+        var state = c.Column<string>("state");
+        var shards = c.Column<long>("shards");
+        var processed = c.Column<double>("processed_seconds");
+        return r => (r.Get(state), r.Get(shards), r.Get(processed));
+    });
+
+    private static readonly RowMap<(long Corpora, double AudioSeconds)> CorpusTotals = new("DashboardCorpusTotals", c =>
+    {
+        var corpora = c.Column<long>("corpora");
+        var audio = c.Column<double>("audio_seconds");
+        return r => (r.Get(corpora), r.Get(audio));
+    });
+
+    private static readonly RowMap<AuditEntry> AuditPage = new("AuditPage", c =>
+    {
+        var id = c.Column<long>("id");
+        var at = c.Column<DateTime>("at");
+        var actor = c.Column<string>("actor");
+        var remote = c.NullableColumn<string>("remote_address");
+        var action = c.Column<string>("action");
+        var target = c.Column<string>("target");
+        var rows = c.Column<int>("rows_affected");
+        var detail = c.NullableColumn<string>("detail");
+        return r => new AuditEntry(r.Get(id), r.Get(at), r.Get(actor), r.Get(remote), r.Get(action), r.Get(target), r.Get(rows), r.Get(detail));
+    });
 }

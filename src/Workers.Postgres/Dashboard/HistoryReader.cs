@@ -27,18 +27,31 @@ public sealed class HistoryReader(NpgsqlDataSource db, TimeProvider time)
         await using var cmd = db.CreateCommand(SqlCatalog.Get("HistoryMinutes"));
         cmd.Parameters.Add(DbClock.Now(time));
         cmd.Parameters.AddWithValue("minutes", minutes);
-        var list = new List<ThroughputPoint>(minutes);
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-            list.Add(new ThroughputPoint(r.GetDateTime(0), r.GetDouble(1), r.GetInt64(2), r.GetInt64(3)));
-        return list;
+        return await Minutes.ListAsync(cmd, ct);
     }
 
     public async Task<ThroughputTotals> TotalsAsync(CancellationToken ct = default)
     {
         await using var cmd = db.CreateCommand(SqlCatalog.Get("ThroughputTotals"));
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        await r.ReadAsync(ct);
-        return new ThroughputTotals(r.GetDouble(0), r.GetInt64(1), r.GetInt64(2));
+        return await Totals.SingleAsync(cmd, ct);
     }
+
+    // The row mappings of this class's statements (Sql/history.sql), one per statement.
+
+    private static readonly RowMap<ThroughputPoint> Minutes = new("HistoryMinutes", c =>
+    {
+        var minute = c.Column<DateTime>("minute");
+        var audio = c.Column<double>("audio_seconds");
+        var succeeded = c.Column<long>("shards_succeeded");
+        var failed = c.Column<long>("attempts_failed");
+        return r => new ThroughputPoint(r.Get(minute), r.Get(audio), r.Get(succeeded), r.Get(failed));
+    });
+
+    private static readonly RowMap<ThroughputTotals> Totals = new("ThroughputTotals", c =>
+    {
+        var audio = c.Column<double>("audio_seconds");
+        var succeeded = c.Column<long>("shards_succeeded");
+        var failed = c.Column<long>("attempts_failed");
+        return r => new ThroughputTotals(r.Get(audio), r.Get(succeeded), r.Get(failed));
+    });
 }

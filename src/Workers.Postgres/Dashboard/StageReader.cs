@@ -21,10 +21,7 @@ public sealed class StageReader(NpgsqlDataSource db, TimeProvider time, QueueOpt
     public async Task<IReadOnlyDictionary<long, long>> ResultsPerCorpusAsync(CancellationToken ct = default)
     {
         await using var cmd = db.CreateCommand(SqlCatalog.Get("DashboardCorpusStageResults"));
-        var counts = new Dictionary<long, long>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct)) counts[r.GetInt64(0)] = r.GetInt64(1);
-        return counts;
+        return (await CorpusStageResults.ListAsync(cmd, ct)).ToDictionary(c => c.CorpusId, c => c.Results);
     }
 
     /// <summary>Pipelines with queued shards that no running worker (heartbeat within <see cref="WorkerRegistry.StaleAfter"/>) serves.</summary>
@@ -32,10 +29,7 @@ public sealed class StageReader(NpgsqlDataSource db, TimeProvider time, QueueOpt
     {
         await using var cmd = db.CreateCommand(SqlCatalog.Get("DashboardUnservableShards"));
         cmd.Parameters.AddWithValue("fresh_after", time.GetUtcNow().UtcDateTime - WorkerRegistry.StaleAfter(queue));
-        var list = new List<UnservablePipeline>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct)) list.Add(new UnservablePipeline(r.GetString(0), r.GetInt32(1), r.GetDouble(2)));
-        return list;
+        return await Unservable.ListAsync(cmd, ct);
     }
 
     /// <summary>The first <paramref name="max"/> stage results of shard <paramref name="id"/>.</summary>
@@ -44,9 +38,33 @@ public sealed class StageReader(NpgsqlDataSource db, TimeProvider time, QueueOpt
         await using var cmd = db.CreateCommand(SqlCatalog.Get("DashboardShardStageResults"));
         cmd.Parameters.AddWithValue("id", id);
         cmd.Parameters.AddWithValue("max", max);
-        var list = new List<ShardStageResultRow>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct)) list.Add(new ShardStageResultRow(r.GetInt32(0), r.GetString(1), r.GetDouble(2), r.GetString(3), r.GetString(4)));
-        return list;
+        return await ShardStageResults.ListAsync(cmd, ct);
     }
+
+    // The row mappings of this class's statements (Sql/stages.sql), one per statement.
+
+    private static readonly RowMap<(long CorpusId, long Results)> CorpusStageResults = new("DashboardCorpusStageResults", c =>
+    {
+        var corpusId = c.Column<long>("corpus_id");
+        var results = c.Column<long>("stage_results");
+        return r => (r.Get(corpusId), r.Get(results));
+    });
+
+    private static readonly RowMap<UnservablePipeline> Unservable = new("DashboardUnservableShards", c =>
+    {
+        var pipeline = c.Column<string>("pipeline");
+        var shards = c.Column<int>("shards");
+        var audio = c.Column<double>("audio_seconds");
+        return r => new UnservablePipeline(r.Get(pipeline), r.Get(shards), r.Get(audio));
+    });
+
+    private static readonly RowMap<ShardStageResultRow> ShardStageResults = new("DashboardShardStageResults", c =>
+    {
+        var fileIndex = c.Column<int>("file_index");
+        var path = c.Column<string>("path");
+        var start = c.Column<double>("start_seconds");
+        var stage = c.Column<string>("stage");
+        var result = c.Column<string>("result");
+        return r => new ShardStageResultRow(r.Get(fileIndex), r.Get(path), r.Get(start), r.Get(stage), r.Get(result));
+    });
 }

@@ -80,7 +80,7 @@ public sealed class WorkerRegistry(NpgsqlDataSource db, TimeProvider time)
         cmd.Parameters.Add(new NpgsqlParameter("pipelines", NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)w.Pipelines?.ToArray() ?? DBNull.Value });
         cmd.Parameters.Add(DbClock.Now(time));
         cmd.Parameters.Add(DbClock.ClientNow(time)); // last, just before it is sent
-        return (double)(await cmd.ExecuteScalarAsync(ct))!;
+        return await ClockOffset.SingleAsync(cmd, ct);
     }
 
     /// <summary>
@@ -98,7 +98,7 @@ public sealed class WorkerRegistry(NpgsqlDataSource db, TimeProvider time)
         {
             await using var cmd = new NpgsqlCommand(SqlCatalog.Get("DatabaseClock"), conn);
             var sent = time.GetUtcNow();
-            var database = (DateTime)(await cmd.ExecuteScalarAsync(ct))!;
+            var database = await DatabaseClock.SingleAsync(cmd, ct);
             var received = time.GetUtcNow();
             var half = (received - sent).TotalMilliseconds / 2;
             if (half < best.UncertaintyMs)
@@ -123,16 +123,14 @@ public sealed class WorkerRegistry(NpgsqlDataSource db, TimeProvider time)
         cmd.Parameters.Add(new NpgsqlParameter("claim_last_ms", NpgsqlDbType.Double) { Value = (object?)claims?.LastMs ?? DBNull.Value });
         cmd.Parameters.Add(new NpgsqlParameter("claim_max_ms", NpgsqlDbType.Double) { Value = (object?)claims?.IntervalMaxMs ?? DBNull.Value });
         cmd.Parameters.Add(DbClock.ClientNow(time)); // last, just before it is sent
-        return await cmd.ExecuteScalarAsync(ct) as double?;
+        return await BeatClockOffset.FirstOrDefaultAsync(cmd, ct);
     }
 
     /// <summary>Fleet-wide claim latency for /metrics: totals over every registry row; max and latest over running workers.</summary>
     public async Task<(long Claims, double Seconds, double? MaxMs, double? LastMs)> ClaimLatencyAsync(CancellationToken ct = default)
     {
         await using var cmd = db.CreateCommand(SqlCatalog.Get("WorkerClaimLatency"));
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        await r.ReadAsync(ct);
-        return (r.GetInt64(0), r.GetDouble(1), Dbl(r, 2), Dbl(r, 3));
+        return await ClaimLatencyTotals.SingleAsync(cmd, ct);
     }
 
     public async Task ShardDoneAsync(string id, double audioSeconds, double rate, CancellationToken ct = default)
@@ -162,15 +160,7 @@ public sealed class WorkerRegistry(NpgsqlDataSource db, TimeProvider time)
         await using var cmd = db.CreateCommand(SqlCatalog.Get("WorkerList"));
         cmd.Parameters.Add(DbClock.Now(time));
         cmd.Parameters.AddWithValue("window", FleetWindow);
-        var list = new List<WorkerRow>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-            list.Add(new WorkerRow(r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3), Str(r, 4), Str(r, 5), Str(r, 6), r.GetString(7),
-                r.GetInt32(8), r.GetString(9), r.GetString(10), r.GetDateTime(11), r.GetDateTime(12), r.IsDBNull(13) ? null : r.GetDateTime(13),
-                r.IsDBNull(14) ? null : r.GetInt64(14), r.GetInt32(15), r.GetDouble(16), r.IsDBNull(17) ? null : r.GetDouble(17), Str(r, 18),
-                r.GetInt64(19), r.GetDouble(20), Dbl(r, 21), Dbl(r, 22),
-                r.GetTimeSpan(23), Dbl(r, 24), r.IsDBNull(25) ? null : r.GetDateTime(25)));
-        return list;
+        return await Registry.ListAsync(cmd, ct);
     }
 
     public async Task UpsertGpuAsync(GpuSample s, CancellationToken ct = default)
@@ -191,13 +181,89 @@ public sealed class WorkerRegistry(NpgsqlDataSource db, TimeProvider time)
     public async Task<IReadOnlyList<GpuSample>> ListGpusAsync(CancellationToken ct = default)
     {
         await using var cmd = db.CreateCommand(SqlCatalog.Get("GpuTelemetryList"));
-        var list = new List<GpuSample>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-            list.Add(new GpuSample(r.GetString(0), r.GetInt32(1), r.GetString(2), r.GetString(3), Dbl(r, 4), Dbl(r, 5), Dbl(r, 6), Dbl(r, 7), r.GetDateTime(8)));
-        return list;
+        return await Gpus.ListAsync(cmd, ct);
     }
 
-    private static string? Str(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
-    private static double? Dbl(NpgsqlDataReader r, int i) => r.IsDBNull(i) ? null : r.GetDouble(i);
+    // The row mappings of this class's statements (Sql/workers.sql), one per statement.
+
+    /// <summary>This process's clock minus the database's, in milliseconds, as the statement measured it.</summary>
+    private static readonly RowMap<double> ClockOffset = new("WorkerRegister", ClockOffsetColumn);
+
+    /// <summary>As <see cref="ClockOffset"/>; no row when the registry row is gone.</summary>
+    private static readonly RowMap<double?> BeatClockOffset = new("WorkerHeartbeat", c =>
+    {
+        var offset = ClockOffsetColumn(c);
+        return r => offset(r);
+    });
+
+    private static Func<Row, double> ClockOffsetColumn(ResultColumns c)
+    {
+        var offset = c.Column<double>("clock_offset_ms");
+        return r => r.Get(offset);
+    }
+
+    private static readonly RowMap<DateTime> DatabaseClock = new("DatabaseClock", c =>
+    {
+        var now = c.Column<DateTime>("clock_timestamp");
+        return r => r.Get(now);
+    });
+
+    private static readonly RowMap<(long Claims, double Seconds, double? MaxMs, double? LastMs)> ClaimLatencyTotals = new("WorkerClaimLatency", c =>
+    {
+        var claims = c.Column<long>("claims");
+        var seconds = c.Column<double>("claim_seconds");
+        var maxMs = c.Column<double?>("claim_max_ms");
+        var lastMs = c.Column<double?>("claim_last_ms");
+        return r => (r.Get(claims), r.Get(seconds), r.Get(maxMs), r.Get(lastMs));
+    });
+
+    private static readonly RowMap<WorkerRow> Registry = new("WorkerList", c =>
+    {
+        var id = c.Column<string>("id");
+        var node = c.Column<string>("node");
+        var pid = c.Column<int>("pid");
+        var slot = c.Column<int>("slot");
+        var gpuIndex = c.NullableColumn<string>("gpu_index");
+        var gpuUuid = c.NullableColumn<string>("gpu_uuid");
+        var gpuName = c.NullableColumn<string>("gpu_name");
+        var provider = c.Column<string>("execution_provider");
+        var threads = c.Column<int>("threads");
+        var version = c.Column<string>("version");
+        var state = c.Column<string>("state");
+        var startedAt = c.Column<DateTime>("started_at");
+        var heartbeatAt = c.Column<DateTime>("heartbeat_at");
+        var stoppedAt = c.Column<DateTime?>("stopped_at");
+        var currentShard = c.Column<long?>("current_shard");
+        var shardsCompleted = c.Column<int>("shards_completed");
+        var audioDone = c.Column<double>("audio_seconds_done");
+        var lastRate = c.Column<double?>("last_rate");
+        var detail = c.NullableColumn<string>("detail");
+        var claims = c.Column<long>("claims");
+        var claimSeconds = c.Column<double>("claim_seconds");
+        var claimLastMs = c.Column<double?>("claim_last_ms");
+        var claimMaxMs = c.Column<double?>("claim_max_ms");
+        var heartbeatAge = c.Column<TimeSpan>("heartbeat_age");
+        var clockOffsetMs = c.Column<double?>("clock_offset_ms");
+        var clockCheckedAt = c.Column<DateTime?>("clock_checked_at");
+        return r => new WorkerRow(r.Get(id), r.Get(node), r.Get(pid), r.Get(slot), r.Get(gpuIndex), r.Get(gpuUuid), r.Get(gpuName), r.Get(provider),
+            r.Get(threads), r.Get(version), r.Get(state), r.Get(startedAt), r.Get(heartbeatAt), r.Get(stoppedAt),
+            r.Get(currentShard), r.Get(shardsCompleted), r.Get(audioDone), r.Get(lastRate), r.Get(detail),
+            r.Get(claims), r.Get(claimSeconds), r.Get(claimLastMs), r.Get(claimMaxMs),
+            r.Get(heartbeatAge), r.Get(clockOffsetMs), r.Get(clockCheckedAt));
+    });
+
+    private static readonly RowMap<GpuSample> Gpus = new("GpuTelemetryList", c =>
+    {
+        var node = c.Column<string>("node");
+        var index = c.Column<int>("gpu_index");
+        var uuid = c.Column<string>("gpu_uuid");
+        var name = c.Column<string>("gpu_name");
+        var util = c.Column<double?>("utilization_percent");
+        var memUsed = c.Column<double?>("memory_used_mb");
+        var memTotal = c.Column<double?>("memory_total_mb");
+        var temp = c.Column<double?>("temperature_c");
+        var sampledAt = c.Column<DateTime>("sampled_at");
+        return r => new GpuSample(r.Get(node), r.Get(index), r.Get(uuid), r.Get(name), r.Get(util), r.Get(memUsed), r.Get(memTotal), r.Get(temp),
+            r.Get(sampledAt));
+    });
 }

@@ -4,6 +4,7 @@ using System.Text.RegularExpressions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
+using Workers.Postgres.Sql;
 
 namespace Workers.Postgres.Migrations;
 
@@ -67,26 +68,17 @@ public sealed partial class MigrationRunner(NpgsqlDataSource dataSource, ILogger
         migrations ??= Embedded();
         await using var conn = await dataSource.OpenConnectionAsync(ct);
 
-        // Key the lock by schema, so independent deployments (or test schemas) in one database do not wait on each other.
-        await using (var lockCmd = new NpgsqlCommand("SELECT pg_advisory_lock(hashtextextended('workers.migrate:' || current_schema(), 0))", conn))
+        // Keyed by schema, so independent deployments (or test schemas) in one database do not wait on each other.
+        await using (var lockCmd = new NpgsqlCommand(SqlCatalog.Get("MigrationsLock"), conn))
             await lockCmd.ExecuteNonQueryAsync(ct);
         try
         {
-            await using (var create = new NpgsqlCommand(
-                """
-                CREATE TABLE IF NOT EXISTS schema_migrations (
-                    version    integer PRIMARY KEY,
-                    name       text NOT NULL,
-                    checksum   text NOT NULL,
-                    applied_at timestamptz NOT NULL DEFAULT now())
-                """, conn))
+            await using (var create = new NpgsqlCommand(SqlCatalog.Get("MigrationsTableCreate"), conn))
                 await create.ExecuteNonQueryAsync(ct);
 
-            var applied = new Dictionary<int, (string Name, string Checksum)>();
-            await using (var read = new NpgsqlCommand("SELECT version, name, checksum FROM schema_migrations", conn))
-            await using (var reader = await read.ExecuteReaderAsync(ct))
-                while (await reader.ReadAsync(ct))
-                    applied[reader.GetInt32(0)] = (reader.GetString(1), reader.GetString(2));
+            Dictionary<int, (string Name, string Checksum)> applied;
+            await using (var read = new NpgsqlCommand(SqlCatalog.Get("MigrationsApplied"), conn))
+                applied = (await Applied.ListAsync(read, ct)).ToDictionary(a => a.Version, a => (a.Name, a.Checksum));
 
             // A database migrated by a newer release has tables and columns this build does not know:
             // workers would crash-loop on them and pages fail. Refuse before touching anything (issue 13).
@@ -119,11 +111,11 @@ public sealed partial class MigrationRunner(NpgsqlDataSource dataSource, ILogger
                     // transient, so a node starting meanwhile waits and retries instead of failing.
                     throw new MigrationException($"Migration {m.Version:000}_{m.Name}.sql failed: {e.MessageText} (SQLSTATE {e.SqlState}). Nothing of it was applied.", e);
                 }
-                await using (var record = new NpgsqlCommand("INSERT INTO schema_migrations (version, name, checksum) VALUES (@v, @n, @c)", conn, tx))
+                await using (var record = new NpgsqlCommand(SqlCatalog.Get("MigrationRecord"), conn, tx))
                 {
-                    record.Parameters.AddWithValue("v", m.Version);
-                    record.Parameters.AddWithValue("n", m.Name);
-                    record.Parameters.AddWithValue("c", m.Checksum);
+                    record.Parameters.AddWithValue("version", m.Version);
+                    record.Parameters.AddWithValue("name", m.Name);
+                    record.Parameters.AddWithValue("checksum", m.Checksum);
                     await record.ExecuteNonQueryAsync(ct);
                 }
                 await tx.CommitAsync(ct);
@@ -140,11 +132,19 @@ public sealed partial class MigrationRunner(NpgsqlDataSource dataSource, ILogger
             // on it would throw "Connection is not open" and hide the real, transient error from the caller's retry.
             if (conn.FullState == System.Data.ConnectionState.Open)
             {
-                await using var unlock = new NpgsqlCommand("SELECT pg_advisory_unlock(hashtextextended('workers.migrate:' || current_schema(), 0))", conn);
+                await using var unlock = new NpgsqlCommand(SqlCatalog.Get("MigrationsUnlock"), conn);
                 await unlock.ExecuteNonQueryAsync(CancellationToken.None);
             }
         }
     }
+
+    private static readonly RowMap<(int Version, string Name, string Checksum)> Applied = new("MigrationsApplied", c =>
+    {
+        var version = c.Column<int>("version");
+        var name = c.Column<string>("name");
+        var checksum = c.Column<string>("checksum");
+        return r => (r.Get(version), r.Get(name), r.Get(checksum));
+    });
 
     [GeneratedRegex(@"^(\d{3,})_([A-Za-z0-9_]+)\.sql$")]
     private static partial Regex FileNamePattern();

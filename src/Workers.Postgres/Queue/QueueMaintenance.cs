@@ -76,7 +76,7 @@ public sealed class QueueMaintenance
         await using (var tryLock = Command(conn, "MaintenanceTryLock"))
         {
             tryLock.Parameters.AddWithValue("task", PruneTask);
-            if (await tryLock.ExecuteScalarAsync(ct) is not true) return PruneResult.Locked;
+            if (!await Locked.SingleAsync(tryLock, ct)) return PruneResult.Locked;
         }
         try
         {
@@ -86,7 +86,7 @@ public sealed class QueueMaintenance
                 last.Parameters.AddWithValue("task", PruneTask);
                 last.Parameters.Add(DbClock.Now(_time));
                 // The age is measured on the database's clock: nodes whose clocks disagree still prune once per interval.
-                if (await last.ExecuteScalarAsync(ct) is TimeSpan age && age < _options.PruneInterval)
+                if (await LastRunAge.FirstOrDefaultAsync(last, ct) is { } age && age < _options.PruneInterval)
                 {
                     // Another node pruned recently: look again when its interval ends (an in-process timer).
                     _nextCheck = _time.GetUtcNow() + (_options.PruneInterval - age);
@@ -114,7 +114,7 @@ public sealed class QueueMaintenance
             {
                 await using var unlock = Command(conn, "MaintenanceUnlock");
                 unlock.Parameters.AddWithValue("task", PruneTask);
-                await unlock.ExecuteScalarAsync(CancellationToken.None);
+                await unlock.ExecuteNonQueryAsync(CancellationToken.None);
             }
         }
     }
@@ -127,10 +127,9 @@ public sealed class QueueMaintenance
         {
             cmd.Parameters.AddWithValue("after_shard", afterShard);
             cmd.Parameters.AddWithValue("after_attempt", afterAttempt);
-            await using var r = await cmd.ExecuteReaderAsync(t);
-            if (!await r.ReadAsync(t)) return 0;
-            (afterShard, afterAttempt) = (r.GetInt64(1), r.GetInt32(2));
-            return r.GetInt64(0);
+            if (await AttemptsPruned.FirstOrDefaultAsync(cmd, t) is not { } pruned) return 0;
+            (afterShard, afterAttempt) = (pruned.LastShard, pruned.LastAttempt);
+            return pruned.Deleted;
         }, ct);
     }
 
@@ -139,7 +138,7 @@ public sealed class QueueMaintenance
 
     // The statement folds the minutes into throughput_archive and answers how many it deleted.
     private Task<(long Deleted, int Batches, bool MoreLeft)> PruneThroughputAsync(NpgsqlConnection conn, CancellationToken ct) =>
-        PruneBatchesAsync(conn, "ThroughputPruneBatch", _options.ThroughputRetention, async (cmd, t) => (long)(await cmd.ExecuteScalarAsync(t))!, ct);
+        PruneBatchesAsync(conn, "ThroughputPruneBatch", _options.ThroughputRetention, async (cmd, t) => await MinutesPruned.SingleAsync(cmd, t), ct);
 
     /// <summary>Runs one batch statement (parameters now (the database's clock unless pinned), keep, batch) until a batch deletes less than
     /// a full batch or MaxBatchesPerPrune is reached (then more is left for the next prune).</summary>
@@ -159,6 +158,36 @@ public sealed class QueueMaintenance
         }
         return (total, _options.MaxBatchesPerPrune, true);
     }
+
+    // The row mappings of this class's statements (Sql/maintenance.sql), one per statement.
+
+    private static readonly RowMap<bool> Locked = new("MaintenanceTryLock", c =>
+    {
+        var locked = c.Column<bool>("locked");
+        return r => r.Get(locked);
+    });
+
+    /// <summary>How long ago the task last ran (database clock); no row when it never ran.</summary>
+    private static readonly RowMap<TimeSpan?> LastRunAge = new("MaintenanceLastRunGet", c =>
+    {
+        var age = c.Column<TimeSpan>("age");
+        return r => r.Get(age);
+    });
+
+    /// <summary>One batch of attempts deleted, and the last key it deleted (no row: nothing deleted).</summary>
+    private static readonly RowMap<(long Deleted, long LastShard, int LastAttempt)?> AttemptsPruned = new("AttemptsPruneBatch", c =>
+    {
+        var deleted = c.Column<long>("deleted");
+        var shardId = c.Column<long>("shard_id");
+        var attempt = c.Column<int>("attempt");
+        return r => (r.Get(deleted), r.Get(shardId), r.Get(attempt));
+    });
+
+    private static readonly RowMap<long> MinutesPruned = new("ThroughputPruneBatch", c =>
+    {
+        var deleted = c.Column<long>("deleted");
+        return r => r.Get(deleted);
+    });
 
     private static NpgsqlCommand Command(NpgsqlConnection conn, string name) => new(SqlCatalog.Get(name), conn);
 }

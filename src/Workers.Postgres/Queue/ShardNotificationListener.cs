@@ -1,4 +1,5 @@
 using Npgsql;
+using Workers.Postgres.Sql;
 
 namespace Workers.Postgres.Queue;
 
@@ -38,7 +39,7 @@ public sealed class ShardNotificationListener(NpgsqlDataSource db) : IAsyncDispo
         await ResetAsync();
         var conn = await db.OpenConnectionAsync(ct);
         conn.Notification += (_, _) => _signalled = true;
-        await using (var cmd = new NpgsqlCommand("LISTEN " + Channel, conn)) // constant channel name
+        await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("ShardsListen"), conn))
             await cmd.ExecuteNonQueryAsync(ct);
         _conn = conn;
         return conn;

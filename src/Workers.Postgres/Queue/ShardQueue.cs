@@ -45,11 +45,7 @@ public sealed class ShardQueue
         cmd.Parameters.AddWithValue("gpu", (object?)who.Gpu ?? DBNull.Value);
         cmd.Parameters.AddWithValue("provider", (object?)who.ExecutionProvider ?? DBNull.Value);
         cmd.Parameters.AddWithValue("lease", _options.Lease);
-        var list = new List<ClaimedShard>(max);
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-            list.Add(new ClaimedShard(r.GetInt64(0), r.GetInt64(1), r.GetInt32(2), r.GetInt32(3), r.GetString(4), r.GetDouble(5), r.GetInt32(6)) { Pipeline = r.GetString(7) });
-        return list;
+        return await Claimed.ListAsync(cmd, ct);
     }
 
     /// <summary>Renews the lease and reports progress. False: the lease is lost; stop work and write nothing.</summary>
@@ -83,6 +79,7 @@ public sealed class ShardQueue
             AddFence(cmd, shard, who);
             cmd.Parameters.AddWithValue("segments", segments.Count);
             await using var r = await cmd.ExecuteReaderAsync(ct);
+            var completed = Completed.Bind(r);
             if (!await r.ReadAsync(ct))
             {
                 await r.DisposeAsync();
@@ -92,7 +89,7 @@ public sealed class ShardQueue
                 // the results are recorded, once, and the caller must not report a lost lease.
                 return await AttemptSucceededAsync(conn, shard, who, ct);
             }
-            now = r.GetDateTime(1);
+            now = completed.Read();
         }
 
         if (segments.Count > 0)
@@ -168,7 +165,7 @@ public sealed class ShardQueue
         cmd.Parameters.AddWithValue("id", shard.Id);
         cmd.Parameters.AddWithValue("attempt", shard.Attempt);
         cmd.Parameters.AddWithValue("worker", who.Worker);
-        return await cmd.ExecuteScalarAsync(ct) is true;
+        return await AttemptSucceeded.SingleAsync(cmd, ct);
     }
 
     /// <summary>Fails an attempt: retried after an exponential backoff with jitter, or dead once the budget is spent.</summary>
@@ -182,7 +179,7 @@ public sealed class ShardQueue
             AddFence(cmd, shard, who);
             cmd.Parameters.AddWithValue("retry_delay", _options.RetryDelay(shard.Attempt, _random01()));
             cmd.Parameters.AddWithValue("error", $"{failure.ErrorType}: {failure.Message}");
-            state = (string?)await cmd.ExecuteScalarAsync(ct);
+            state = await Failed.FirstOrDefaultAsync(cmd, ct);
         }
         if (state is null)
         {
@@ -223,10 +220,7 @@ public sealed class ShardQueue
         await using var cmd = _db.CreateCommand(SqlCatalog.Get("ShardRescueExpired"));
         cmd.Parameters.Add(DbClock.Now(_time));
         cmd.Parameters.AddWithValue("max", max);
-        var list = new List<RescuedShard>();
-        await using (var r = await cmd.ExecuteReaderAsync(ct))
-            while (await r.ReadAsync(ct))
-                list.Add(new RescuedShard(r.GetInt64(0), r.GetInt32(1), r.GetString(2)));
+        var list = await Rescued.ListAsync(cmd, ct);
         if (list.Any(s => s.State == "queued")) await NotifyAsync(null, ct);
         return list;
     }
@@ -235,11 +229,7 @@ public sealed class ShardQueue
     {
         await using var cmd = _db.CreateCommand(SqlCatalog.Get("ShardItemsGet"));
         cmd.Parameters.AddWithValue("id", shardId);
-        var list = new List<ShardItem>();
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        while (await r.ReadAsync(ct))
-            list.Add(new ShardItem(r.GetInt32(0), r.GetInt32(1), r.GetString(2), r.GetDouble(3), r.GetDouble(4), r.GetString(5), r.IsDBNull(6) ? null : r.GetDouble(6)));
-        return list;
+        return await Items.ListAsync(cmd, ct);
     }
 
     /// <summary>(queued, running) counts over <paramref name="queues"/>: both zero means idle.</summary>
@@ -249,9 +239,7 @@ public sealed class ShardQueue
         await using var cmd = _db.CreateCommand(SqlCatalog.Get("ShardsActiveCount"));
         cmd.Parameters.AddWithValue("queues", queues.ToArray());
         cmd.Parameters.Add(new NpgsqlParameter("pipelines", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = (object?)pipelines?.ToArray() ?? DBNull.Value });
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        await r.ReadAsync(ct);
-        return (r.GetInt64(0), r.GetInt64(1));
+        return await ActiveCounts.SingleAsync(cmd, ct);
     }
 
     /// <summary>Wakes listening workers. <paramref name="queue"/> null wakes every queue.</summary>
@@ -261,6 +249,69 @@ public sealed class ShardQueue
         cmd.Parameters.AddWithValue("queue", queue ?? "*");
         await cmd.ExecuteNonQueryAsync(ct);
     }
+
+    // The row mappings of this class's statements (Sql/shards.sql), one per statement.
+
+    private static readonly RowMap<ClaimedShard> Claimed = new("ShardClaim", c =>
+    {
+        var id = c.Column<long>("id");
+        var corpusId = c.Column<long>("corpus_id");
+        var attempt = c.Column<int>("attempt");
+        var maxAttempts = c.Column<int>("max_attempts");
+        var queue = c.Column<string>("queue");
+        var audioSeconds = c.Column<double>("audio_seconds");
+        var itemCount = c.Column<int>("item_count");
+        var pipeline = c.Column<string>("pipeline");
+        return r => new ClaimedShard(r.Get(id), r.Get(corpusId), r.Get(attempt), r.Get(maxAttempts), r.Get(queue), r.Get(audioSeconds),
+            r.Get(itemCount)) { Pipeline = r.Get(pipeline) };
+    });
+
+    /// <summary>The database's time of the completing transaction.</summary>
+    private static readonly RowMap<DateTime> Completed = new("ShardComplete", c =>
+    {
+        var finishedAt = c.Column<DateTime>("finished_at");
+        return r => r.Get(finishedAt);
+    });
+
+    private static readonly RowMap<bool> AttemptSucceeded = new("ShardAttemptSucceededBy", c =>
+    {
+        var succeeded = c.Column<bool>("succeeded");
+        return r => r.Get(succeeded);
+    });
+
+    /// <summary>The state the failed shard went to: queued (retrying) or dead.</summary>
+    private static readonly RowMap<string> Failed = new("ShardFail", c =>
+    {
+        var state = c.Column<string>("state");
+        return r => r.Get(state);
+    });
+
+    private static readonly RowMap<RescuedShard> Rescued = new("ShardRescueExpired", c =>
+    {
+        var id = c.Column<long>("id");
+        var attempt = c.Column<int>("attempt");
+        var state = c.Column<string>("state");
+        return r => new RescuedShard(r.Get(id), r.Get(attempt), r.Get(state));
+    });
+
+    private static readonly RowMap<ShardItem> Items = new("ShardItemsGet", c =>
+    {
+        var ordinal = c.Column<int>("ordinal");
+        var fileIndex = c.Column<int>("file_index");
+        var path = c.Column<string>("path");
+        var start = c.Column<double>("start_seconds");
+        var end = c.Column<double>("end_seconds");
+        var rootDir = c.Column<string>("root_dir");
+        var fileSeconds = c.Column<double?>("duration_seconds");
+        return r => new ShardItem(r.Get(ordinal), r.Get(fileIndex), r.Get(path), r.Get(start), r.Get(end), r.Get(rootDir), r.Get(fileSeconds));
+    });
+
+    private static readonly RowMap<(long Queued, long Running)> ActiveCounts = new("ShardsActiveCount", c =>
+    {
+        var queued = c.Column<long>("queued");
+        var running = c.Column<long>("running");
+        return r => (r.Get(queued), r.Get(running));
+    });
 
     private void AddFence(NpgsqlCommand cmd, ClaimedShard shard, WorkerIdentity who)
     {

@@ -9,7 +9,7 @@ RETURNING id, created_at; -- created_at: the database's time, which the COPYed s
 
 -- name: ShardIdsReserve
 -- Ids for the shards about to be COPYed, so their items can reference them in the same COPY pass.
-SELECT nextval(pg_get_serial_sequence('shards', 'id')) FROM generate_series(1, @count);
+SELECT nextval(pg_get_serial_sequence('shards', 'id')) AS id FROM generate_series(1, @count);
 
 -- name: CorpusGetByName
 SELECT id, name, source, source_kind, root_dir, pipeline, queue, priority, shard_seconds, files,
@@ -23,7 +23,8 @@ FROM corpora ORDER BY id;
 
 -- name: CorpusShardSummary
 -- Per-state counts and progress from the (corpus_id, state) index: one corpus's shards only.
-SELECT state::text, count(*)::int, COALESCE(sum(processed_seconds), 0), COALESCE(sum(segments), 0)::bigint
+SELECT state::text AS state, count(*)::int AS shards, COALESCE(sum(processed_seconds), 0) AS processed_seconds,
+       COALESCE(sum(segments), 0)::bigint AS segments
 FROM shards WHERE corpus_id = @corpus_id GROUP BY state;
 
 -- name: CorpusFailedFiles

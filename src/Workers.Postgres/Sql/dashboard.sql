@@ -5,18 +5,19 @@
 -- name: DashboardCorpusShardCounts
 -- Shards by state, processed audio and segments, per corpus, for every corpus at once. One pass
 -- over shards (O(shards): ~10 ms at 54,000 shards); it replaces one query per corpus.
-SELECT corpus_id, state::text, count(*)::int, COALESCE(sum(processed_seconds), 0), COALESCE(sum(segments), 0)::bigint
+SELECT corpus_id, state::text AS state, count(*)::int AS shards, COALESCE(sum(processed_seconds), 0) AS processed_seconds,
+       COALESCE(sum(segments), 0)::bigint AS segments
 FROM shards
 GROUP BY corpus_id, state;
 
 -- name: DashboardFileFailureCounts
 -- Files that failed while processed, per corpus (file_failures holds failures only: small).
-SELECT corpus_id, count(*)::int FROM file_failures GROUP BY corpus_id;
+SELECT corpus_id, count(*)::int AS failures FROM file_failures GROUP BY corpus_id;
 
 -- name: DashboardRecentRate
 -- Audio seconds of shards that succeeded within @window (database clock), per corpus: the fleet's recent rate. Reads
 -- only the window's rows through the partial index shards_succeeded_finished.
-SELECT corpus_id, COALESCE(sum(audio_seconds), 0)
+SELECT corpus_id, COALESCE(sum(audio_seconds), 0) AS audio_seconds
 FROM shards
 WHERE state = 'succeeded' AND finished_at > coalesce(@now::timestamptz, now()) - @window
 GROUP BY corpus_id;
@@ -26,7 +27,7 @@ GROUP BY corpus_id;
 -- worker/node match any attempt of the shard (shard_attempts primary key probe per shard). The
 -- file filter first finds matching files (a scan of files, of one corpus when @corpus_id is
 -- given: ~400,000 paths in tens of ms), then their shards through shard_items_file.
-SELECT s.id, s.corpus_id, c.name, s.ordinal, s.queue, s.priority, s.state::text, s.audio_seconds, s.item_count,
+SELECT s.id, s.corpus_id, c.name AS corpus, s.ordinal, s.queue, s.priority, s.state::text AS state, s.audio_seconds, s.item_count,
        s.attempt, s.max_attempts, s.processed_seconds, s.segments, s.lease_owner, s.last_error,
        s.not_before, s.started_at, s.finished_at
 FROM shards s
@@ -38,7 +39,7 @@ ORDER BY s.id
 LIMIT @limit;
 
 -- name: DashboardShardGet
-SELECT s.id, s.corpus_id, c.name, s.ordinal, s.queue, s.priority, s.state::text, s.audio_seconds, s.item_count,
+SELECT s.id, s.corpus_id, c.name AS corpus, s.ordinal, s.queue, s.priority, s.state::text AS state, s.audio_seconds, s.item_count,
        s.attempt, s.max_attempts, s.processed_seconds, s.segments, s.lease_owner, s.last_error,
        s.not_before, s.started_at, s.finished_at, s.lease_expires_at, s.heartbeat_at, s.created_at, c.root_dir
 FROM shards s JOIN corpora c ON c.id = s.corpus_id
@@ -71,14 +72,14 @@ LIMIT @max;
 
 -- name: DashboardShardSegmentCount
 -- Segments written for the shard (segments_shard index), besides the count the shard row keeps.
-SELECT count(*) FROM segments WHERE shard_id = @id;
+SELECT count(*) AS segments FROM segments WHERE shard_id = @id;
 
 -- name: DashboardShardStateCounts
 -- /metrics: shards by state, fleet-wide, with processed audio. One pass over shards (O(shards)).
-SELECT state::text, count(*), COALESCE(sum(processed_seconds), 0) FROM shards GROUP BY state;
+SELECT state::text AS state, count(*) AS shards, COALESCE(sum(processed_seconds), 0) AS processed_seconds FROM shards GROUP BY state;
 
 -- name: DashboardCorpusTotals
-SELECT count(*), COALESCE(sum(audio_seconds), 0) FROM corpora;
+SELECT count(*) AS corpora, COALESCE(sum(audio_seconds), 0) AS audio_seconds FROM corpora;
 
 -- name: QueuePausedList
 SELECT queue, paused_by, paused_at FROM paused_queues ORDER BY queue;
@@ -117,7 +118,7 @@ LIMIT @max;
 -- Corpora with failed files (at enqueue, counted in corpora.failed_files, or while processed, in
 -- file_failures: failures only, small), by name, bounded; then the enqueue failures alone, which
 -- DashboardFailedFilesPage's @enqueue_failures needs (so no DashboardCorpusEnqueueFailures per corpus).
-SELECT c.id, c.name, c.failed_files + COALESCE(x.n, 0), c.failed_files
+SELECT c.id, c.name, c.failed_files + COALESCE(x.n, 0) AS failed_files, c.failed_files AS enqueue_failed_files
 FROM corpora c
 LEFT JOIN (SELECT corpus_id, count(*)::int AS n FROM file_failures GROUP BY corpus_id) x ON x.corpus_id = c.id
 WHERE c.failed_files + COALESCE(x.n, 0) > 0
@@ -145,7 +146,7 @@ WITH ids AS (
        AND @enqueue_failures::boolean
      ORDER BY file_index LIMIT @limit)
 )
-SELECT f.file_index, f.path, COALESCE(ff.error, f.error), ff.shard_id, ff.attempt
+SELECT f.file_index, f.path, COALESCE(ff.error, f.error) AS error, ff.shard_id, ff.attempt
 FROM (SELECT file_index FROM ids ORDER BY file_index LIMIT @limit) i
 JOIN files f ON f.corpus_id = @corpus_id AND f.file_index = i.file_index
 LEFT JOIN LATERAL (

@@ -10,14 +10,14 @@
 -- Session-level advisory try-lock on the connection that runs the batches: at most one node
 -- prunes at a time, the others skip at once instead of waiting. Keyed by schema, like the
 -- migration lock, so deployments (and test schemas) sharing a database do not exclude each other.
-SELECT pg_try_advisory_lock(hashtextextended('workers.maintenance:' || @task || ':' || current_schema(), 0));
+SELECT pg_try_advisory_lock(hashtextextended('workers.maintenance:' || @task || ':' || current_schema(), 0)) AS locked;
 
 -- name: MaintenanceUnlock
 SELECT pg_advisory_unlock(hashtextextended('workers.maintenance:' || @task || ':' || current_schema(), 0));
 
 -- name: MaintenanceLastRunGet
 -- How long ago the task last ran, fleet-wide (read under its lock), on the database's clock.
-SELECT coalesce(@now::timestamptz, now()) - last_run_at FROM maintenance_runs WHERE task = @task;
+SELECT coalesce(@now::timestamptz, now()) - last_run_at AS age FROM maintenance_runs WHERE task = @task;
 
 -- name: MaintenanceLastRunSet
 INSERT INTO maintenance_runs (task, last_run_at, detail) VALUES (@task, coalesce(@now::timestamptz, now()), @detail)
@@ -87,4 +87,4 @@ WITH doomed AS (
         attempts_failed = a.attempts_failed + EXCLUDED.attempts_failed,
         rows_folded = a.rows_folded + EXCLUDED.rows_folded
 )
-SELECT count(*) FROM doomed;
+SELECT count(*) AS deleted FROM doomed;

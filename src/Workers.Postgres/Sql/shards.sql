@@ -36,7 +36,7 @@ WITH next AS (
     SELECT id, attempt, @owner, @node, @gpu, @provider, coalesce(@now::timestamptz, now()) FROM claimed
 )
 SELECT id, corpus_id, attempt, max_attempts, queue, audio_seconds, item_count,
-       (SELECT c.pipeline FROM corpora c WHERE c.id = claimed.corpus_id)
+       (SELECT c.pipeline FROM corpora c WHERE c.id = claimed.corpus_id) AS pipeline
 FROM claimed ORDER BY id;
 
 -- name: ShardHeartbeat
@@ -54,7 +54,7 @@ SET state = 'succeeded', finished_at = coalesce(@now::timestamptz, now()), lease
     processed_seconds = audio_seconds, segments = @segments, last_error = NULL
 WHERE id = @id AND attempt = @attempt AND lease_owner = @owner AND state = 'running'
   AND lease_expires_at > coalesce(@now::timestamptz, now())
-RETURNING corpus_id, coalesce(@now::timestamptz, now());
+RETURNING coalesce(@now::timestamptz, now()) AS finished_at;
 
 -- name: ShardFail
 -- Fenced failure: back to queued after @retry_delay, or dead once the budget is spent.
@@ -64,7 +64,7 @@ SET state = CASE WHEN attempt >= max_attempts THEN 'dead'::shard_state ELSE 'que
     finished_at = coalesce(@now::timestamptz, now()), lease_owner = NULL, lease_expires_at = NULL, last_error = @error
 WHERE id = @id AND attempt = @attempt AND lease_owner = @owner AND state = 'running'
   AND lease_expires_at > coalesce(@now::timestamptz, now())
-RETURNING state::text;
+RETURNING state::text AS state;
 
 -- name: ShardRelease
 -- Give a claimed shard back without spending an attempt (drain on shutdown): the fencing
@@ -103,7 +103,7 @@ WITH expired AS (
     SELECT date_bin('1 minute', coalesce(coalesce(@now::timestamptz, now())::timestamptz, now()), timestamptz '2000-01-01 00:00:00+00'), 0, count(*) FROM rescued HAVING count(*) > 0
     ON CONFLICT (minute, slot) DO UPDATE SET attempts_failed = t.attempts_failed + EXCLUDED.attempts_failed
 )
-SELECT id, attempt, state::text FROM rescued;
+SELECT id, attempt, state::text AS state FROM rescued;
 
 -- name: ThroughputAdd
 -- The LAST statement of the COMPLETE and FAIL transactions (see migration 007 for why): adds to
@@ -119,7 +119,7 @@ SET audio_seconds = t.audio_seconds + EXCLUDED.audio_seconds,
 -- name: ShardAttemptSucceededBy
 -- After a refused COMPLETE: did this worker's own earlier try of it commit (answer lost with the connection)?
 SELECT EXISTS (SELECT 1 FROM shard_attempts
-               WHERE shard_id = @id AND attempt = @attempt AND worker = @worker AND outcome = 'succeeded');
+               WHERE shard_id = @id AND attempt = @attempt AND worker = @worker AND outcome = 'succeeded') AS succeeded;
 
 -- name: ShardAttemptFinish
 UPDATE shard_attempts
@@ -202,8 +202,8 @@ RETURNING s.id;
 -- name: CorpusLockForNewShard
 -- First statement of rerun-failed-files: locks the corpus row (two concurrent calls serialize
 -- here, so they cannot both take the next ordinal) and reads what the new shard inherits.
-SELECT c.queue, c.priority, c.cancelled_at IS NOT NULL,
-       (SELECT COALESCE(max(s.ordinal), -1) + 1 FROM shards s WHERE s.corpus_id = c.id)
+SELECT c.queue, c.priority, c.cancelled_at IS NOT NULL AS cancelled,
+       (SELECT COALESCE(max(s.ordinal), -1) + 1 FROM shards s WHERE s.corpus_id = c.id) AS next_ordinal
 FROM corpora c WHERE c.id = @corpus_id
 FOR UPDATE;
 
@@ -237,6 +237,10 @@ DELETE FROM segments WHERE shard_id = ANY(@ids);
 
 -- name: ShardsNotify
 SELECT pg_notify('workers_shards', @queue);
+
+-- name: ShardsListen
+-- The channel ShardsNotify signals (ShardNotificationListener.Channel).
+LISTEN workers_shards;
 
 -- name: SegmentsCopy
 COPY segments (corpus_id, shard_id, file_index, start_seconds, end_seconds) FROM STDIN (FORMAT BINARY);

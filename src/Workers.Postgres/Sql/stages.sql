@@ -6,7 +6,7 @@ UPDATE shards SET stage_results = @results WHERE id = @id;
 
 -- name: DashboardCorpusStageResults
 -- Stage results per corpus (the per-shard counter; one pass over shards that have any).
-SELECT corpus_id, sum(stage_results)::bigint FROM shards WHERE stage_results > 0 GROUP BY corpus_id;
+SELECT corpus_id, sum(stage_results)::bigint AS stage_results FROM shards WHERE stage_results > 0 GROUP BY corpus_id;
 
 -- name: DashboardUnservableShards
 -- Queued shards of pipelines that no running worker serves (workers.pipelines), per pipeline:
@@ -18,7 +18,7 @@ WITH live AS (
 ), served AS (
     SELECT DISTINCT unnest(pipelines) AS pipeline FROM live
 )
-SELECT c.pipeline, count(*)::int, COALESCE(sum(s.audio_seconds), 0)
+SELECT c.pipeline, count(*)::int AS shards, COALESCE(sum(s.audio_seconds), 0) AS audio_seconds
 FROM shards s JOIN corpora c ON c.id = s.corpus_id
 WHERE s.state = 'queued'
   AND EXISTS (SELECT 1 FROM live)
@@ -29,7 +29,7 @@ ORDER BY c.pipeline;
 
 -- name: DashboardShardStageResults
 -- The first @max stage results of one shard (primary key order: file, start, stage), for the shard page.
-SELECT r.file_index, f.path, r.start_seconds, r.stage, r.result::text
+SELECT r.file_index, f.path, r.start_seconds, r.stage, r.result::text AS result
 FROM segment_results r
 JOIN files f ON f.corpus_id = r.corpus_id AND f.file_index = r.file_index
 WHERE r.shard_id = @id

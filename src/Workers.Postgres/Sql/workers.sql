@@ -64,6 +64,6 @@ FROM gpu_telemetry ORDER BY node, gpu_index;
 -- name: WorkerClaimLatency
 -- Fleet-wide claim latency for /metrics: count and sum over every registry row (a summary's
 -- _count/_sum), and the slowest claim of the latest claiming interval of the running workers.
-SELECT COALESCE(sum(claims), 0)::bigint, COALESCE(sum(claim_seconds), 0),
-       max(claim_max_ms) FILTER (WHERE state = 'running'), max(claim_last_ms) FILTER (WHERE state = 'running')
+SELECT COALESCE(sum(claims), 0)::bigint AS claims, COALESCE(sum(claim_seconds), 0) AS claim_seconds,
+       max(claim_max_ms) FILTER (WHERE state = 'running') AS claim_max_ms, max(claim_last_ms) FILTER (WHERE state = 'running') AS claim_last_ms
 FROM workers;
