@@ -2,6 +2,7 @@ using Hangfire;
 using Hangfire.Server;
 using Npgsql;
 using Workers.Dashboard.Api;
+using Workers.Postgres;
 using Workers.Postgres.Dashboard;
 
 namespace Workers.Dashboard.Enqueue;
@@ -56,12 +57,12 @@ public sealed class EnqueueJob(DashboardEnqueue enqueue, AuditLog audit)
     }
 
     /// <summary>
-    /// A database error that may pass by itself: the ones the dashboard answers 503 for
-    /// (<see cref="ApiErrorMiddleware.DatabaseUnavailable"/>) and the ones Npgsql calls transient
-    /// (serialization failure, deadlock, lock not available).
+    /// A database error that may pass by itself: the project's one rule (<see cref="PostgresErrors.IsTransient"/>,
+    /// which the workers' retries use too), and the outages the dashboard answers 503 for
+    /// (<see cref="ApiErrorMiddleware.DatabaseUnavailable"/>).
     /// </summary>
     public static bool IsTransient(Exception e) =>
-        ApiErrorMiddleware.DatabaseUnavailable(e) || e is NpgsqlException { IsTransient: true };
+        PostgresErrors.IsTransient(e) || ApiErrorMiddleware.DatabaseUnavailable(e);
 
     /// <summary>Writes each phase to the job's parameters, where the Enqueue page reads it.</summary>
     private sealed class JobProgress(PerformContext? context) : IProgress<string>
