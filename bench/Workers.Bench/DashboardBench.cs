@@ -4,17 +4,22 @@ using System.Globalization;
 using System.Net;
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using Hangfire.Common;
+using Microsoft.Extensions.DependencyInjection;
 using Workers.Cli.Hosting;
-using Workers.Core.Corpora;
+using Workers.Core.Options;
 using Workers.Dashboard;
+using Workers.Dashboard.Enqueue;
 using Workers.Postgres.Corpora;
+using Workers.Postgres.Dashboard;
 using Workers.Bench.Sql;
 
 namespace Workers.Bench;
 
 /// <summary>
 /// `workers-bench dashboard`: page latency at the scale of issue 5. A 27,000-hour, 400,000-file
-/// manifest corpus (about 58,000 shards) is enqueued, then put in a mid-run state by set-based SQL:
+/// manifest corpus (about 58,000 shards) is enqueued through the dashboard's Hangfire enqueue job
+/// (timed: issue 12 wants it under 60 s), then put in a mid-run state by set-based SQL:
 /// 40% of shards succeeded (attempts, segments), a few hundred running, 600 dead with three failed
 /// attempts each, 2,000 failed files, 200 workers on 25 nodes with GPU telemetry. The dashboard runs
 /// in this process on Kestrel (loopback, a free port) and every page and API is fetched through real
@@ -40,18 +45,27 @@ public static class DashboardBench
         if (requests < 1) throw new ArgumentException("--requests must be at least 1");
         var db = await ctx.DatabaseAsync(ct);
         var name = $"bench-dashboard-{ctx.Time.GetUtcNow():yyyyMMddHHmmss}";
-        var sw = Stopwatch.StartNew();
-        var corpusId = await SeedCorpusAsync(ctx, db, name, fileCount, hours, ct);
-        var seeded = await SeedStateAsync(db, corpusId, ct);
-        Console.WriteLine($"seeded corpus '{name}': {seeded.Shards:N0} shards ({seeded.Succeeded:N0} succeeded, {seeded.Running:N0} running, {seeded.Dead:N0} dead), " +
-                          $"{seeded.Segments:N0} segments, {seeded.FileFailures:N0} failed files, {seeded.Workers} workers, in {sw.Elapsed.TotalSeconds:0.0} s");
+        // The manifest lies in a folder of its own, the dashboard's only Corpus:AllowedRoots.
+        var dir = Directory.CreateTempSubdirectory("workers-bench-").FullName;
+        long? corpusId = null;
         try
         {
-            await using var app = DashboardApp.Build(new DashboardHost(db, ctx.Queue, ctx.Time, new DashboardOptions()), ["http://127.0.0.1:0"],
-                b => b.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning));
+            var manifest = Path.Combine(dir, name + ".jsonl");
+            await BenchCommand.WriteManifestAsync(manifest, fileCount, hours);
+            await using var app = DashboardApp.Build(
+                new DashboardHost(db, ctx.Queue, ctx.Time, new DashboardOptions()) { Corpus = new CorpusOptions { AllowedRoots = [dir] } },
+                ["http://127.0.0.1:0"], b => b.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning).AddFilter("Hangfire", LogLevel.Warning));
             await app.StartAsync(ct);
             var baseUrl = app.Urls.First();
             using var http = new HttpClient { BaseAddress = new Uri(baseUrl), Timeout = TimeSpan.FromMinutes(2) };
+
+            var sw = Stopwatch.StartNew();
+            (corpusId, var result) = await EnqueueThroughJobAsync(app.Services, db, Path.GetFileName(manifest), name, ct);
+            Console.WriteLine($"enqueued the {fileCount:N0}-file manifest through the dashboard's enqueue job (Hangfire, queue control) in {sw.Elapsed.TotalSeconds:0.0} s: {result}");
+            sw.Restart();
+            var seeded = await SeedStateAsync(db, corpusId.Value, ct);
+            Console.WriteLine($"seeded corpus '{name}': {seeded.Shards:N0} shards ({seeded.Succeeded:N0} succeeded, {seeded.Running:N0} running, {seeded.Dead:N0} dead), " +
+                              $"{seeded.Segments:N0} segments, {seeded.FileFailures:N0} failed files, {seeded.Workers} workers, in {sw.Elapsed.TotalSeconds:0.0} s");
 
             var aShard = seeded.SampleShard;
             var aDead = seeded.SampleDead;
@@ -89,10 +103,11 @@ public static class DashboardBench
         }
         finally
         {
+            Directory.Delete(dir, true);
             if (keep) Console.WriteLine($"kept corpus '{name}' and its bench workers (node00..node24)");
             else
             {
-                await new CorpusAdmin(db, ctx.Time).DeleteAsync(corpusId, CancellationToken.None);
+                if (corpusId is { } id) await new CorpusAdmin(db, ctx.Time).DeleteAsync(id, CancellationToken.None);
                 await using var del = BenchSql.Command(db, "BenchWorkersDelete");
                 await del.ExecuteNonQueryAsync(CancellationToken.None);
             }
@@ -100,18 +115,33 @@ public static class DashboardBench
         return ExitCodes.Ok;
     }
 
-    /// <summary>The same manifest as `workers-bench enqueue`, written through the real enqueue path.</summary>
-    private static async Task<long> SeedCorpusAsync(CliContext ctx, NpgsqlDataSource db, string name, int fileCount, double hours, CancellationToken ct)
+    /// <summary>
+    /// The same manifest as `workers-bench enqueue`, enqueued as the Enqueue page's confirm does: the
+    /// instant checks, then <see cref="EnqueueJob"/> on the dashboard's Hangfire server, waited for.
+    /// </summary>
+    private static async Task<(long CorpusId, string Result)> EnqueueThroughJobAsync(IServiceProvider services, NpgsqlDataSource db, string manifest,
+        string name, CancellationToken ct)
     {
-        var dir = Directory.CreateTempSubdirectory("workers-bench-").FullName;
-        try
+        var input = await services.GetRequiredService<DashboardEnqueue>().CheckAsync(new EnqueueInput(manifest, name), ct);
+        var jobId = services.GetRequiredService<EnqueueJobs>().Start(input, new Actor("bench", null));
+        var storage = services.GetRequiredService<Hangfire.JobStorage>();
+        while (true)
         {
-            var manifest = Path.Combine(dir, "manifest.jsonl");
-            await BenchCommand.WriteManifestAsync(manifest, fileCount, hours);
-            var plan = await EnqueuePlanner.PlanAsync(ManifestReader.Read(manifest), probe: null, 30 * 60, ct);
-            return await new CorpusWriter(db, ctx.Time).WriteAsync(plan, new EnqueueRequest(name, MaxAttempts: ctx.Queue.MaxAttempts), ct);
+            using (var c = storage.GetConnection())
+                switch (c.GetStateData(jobId))
+                {
+                    case { Name: "Succeeded" } done:
+                        await using (var cmd = BenchSql.Command(db, "CorpusIdByName"))
+                        {
+                            cmd.Parameters.AddWithValue("n", name);
+                            return ((long)(await cmd.ExecuteScalarAsync(ct))!, SerializationHelper.Deserialize<string>(done.Data["Result"]));
+                        }
+                    case { Name: "Failed" or "Deleted" or "Scheduled" } other:
+                        throw new InvalidOperationException($"The bench's enqueue job {jobId} ended {other.Name}: {other.Reason} " +
+                                                            string.Join(" ", other.Data.Select(kv => $"{kv.Key}={kv.Value}")));
+                }
+            await Task.Delay(100, ct); // polls Hangfire's storage: the job runs on its server's own threads
         }
-        finally { Directory.Delete(dir, true); }
     }
 
     private sealed record Seeded(long Shards, long Succeeded, long Running, long Dead, long Segments, long FileFailures, int Workers, long SampleShard, long SampleDead, long MidShard);

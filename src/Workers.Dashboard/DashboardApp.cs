@@ -12,6 +12,7 @@ using Workers.Core.Corpora;
 using Workers.Core.Options;
 using Workers.Dashboard.Api;
 using Workers.Dashboard.Enqueue;
+using Workers.Dashboard.Export;
 using Workers.Dashboard.Metrics;
 using Workers.Dashboard.Pages;
 using Workers.Dashboard.Security;
@@ -73,6 +74,7 @@ public static class DashboardApp
         s.AddSingleton(new WorkerRegistry(host.Database, host.Time));
         s.AddSingleton<IDurationProbe>(new AudioDurationProbe(host.Corpus.Limits));
         s.AddSingleton<DashboardEnqueue>();
+        s.AddSingleton<Workers.Dashboard.Export.ICorpusExport>(new Workers.Dashboard.Export.LibraryCorpusExport(host.Database));
         HangfireSetup.AddServices(s, host);
         // Keys in memory: tokens die with the process (a reload fetches new ones), and nothing is
         // written to disk. Several dashboard instances behind one balancer would need a shared key ring.
@@ -110,6 +112,7 @@ public static class DashboardApp
         MetricsEndpoint.Map(app);
         HtmlPages.Map(app);
         EnqueueEndpoints.Map(app);
+        ExportEndpoints.Map(app);
         app.Lifetime.ApplicationStarted.Register(() => HangfireSetup.AddRecurringJobs(app.Services));
         return app;
     }

@@ -35,6 +35,16 @@ public sealed partial class DashboardOptions
     /// </summary>
     /// <value>The default value is 2.</value>
     public int JobWorkers { get; set; } = 2;
+
+    /// <summary>
+    /// The folder exports started from the dashboard's Export page are written under: each export
+    /// job writes to its own folder <c>job-ID</c> in it (segments.jsonl, and audio/ with segment
+    /// audio), named by the job; nobody types a path. An absolute path of an existing folder.
+    /// </summary>
+    /// <value>The default value is empty: exporting from the dashboard is off.</value>
+    public string ExportRoot { get; set; } = "";
+
+    /// <summary>
     /// Host names (or IP addresses) browsers may use to reach the dashboard from other machines,
     /// e.g. <c>workers.example.org</c>; no scheme, port or path. Loopback names (<c>localhost</c>,
     /// <c>127.0.0.1</c>, <c>[::1]</c>) are always allowed. A request naming any other host is refused
@@ -61,6 +71,8 @@ public sealed partial class DashboardOptions
             problems.Add($"Dashboard:HangfireSchema '{HangfireSchema}' is not a plain lower-case PostgreSQL name (letters, digits, '_', at most 63, starting with a letter or '_').");
         if (JobWorkers is < 0 or > 64)
             problems.Add($"Dashboard:JobWorkers is {JobWorkers}; use 0 (no Hangfire server in this process) to 64.");
+        if (ExportRoot is { Length: > 0 } export && (!Path.IsPathFullyQualified(export) || !Directory.Exists(export)))
+            problems.Add($"Dashboard:ExportRoot '{export}' is not an absolute path of an existing folder; create the folder (writable by this process) or leave it empty to turn export from the dashboard off.");
         for (var i = 0; i < AllowedHosts.Count; i++)
         {
             var h = AllowedHosts[i] ?? "";

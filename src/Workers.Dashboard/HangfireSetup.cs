@@ -7,6 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
 using Workers.Postgres.Queue;
 using Workers.Dashboard.Enqueue;
+using Workers.Dashboard.Export;
 using Workers.Dashboard.Maintenance;
 using Workers.Dashboard.Pages;
 using Workers.Dashboard.Security;
@@ -24,7 +25,7 @@ namespace Workers.Dashboard;
 /// </summary>
 public static class HangfireSetup
 {
-    /// <summary>Control-plane work started from the dashboard (enqueue).</summary>
+    /// <summary>Control-plane work started from the dashboard (enqueue, export).</summary>
     public const string ControlQueue = "control";
 
     /// <summary>Periodic maintenance (recurring jobs): not latency-critical.</summary>
@@ -65,6 +66,8 @@ public static class HangfireSetup
             .UseRecommendedSerializerSettings());
         s.AddSingleton<EnqueueJobs>();
         s.AddTransient<EnqueueJob>();
+        s.AddSingleton<ExportJobs>();
+        s.AddTransient<ExportJob>();
         // One per process: it remembers when this process last asked whether a prune is due.
         s.AddSingleton(new QueueMaintenance(host.Database, host.Retention, host.Time));
         s.AddTransient<RetentionPruneJob>();

@@ -41,6 +41,9 @@ public sealed partial class DashboardScenario : IAsyncDisposable
     public TestSchema Db => _db;
     public IPage Page { get; }
     public string BaseUrl { get; }
+    /// <summary>Dashboard:ExportRoot of the dashboard: export jobs write under it.</summary>
+    public string Exports => Path.Combine(_dir, "exports");
+
     /// <summary>Corpus:AllowedRoots:0 of the dashboard; corpora are generated below it.</summary>
     public string Root => Path.Combine(_dir, "root");
     public string Artifacts { get; }
@@ -55,6 +58,7 @@ public sealed partial class DashboardScenario : IAsyncDisposable
         var db = await pg.CreateSchemaAsync();
         var dir = Directory.CreateTempSubdirectory("workers-browser-").FullName;
         Directory.CreateDirectory(Path.Combine(dir, "root"));
+        Directory.CreateDirectory(Path.Combine(dir, "exports"));
         var artifacts = Path.Combine(Models.RepositoryRoot, "artifacts", "browser", test);
         if (Directory.Exists(artifacts)) Directory.Delete(artifacts, true);
         Directory.CreateDirectory(artifacts);
@@ -65,6 +69,7 @@ public sealed partial class DashboardScenario : IAsyncDisposable
             ["Dashboard__HangfireSchema"] = db.Name + "_hangfire",
             ["Models__Root"] = Models.Root,
             ["Corpus__AllowedRoots__0"] = Path.Combine(dir, "root"),
+            ["Dashboard__ExportRoot"] = Path.Combine(dir, "exports"),
             ["Queue__MaxAttempts"] = "1",
             ["Queue__PollSeconds"] = "1",
             ["Fleet__NodeName"] = "browser-node",

@@ -106,6 +106,31 @@ public sealed class EnqueueToRerunScenarioTests(PostgresFixture pg)
             await s.ScreenshotAsync("overview-complete");
             await run;
 
+            // Export the finished corpus from the Export page: a Hangfire job running `workers export`'s
+            // writers inside `workers serve`, into its own folder; the page links the JSONL.
+            await page.GotoAsync("/export");
+            var exportForm = page.Locator("#export-form");
+            await exportForm.Locator("[name=\"corpus\"]").FillAsync("lectures");
+            await exportForm.Locator("[name=\"audio\"]").SelectOptionAsync("wav");
+            await s.SubmitAsync(page.Locator("#export"));
+            await page.WaitForURLAsync(new Regex(@"/jobs/details/\d+$"));
+            await Expect(page.Locator("body")).ToContainTextAsync("Export corpus lectures");
+            await s.ExpectJobStateAsync("Succeeded");
+            await s.ScreenshotAsync("export-job-succeeded");
+            await page.GotoAsync("/export");
+            var segments = await s.ScalarAsync("SELECT count(*) FROM segments");
+            Assert.True(segments > 0);
+            await Expect(page.Locator("#export-jobs [data-field=\"progress\"]").First).ToContainTextAsync($"done: exported {segments} segments");
+            var download = page.Locator("#export-jobs [data-field=\"download\"]").First;
+            var href = await download.GetAttributeAsync("href");
+            var jsonl = await page.APIRequest.GetAsync(href!);
+            Assert.Equal(200, jsonl.Status);
+            var lines = (await jsonl.TextAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal(segments, lines.Length);
+            var jobFolder = Assert.Single(Directory.GetDirectories(s.Exports));
+            Assert.Equal(segments, Directory.GetFiles(Path.Combine(jobFolder, "audio"), "*.wav", SearchOption.AllDirectories).Length);
+            await s.ScreenshotAsync("export-jobs");
+
             // The rest of the UI, for the record: Hangfire's home with our shard metrics, its jobs and recurring pages, fleet, audit.
             foreach (var (url, name) in new[] { ("/", "hangfire-home"), ("/jobs/succeeded", "hangfire-succeeded"), ("/recurring", "hangfire-recurring"), ("/fleet", "fleet"), ("/audit", "audit") })
             {

@@ -73,6 +73,9 @@ SELECT (SELECT count(*) FROM shards WHERE corpus_id = @c) AS shards,
        (SELECT coalesce(min(id), 0) FROM shards WHERE corpus_id = @c AND state = 'dead') AS sample_dead,
        (SELECT coalesce(percentile_disc(0.5) WITHIN GROUP (ORDER BY id), 0) FROM shards WHERE corpus_id = @c) AS mid_shard;
 
+-- name: CorpusIdByName
+SELECT id FROM corpora WHERE name = @n;
+
 -- name: ShardsCount
 SELECT count(*) FROM shards WHERE corpus_id = @c;
 

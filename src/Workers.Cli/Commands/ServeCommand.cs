@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using Workers.Cli.Hosting;
 using Workers.Core.Options;
 using Workers.Dashboard;
+using Workers.Dashboard.Export;
 using Workers.Dashboard.Security;
 using Workers.Fleet.Housekeeping;
 

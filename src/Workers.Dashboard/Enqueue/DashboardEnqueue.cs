@@ -15,7 +15,8 @@ public sealed record EnqueueOutcome(string Name, ConfinedFolder Folder, EnqueueI
     double FleetRate, double? EstimatedSeconds, long? CorpusId);
 
 /// <summary>
-/// The dashboard's enqueue: the path confined to Corpus:AllowedRoots, then exactly what
+/// The dashboard's enqueue: the path (a folder, or a JSONL manifest listing files in its own folder)
+/// confined to Corpus:AllowedRoots, then exactly what
 /// `workers enqueue` does (EnqueueSettings rules, EnqueuePlanner.PlanSourceAsync with the
 /// AudioDurationProbe, CorpusWriter). A preview writes nothing and gives up after
 /// Corpus:ScanTimeoutSeconds; a confirm scans again (files may have changed since the preview) and
@@ -65,13 +66,52 @@ public sealed class DashboardEnqueue(DashboardHost host, DashboardReader reader,
     private (ConfinedFolder Folder, EnqueueSettings Settings, string Name) Settle(EnqueueInput input)
     {
         if (_confinement is null) throw new ApiException(403, OffMessage);
-        var folder = _confinement.Resolve(input.Path);
+        var folder = Confine(_confinement, input.Path);
         var settings = new EnqueueSettings(string.IsNullOrWhiteSpace(input.Name) ? null : input.Name.Trim(), input.ShardMinutes,
             input.Pipeline, input.Queue, input.Priority);
         var name = settings.CorpusName(folder.FullPath);
         var problems = settings.Validate(name, host.Pipelines, f => f);
         if (problems.Count > 0) throw new ApiException(400, string.Join(" ", problems));
         return (folder, settings, name);
+    }
+
+    /// <summary>
+    /// A folder (<see cref="PathConfinement.Resolve"/>), or a JSONL manifest: a regular file named
+    /// <c>*.jsonl</c> (not a symlink) in a folder that passes the same confinement. Its
+    /// <see cref="ConfinedFolder.RealPath"/> is then the manifest's.
+    /// </summary>
+    private static ConfinedFolder Confine(PathConfinement confinement, string? requested)
+    {
+        var trimmed = requested?.Trim();
+        if (trimmed is null || !trimmed.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase)) return confinement.Resolve(requested);
+        var dir = Path.GetDirectoryName(trimmed);
+        var folder = confinement.Resolve(string.IsNullOrEmpty(dir) ? "." : dir);
+        var name = Path.GetFileName(trimmed);
+        var real = Path.Combine(folder.RealPath, name);
+        if (Directory.Exists(real)) return confinement.Resolve(requested); // a folder that happens to be named *.jsonl
+        var info = new FileInfo(real);
+        if (info.LinkTarget is not null)
+            throw new ApiException(400, $"'{requested}' is a symlink. Give the manifest file itself (a symlink may lead outside the allowed corpus roots).");
+        if (!info.Exists)
+            throw new ApiException(400, $"Manifest '{requested}' does not exist in {folder.RealPath}. Check the spelling; relative paths start at {confinement.Roots[0]}.");
+        return new ConfinedFolder(requested!, Path.Combine(folder.FullPath, name), real, folder.Root);
+    }
+
+    /// <summary>
+    /// Reads a manifest (durations trusted, nothing probed) and refuses one that lists files outside
+    /// its own folder: from the dashboard, only what lies under Corpus:AllowedRoots may be enqueued.
+    /// </summary>
+    private async Task<EnqueuePlan> PlanManifestAsync(ConfinedFolder manifest, double targetSeconds, CancellationToken ct)
+    {
+        var listing = ManifestReader.Read(manifest.RealPath, host.Corpus.Limits);
+        // ManifestReader stores a file inside the manifest's folder relative to it, any other absolute.
+        var outside = listing.Files.Where(f => Path.IsPathRooted(f.Path)).Select(f => f.Path).Take(3).ToList();
+        if (outside.Count > 0)
+            throw new ApiException(400,
+                $"Manifest '{manifest.Requested}' lists files outside its folder {Path.GetDirectoryName(manifest.RealPath)} (e.g. {string.Join(", ", outside.Select(p => $"'{p}'"))}); " +
+                "nothing was written. From the dashboard a manifest may list only files in its own folder and below (which lies under Corpus:AllowedRoots): " +
+                "put the manifest in a folder that holds all its files, with paths relative to it, or enqueue it with `workers enqueue` on a shell.");
+        return await EnqueuePlanner.PlanAsync(listing, probe, targetSeconds, ct, host.Corpus.Limits);
     }
 
     private async Task<EnqueueOutcome> PlanAsync(EnqueueInput input, Func<EnqueuePlan, ConfinedFolder, string, CancellationToken, Task<long>>? write,
@@ -89,7 +129,9 @@ public sealed class DashboardEnqueue(DashboardHost host, DashboardReader reader,
         EnqueuePlan plan;
         try
         {
-            plan = await EnqueuePlanner.PlanSourceAsync(folder.RealPath, probe, settings.ShardMinutes * 60, timeout.Token, host.Corpus.Limits);
+            plan = File.Exists(folder.RealPath)
+                ? await PlanManifestAsync(folder, settings.ShardMinutes * 60, timeout.Token)
+                : await EnqueuePlanner.PlanSourceAsync(folder.RealPath, probe, settings.ShardMinutes * 60, timeout.Token, host.Corpus.Limits);
         }
         catch (CorpusSourceException e)
         {

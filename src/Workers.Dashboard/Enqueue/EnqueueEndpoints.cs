@@ -150,10 +150,11 @@ public static class EnqueueEndpoints
         if (error is not null) h.Append("<p id=\"enqueue-error\" class=\"err\" style=\"white-space:normal\">").Append(E(error)).Append("</p>");
 
         h.Append("<p>Folders under ").Append(E(string.Join(", ", enqueue.Options.AllowedRoots)))
-            .Append(" (a relative path starts at the first). Audio files are found recursively; nothing is written until you confirm the preview.</p>");
+            .Append(" (a relative path starts at the first). Audio files are found recursively; nothing is written until you confirm the preview. ")
+            .Append("A JSONL manifest (<code>{\"path\": ..., \"duration\": seconds}</code> a line) under them works too, when every file it lists lies in its folder.</p>");
         h.Append($"<form id=\"enqueue-form\" method=\"post\" action=\"{E(ctx.Request.PathBase)}/enqueue\">");
         Hidden(h, token.FormFieldName, token.RequestToken ?? "");
-        Input(h, "path", "folder", input.Path ?? "", 50);
+        Input(h, "path", "folder or .jsonl manifest", input.Path ?? "", 50);
         Input(h, "name", "name (default: the folder's)", input.Name ?? "", 20);
         Input(h, "shard_minutes", "shard minutes", N(input.ShardMinutes, "0.###"), 5);
         Input(h, "pipeline", "pipeline (" + string.Join(", ", enqueue.Pipelines) + ")", input.Pipeline, 10);

@@ -19,14 +19,18 @@ public sealed class EnqueueJobs(IBackgroundJobClient client, JobStorage storage)
         client.Enqueue<EnqueueJob>(j => j.RunAsync(input.Name!, input, actor, null, CancellationToken.None));
 
     /// <summary>The newest enqueue jobs, whatever their state, newest first.</summary>
-    public IReadOnlyList<EnqueueJobRow> Recent()
+    public IReadOnlyList<EnqueueJobRow> Recent() => RecentOf(storage, typeof(EnqueueJob), EnqueueJob.ProgressParameter);
+
+    /// <summary>The newest jobs of <paramref name="jobType"/> (queue control, first argument the corpus), whatever their state,
+    /// newest first, each with its <paramref name="progressParameter"/>.</summary>
+    internal static IReadOnlyList<EnqueueJobRow> RecentOf(JobStorage storage, Type jobType, string progressParameter)
     {
         var api = storage.GetMonitoringApi();
         var rows = new List<EnqueueJobRow>();
         void Add<T>(JobList<T> list, string state, Func<T, Job?> job, Func<T, DateTime?> at)
         {
             foreach (var (id, dto) in list)
-                if (job(dto) is { Type: var t, Args: [string corpus, ..] } && t == typeof(EnqueueJob))
+                if (job(dto) is { Type: var t, Args: [string corpus, ..] } && t == jobType)
                     rows.Add(new EnqueueJobRow(id, state, corpus, null, at(dto)));
         }
         Add(api.EnqueuedJobs(HangfireSetup.ControlQueue, 0, Shown), "Enqueued", d => d.Job, d => d.EnqueuedAt);
@@ -37,6 +41,6 @@ public sealed class EnqueueJobs(IBackgroundJobClient client, JobStorage storage)
         Add(api.ScheduledJobs(0, Shown), "Scheduled (retry)", d => d.Job, d => d.EnqueueAt);
         using var connection = storage.GetConnection();
         return [.. rows.OrderByDescending(r => r.At).Take(Shown)
-            .Select(r => r with { Progress = connection.GetJobParameter(r.Id, EnqueueJob.ProgressParameter) is { } raw ? SerializationHelper.Deserialize<string>(raw) : null })];
+            .Select(r => r with { Progress = connection.GetJobParameter(r.Id, progressParameter) is { } raw ? SerializationHelper.Deserialize<string>(raw) : null })];
     }
 }

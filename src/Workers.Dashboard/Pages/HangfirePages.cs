@@ -6,6 +6,7 @@ using Hangfire.Dashboard.Pages;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Workers.Dashboard.Enqueue;
+using Workers.Dashboard.Export;
 using Workers.Postgres.Dashboard;
 
 namespace Workers.Dashboard.Pages;
@@ -36,6 +37,7 @@ public static class HangfirePages
     [
         ("/corpora", OverviewPage.LoadAsync),
         ("/enqueue", EnqueueEndpoints.LoadAsync),
+        ("/export", ExportEndpoints.LoadAsync),
         ("/shards", ShardPages.ListAsync),
         ("/shards/(?<id>[0-9]{1,18})", ShardPages.DetailAsync),
         ("/failures", FailuresPage.LoadAsync),

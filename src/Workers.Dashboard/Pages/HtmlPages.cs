@@ -23,7 +23,7 @@ public static class HtmlPages
     /// <summary>Our entries in Hangfire's navigation menu, in order, after its own (Jobs, Retries, Recurring Jobs, Servers).</summary>
     internal static readonly (string Href, string Text)[] NavLinks =
     [
-        ("/corpora", "Corpora"), ("/enqueue", "Enqueue"), ("/shards", "Shards"), ("/failures", "Failures"), ("/fleet", "Fleet"), ("/audit", "Audit"),
+        ("/corpora", "Corpora"), ("/enqueue", "Enqueue"), ("/export", "Export"), ("/shards", "Shards"), ("/failures", "Failures"), ("/fleet", "Fleet"), ("/audit", "Audit"),
     ];
 
     /// <summary>The script of the corpora page, served as a file (the CSP forbids inline script).</summary>

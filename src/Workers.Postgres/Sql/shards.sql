@@ -170,8 +170,11 @@ SELECT id FROM cancelled;
 -- The shard filter of the dashboard's list (DashboardShardsPage) and of re-run by filter
 -- (ShardsRerunDeadByFilter), written once so the two always select the same shards. Every part
 -- is optional (NULL). worker/node match any attempt of the shard (a shard_attempts primary-key
--- probe per shard); file finds matching paths first (a scan of the corpus's files), then their
--- shards through shard_items_file.
+-- probe per shard); file finds matching paths first, then their shards through shard_items_file.
+-- The file match is a case-insensitive substring (LIKE's % _ \ in it are escaped, so they match
+-- themselves), written as `lower(path) LIKE pattern` so that the trigram index files_path_trgm
+-- (migration 010) serves it: the pattern is a constant when the statement is planned with its
+-- values, so only the matching paths are read, not every path of the corpus.
   AND (@corpus_id::bigint IS NULL OR s.corpus_id = @corpus_id::bigint)
   AND (@queue::text IS NULL OR s.queue = @queue::text)
   AND (@worker::text IS NULL OR EXISTS (SELECT 1 FROM shard_attempts a WHERE a.shard_id = s.id AND a.worker = @worker::text))
@@ -181,7 +184,7 @@ SELECT id FROM cancelled;
         FROM files f
         JOIN shard_items i ON i.corpus_id = f.corpus_id AND i.file_index = f.file_index
         WHERE (@corpus_id::bigint IS NULL OR f.corpus_id = @corpus_id::bigint)
-          AND strpos(lower(f.path), lower(@file::text)) > 0))
+          AND lower(f.path) LIKE '%' || replace(replace(replace(lower(@file::text), '\', '\\'), '%', '\%'), '_', '\_') || '%'))
 
 -- name: ShardsRerunDeadByFilter
 -- Set-based re-run of every DEAD shard matching the filter (the same filter as the dashboard's

@@ -87,6 +87,134 @@ public sealed class EnqueueJobTests(PostgresFixture pg) : IDisposable
     }
 
     [Fact]
+    public async Task A_transient_database_error_is_retried_and_the_retry_enqueues_the_corpus_once()
+    {
+        var corpus = MakeFolders();
+        var probe = new HeldProbe();
+        await using var db = await pg.CreateSchemaAsync();
+        await using var d = await TestDashboard.StartAsync(db, corpus: corpus, services: s => s.AddSingleton<IDurationProbe>(probe));
+
+        var jobId = await ConfirmAsync(d, "flaky");
+        await probe.Entered.WaitAsync();
+        // The write will wait on this lock; its backend is then terminated, as a server restart or a
+        // failover would (57P01 admin_shutdown): a transient error.
+        await using (var conn = await db.DataSource.OpenConnectionAsync())
+        await using (var tx = await conn.BeginTransactionAsync())
+        {
+            await using (var lockCmd = new Npgsql.NpgsqlCommand("LOCK TABLE corpora IN ACCESS EXCLUSIVE MODE", conn, tx))
+                await lockCmd.ExecuteNonQueryAsync();
+            probe.Release.SetResult();
+            await using var waiting = new Npgsql.NpgsqlCommand(
+                "SELECT pid FROM pg_locks WHERE NOT granted AND relation = 'corpora'::regclass LIMIT 1", conn, tx);
+            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            int? pid = null;
+            while (pid is null)
+            {
+                pid = await waiting.ExecuteScalarAsync(limit.Token) as int?;
+                if (pid is null) await Task.Delay(50, limit.Token);
+            }
+            await using var kill = new Npgsql.NpgsqlCommand("SELECT pg_terminate_backend(@pid)", conn, tx);
+            kill.Parameters.AddWithValue("pid", pid.Value);
+            await kill.ExecuteScalarAsync();
+            await tx.RollbackAsync();
+        }
+
+        // Hangfire scheduled a retry (AutomaticRetry) instead of failing the job; nothing was written.
+        var scheduled = await d.WaitForJobAsync(jobId, "Scheduled");
+        Assert.Equal(0L, await Written(db));
+        using (var c = d.Services.GetRequiredService<JobStorage>().GetConnection())
+        {
+            Assert.Contains("The database failed while enqueueing 'flaky'", c.GetStateData(jobId).Reason);
+            Assert.Equal("1", c.GetJobParameter(jobId, "RetryCount"));
+        }
+        Assert.True(scheduled.ContainsKey("EnqueueAt"));
+
+        // Hangfire's "Enqueue now" on its Scheduled page instead of waiting 15 s: the retry writes the corpus.
+        using (var now = await d.PostFormAsync("/jobs/scheduled/enqueue", [new("jobs[]", jobId)]))
+            Assert.True(now.IsSuccessStatusCode, $"{(int)now.StatusCode} {await now.Content.ReadAsStringAsync()}");
+        await d.WaitForJobAsync(jobId, "Succeeded");
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM corpora WHERE name = 'flaky'"));
+        Assert.Equal(1L, await db.ScalarAsync<long>("SELECT count(*) FROM audit_log WHERE action = 'corpus.enqueue'"));
+    }
+
+    [Fact]
+    public async Task A_database_error_that_is_not_transient_fails_the_job_at_once_without_retries()
+    {
+        var corpus = MakeFolders();
+        var probe = new HeldProbe();
+        await using var db = await pg.CreateSchemaAsync();
+        await using var d = await TestDashboard.StartAsync(db, corpus: corpus, services: s => s.AddSingleton<IDurationProbe>(probe));
+
+        var jobId = await ConfirmAsync(d, "refused");
+        await probe.Entered.WaitAsync();
+        // A constraint the write breaks (23514 check_violation): retrying would break it again.
+        await using (var cmd = db.DataSource.CreateCommand("ALTER TABLE corpora ADD CONSTRAINT test_refuses_corpora CHECK (false) NOT VALID"))
+            await cmd.ExecuteNonQueryAsync();
+        probe.Release.SetResult();
+
+        var failed = await d.WaitForJobAsync(jobId, "Failed");
+        Assert.Contains("PostgresException", failed["ExceptionType"]);
+        Assert.Contains("test_refuses_corpora", failed["ExceptionMessage"]);
+        using (var c = d.Services.GetRequiredService<JobStorage>().GetConnection())
+            Assert.Null(c.GetJobParameter(jobId, "RetryCount"));
+        Assert.Equal(0L, await Written(db));
+    }
+
+    [Fact]
+    public async Task A_jsonl_manifest_under_the_roots_enqueues_through_the_job_without_probing()
+    {
+        var corpus = MakeFolders();
+        var probe = new HeldProbe(); // never released: a manifest's durations are trusted, nothing is probed
+        var manifest = Path.Combine(Root, "lists", "m.jsonl");
+        Directory.CreateDirectory(Path.GetDirectoryName(manifest)!);
+        File.WriteAllLines(manifest, ["{\"path\": \"a/1.flac\", \"duration\": 30}", "{\"path\": \"b/2.flac\", \"duration\": 90}"]);
+        await using var db = await pg.CreateSchemaAsync();
+        await using var d = await TestDashboard.StartAsync(db, corpus: corpus, services: s => s.AddSingleton<IDurationProbe>(probe));
+
+        using (var preview = await d.PostFormAsync("/enqueue", [new("path", "lists/m.jsonl")]))
+        {
+            var html = await preview.Content.ReadAsStringAsync();
+            Assert.True(preview.StatusCode == HttpStatusCode.OK, html);
+            Assert.Contains("<td data-field=\"files\">2</td>", html);
+        }
+        using var r = await d.PostFormAsync("/enqueue", [new("path", "lists/m.jsonl"), new("shard_minutes", "1"), new("confirm", "1")]);
+        Assert.Equal(HttpStatusCode.SeeOther, r.StatusCode);
+        var jobId = Uri.UnescapeDataString(r.Headers.Location!.OriginalString["/jobs/details/".Length..]);
+        await d.WaitForJobAsync(jobId, "Succeeded");
+        Assert.False(probe.Entered.TryTake()); // never signalled: nothing was probed
+        Assert.Equal("manifest 2 120", await db.ScalarAsync<string>("SELECT source_kind || ' ' || files || ' ' || audio_seconds FROM corpora WHERE name = 'm'"));
+        Assert.Equal(new[] { "a/1.flac", "b/2.flac" }, (await db.ScalarAsync<string[]>("SELECT array_agg(path ORDER BY file_index) FROM files")));
+    }
+
+    [Fact]
+    public async Task A_manifest_listing_files_outside_its_folder_or_reached_through_a_symlink_is_refused_before_anything_is_written()
+    {
+        var corpus = MakeFolders();
+        var lists = Path.Combine(Root, "lists");
+        Directory.CreateDirectory(lists);
+        File.WriteAllLines(Path.Combine(lists, "escapes.jsonl"), ["{\"path\": \"ok.flac\", \"duration\": 30}", "{\"path\": \"../../secret.flac\", \"duration\": 30}"]);
+        File.WriteAllLines(Path.Combine(_base, "outside.jsonl"), ["{\"path\": \"x.flac\", \"duration\": 30}"]);
+        File.CreateSymbolicLink(Path.Combine(lists, "link.jsonl"), Path.Combine(_base, "outside.jsonl"));
+        await using var db = await pg.CreateSchemaAsync();
+        await using var d = await TestDashboard.StartAsync(db, corpus: corpus);
+
+        foreach (var (path, expected) in new[]
+                 {
+                     ("lists/escapes.jsonl", "lists files outside its folder"),
+                     ("lists/link.jsonl", "is a symlink"),
+                     ("lists/missing.jsonl", "does not exist"),
+                     (Path.Combine(_base, "outside.jsonl"), "outside the allowed corpus roots"),
+                 })
+        {
+            using var r = await d.PostFormAsync("/enqueue", [new("path", path), new("confirm", path == "lists/escapes.jsonl" ? "0" : "1")]);
+            var html = await r.Content.ReadAsStringAsync();
+            Assert.True(r.StatusCode == HttpStatusCode.BadRequest, $"{path}: {(int)r.StatusCode} {html}");
+            Assert.Contains(expected, System.Net.WebUtility.HtmlDecode(html));
+        }
+        Assert.Equal(0L, await Written(db));
+    }
+
+    [Fact]
     public async Task A_confirm_with_a_bad_path_or_taken_name_is_answered_at_once_and_starts_no_job()
     {
         var corpus = MakeFolders();

@@ -9,7 +9,7 @@ internal static class PageAssert
     /// <summary>Our items in Hangfire's navigation menu, and two of its own.</summary>
     public static readonly (string Href, string Text)[] NavLinks =
     [
-        ("/corpora", "Corpora"), ("/enqueue", "Enqueue"), ("/shards", "Shards"), ("/failures", "Failures"), ("/fleet", "Fleet"), ("/audit", "Audit"),
+        ("/corpora", "Corpora"), ("/enqueue", "Enqueue"), ("/export", "Export"), ("/shards", "Shards"), ("/failures", "Failures"), ("/fleet", "Fleet"), ("/audit", "Audit"),
         ("/jobs/enqueued", "Jobs"), ("/recurring", "Recurring Jobs"),
     ];
 
