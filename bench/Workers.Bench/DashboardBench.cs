@@ -133,7 +133,7 @@ public static class DashboardBench
                     case { Name: "Succeeded" } done:
                         await using (var cmd = BenchSql.Command(db, "CorpusIdByName"))
                         {
-                            cmd.Parameters.AddWithValue("n", name);
+                            cmd.Parameters.AddWithValue("name", name);
                             return ((long)(await cmd.ExecuteScalarAsync(ct))!, SerializationHelper.Deserialize<string>(done.Data["Result"]));
                         }
                     case { Name: "Failed" or "Deleted" or "Scheduled" } other:

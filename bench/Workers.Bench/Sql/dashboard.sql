@@ -74,7 +74,7 @@ SELECT (SELECT count(*) FROM shards WHERE corpus_id = @c) AS shards,
        (SELECT coalesce(percentile_disc(0.5) WITHIN GROUP (ORDER BY id), 0) FROM shards WHERE corpus_id = @c) AS mid_shard;
 
 -- name: CorpusIdByName
-SELECT id FROM corpora WHERE name = @n;
+SELECT id FROM corpora WHERE name = @name;
 
 -- name: ShardsCount
 SELECT count(*) FROM shards WHERE corpus_id = @c;

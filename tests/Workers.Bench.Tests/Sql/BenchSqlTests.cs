@@ -28,7 +28,7 @@ public sealed class BenchSqlTests(PostgresFixture pg)
     public void Every_bench_file_has_its_statements()
     {
         Assert.Equal(
-            ["BackendTerminate", "BenchStateCount", "BenchStateSeed", "BenchWorkersDelete", "ConnectionsCount", "LoadRunCheck", "MaxConnectionsShow",
+            ["BackendTerminate", "BenchStateCount", "BenchStateSeed", "BenchWorkersDelete", "ConnectionsCount", "CorpusIdByName", "LoadRunCheck", "MaxConnectionsShow",
              "SegmentsCount", "ShardsCount", "ShardsOpenCount", "ShardsOpenInQueueCount", "SoakBackendPick", "SoakChangedFileCheck", "SoakClockOffsetMax",
              "SoakReport", "SoakSegmentDifferences", "SoakWorkersRunning", "StandbySynchronousCount", "StandbySynchronousSet"],
             BenchSql.Names.Order(StringComparer.Ordinal));
