@@ -1,3 +1,4 @@
+using Workers.Core.Signals;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;

@@ -20,17 +20,18 @@ public static class DatabaseRetry
     public static bool IsTransient(Exception e) => PostgresErrors.IsTransient(e);
 
     /// <summary>Retries until the call succeeds or the token is cancelled; waits 1 s doubling to 60 s, with jitter.</summary>
-    public static ResiliencePipeline Forever(ILogger logger, TimeProvider time) =>
-        Build(int.MaxValue, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60), logger, time);
+    /// <param name="onRetry">Called with the error before each wait (tests wait on it instead of on the log line).</param>
+    public static ResiliencePipeline Forever(ILogger logger, TimeProvider time, Action<Exception?>? onRetry = null) =>
+        Build(int.MaxValue, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(60), logger, time, onRetry);
 
     /// <summary>About <paramref name="budget"/> of retrying, then the last error is thrown.</summary>
-    public static ResiliencePipeline Within(TimeSpan budget, ILogger logger, TimeProvider time)
+    public static ResiliencePipeline Within(TimeSpan budget, ILogger logger, TimeProvider time, Action<Exception?>? onRetry = null)
     {
         var attempts = Math.Max(1, (int)Math.Ceiling(Math.Log2(Math.Max(2, budget.TotalSeconds))));
-        return Build(attempts, TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(Math.Max(1, budget.TotalSeconds / 4)), logger, time);
+        return Build(attempts, TimeSpan.FromSeconds(0.5), TimeSpan.FromSeconds(Math.Max(1, budget.TotalSeconds / 4)), logger, time, onRetry);
     }
 
-    private static ResiliencePipeline Build(int attempts, TimeSpan first, TimeSpan max, ILogger logger, TimeProvider time) =>
+    private static ResiliencePipeline Build(int attempts, TimeSpan first, TimeSpan max, ILogger logger, TimeProvider time, Action<Exception?>? onRetry) =>
         new ResiliencePipelineBuilder { TimeProvider = time }
             .AddRetry(new RetryStrategyOptions
             {
@@ -44,6 +45,7 @@ public static class DatabaseRetry
                 {
                     logger.LogWarning("Database unavailable ({Error}); retry {Attempt} in {Delay:0.0} s",
                         a.Outcome.Exception?.Message, a.AttemptNumber + 1, a.RetryDelay.TotalSeconds);
+                    onRetry?.Invoke(a.Outcome.Exception);
                     return ValueTask.CompletedTask;
                 },
             })

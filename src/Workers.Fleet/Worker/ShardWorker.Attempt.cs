@@ -81,6 +81,7 @@ public sealed partial class ShardWorker
                 // Refused by the fence, or unreachable for a lease: lost.
                 _lost = true;
                 _w.LogLeaseLost(_shard.Id, _shard.Attempt);
+                _w._signals?.LeaseLost.Signal(_shard.Id);
                 await _leaseLost.CancelAsync();
                 return;
             }

@@ -1,3 +1,4 @@
+using Workers.Core.Signals;
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Workers.Audio;
@@ -45,8 +46,26 @@ public sealed partial class ShardWorker(
     ILogger logger,
     AttemptLog? attemptLog = null,
     AudioDecoderOptions? decoder = null,
-    IReadOnlyList<ShardPipeline>? pipelines = null) : IRegistryBeat
+    IReadOnlyList<ShardPipeline>? pipelines = null,
+    ShardWorker.Signals? signals = null) : IRegistryBeat
 {
+    /// <summary>What a test can wait for instead of the log lines that report the same events; production never gives one.</summary>
+    public sealed class Signals
+    {
+        /// <summary>A database call failed transiently and is retried (the worker waits out an outage).</summary>
+        public TestSignal<Exception?> DatabaseRetry { get; } = new("database retry");
+
+        /// <summary>Not claiming: free disk under the temp root is below Fleet:MinFreeDiskMb (the free MB).</summary>
+        public TestSignal<long> LowDisk { get; } = new("low disk");
+
+        /// <summary>A shard was claimed and its items read.</summary>
+        public TestSignal<ClaimedShard> Claimed { get; } = new("shard claimed");
+
+        /// <summary>The lease on a shard was lost (the shard's id): its results are discarded.</summary>
+        public TestSignal<long> LeaseLost { get; } = new("lease lost");
+    }
+
+    private readonly Signals? _signals = signals;
     // The pipelines this process has loaded (issue 15): it claims only their shards and runs the one each shard names.
     // Without a list, the one pipeline of options.Pipeline, from vad and model.
     private readonly Dictionary<string, ShardPipeline> _pipelines =
@@ -55,8 +74,8 @@ public sealed partial class ShardWorker(
     private readonly QueueOptions _q = queue.Options;
     private readonly WorkerIdentity _who = new(
         $"{options.Node}/{Environment.ProcessId}/{options.Slot}", options.Node, options.Gpu, executionProvider);
-    private readonly ResiliencePipeline _untilUp = DatabaseRetry.Forever(logger, time);
-    private readonly ResiliencePipeline _withinLease = DatabaseRetry.Within(queue.Options.Lease, logger, time);
+    private readonly ResiliencePipeline _untilUp = DatabaseRetry.Forever(logger, time, signals is null ? null : signals.DatabaseRetry.Signal);
+    private readonly ResiliencePipeline _withinLease = DatabaseRetry.Within(queue.Options.Lease, logger, time, signals is null ? null : signals.DatabaseRetry.Signal);
     private readonly TaskCompletionSource _registered = new(TaskCreationOptions.RunContinuationsAsynchronously);
     // Held by a registry beat while it runs, and by the stop that marks the row stopped: no beat lands after it.
     private readonly SemaphoreSlim _beatGate = new(1, 1);
@@ -162,6 +181,7 @@ public sealed partial class ShardWorker(
                 {
                     _lastDiskWarning = time.GetUtcNow();
                     LogLowDisk(options.TempRoot, free, options.MinFreeDiskMb);
+                    _signals?.LowDisk.Signal(free);
                 }
                 await listener.WaitAsync(TimeSpan.FromSeconds(_q.PollSeconds), ct);
                 continue;
@@ -221,6 +241,7 @@ public sealed partial class ShardWorker(
             Directory.CreateDirectory(attempt.TempDir);
             var items = await _withinLease.ExecuteAsync(async t => await queue.GetItemsAsync(shard.Id, t), attempt.Drain);
             LogClaimed(shard.Id, shard.Attempt, items.Count, shard.AudioSeconds);
+            _signals?.Claimed.Signal(shard);
             CorpusStorage.EnsureReachable(items);
             attempt.StartLeaseHeartbeat();                                           // (2) renewed while it runs
             var output = await attempt.RunInferenceAsync(PipelineOf(shard), items); // on its own thread; a drain does not wait on it
@@ -265,6 +286,7 @@ public sealed partial class ShardWorker(
         if (!await _withinLease.ExecuteAsync(async t => await queue.CompleteAsync(shard, _who, segments, failures, attemptLog?.Snapshot(), t, results), CancellationToken.None))
         {
             LogLeaseLost(shard.Id, shard.Attempt);
+            _signals?.LeaseLost.Signal(shard.Id);
             return;
         }
         Completed++;

@@ -1,3 +1,4 @@
+using Workers.Core.Signals;
 using System.Net;
 using Hangfire;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,3 +1,4 @@
+using Workers.Core.Signals;
 using System.Diagnostics;
 using System.Net;
 using System.Text.Json;

@@ -1,5 +1,7 @@
 using System.Buffers.Binary;
 using Microsoft.Extensions.Logging;
+using Workers.Fleet.Resilience;
+using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using Workers.Core.Corpora;
 using Workers.Core.Options;
@@ -49,15 +51,15 @@ public sealed class ShardWorkerTests : IAsyncLifetime
 
         await _cluster.StopAsync(); // the database goes away before the worker's first claim
 
-        var log = new SignalLogger("Database unavailable");
+        var signals = new ShardWorker.Signals();
         var queue = new ShardQueue(db, new QueueOptions { PollSeconds = 1 }, TimeProvider.System);
         await using var listener = new ShardNotificationListener(db);
         var worker = new ShardWorker(queue, listener, new Workers.Postgres.Fleet.WorkerRegistry(db, TimeProvider.System), new WorkerOptions { UntilIdle = true, TempRoot = Path.Combine(_dir, "tmp") },
-            new VadOptions(), new LoudIsSpeech(), "test", TimeProvider.System, log);
+            new VadOptions(), new LoudIsSpeech(), "test", TimeProvider.System, NullLogger.Instance, signals: signals);
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
         var run = worker.RunAsync(timeout.Token);
 
-        await log.Seen.Task.WaitAsync(timeout.Token); // it is retrying, not dead
+        Assert.True(await signals.DatabaseRetry.WaitAsync(timeout.Token) is { } e && DatabaseRetry.IsTransient(e)); // it is retrying, not dead
         Assert.False(run.IsCompleted);
         await _cluster.StartAsync();
 
@@ -82,15 +84,15 @@ public sealed class ShardWorkerTests : IAsyncLifetime
         var plan = await EnqueuePlanner.PlanAsync(new CorpusListing("folder", _dir, _dir, [new SourceFile("f.wav", 4)], []), probe: null, 4);
         await new CorpusWriter(db, TimeProvider.System).WriteAsync(plan, new EnqueueRequest("disk"));
 
-        var log = new SignalLogger("below Fleet:MinFreeDiskMb");
+        var signals = new ShardWorker.Signals();
         var queue = new ShardQueue(db, new QueueOptions { PollSeconds = 1 }, TimeProvider.System);
         await using var listener = new ShardNotificationListener(db);
         var options = new WorkerOptions { UntilIdle = true, TempRoot = Path.Combine(_dir, "tmp"), MinFreeDiskMb = long.MaxValue / (1 << 20) };
         var worker = new ShardWorker(queue, listener, new Workers.Postgres.Fleet.WorkerRegistry(db, TimeProvider.System), options,
-            new VadOptions(), new LoudIsSpeech(), "test", TimeProvider.System, log);
+            new VadOptions(), new LoudIsSpeech(), "test", TimeProvider.System, NullLogger.Instance, signals: signals);
         using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         var run = worker.RunAsync(stop.Token);
-        await log.Seen.Task.WaitAsync(stop.Token);
+        await signals.LowDisk.WaitAsync(stop.Token);
         await stop.CancelAsync();
         Assert.Equal(0, await run);
         await using var cmd = db.CreateCommand("SELECT count(*) FROM shard_attempts");
@@ -106,20 +108,19 @@ public sealed class ShardWorkerTests : IAsyncLifetime
         var plan = await EnqueuePlanner.PlanAsync(new CorpusListing("folder", _dir, _dir, [new SourceFile("long.wav", 600)], []), probe: null, 600);
         await new CorpusWriter(db, TimeProvider.System).WriteAsync(plan, new EnqueueRequest("cut-off"));
 
-        var log = new SignalLogger("Lease lost");
-        var claimed = new SignalLogger("Claimed shard");
+        var signals = new ShardWorker.Signals();
         var queue = new ShardQueue(db, new QueueOptions { LeaseSeconds = 6, HeartbeatSeconds = 2, PollSeconds = 1 }, TimeProvider.System);
         await using var listener = new ShardNotificationListener(db);
         var worker = new ShardWorker(queue, listener, new Workers.Postgres.Fleet.WorkerRegistry(db, TimeProvider.System),
             new WorkerOptions { TempRoot = Path.Combine(_dir, "tmp") }, new VadOptions(), new SlowModel(), "test", TimeProvider.System,
-            new Both(log, claimed));
+            NullLogger.Instance, signals: signals);
         using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(3));
         var run = worker.RunAsync(stop.Token);
-        await claimed.Seen.Task.WaitAsync(stop.Token);
+        var claimed = await signals.Claimed.WaitAsync(stop.Token);
         await _cluster.StopAsync();
         var cutAt = DateTime.UtcNow;
 
-        await log.Seen.Task.WaitAsync(stop.Token); // gave up on its own, while the database is still down
+        Assert.Equal(claimed.Id, await signals.LeaseLost.WaitAsync(stop.Token)); // gave up on its own, while the database is still down
         var after = DateTime.UtcNow - cutAt;
         Assert.InRange(after.TotalSeconds, 3, 30);
         await _cluster.StartAsync();
@@ -139,7 +140,7 @@ public sealed class ShardWorkerTests : IAsyncLifetime
         await using var listener = new ShardNotificationListener(db);
         var registry = new Workers.Postgres.Fleet.WorkerRegistry(db, TimeProvider.System);
         var worker = new ShardWorker(queue, listener, registry, new WorkerOptions { TempRoot = Path.Combine(_dir, "tmp") }, new VadOptions(),
-            new LoudIsSpeech(), "test", TimeProvider.System, new SignalLogger("never"));
+            new LoudIsSpeech(), "test", TimeProvider.System, NullLogger.Instance);
         using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         // The registry heartbeat is a housekeeping service beside the worker (issue 14), as in `workers worker`.
         var target = new RegistryHeartbeat.Target();
@@ -182,17 +183,6 @@ public sealed class ShardWorkerTests : IAsyncLifetime
         }
     }
 
-    private sealed class Both(ILogger a, ILogger b) : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-        public bool IsEnabled(LogLevel logLevel) => true;
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            a.Log(logLevel, eventId, state, exception, formatter);
-            b.Log(logLevel, eventId, state, exception, formatter);
-        }
-    }
-
     // Speech-like bursts: 1 s on, 1 s off.
     private static void WriteWav(string path, double seconds) =>
         Workers.Audio.Pcm16Wav.Write(path, 16000, (int)(seconds * 16000), i => (short)(i / 16000 % 2 == 0 ? 8000 * Math.Sin(i * 0.1) : 0));
@@ -213,17 +203,6 @@ public sealed class ShardWorkerTests : IAsyncLifetime
                 foreach (var x in w) energy += x * x;
                 probabilities[b] = energy / row > 1e-3 ? 0.95f : 0.02f;
             }
-        }
-    }
-
-    private sealed class SignalLogger(string text) : ILogger
-    {
-        public TaskCompletionSource Seen { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-        public bool IsEnabled(LogLevel logLevel) => true;
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            if (formatter(state, exception).Contains(text)) Seen.TrySetResult();
         }
     }
 }

@@ -1,18 +1,17 @@
 using System.Threading.Channels;
 
-namespace Workers.Testing;
+namespace Workers.Core.Signals;
 
 /// <summary>
-/// An event a test waits on instead of sleeping or matching log text (River's <c>TestSignal</c>):
-/// the code under test (or a fake it calls) calls <see cref="Signal"/> when the event happens; the test
-/// awaits <see cref="WaitAsync"/>, which returns the next value signalled, in order, or fails after a
-/// generous limit naming the event. Values signalled before anyone waits are kept, so the order of
-/// signal and wait does not matter.
+/// An event a test waits on instead of sleeping or matching log text (River's <c>TestSignals</c>): a
+/// component given one (production never gives one) calls <see cref="Signal"/> each time the event happens;
+/// the test awaits <see cref="WaitAsync(TimeSpan?, CancellationToken)"/>, which returns the next value, in
+/// order. Unbounded, so a signal is never lost and never blocks the component; values signalled before
+/// anyone waits are kept, so the order of signal and wait does not matter.
 /// </summary>
-public sealed class TestSignal<T>(string name)
+public sealed class TestSignal<T>(string name = "event")
 {
-    /// <summary>How long <see cref="WaitAsync"/> waits by default: long, because a shared CI machine is slow;
-    /// a passing test never waits it out.</summary>
+    /// <summary>How long a wait lasts by default: long, because a shared CI machine is slow; a passing test never waits it out.</summary>
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(60);
 
     private readonly Channel<T> _values = Channel.CreateUnbounded<T>(new UnboundedChannelOptions { AllowSynchronousContinuations = false });
@@ -23,7 +22,11 @@ public sealed class TestSignal<T>(string name)
     /// <summary>Records that the event happened, with its value. Never blocks.</summary>
     public void Signal(T value) => _values.Writer.TryWrite(value);
 
-    /// <summary>The next value signalled; fails the test when none comes within <paramref name="timeout"/> (default <see cref="DefaultTimeout"/>).</summary>
+    /// <summary>The next value signalled, waiting as long as <paramref name="ct"/> allows.</summary>
+    public ValueTask<T> WaitAsync(CancellationToken ct) => _values.Reader.ReadAsync(ct);
+
+    /// <summary>The next value signalled; a <see cref="TimeoutException"/> naming the event when none comes within
+    /// <paramref name="timeout"/> (default <see cref="DefaultTimeout"/>).</summary>
     public async Task<T> WaitAsync(TimeSpan? timeout = null, CancellationToken ct = default)
     {
         var limit = timeout ?? DefaultTimeout;
@@ -35,7 +38,7 @@ public sealed class TestSignal<T>(string name)
         }
         catch (OperationCanceledException) when (!ct.IsCancellationRequested)
         {
-            throw new Xunit.Sdk.XunitException($"test signal '{Name}' was not signalled within {limit.TotalSeconds:0.#} s");
+            throw new TimeoutException($"test signal '{Name}' was not signalled within {limit.TotalSeconds:0.#} s");
         }
     }
 
@@ -44,7 +47,7 @@ public sealed class TestSignal<T>(string name)
 }
 
 /// <summary>A <see cref="TestSignal{T}"/> that carries no value.</summary>
-public sealed class TestSignal(string name)
+public sealed class TestSignal(string name = "event")
 {
     private readonly TestSignal<bool> _inner = new(name);
 
@@ -54,7 +57,7 @@ public sealed class TestSignal(string name)
     /// <summary>Records that the event happened. Never blocks.</summary>
     public void Signal() => _inner.Signal(true);
 
-    /// <summary>Returns when the event has been signalled (once per <see cref="Signal"/>); fails the test after <paramref name="timeout"/>.</summary>
+    /// <summary>Returns when the event has been signalled (once per <see cref="Signal"/>); a <see cref="TimeoutException"/> after <paramref name="timeout"/>.</summary>
     public Task WaitAsync(TimeSpan? timeout = null, CancellationToken ct = default) => _inner.WaitAsync(timeout, ct);
 
     /// <summary>True when the event has been signalled and not yet waited for; never waits.</summary>
