@@ -60,19 +60,23 @@ public static class WorkersProcess
         RunAsync(env, TimeSpan.FromMinutes(3), args);
 
     /// <summary>Runs `workers` to its end; past <paramref name="limit"/> it is killed (with its children) and this throws.</summary>
-    public static async Task<Result> RunAsync(IReadOnlyDictionary<string, string?> env, TimeSpan limit, params string[] args)
+    public static Task<Result> RunAsync(IReadOnlyDictionary<string, string?> env, TimeSpan limit, params string[] args) =>
+        RunDllAsync("workers.dll", env, limit, args);
+
+    /// <summary>Runs another executable of the project beside this test assembly (e.g. workers-bench.dll) the same way.</summary>
+    public static async Task<Result> RunDllAsync(string dll, IReadOnlyDictionary<string, string?> env, TimeSpan limit, params string[] args)
     {
-        using var p = Process.Start(Info(env, args))!;
+        using var p = Process.Start(Info(env, args, dll))!;
         p.StandardInput.Close();
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(limit);
         try { await p.WaitForExitAsync(timeout.Token); }
-        catch (OperationCanceledException) { p.Kill(entireProcessTree: true); throw new TimeoutException($"workers {string.Join(' ', args)} did not finish in {limit.TotalMinutes:0.#} minutes"); }
+        catch (OperationCanceledException) { p.Kill(entireProcessTree: true); throw new TimeoutException($"{Path.GetFileNameWithoutExtension(dll)} {string.Join(' ', args)} did not finish in {limit.TotalMinutes:0.#} minutes"); }
         return new Result(p.ExitCode, await stdout, await stderr);
     }
 
-    private static ProcessStartInfo Info(IReadOnlyDictionary<string, string?> env, string[] args)
+    private static ProcessStartInfo Info(IReadOnlyDictionary<string, string?> env, string[] args, string dll = "workers.dll")
     {
         var psi = new ProcessStartInfo("dotnet")
         {
@@ -82,7 +86,7 @@ public static class WorkersProcess
             UseShellExecute = false,
             WorkingDirectory = AppContext.BaseDirectory,
         };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "workers.dll"));
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, dll));
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment.Remove("ConnectionStrings__Workers");
         foreach (var (k, v) in env)

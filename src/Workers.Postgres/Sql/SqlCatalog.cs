@@ -21,9 +21,14 @@ public static partial class SqlCatalog
 
     public static IReadOnlyCollection<string> Names => (IReadOnlyCollection<string>)Statements.Value.Keys;
 
-    private static IReadOnlyDictionary<string, string> Load()
+    private static IReadOnlyDictionary<string, string> Load() => Load(typeof(SqlCatalog).Assembly);
+
+    /// <summary>
+    /// The named statements in <paramref name="asm"/>'s embedded <c>sql/*.sql</c> resources, fragments put in:
+    /// the loader of this catalog, for another assembly's own statements (the benches').
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> Load(Assembly asm)
     {
-        var asm = typeof(SqlCatalog).Assembly;
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
         var fragments = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var resource in asm.GetManifestResourceNames().Where(n => n.StartsWith("sql/", StringComparison.Ordinal)))
