@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Workers.Core.Signals;
 using Workers.Fleet.Gpus;
 using Workers.Postgres.Fleet;
 using Workers.Testing;
@@ -99,7 +100,8 @@ public sealed class GpuTelemetryTests : IDisposable
     {
         var calls = 0;
         var upserts = 0;
-        var log = new ListLogger();
+        var log = new ListLogger(); // what is under test is what the operator reads: each failure warned once, then "sampling again"
+        var thirdUpsert = new TestSignal("third upsert");
         var sampler = new GpuTelemetrySampler("node-a", TimeSpan.FromMilliseconds(20),
             _ => ++calls switch
             {
@@ -108,12 +110,16 @@ public sealed class GpuTelemetryTests : IDisposable
                 3 => Task.FromResult(new GpuTelemetryResult([], "nvidia-smi did not answer within 15 s", [])),
                 _ => Task.FromResult(new GpuTelemetryResult([new GpuTelemetry(0, "GPU-a", "A10", 1, 2, 3, 4)], null, [])),
             },
-            (_, _) => ++upserts == 1 ? throw new TimeoutException("database down") : Task.CompletedTask,
+            (_, _) =>
+            {
+                if (++upserts == 1) throw new TimeoutException("database down");
+                if (upserts == 3) thirdUpsert.Signal();
+                return Task.CompletedTask;
+            },
             TimeProvider.System, log);
         using var cts = new CancellationTokenSource();
         var run = sampler.RunAsync(cts.Token);
-        var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (upserts < 3 && DateTime.UtcNow < deadline) await Task.Delay(10);
+        await thirdUpsert.WaitAsync(TimeSpan.FromSeconds(20));
         await cts.CancelAsync();
         await run; // cancellation ends it quietly
         Assert.True(upserts >= 3, $"only {upserts} upserts in {calls} samples");

@@ -153,7 +153,7 @@ public sealed class ShardWorkerTests : IAsyncLifetime
         Workers.Postgres.Fleet.WorkerRow row;
         while (true)
         {
-            await Task.Delay(200, stop.Token);
+            await Task.Delay(200, stop.Token); // polls PostgreSQL's registry row, written by the real heartbeat service on its own timer
             row = Assert.Single(await registry.ListAsync(stop.Token));
             if (row.Claims >= 3) break;
         }
@@ -178,7 +178,7 @@ public sealed class ShardWorkerTests : IAsyncLifetime
         public void ResetState(Span<float> streamState) => streamState.Clear();
         public void Run(ReadOnlySpan<float> windows, Span<float> states, Span<float> probabilities, int batchSize)
         {
-            Thread.Sleep(10);
+            Thread.Sleep(10); // the model is slow on purpose: the shard must outlive its lease
             probabilities[..batchSize].Fill(0.9f);
         }
     }
