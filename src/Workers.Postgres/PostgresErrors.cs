@@ -27,6 +27,20 @@ public static class PostgresErrors
     };
 
     /// <summary>
+    /// True when the database cannot be reached or is going away: connection refused or lost, shutting down or
+    /// starting up, full, or a failover in progress (<see cref="IsNoWritableHostYet"/>). Narrower than
+    /// <see cref="IsTransient"/> (a deadlock is transient but the database is up): what the dashboard answers
+    /// 503 with Retry-After for.
+    /// </summary>
+    public static bool IsUnavailable(Exception e) => e switch
+    {
+        PostgresException pg => pg.SqlState.StartsWith("08", StringComparison.Ordinal) || pg.SqlState is PostgresErrorCodes.AdminShutdown
+            or PostgresErrorCodes.CrashShutdown or PostgresErrorCodes.CannotConnectNow or PostgresErrorCodes.TooManyConnections,
+        NpgsqlException npg => npg.IsTransient || npg.InnerException is SocketException or IOException or TimeoutException || IsNoWritableHostYet(npg),
+        _ => false,
+    };
+
+    /// <summary>
     /// A multi-host connection string (Target Session Attributes=read-write) while a standby is being promoted:
     /// the old primary refuses connections and the standby still answers read-only. Npgsql then throws "No suitable
     /// host was found." with no inner exception when every reachable host was of the wrong kind, or "Unable to

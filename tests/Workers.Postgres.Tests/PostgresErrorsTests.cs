@@ -47,4 +47,18 @@ public sealed class PostgresErrorsTests(PostgresFixture pg)
             new AggregateException(new PostgresException("password authentication failed", "FATAL", "FATAL", PostgresErrorCodes.InvalidPassword)))));
         Assert.False(PostgresErrors.IsTransient(new InvalidOperationException("not a database error")));
     }
+
+    [Fact]
+    public void A_failover_in_progress_is_an_unavailable_database_and_a_deadlock_is_not()
+    {
+        // The dashboard answers 503 + Retry-After for these, not 500 (it used a narrower copy of the rule that missed failovers).
+        Assert.True(PostgresErrors.IsUnavailable(new NpgsqlException("No suitable host was found.")));
+        Assert.True(PostgresErrors.IsUnavailable(new NpgsqlException("Unable to connect to a suitable host.",
+            new AggregateException(new NpgsqlException("Failed to connect", new SocketException((int)SocketError.ConnectionRefused))))));
+        Assert.True(PostgresErrors.IsUnavailable(new PostgresException("terminating connection due to administrator command", "FATAL", "FATAL", PostgresErrorCodes.AdminShutdown)));
+        var deadlock = new PostgresException("deadlock detected", "ERROR", "ERROR", PostgresErrorCodes.DeadlockDetected);
+        Assert.True(PostgresErrors.IsTransient(deadlock));
+        Assert.False(PostgresErrors.IsUnavailable(deadlock));
+        Assert.False(PostgresErrors.IsUnavailable(new PostgresException("relation does not exist", "ERROR", "ERROR", PostgresErrorCodes.UndefinedTable)));
+    }
 }

@@ -1,9 +1,8 @@
 using System.Globalization;
-using System.IO;
-using System.Net.Sockets;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Npgsql;
+using Workers.Postgres;
 using Workers.Dashboard.Pages;
 using Workers.Postgres.Corpora;
 
@@ -57,14 +56,8 @@ public sealed partial class ApiErrorMiddleware(RequestDelegate next, ILogger<Api
         }
     }
 
-    /// <summary>The database cannot be reached or is going away: connection refused or lost, shutting down, starting up, full.</summary>
-    internal static bool DatabaseUnavailable(Exception e) => e switch
-    {
-        PostgresException pg => pg.SqlState.StartsWith("08", StringComparison.Ordinal) || pg.SqlState is PostgresErrorCodes.AdminShutdown
-            or PostgresErrorCodes.CrashShutdown or PostgresErrorCodes.CannotConnectNow or PostgresErrorCodes.TooManyConnections,
-        NpgsqlException npg => npg.IsTransient || npg.InnerException is SocketException or IOException or TimeoutException,
-        _ => false,
-    };
+    /// <summary>The database cannot be reached or is going away (<see cref="PostgresErrors.IsUnavailable"/>: a failover in progress too).</summary>
+    internal static bool DatabaseUnavailable(Exception e) => PostgresErrors.IsUnavailable(e);
 
     private static Task Write(HttpContext ctx, int status, string message, string? title = null)
     {
