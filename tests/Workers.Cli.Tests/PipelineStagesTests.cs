@@ -56,6 +56,39 @@ public sealed class PipelineStagesTests(PostgresFixture pg) : IDisposable
     ];
 
     [Fact]
+    public async Task Status_says_which_queued_shards_no_running_worker_can_take()
+    {
+        await using var db = await pg.CreateSchemaAsync();
+        var corpus = Path.Combine(_dir, "waiting");
+        new SpeechCorpusGenerator(Path.Combine(_dir, ".espeak")).WriteWav(Path.Combine(corpus, "u.wav"), 20, new Random(3));
+        var env = WorkersProcess.Env(db.ConnectionString, Path.Combine(_dir, "tmp"), ("Pipelines__strict__Threshold", "0.85"));
+        Assert.Equal(0, (await WorkersProcess.RunAsync(env, "enqueue", corpus, "--name", "strict-one", "--pipeline", "strict")).ExitCode);
+        Assert.Equal(0, (await WorkersProcess.RunAsync(env, "enqueue", corpus, "--name", "plain")).ExitCode);
+        // A running worker that serves only vad: the strict corpus's shard waits for a worker that loads strict.
+        await new Workers.Postgres.Fleet.WorkerRegistry(db.DataSource, TimeProvider.System).RegisterAsync(new Workers.Postgres.Fleet.WorkerRegistration(
+            "n/1/0", "n", 1, 0, null, null, null, "CPUExecutionProvider", 1, "0", ["default"]) { Pipelines = ["vad"] });
+
+        var all = await WorkersProcess.RunAsync(env, "status", "--json");
+        Assert.True(all.ExitCode == 0, all.ToString());
+        using (var doc = JsonDocument.Parse(all.StdOut))
+        {
+            var u = Assert.Single(doc.RootElement.GetProperty("unservable").EnumerateArray());
+            Assert.Equal("strict", u.GetProperty("pipeline").GetString());
+            Assert.Equal(1, u.GetProperty("shards").GetInt32());
+            var byName = doc.RootElement.GetProperty("corpora").EnumerateArray().ToDictionary(c => c.GetProperty("name").GetString()!);
+            Assert.True(byName["strict-one"].GetProperty("pipeline_without_worker").GetBoolean());
+            Assert.False(byName["plain"].GetProperty("pipeline_without_worker").GetBoolean());
+        }
+        var one = await WorkersProcess.RunAsync(env, "status", "strict-one", "--json");
+        using (var doc = JsonDocument.Parse(one.StdOut))
+            Assert.True(doc.RootElement.GetProperty("pipeline_without_worker").GetBoolean());
+        var text = await WorkersProcess.RunAsync(env, "status");
+        Assert.Contains("waiting: 1 queued shard(s)", text.StdOut);
+        Assert.Contains("of pipeline 'strict': no running worker serves it", text.StdOut);
+        Assert.DoesNotContain("waiting:", (await WorkersProcess.RunAsync(env, "status", "plain")).StdOut);
+    }
+
+    [Fact]
     public async Task Each_corpus_runs_its_own_pipeline_and_stage_results_reach_every_export_format()
     {
         await using var db = await pg.CreateSchemaAsync();

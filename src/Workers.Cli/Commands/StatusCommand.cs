@@ -22,30 +22,46 @@ public static class StatusCommand
                 if (pr.GetValue(corpus) is { } c) throw new ArgumentException($"--fleet lists workers and GPUs, not a corpus: leave out '{Names.Printable(c)}'.");
                 return await FleetAsync(ctx, pr.GetValue(json), ct);
             }
-            var reader = new CorpusStatusReader(await ctx.DatabaseAsync(ct));
+            var db = await ctx.DatabaseAsync(ct);
+            var reader = new CorpusStatusReader(db);
             var name = pr.GetValue(corpus);
             var statuses = new List<CorpusStatus>();
             if (name is not null) statuses.Add(await reader.GetStatusAsync(name, ct));
             else foreach (var c in await reader.ListAsync(ct)) statuses.Add(await reader.GetStatusAsync(c, ct));
 
+            // Queued shards of pipelines no running worker serves (issue 15): they wait until a worker loads that pipeline.
+            var unservable = await new Workers.Postgres.Dashboard.StageReader(db, ctx.Time, ctx.Queue).UnservableAsync(ct);
+            var waiting = unservable.Select(u => u.Pipeline).ToHashSet(StringComparer.Ordinal);
             if (pr.GetValue(json))
             {
-                var docs = statuses.Select(ToJson).ToList();
-                Json.Write(name is not null ? docs[0] : new { corpora = docs });
+                var docs = statuses.Select(s => ToJson(s, waiting.Contains(s.Corpus.Pipeline))).ToList();
+                Json.Write(name is not null ? docs[0] : new
+                {
+                    corpora = docs,
+                    unservable = unservable.Select(u => new { pipeline = u.Pipeline, shards = u.Shards, audio_seconds = u.AudioSeconds }),
+                });
             }
             else if (statuses.Count == 0) Console.WriteLine("No corpora yet. Enqueue one: workers enqueue PATH --name NAME");
-            else foreach (var s in statuses) Print(s);
+            else
+            {
+                foreach (var s in statuses) Print(s);
+                foreach (var u in unservable.Where(u => statuses.Any(s => s.Corpus.Pipeline == u.Pipeline)))
+                    Console.WriteLine($"waiting: {u.Shards:N0} queued shard(s) ({u.AudioSeconds / 3600:N2} h) of pipeline '{Names.Printable(u.Pipeline)}': " +
+                        "no running worker serves it. Start workers that load it (Fleet:Pipelines, or leave Fleet:Pipelines unset to load every configured pipeline).");
+            }
             return ExitCodes.Ok;
         }, ct));
         return cmd;
     }
 
-    public static object ToJson(CorpusStatus s) => new
+    /// <param name="pipelineWithoutWorker">No running worker serves the corpus's pipeline: its queued shards wait.</param>
+    public static object ToJson(CorpusStatus s, bool pipelineWithoutWorker = false) => new
     {
         name = s.Corpus.Name,
         id = s.Corpus.Id,
         source = s.Corpus.Source,
         pipeline = s.Corpus.Pipeline,
+        pipeline_without_worker = pipelineWithoutWorker,
         queue = s.Corpus.Queue,
         priority = s.Corpus.Priority,
         files = s.Corpus.Files,
