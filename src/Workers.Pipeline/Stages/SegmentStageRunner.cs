@@ -30,10 +30,13 @@ public sealed class SegmentStageRunner(IReadOnlyList<ModelStage> stages, AudioDe
         if (stages.Count == 0 || segments.Count == 0) return results;
         var held = new List<(FoundSegment Segment, float[] Samples)>();
         double heldSeconds = 0;
+        // Grouped by file once, in start order: each item looks only at its own file's segments (a shard holds
+        // thousands of items; filtering every segment for every item was O(items x segments)).
+        var byFile = segments.GroupBy(s => s.FileIndex).ToDictionary(g => g.Key, g => g.OrderBy(s => s.StartSeconds).ToList());
         foreach (var item in items)
         {
-            var mine = segments.Where(s => s.FileIndex == item.FileIndex && s.StartSeconds >= item.StartSeconds - 1e-9 && s.EndSeconds <= item.EndSeconds + 1e-9)
-                .OrderBy(s => s.StartSeconds).ToList();
+            if (!byFile.TryGetValue(item.FileIndex, out var ofFile)) continue;
+            var mine = ofFile.FindAll(s => s.StartSeconds >= item.StartSeconds - 1e-9 && s.EndSeconds <= item.EndSeconds + 1e-9);
             if (mine.Count == 0) continue;
             ct.ThrowIfCancellationRequested();
             foreach (var (segment, samples) in Read(item, mine))
