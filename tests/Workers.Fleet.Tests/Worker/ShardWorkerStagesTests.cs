@@ -1,18 +1,16 @@
 using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
-using Npgsql;
 using Workers.Audio;
 using Workers.Core.Corpora;
 using Workers.Core.Options;
 using Workers.Fleet.Worker;
 using Workers.Pipeline.Stages;
 using Workers.Pipeline.Vad;
-using Workers.Postgres.Cluster;
 using Workers.Postgres.Corpora;
-using Workers.Postgres.Migrations;
 using Workers.Postgres.Queue;
 using Workers.Stages;
 using Workers.Stages.Models;
+using Workers.Testing;
 
 namespace Workers.Fleet.Tests.Worker;
 
@@ -21,30 +19,18 @@ namespace Workers.Fleet.Tests.Worker;
 /// shard runs the pipeline its corpus names, and the stage's results, written in the fenced
 /// COMPLETE, equal the independent computation over each segment's samples.
 /// </summary>
-public sealed class ShardWorkerStagesTests : IAsyncLifetime
+[Collection(PostgresCollection.Name)]
+public sealed class ShardWorkerStagesTests(PostgresFixture pg) : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("workers-stages-tests-").FullName;
-    private LocalCluster _cluster = null!;
-    private string _cs = "";
 
-    public async Task InitializeAsync()
-    {
-        var parent = Environment.GetEnvironmentVariable("WORKERS_TEST_PG_ROOT") is { Length: > 0 } p ? p : Path.GetTempPath();
-        _cluster = new LocalCluster(Path.Combine(parent, "stages-" + Guid.NewGuid().ToString("N")[..8]), durable: false);
-        _cs = await _cluster.StartAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _cluster.DestroyAsync();
-        Directory.Delete(_dir, true);
-    }
+    public void Dispose() => Directory.Delete(_dir, true);
 
     [Fact]
     public async Task Each_shard_runs_the_pipeline_its_corpus_names_and_stage_results_match_the_segments()
     {
-        await using var db = NpgsqlDataSource.Create(_cs);
-        await new MigrationRunner(db).MigrateAsync();
+        await using var schema = await pg.CreateSchemaAsync(); // migrated; the worker never stops the database, so the shared server does
+        var db = schema.DataSource;
         foreach (var name in new[] { "plain", "energy" })
         {
             var folder = Path.Combine(_dir, name);
@@ -115,24 +101,5 @@ public sealed class ShardWorkerStagesTests : IAsyncLifetime
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         Pcm16Wav.Write(path, 16000, (int)(seconds * 16000), i => (short)(i / 16000 % 2 == 0 ? (6000 + 1000 * seed) * Math.Sin(i * (0.05 + 0.02 * seed)) + 500 : 0));
-    }
-
-    /// <summary>A stand-in VAD: a window is speech when it is loud. (The real model is tested in Workers.Pipeline.Tests.)</summary>
-    private sealed class LoudIsSpeech : IVadModel
-    {
-        public int BatchCapacity => 16;
-        public int StateSize => 1;
-        public void ResetState(Span<float> streamState) => streamState.Clear();
-        public void Run(ReadOnlySpan<float> windows, Span<float> states, Span<float> probabilities, int batchSize)
-        {
-            var row = windows.Length / batchSize;
-            for (var b = 0; b < batchSize; b++)
-            {
-                var w = windows.Slice(b * row, row);
-                float energy = 0;
-                foreach (var x in w) energy += x * x;
-                probabilities[b] = energy / row > 1e-3 ? 0.95f : 0.02f;
-            }
-        }
     }
 }

@@ -186,23 +186,4 @@ public sealed class ShardWorkerTests : IAsyncLifetime
     // Speech-like bursts: 1 s on, 1 s off.
     private static void WriteWav(string path, double seconds) =>
         Workers.Audio.Pcm16Wav.Write(path, 16000, (int)(seconds * 16000), i => (short)(i / 16000 % 2 == 0 ? 8000 * Math.Sin(i * 0.1) : 0));
-
-    /// <summary>A stand-in VAD: a window is speech when it is loud. (The real model is tested in Workers.Pipeline.Tests.)</summary>
-    private sealed class LoudIsSpeech : IVadModel
-    {
-        public int BatchCapacity => 16;
-        public int StateSize => 1;
-        public void ResetState(Span<float> streamState) => streamState.Clear();
-        public void Run(ReadOnlySpan<float> windows, Span<float> states, Span<float> probabilities, int batchSize)
-        {
-            var row = windows.Length / batchSize;
-            for (var b = 0; b < batchSize; b++)
-            {
-                var w = windows.Slice(b * row, row);
-                float energy = 0;
-                foreach (var x in w) energy += x * x;
-                probabilities[b] = energy / row > 1e-3 ? 0.95f : 0.02f;
-            }
-        }
-    }
 }
