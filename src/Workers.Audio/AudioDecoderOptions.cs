@@ -27,15 +27,19 @@ public sealed class AudioDecoderOptions
     /// <value>The default value is false.</value>
     public bool TolerateDecodeErrors { get; init; }
 
-    /// <summary>Throws <see cref="ArgumentException"/> listing every invalid option.</summary>
+    /// <summary>Every invalid option, each named with <paramref name="prefix"/> before it (e.g. <c>Audio:</c>, the configuration section).</summary>
+    public IEnumerable<string> Problems(string prefix = "")
+    {
+        if (string.IsNullOrWhiteSpace(FfmpegPath))
+            yield return $"{prefix}FfmpegPath must name the ffmpeg executable (a path, or a name on the PATH).";
+        if (ReadTimeout <= TimeSpan.Zero && ReadTimeout != Timeout.InfiniteTimeSpan)
+            yield return $"{prefix}ReadTimeout must be a positive duration such as 00:01:00, or -00:00:00.001 for none (is {ReadTimeout}).";
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> listing every invalid option (<see cref="Problems"/>).</summary>
     public void Validate()
     {
-        var problems = new List<string>();
-        if (string.IsNullOrWhiteSpace(FfmpegPath))
-            problems.Add("FfmpegPath must name the ffmpeg executable.");
-        if (ReadTimeout <= TimeSpan.Zero && ReadTimeout != Timeout.InfiniteTimeSpan)
-            problems.Add($"ReadTimeout must be positive or Timeout.InfiniteTimeSpan (was {ReadTimeout}).");
-        if (problems.Count > 0)
+        if (Problems().ToList() is { Count: > 0 } problems)
             throw new ArgumentException("Invalid audio decoder options: " + string.Join(" ", problems));
     }
 }
