@@ -45,7 +45,7 @@ public sealed partial class ApiErrorMiddleware(RequestDelegate next, ILogger<Api
             await Write(ctx, StatusCodes.Status400BadRequest,
                 "A value in the request holds a character the database cannot store (such as NUL). Remove it and retry.");
         }
-        catch (Exception e) when (!ctx.Response.HasStarted && DatabaseUnavailable(e))
+        catch (Exception e) when (!ctx.Response.HasStarted && PostgresErrors.IsUnavailable(e)) // a failover in progress too
         {
             LogDatabaseUnavailable(log, ctx.Request.Method, ctx.Request.Path, e.GetType().Name, e.Message);
             ctx.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(CultureInfo.InvariantCulture);
@@ -55,9 +55,6 @@ public sealed partial class ApiErrorMiddleware(RequestDelegate next, ILogger<Api
                 "Database unavailable");
         }
     }
-
-    /// <summary>The database cannot be reached or is going away (<see cref="PostgresErrors.IsUnavailable"/>: a failover in progress too).</summary>
-    internal static bool DatabaseUnavailable(Exception e) => PostgresErrors.IsUnavailable(e);
 
     private static Task Write(HttpContext ctx, int status, string message, string? title = null)
     {

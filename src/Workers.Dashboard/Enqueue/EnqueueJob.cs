@@ -59,10 +59,10 @@ public sealed class EnqueueJob(DashboardEnqueue enqueue, AuditLog audit)
     /// <summary>
     /// A database error that may pass by itself: the project's one rule (<see cref="PostgresErrors.IsTransient"/>,
     /// which the workers' retries use too), and the outages the dashboard answers 503 for
-    /// (<see cref="ApiErrorMiddleware.DatabaseUnavailable"/>).
+    /// (<see cref="PostgresErrors.IsUnavailable"/>).
     /// </summary>
     public static bool IsTransient(Exception e) =>
-        PostgresErrors.IsTransient(e) || ApiErrorMiddleware.DatabaseUnavailable(e);
+        PostgresErrors.IsTransient(e) || PostgresErrors.IsUnavailable(e);
 
     /// <summary>Writes each phase to the job's parameters, where the Enqueue page reads it.</summary>
     private sealed class JobProgress(PerformContext? context) : IProgress<string>
