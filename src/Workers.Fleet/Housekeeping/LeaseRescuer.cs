@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Workers.Core.Options;
 using Workers.Fleet.Resilience;
 using Workers.Postgres.Queue;
+using Workers.Postgres;
 
 namespace Workers.Fleet.Housekeeping;
 
@@ -54,7 +55,7 @@ public sealed partial class LeaseRescuer(
         catch (Exception e) when (e is not OperationCanceledException)
         {
             // A database outage (or anything else) must not end the rescuer: the next tick tries again.
-            LogRescueFailed(e.GetType().Name, DatabaseRetry.IsTransient(e) ? "database unavailable: " + e.Message : e.Message, Options.RescueIntervalSeconds);
+            LogRescueFailed(e.GetType().Name, PostgresErrors.IsTransient(e) ? "database unavailable: " + e.Message : e.Message, Options.RescueIntervalSeconds);
             signals?.Failed.Signal(e);
             return;
         }

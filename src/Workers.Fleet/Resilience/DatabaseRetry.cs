@@ -15,10 +15,6 @@ namespace Workers.Fleet.Resilience;
 /// </summary>
 public static class DatabaseRetry
 {
-    /// <summary>Whether a failed database call is worth retrying: the rule is Workers.Postgres's
-    /// (<see cref="PostgresErrors.IsTransient"/>), beside the data access that raises the errors.</summary>
-    public static bool IsTransient(Exception e) => PostgresErrors.IsTransient(e);
-
     /// <summary>Retries until the call succeeds or the token is cancelled; waits 1 s doubling to 60 s, with jitter.</summary>
     /// <param name="onRetry">Called with the error before each wait (tests wait on it instead of on the log line).</param>
     public static ResiliencePipeline Forever(ILogger logger, TimeProvider time, Action<Exception?>? onRetry = null) =>
@@ -35,7 +31,7 @@ public static class DatabaseRetry
         new ResiliencePipelineBuilder { TimeProvider = time }
             .AddRetry(new RetryStrategyOptions
             {
-                ShouldHandle = new PredicateBuilder().Handle<Exception>(IsTransient),
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(PostgresErrors.IsTransient),
                 MaxRetryAttempts = attempts,
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,

@@ -12,6 +12,7 @@ using Workers.Pipeline.Stages;
 using Workers.Pipeline.Vad;
 using Workers.Postgres.Fleet;
 using Workers.Postgres.Queue;
+using Workers.Postgres;
 
 namespace Workers.Fleet.Worker;
 
@@ -122,7 +123,7 @@ public sealed partial class ShardWorker(
             _beatGate.Release();
             // Any exit of this loop says so; a process killed outright leaves its row 'running' with an ageing heartbeat.
             try { await _withinLease.ExecuteAsync(async t => await registry.StopAsync(_who.Worker, ct: t), CancellationToken.None); }
-            catch (Exception e) when (DatabaseRetry.IsTransient(e)) { LogFailNotRecorded(-1, e.Message); }
+            catch (Exception e) when (PostgresErrors.IsTransient(e)) { LogFailNotRecorded(-1, e.Message); }
         }
     }
 
@@ -143,7 +144,7 @@ public sealed partial class ShardWorker(
             var shard = Volatile.Read(ref _current);
             var claims = ClaimLatency.TakeReport();
             try { if (await registry.HeartbeatAsync(_who.Worker, shard?.Id, shard?.Attempt, claims, ct) is { } offsetMs) CheckClock(new ClockReading(offsetMs, 0), atStart: false); }
-            catch (Exception e) when (DatabaseRetry.IsTransient(e)) { ClaimLatency.Unreport(claims); /* the next beat tries again */ }
+            catch (Exception e) when (PostgresErrors.IsTransient(e)) { ClaimLatency.Unreport(claims); /* the next beat tries again */ }
         }
         finally { _beatGate.Release(); }
     }
@@ -293,7 +294,7 @@ public sealed partial class ShardWorker(
         var seconds = wall.Elapsed.TotalSeconds;
         var rate = output.AudioSeconds / Math.Max(1e-9, seconds);
         try { await registry.ShardDoneAsync(_who.Worker, output.AudioSeconds, rate, CancellationToken.None); }
-        catch (Exception e) when (DatabaseRetry.IsTransient(e)) { /* counters only; the shard itself is recorded */ }
+        catch (Exception e) when (PostgresErrors.IsTransient(e)) { /* counters only; the shard itself is recorded */ }
         LogCompleted(shard.Id, shard.Attempt, segments.Count, failures.Count, output.AudioSeconds, seconds, rate);
     }
 

@@ -1,6 +1,7 @@
 using Npgsql;
 using Workers.Fleet.Resilience;
 using Workers.Postgres.Cluster;
+using Workers.Postgres;
 
 namespace Workers.Fleet.Tests.Resilience;
 
@@ -49,18 +50,18 @@ public sealed class DatabaseRetryFailoverTests : IAsyncLifetime
 
         // Both hosts up, the standby read-only: "No suitable host was found." (no inner exception).
         var wrongKind = await Assert.ThrowsAnyAsync<NpgsqlException>(async () => { await using var c = new NpgsqlConnection(onlyStandby.ConnectionString); await c.OpenAsync(); });
-        Assert.True(DatabaseRetry.IsTransient(wrongKind), $"{wrongKind.GetType().Name}: {wrongKind.Message} (inner: {wrongKind.InnerException?.GetType().Name})");
+        Assert.True(PostgresErrors.IsTransient(wrongKind), $"{wrongKind.GetType().Name}: {wrongKind.Message} (inner: {wrongKind.InnerException?.GetType().Name})");
 
         // The primary dead, the standby not yet promoted: whatever Npgsql throws for the pair is transient.
         _primary.Kill();
         await Task.Delay(500); // a real process dies: wait for its port to close
         var midFailover = await Assert.ThrowsAnyAsync<NpgsqlException>(async () => { await using var c = new NpgsqlConnection(builder.ConnectionString); await c.OpenAsync(); });
-        Assert.True(DatabaseRetry.IsTransient(midFailover), $"{midFailover.GetType().Name}: {midFailover.Message} (inner: {midFailover.InnerException?.GetType().Name})");
+        Assert.True(PostgresErrors.IsTransient(midFailover), $"{midFailover.GetType().Name}: {midFailover.Message} (inner: {midFailover.InnerException?.GetType().Name})");
 
         // A bad password is not: retrying it forever would hide a misconfiguration.
         var badPassword = new NpgsqlConnectionStringBuilder(onlyStandby.ConnectionString) { Host = $"127.0.0.1:{_standby.Port}", Password = "wrong", TargetSessionAttributes = "any" };
         var auth = await Assert.ThrowsAnyAsync<NpgsqlException>(async () => { await using var c = new NpgsqlConnection(badPassword.ConnectionString); await c.OpenAsync(); });
-        Assert.False(DatabaseRetry.IsTransient(auth), auth.Message);
+        Assert.False(PostgresErrors.IsTransient(auth), auth.Message);
 
         // The retry that started mid-failover ends on the promoted standby.
         var pipeline = DatabaseRetry.Forever(Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, TimeProvider.System);

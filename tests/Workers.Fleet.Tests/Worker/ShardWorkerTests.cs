@@ -12,6 +12,7 @@ using Workers.Postgres.Cluster;
 using Workers.Postgres.Corpora;
 using Workers.Postgres.Migrations;
 using Workers.Postgres.Queue;
+using Workers.Postgres;
 
 namespace Workers.Fleet.Tests.Worker;
 
@@ -59,7 +60,7 @@ public sealed class ShardWorkerTests : IAsyncLifetime
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(3));
         var run = worker.RunAsync(timeout.Token);
 
-        Assert.True(await signals.DatabaseRetry.WaitAsync(timeout.Token) is { } e && DatabaseRetry.IsTransient(e)); // it is retrying, not dead
+        Assert.True(await signals.DatabaseRetry.WaitAsync(timeout.Token) is { } e && PostgresErrors.IsTransient(e)); // it is retrying, not dead
         Assert.False(run.IsCompleted);
         await _cluster.StartAsync();
 
