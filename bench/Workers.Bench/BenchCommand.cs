@@ -1,9 +1,13 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using Microsoft.Extensions.Options;
 using Npgsql;
+using Workers.Audio;
+using Workers.Cli.Commands;
 using Workers.Cli.Hosting;
 using Workers.Core.Corpora;
+using Workers.Core.Options;
 using Workers.Postgres.Corpora;
 using Workers.Postgres.Queue;
 
@@ -25,12 +29,12 @@ public static class BenchCommand
         var hours = new Option<double>("--hours") { Description = "Total audio hours in the manifest.", DefaultValueFactory = _ => 27_000 };
         var keep = new Option<bool>("--keep") { Description = "Keep the enqueued corpus (e.g. to look at the dashboard at scale)." };
         var enqueue = new Command("enqueue", "Time the enqueue of a generated JSONL manifest (default 400,000 files, 27,000 hours, 30-minute shards).") { files, hours, keep };
-        enqueue.SetAction((pr, ct) => CommandRunner.RunAsync((ctx, ct) => EnqueueAsync(ctx, pr.GetValue(files), pr.GetValue(hours), pr.GetValue(keep), ct), ct));
+        enqueue.SetAction((pr, ct) => CommandRunner.RunAsync<Handler>((h, ct) => h.EnqueueAsync(pr.GetValue(files), pr.GetValue(hours), pr.GetValue(keep), ct), ct));
 
         var shards = new Option<int>("--shards") { Description = "Shards to claim per run.", DefaultValueFactory = _ => 20_000 };
         var conns = new Option<int[]>("--connections") { Description = "Concurrent claimers to measure.", DefaultValueFactory = _ => [1, 8], AllowMultipleArgumentsPerToken = true };
         var claim = new Command("claim", "Claims per second through the SKIP LOCKED queue with 1 and 8 connections.") { shards, conns };
-        claim.SetAction((pr, ct) => CommandRunner.RunAsync((ctx, ct) => ClaimAsync(ctx, pr.GetValue(shards), pr.GetValue(conns)!, ct), ct));
+        claim.SetAction((pr, ct) => CommandRunner.RunAsync<Handler>((h, ct) => h.ClaimAsync(pr.GetValue(shards), pr.GetValue(conns)!, ct), ct));
 
         bench.Subcommands.Add(enqueue);
         bench.Subcommands.Add(claim);
@@ -42,14 +46,20 @@ public static class BenchCommand
         {
             hoursPerFormat, formats, workers, stageSeconds,
         };
-        pipeline.SetAction((pr, ct) => CommandRunner.RunAsync(async (ctx, ct) =>
+        pipeline.SetAction((pr, ct) => CommandRunner.RunAsync<PipelineBench.Handler>(async (h, ct) =>
         {
             var chosen = pr.GetValue(formats)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            var rc = chosen.Length == 0 ? 0 : await PipelineBench.RunAsync(ctx, pr.GetValue(hoursPerFormat), chosen, pr.GetValue(workers), ct);
+            var rc = chosen.Length == 0 ? 0 : await h.RunAsync(pr.GetValue(hoursPerFormat), chosen, pr.GetValue(workers), ct);
             // The model-stage row (issue 15), in its own file to keep PipelineBench as issue 10 left it.
             if (rc == 0 && pr.GetValue(stageSeconds) > 0) ModelStageBench.Run(pr.GetValue(stageSeconds), threads: 1, Console.Out);
             return rc;
-        }, ct));
+        }, ct, services =>
+        {
+            // What the handler reads, checked on start: Fleet (with Fleet:Restart and Inference, for the launcher), Audio, Corpus:Limits.
+            RunCommand.AddLauncher(services);
+            EnqueueCommand.AddServices(services);
+            services.AddSettings<AudioDecoderOptions>(AudioSettings.Section, AudioSettings.Problems);
+        }));
         bench.Subcommands.Add(pipeline);
         bench.Subcommands.Add(LoadBench.Create());
         bench.Subcommands.Add(SoakBench.Create());
@@ -71,91 +81,94 @@ public static class BenchCommand
         }
     }
 
-    private static async Task<int> EnqueueAsync(CliContext ctx, int fileCount, double hours, bool keep, CancellationToken ct)
+    /// <summary>`enqueue` and `claim`: the database, the Queue options and the clock.</summary>
+    public sealed class Handler(WorkersDatabase database, IOptions<QueueOptions> queue, TimeProvider time)
     {
-        var db = await ctx.DatabaseAsync(ct);
-        var dir = Directory.CreateTempSubdirectory("workers-bench-").FullName;
-        try
+        public async Task<int> EnqueueAsync(int fileCount, double hours, bool keep, CancellationToken ct)
         {
-            var manifest = Path.Combine(dir, "manifest.jsonl");
-            await WriteManifestAsync(manifest, fileCount, hours);
-            var size = new FileInfo(manifest).Length;
-
-            var total = Stopwatch.StartNew();
-            var sw = Stopwatch.StartNew();
-            var listing = ManifestReader.Read(manifest);
-            var read = sw.Elapsed;
-            sw.Restart();
-            var plan = await EnqueuePlanner.PlanAsync(listing, probe: null, 30 * 60, ct);
-            var planned = sw.Elapsed;
-            sw.Restart();
-            var name = $"bench-enqueue-{ctx.Time.GetUtcNow():yyyyMMddHHmmss}";
-            var id = await new CorpusWriter(db, ctx.Time).WriteAsync(plan, new EnqueueRequest(name, MaxAttempts: ctx.Queue.MaxAttempts), ct);
-            var written = sw.Elapsed;
-            total.Stop();
-            var items = plan.Plan.Items.Count;
-
-            Console.WriteLine($"enqueue of a {fileCount:N0}-file manifest ({size / 1e6:N1} MB, {plan.AudioSeconds / 3600:N0} h) into {plan.ShardCount:N0} shards, {items:N0} items");
-            Console.WriteLine($"  read + validate manifest  {read.TotalSeconds,7:0.00} s");
-            Console.WriteLine($"  plan shards               {planned.TotalSeconds,7:0.00} s");
-            Console.WriteLine($"  write (one tx, COPY)      {written.TotalSeconds,7:0.00} s   {(fileCount + items + plan.ShardCount) / written.TotalSeconds:N0} rows/s");
-            Console.WriteLine($"  total                     {total.Elapsed.TotalSeconds,7:0.00} s");
-            if (keep) Console.WriteLine($"  kept as corpus '{name}'");
-            else await new CorpusAdmin(db, ctx.Time).DeleteAsync(id, ct);
-            return ExitCodes.Ok;
-        }
-        finally
-        {
-            Directory.Delete(dir, true);
-        }
-    }
-
-    private static async Task<int> ClaimAsync(CliContext ctx, int shardCount, int[] connections, CancellationToken ct)
-    {
-        await ctx.DatabaseAsync(ct); // migrated
-        var cs = new NpgsqlConnectionStringBuilder(ctx.ConfiguredConnectionString ?? await ctx.LocalCluster().StartAsync(ct))
-        {
-            MaxPoolSize = Math.Max(16, connections.Max() + 4),
-        };
-        await using var db = NpgsqlDataSource.Create(cs.ConnectionString);
-
-        var queueName = "bench-claim-" + Guid.NewGuid().ToString("N")[..8];
-        var files = Enumerable.Range(0, shardCount).Select(i => new SourceFile($"f{i:0000000}.wav", 60)).ToList();
-        var plan = await EnqueuePlanner.PlanAsync(new CorpusListing("manifest", "/bench/claim.jsonl", "/bench", files, []), probe: null, 60, ct);
-        var id = await new CorpusWriter(db, ctx.Time).WriteAsync(plan, new EnqueueRequest(queueName, Queue: queueName), ct);
-        var admin = new CorpusAdmin(db, ctx.Time);
-        var queue = new ShardQueue(db, ctx.Queue, ctx.Time);
-        try
-        {
-            Console.WriteLine($"claims of single shards from a {shardCount:N0}-shard queue (one claim = one SKIP LOCKED CTE + attempt row)");
-            Console.WriteLine("  connections   claims/s   p50 ms   p99 ms");
-            foreach (var n in connections)
+            var db = await database.OpenAsync(ct);
+            var dir = Directory.CreateTempSubdirectory("workers-bench-").FullName;
+            try
             {
-                await admin.ResetForBenchAsync(id, ct);
-                var latencies = new List<double>[n];
+                var manifest = Path.Combine(dir, "manifest.jsonl");
+                await WriteManifestAsync(manifest, fileCount, hours);
+                var size = new FileInfo(manifest).Length;
+
+                var total = Stopwatch.StartNew();
                 var sw = Stopwatch.StartNew();
-                await Task.WhenAll(Enumerable.Range(0, n).Select(w => Task.Run(async () =>
-                {
-                    var mine = latencies[w] = new List<double>(shardCount / n + 16);
-                    var who = new WorkerIdentity($"bench-{w}", Environment.MachineName);
-                    while (true)
-                    {
-                        var t = Stopwatch.GetTimestamp();
-                        var got = await queue.ClaimAsync(who, [queueName], 1, ct);
-                        mine.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
-                        if (got.Count == 0) return;
-                    }
-                }, ct)));
-                sw.Stop();
-                var all = latencies.SelectMany(l => l).Order().ToArray();
-                Console.WriteLine($"  {n,11}   {shardCount / sw.Elapsed.TotalSeconds,8:N0}   {Percentile.Of(all, 0.5),6:0.00}   {Percentile.Of(all, 0.99),6:0.00}");
+                var listing = ManifestReader.Read(manifest);
+                var read = sw.Elapsed;
+                sw.Restart();
+                var plan = await EnqueuePlanner.PlanAsync(listing, probe: null, 30 * 60, ct);
+                var planned = sw.Elapsed;
+                sw.Restart();
+                var name = $"bench-enqueue-{time.GetUtcNow():yyyyMMddHHmmss}";
+                var id = await new CorpusWriter(db, time).WriteAsync(plan, new EnqueueRequest(name, MaxAttempts: queue.Value.MaxAttempts), ct);
+                var written = sw.Elapsed;
+                total.Stop();
+                var items = plan.Plan.Items.Count;
+
+                Console.WriteLine($"enqueue of a {fileCount:N0}-file manifest ({size / 1e6:N1} MB, {plan.AudioSeconds / 3600:N0} h) into {plan.ShardCount:N0} shards, {items:N0} items");
+                Console.WriteLine($"  read + validate manifest  {read.TotalSeconds,7:0.00} s");
+                Console.WriteLine($"  plan shards               {planned.TotalSeconds,7:0.00} s");
+                Console.WriteLine($"  write (one tx, COPY)      {written.TotalSeconds,7:0.00} s   {(fileCount + items + plan.ShardCount) / written.TotalSeconds:N0} rows/s");
+                Console.WriteLine($"  total                     {total.Elapsed.TotalSeconds,7:0.00} s");
+                if (keep) Console.WriteLine($"  kept as corpus '{name}'");
+                else await new CorpusAdmin(db, time).DeleteAsync(id, ct);
+                return ExitCodes.Ok;
+            }
+            finally
+            {
+                Directory.Delete(dir, true);
             }
         }
-        finally
-        {
-            await admin.DeleteAsync(id, ct);
-        }
-        return ExitCodes.Ok;
-    }
 
+        public async Task<int> ClaimAsync(int shardCount, int[] connections, CancellationToken ct)
+        {
+            await database.OpenAsync(ct); // migrated
+            var cs = new NpgsqlConnectionStringBuilder(await database.ConnectionStringAsync(ct))
+            {
+                MaxPoolSize = Math.Max(16, connections.Max() + 4),
+            };
+            await using var db = NpgsqlDataSource.Create(cs.ConnectionString);
+
+            var queueName = "bench-claim-" + Guid.NewGuid().ToString("N")[..8];
+            var files = Enumerable.Range(0, shardCount).Select(i => new SourceFile($"f{i:0000000}.wav", 60)).ToList();
+            var plan = await EnqueuePlanner.PlanAsync(new CorpusListing("manifest", "/bench/claim.jsonl", "/bench", files, []), probe: null, 60, ct);
+            var id = await new CorpusWriter(db, time).WriteAsync(plan, new EnqueueRequest(queueName, Queue: queueName), ct);
+            var admin = new CorpusAdmin(db, time);
+            var shardQueue = new ShardQueue(db, queue.Value, time);
+            try
+            {
+                Console.WriteLine($"claims of single shards from a {shardCount:N0}-shard queue (one claim = one SKIP LOCKED CTE + attempt row)");
+                Console.WriteLine("  connections   claims/s   p50 ms   p99 ms");
+                foreach (var n in connections)
+                {
+                    await admin.ResetForBenchAsync(id, ct);
+                    var latencies = new List<double>[n];
+                    var sw = Stopwatch.StartNew();
+                    await Task.WhenAll(Enumerable.Range(0, n).Select(w => Task.Run(async () =>
+                    {
+                        var mine = latencies[w] = new List<double>(shardCount / n + 16);
+                        var who = new WorkerIdentity($"bench-{w}", Environment.MachineName);
+                        while (true)
+                        {
+                            var t = Stopwatch.GetTimestamp();
+                            var got = await shardQueue.ClaimAsync(who, [queueName], 1, ct);
+                            mine.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+                            if (got.Count == 0) return;
+                        }
+                    }, ct)));
+                    sw.Stop();
+                    var all = latencies.SelectMany(l => l).Order().ToArray();
+                    Console.WriteLine($"  {n,11}   {shardCount / sw.Elapsed.TotalSeconds,8:N0}   {Percentile.Of(all, 0.5),6:0.00}   {Percentile.Of(all, 0.99),6:0.00}");
+                }
+            }
+            finally
+            {
+                await admin.DeleteAsync(id, ct);
+            }
+            return ExitCodes.Ok;
+        }
+    }
 }

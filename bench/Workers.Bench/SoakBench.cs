@@ -62,65 +62,69 @@ public static partial class SoakBench
         {
             minutes, nodes, perNode, hours, seed, keep,
         };
-        soak.SetAction((pr, ct) => CommandRunner.RunAsync((ctx, ct) => RunAsync(ctx, new Settings(
+        soak.SetAction((pr, ct) => CommandRunner.RunAsync<Handler>((h, ct) => h.RunAsync(new Settings(
             pr.GetValue(minutes), pr.GetValue(nodes), pr.GetValue(perNode), pr.GetValue(hours), pr.GetValue(seed), pr.GetValue(keep)), ct), ct));
         return soak;
     }
 
-    public static async Task<int> RunAsync(CliContext ctx, Settings s, CancellationToken ct)
+    /// <summary>The database service (configured server, or the soak's own pair when none is configured) and the clock.</summary>
+    public sealed class Handler(WorkersDatabase database, TimeProvider time)
     {
-        if (!(s.Minutes > 0)) throw new ArgumentException($"--minutes must be positive (is {s.Minutes}).");
-        if (s.Nodes < 1) throw new ArgumentException($"--nodes must be at least 1 (is {s.Nodes}).");
-        if (s.WorkersPerNode < 1) throw new ArgumentException($"--workers-per-node must be at least 1 (is {s.WorkersPerNode}).");
-        if (!(s.CorpusHours > 0 && s.CorpusHours <= 100)) throw new ArgumentException($"--corpus-hours must be within (0, 100] (is {s.CorpusHours}).");
+        public async Task<int> RunAsync(Settings s, CancellationToken ct)
+        {
+            if (!(s.Minutes > 0)) throw new ArgumentException($"--minutes must be positive (is {s.Minutes}).");
+            if (s.Nodes < 1) throw new ArgumentException($"--nodes must be at least 1 (is {s.Nodes}).");
+            if (s.WorkersPerNode < 1) throw new ArgumentException($"--workers-per-node must be at least 1 (is {s.WorkersPerNode}).");
+            if (!(s.CorpusHours > 0 && s.CorpusHours <= 100)) throw new ArgumentException($"--corpus-hours must be within (0, 100] (is {s.CorpusHours}).");
 
-        var seed = s.Seed ?? Random.Shared.Next();
-        var rng = new Random(seed);
-        var embedded = ctx.ConfiguredConnectionString is null;
-        var dir = Directory.CreateTempSubdirectory("workers-soak-").FullName;
-        SoakDatabasePair? pair = null;
-        string baseCs;
-        if (embedded)
-        {
-            // A primary and a synchronous standby of the soak's own (the postgres user must reach their folder).
-            File.SetUnixFileMode(dir, (UnixFileMode)0b111_101_101);
-            pair = await SoakDatabasePair.StartAsync(Path.Combine(dir, "pg"), ct);
-            baseCs = pair.ConnectionString;
-            await using var migrate = NpgsqlDataSource.Create(baseCs);
-            await new MigrationRunner(migrate).MigrateAsync(ct: ct);
-        }
-        else
-        {
-            await ctx.DatabaseAsync(ct); // migrated
-            baseCs = ctx.ConfiguredConnectionString!;
-        }
-        var runId = Guid.NewGuid().ToString("N")[..8];
-        var appName = "workers-soak-" + runId;       // the workers' connections: pg_terminate_backend picks among these only
-        var childCs = new NpgsqlConnectionStringBuilder(baseCs) { ApplicationName = appName }.ConnectionString;
-        await using var db = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(baseCs) { ApplicationName = "workers-soak-control", MaxPoolSize = 4 }.ConnectionString);
-        var queue = "soak-" + runId;
+            var seed = s.Seed ?? Random.Shared.Next();
+            var rng = new Random(seed);
+            var embedded = database.ConfiguredConnectionString is null;
+            var dir = Directory.CreateTempSubdirectory("workers-soak-").FullName;
+            SoakDatabasePair? pair = null;
+            string baseCs;
+            if (embedded)
+            {
+                // A primary and a synchronous standby of the soak's own (the postgres user must reach their folder).
+                File.SetUnixFileMode(dir, (UnixFileMode)0b111_101_101);
+                pair = await SoakDatabasePair.StartAsync(Path.Combine(dir, "pg"), ct);
+                baseCs = pair.ConnectionString;
+                await using var migrate = NpgsqlDataSource.Create(baseCs);
+                await new MigrationRunner(migrate).MigrateAsync(ct: ct);
+            }
+            else
+            {
+                await database.OpenAsync(ct); // migrated
+                baseCs = database.ConfiguredConnectionString!;
+            }
+            var runId = Guid.NewGuid().ToString("N")[..8];
+            var appName = "workers-soak-" + runId;       // the workers' connections: pg_terminate_backend picks among these only
+            var childCs = new NpgsqlConnectionStringBuilder(baseCs) { ApplicationName = appName }.ConnectionString;
+            await using var db = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(baseCs) { ApplicationName = "workers-soak-control", MaxPoolSize = 4 }.ConnectionString);
+            var queue = "soak-" + runId;
 
-        var ok = false;
-        var soakRun = new Run(ctx, s, db, childCs, queue, dir, rng, pair);
-        try
-        {
-            Console.WriteLine($"soak: seed {seed}, {s.Minutes:0.##} min of faults, {s.Nodes} node(s) x {s.WorkersPerNode} CPU worker(s), " +
-                $"lease {LeaseSeconds} s, heartbeat 2 s, queue '{queue}'");
-            Console.WriteLine(embedded
-                ? $"soak: database: a primary and a synchronous standby of its own under {dir}/pg, one two-host connection string (PostgreSQL stop/start and failover faults included)"
-                : "soak: database: configured connection string; the PostgreSQL stop/start and failover faults are skipped (they need the soak's own clusters: run without a connection string)");
-            if (!File.Exists(LibFaketime))
-                Console.WriteLine($"soak: {LibFaketime} is missing (Debian package libfaketime, ops/setup.sh); the clock-skew fault is skipped");
-            ok = await soakRun.ExecuteAsync(ct);
-            return ok ? ExitCodes.Ok : ExitCodes.Failure;
-        }
-        finally
-        {
-            await soakRun.ShutdownAsync();
-            if (!s.Keep) await soakRun.DeleteCorporaAsync();
-            if (pair is not null && !s.Keep) await pair.DestroyAsync();
-            if (ok && !s.Keep) TryDelete(dir);
-            else Console.WriteLine($"soak: generated audio and node logs kept in {dir}");
+            var ok = false;
+            var soakRun = new Run(time, s, db, childCs, queue, dir, rng, pair);
+            try
+            {
+                Console.WriteLine($"soak: seed {seed}, {s.Minutes:0.##} min of faults, {s.Nodes} node(s) x {s.WorkersPerNode} CPU worker(s), " +
+                    $"lease {LeaseSeconds} s, heartbeat 2 s, queue '{queue}'");
+                Console.WriteLine(embedded
+                    ? $"soak: database: a primary and a synchronous standby of its own under {dir}/pg, one two-host connection string (PostgreSQL stop/start and failover faults included)"
+                    : "soak: database: configured connection string; the PostgreSQL stop/start and failover faults are skipped (they need the soak's own clusters: run without a connection string)");
+                if (!File.Exists(LibFaketime))
+                    Console.WriteLine($"soak: {LibFaketime} is missing (Debian package libfaketime, ops/setup.sh); the clock-skew fault is skipped");
+                ok = await soakRun.ExecuteAsync(ct);
+                return ok ? ExitCodes.Ok : ExitCodes.Failure;
+            }
+            finally
+            {
+                await soakRun.ShutdownAsync();
+                if (!s.Keep) await soakRun.DeleteCorporaAsync();
+                if (pair is not null && !s.Keep) await pair.DestroyAsync();
+                if (ok && !s.Keep) TryDelete(dir);
+                else Console.WriteLine($"soak: generated audio and node logs kept in {dir}");
+            }
         }
     }
 
@@ -129,7 +133,7 @@ public static partial class SoakBench
         try { Directory.Delete(dir, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 
-    private sealed class Run(CliContext ctx, Settings s, NpgsqlDataSource db, string childCs, string queue, string dir, Random rng, SoakDatabasePair? pair)
+    private sealed class Run(TimeProvider time, Settings s, NpgsqlDataSource db, string childCs, string queue, string dir, Random rng, SoakDatabasePair? pair)
     {
         private readonly bool _embedded = pair is not null;
         private readonly Dictionary<string, Process> _nodes = [];
@@ -161,10 +165,10 @@ public static partial class SoakBench
             Console.WriteLine($"soak: corpus of {plan.FileCount} files, {plan.AudioSeconds / 3600:0.###} h, {plan.ShardCount} shards of about {shardSeconds / 60:0.#} min");
             // Faults cost attempts: a generous budget, so that a shard dies only if something is really wrong.
             async Task<long> EnqueueAsync(string name) =>
-                await Retry(() => new CorpusWriter(db, ctx.Time).WriteAsync(plan, new EnqueueRequest(name, Queue: queue, MaxAttempts: 1000), ct), ct);
+                await Retry(() => new CorpusWriter(db, time).WriteAsync(plan, new EnqueueRequest(name, Queue: queue, MaxAttempts: 1000), ct), ct);
 
             // The reference: one supervisor, no faults, until idle.
-            var stamp = ctx.Time.GetUtcNow().ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture);
+            var stamp = time.GetUtcNow().ToString("yyyyMMddHHmmss", CultureInfo.InvariantCulture);
             var refName = $"{queue}-reference-{stamp}";
             _referenceId = await EnqueueAsync(refName);
             Console.WriteLine($"soak: reference corpus '{refName}': 1 node, no faults ...");
@@ -186,7 +190,7 @@ public static partial class SoakBench
             var kinds = new List<string> { KillWorker, KillNode, StopWorker, TerminateBackend, ChangeFile };
             if (File.Exists(LibFaketime)) kinds.Add(SkewNode);
             if (_embedded) kinds.AddRange([RestartPostgres, Failover]);
-            _changed = new SoakChangedFiles(ctx, db, dir, queue, rng);
+            _changed = new SoakChangedFiles(time, db, dir, queue, rng);
 
             var soakClock = Stopwatch.StartNew();
             var deadline = TimeSpan.FromMinutes(s.Minutes);
@@ -498,7 +502,7 @@ public static partial class SoakBench
 
         public async Task DeleteCorporaAsync()
         {
-            var admin = new CorpusAdmin(db, ctx.Time);
+            var admin = new CorpusAdmin(db, time);
             foreach (var id in _soakCorpora.Select(c => c.Id).Append(_referenceId).Concat(_changed?.CorpusIds ?? []).Where(id => id != 0))
             {
                 try { await Retry(async () => { await admin.DeleteAsync(id, CancellationToken.None); return 0; }, CancellationToken.None); }

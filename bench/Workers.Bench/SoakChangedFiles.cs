@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using Npgsql;
 using Workers.Audio;
-using Workers.Cli.Hosting;
 using Workers.Core.Corpora;
 using Workers.Postgres.Corpora;
 using Workers.Bench.Sql;
@@ -16,7 +15,7 @@ namespace Workers.Bench;
 /// corpus cannot match the reference; instead every one must end with its shards succeeded and its
 /// seconds accounted for: what the file no longer holds is listed as failed, no more and no less.
 /// </summary>
-internal sealed class SoakChangedFiles(CliContext ctx, NpgsqlDataSource db, string dir, string queue, Random rng)
+internal sealed class SoakChangedFiles(TimeProvider time, NpgsqlDataSource db, string dir, string queue, Random rng)
 {
     private static readonly string[] Changes = ["truncated", "replaced by a FIFO", "folder swapped for a symlink out of the root"];
     private readonly List<(long Id, string Name, string Change, double Seconds, double KeptSeconds)> _corpora = [];
@@ -55,7 +54,7 @@ internal sealed class SoakChangedFiles(CliContext ctx, NpgsqlDataSource db, stri
                 break;
         }
         var name = $"{queue}-changed-{n}";
-        var id = await new CorpusWriter(db, ctx.Time).WriteAsync(plan, new EnqueueRequest(name, Queue: queue, MaxAttempts: 1000), ct);
+        var id = await new CorpusWriter(db, time).WriteAsync(plan, new EnqueueRequest(name, Queue: queue, MaxAttempts: 1000), ct);
         _corpora.Add((id, name, change, seconds, kept));
         return $"{name}: {change} ({seconds:0.#} s enqueued)";
     }

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Microsoft.Extensions.Options;
 using Workers.Cli.Hosting;
 using Workers.Onnx;
 
@@ -13,20 +14,24 @@ public static class DoctorCommand
         var doctor = new Command("doctor",
             "Can this node run GPU workers? Checks the GPU build of ONNX Runtime, the NVIDIA driver (libcuda.so.1), the CUDA 13 runtime libraries, " +
             "cuDNN 9, nvidia-smi and the visible GPUs, then loads the model on CUDA as a worker would. Exit code 0 when it can, 1 when it cannot.");
-        doctor.SetAction((_, ct) => CommandRunner.RunAsync((ctx, ct) =>
+        doctor.SetAction((_, ct) => CommandRunner.RunAsync<Handler>((h, _) => Task.FromResult(h.Run()), ct,
+            services => services.AddInference(validate: false)));
+        return doctor;
+    }
+
+    /// <summary>The models folder, the default pipeline's model and the Inference settings, as configured.</summary>
+    public sealed class Handler(ModelFolder models, IOptions<PipelinesOptions> pipelines, IOptions<OnnxSessionOptions> inference)
+    {
+        public int Run()
         {
-            var catalog = Inference.Catalog(ctx);
-            var root = Inference.ModelsRoot(ctx);
-            var model = catalog.Resolve(ctx.Configuration["Pipelines:vad:Model"] is { Length: > 0 } m ? m : ModelCatalog.SileroVadV5, root);
-            var session = Inference.SessionOptions(ctx);
+            var model = models.Catalog().Resolve(pipelines.Value.Get(PipelinesOptions.Default).Model, models.Root);
             var env = OrtEnvironment.Load();
-            var report = GpuNodeDoctor.Run(env, model, session);
+            var report = GpuNodeDoctor.Run(env, model, inference.Value.Clone());
             foreach (var check in report.Checks) Console.WriteLine(check);
             Console.WriteLine(report.CanRunGpuWorkers
                 ? "doctor: this node can run GPU workers (ExecutionProvider=cuda)."
                 : "doctor: this node cannot run GPU workers; fix the MISSING lines above (ops/RUNBOOK.md, \"GPU nodes\"). Workers here would run on CPU (auto) or refuse to start (cuda).");
-            return Task.FromResult(report.CanRunGpuWorkers ? ExitCodes.Ok : ExitCodes.Failure);
-        }, ct));
-        return doctor;
+            return report.CanRunGpuWorkers ? ExitCodes.Ok : ExitCodes.Failure;
+        }
     }
 }

@@ -1,5 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
 using Workers.Audio;
 using Workers.Cli.Hosting;
 using Workers.Core.Corpora;
@@ -26,74 +29,80 @@ public static class EnqueueCommand
         {
             path, name, shardMinutes, pipeline, queue, priority, dryRun, json,
         };
-        cmd.SetAction((pr, ct) => CommandRunner.RunAsync(async (ctx, ct) =>
-        {
-            var req = new Request(pr.GetValue(path)!, pr.GetValue(name), pr.GetValue(shardMinutes), pr.GetValue(pipeline)!,
-                pr.GetValue(queue)!, pr.GetValue(priority), pr.GetValue(dryRun), pr.GetValue(json));
-            return await RunAsync(ctx, req, ct);
-        }, ct));
+        cmd.SetAction((pr, ct) => CommandRunner.RunAsync<Handler>((h, ct) => h.RunAsync(new Request(pr.GetValue(path)!, pr.GetValue(name), pr.GetValue(shardMinutes),
+            pr.GetValue(pipeline)!, pr.GetValue(queue)!, pr.GetValue(priority), pr.GetValue(dryRun), pr.GetValue(json)), ct), ct, AddServices));
         return cmd;
+    }
+
+    /// <summary>What <see cref="Handler"/> needs besides the host's services: Corpus:Limits (checked on start) and itself.</summary>
+    public static void AddServices(IServiceCollection services)
+    {
+        services.AddSettings<CorpusOptions>(CorpusOptions.Section, o => o.Limits.Validate());
+        services.TryAddTransient<Handler>();
     }
 
     public sealed record Request(string Path, string? Name, double ShardMinutes, string Pipeline, string Queue, int Priority, bool DryRun, bool Json);
 
-    public static async Task<int> RunAsync(CliContext ctx, Request req, CancellationToken ct)
+    /// <summary>`workers enqueue` (also run by `demo` and the pipeline bench): scan or read, plan, write in one transaction.</summary>
+    public sealed class Handler(WorkersDatabase database, IOptions<QueueOptions> queue, IOptions<CorpusOptions> corpus, IOptions<PipelinesOptions> pipelines, TimeProvider time)
     {
-        // The same rules, scan, probe and plan as the dashboard's enqueue form (EnqueueSettings, EnqueuePlanner).
-        var settings = new EnqueueSettings(req.Name, req.ShardMinutes, req.Pipeline, req.Queue, req.Priority);
-        var corpusName = settings.CorpusName(req.Path);
-        var problems = settings.Validate(corpusName, ctx.Pipelines, f => "--" + f.Replace('_', '-'));
-        if (problems.Count > 0) throw new ArgumentException(string.Join(Environment.NewLine + "       ", problems));
-
-        // Corpus:Limits: what a speech file and a shard may plausibly be (the dashboard applies the same).
-        var limits = ctx.Bind<CorpusOptions>(CorpusOptions.Section).Limits;
-        OptionsValidationException.ThrowIfAny(limits.Validate());
-
-        var sw = Stopwatch.StartNew();
-        var plan = await EnqueuePlanner.PlanSourceAsync(req.Path, new AudioDurationProbe(limits), req.ShardMinutes * 60, ct, limits);
-        var listing = plan.Listing;
-        var planned = sw.Elapsed;
-
-        long? corpusId = null;
-        if (!req.DryRun)
+        public async Task<int> RunAsync(Request req, CancellationToken ct)
         {
-            var db = await ctx.DatabaseAsync(ct);
-            corpusId = await new CorpusWriter(db, ctx.Time).WriteAsync(plan, new EnqueueRequest(corpusName, req.Pipeline, req.Queue, req.Priority, ctx.Queue.MaxAttempts), ct);
-        }
-        var total = sw.Elapsed;
+            // The same rules, scan, probe and plan as the dashboard's enqueue form (EnqueueSettings, EnqueuePlanner).
+            var settings = new EnqueueSettings(req.Name, req.ShardMinutes, req.Pipeline, req.Queue, req.Priority);
+            var corpusName = settings.CorpusName(req.Path);
+            var problems = settings.Validate(corpusName, pipelines.Value.Names, f => "--" + f.Replace('_', '-'));
+            if (problems.Count > 0) throw new ArgumentException(string.Join(Environment.NewLine + "       ", problems));
 
-        if (req.Json)
-        {
-            Json.Write(new
+            // Corpus:Limits: what a speech file and a shard may plausibly be (the dashboard applies the same); validated on start.
+            var limits = corpus.Value.Limits;
+
+            var sw = Stopwatch.StartNew();
+            var plan = await EnqueuePlanner.PlanSourceAsync(req.Path, new AudioDurationProbe(limits), req.ShardMinutes * 60, ct, limits);
+            var listing = plan.Listing;
+            var planned = sw.Elapsed;
+
+            long? corpusId = null;
+            if (!req.DryRun)
             {
-                name = corpusName,
-                corpus_id = corpusId,
-                dry_run = req.DryRun,
-                source = listing.Source,
-                files = plan.FileCount,
-                audio_seconds = plan.AudioSeconds,
-                audio_hours = plan.AudioSeconds / 3600,
-                shards = plan.ShardCount,
-                shard_seconds = plan.Plan.TargetSeconds,
-                queue = req.Queue,
-                pipeline = req.Pipeline,
-                priority = req.Priority,
-                failed_files = plan.FailedFiles.Select(f => new { file = f.Path, error = f.Reason }),
-                plan_seconds = planned.TotalSeconds,
-                total_seconds = total.TotalSeconds,
-            });
+                var db = await database.OpenAsync(ct);
+                corpusId = await new CorpusWriter(db, time).WriteAsync(plan, new EnqueueRequest(corpusName, req.Pipeline, req.Queue, req.Priority, queue.Value.MaxAttempts), ct);
+            }
+            var total = sw.Elapsed;
+
+            if (req.Json)
+            {
+                Json.Write(new
+                {
+                    name = corpusName,
+                    corpus_id = corpusId,
+                    dry_run = req.DryRun,
+                    source = listing.Source,
+                    files = plan.FileCount,
+                    audio_seconds = plan.AudioSeconds,
+                    audio_hours = plan.AudioSeconds / 3600,
+                    shards = plan.ShardCount,
+                    shard_seconds = plan.Plan.TargetSeconds,
+                    queue = req.Queue,
+                    pipeline = req.Pipeline,
+                    priority = req.Priority,
+                    failed_files = plan.FailedFiles.Select(f => new { file = f.Path, error = f.Reason }),
+                    plan_seconds = planned.TotalSeconds,
+                    total_seconds = total.TotalSeconds,
+                });
+            }
+            else
+            {
+                Console.WriteLine($"{(req.DryRun ? "Dry run (nothing written): " : "Enqueued ")}corpus '{Names.Printable(corpusName)}'{(corpusId is null ? "" : $" (id {corpusId})")}");
+                Console.WriteLine($"  files        {plan.FileCount:N0}");
+                Console.WriteLine($"  audio        {plan.AudioSeconds / 3600:N2} h");
+                Console.WriteLine($"  shards       {plan.ShardCount:N0} of about {req.ShardMinutes:0.##} min, queue '{Names.Printable(req.Queue)}', pipeline '{Names.Printable(req.Pipeline)}', priority {req.Priority}");
+                Console.WriteLine($"  failed files {plan.FailedFiles.Count:N0}");
+                foreach (var f in plan.FailedFiles.Take(20)) Console.WriteLine($"    {Names.Printable(f.Path)}: {Names.Printable(f.Reason)}");
+                if (plan.FailedFiles.Count > 20) Console.WriteLine($"    ... and {plan.FailedFiles.Count - 20} more (workers status {Names.Printable(corpusName)} --json lists them)");
+                Console.WriteLine($"  took         {total.TotalSeconds:0.00} s (planning {planned.TotalSeconds:0.00} s)");
+            }
+            return ExitCodes.Ok;
         }
-        else
-        {
-            Console.WriteLine($"{(req.DryRun ? "Dry run (nothing written): " : "Enqueued ")}corpus '{Names.Printable(corpusName)}'{(corpusId is null ? "" : $" (id {corpusId})")}");
-            Console.WriteLine($"  files        {plan.FileCount:N0}");
-            Console.WriteLine($"  audio        {plan.AudioSeconds / 3600:N2} h");
-            Console.WriteLine($"  shards       {plan.ShardCount:N0} of about {req.ShardMinutes:0.##} min, queue '{Names.Printable(req.Queue)}', pipeline '{Names.Printable(req.Pipeline)}', priority {req.Priority}");
-            Console.WriteLine($"  failed files {plan.FailedFiles.Count:N0}");
-            foreach (var f in plan.FailedFiles.Take(20)) Console.WriteLine($"    {Names.Printable(f.Path)}: {Names.Printable(f.Reason)}");
-            if (plan.FailedFiles.Count > 20) Console.WriteLine($"    ... and {plan.FailedFiles.Count - 20} more (workers status {Names.Printable(corpusName)} --json lists them)");
-            Console.WriteLine($"  took         {total.TotalSeconds:0.00} s (planning {planned.TotalSeconds:0.00} s)");
-        }
-        return ExitCodes.Ok;
     }
 }

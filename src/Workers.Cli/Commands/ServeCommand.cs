@@ -1,6 +1,7 @@
 using Npgsql;
 using System.CommandLine;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Workers.Cli.Hosting;
@@ -27,16 +28,35 @@ public static class ServeCommand
             Description = "Read a password from stdin and print its PBKDF2 hash for Dashboard:Users:N:PasswordHash; serves nothing.",
         };
         var cmd = new Command("serve", "Serve the dashboard (the Hangfire Dashboard with our pages: corpora, enqueue, shards, failures and re-runs, fleet, audit), its Hangfire server, JSON API, /metrics.") { urls, hashPassword };
-        cmd.SetAction((pr, ct) => pr.GetValue(hashPassword) ? Task.FromResult(HashPasswordOrBadInput()) : CommandRunner.RunAsync(async (services, ct) =>
+        cmd.SetAction((pr, ct) => pr.GetValue(hashPassword) ? Task.FromResult(HashPasswordOrBadInput()) : CommandRunner.RunAsync<Handler>((h, ct) => h.RunAsync(pr.GetValue(urls), ct), ct, services =>
         {
-            var ctx = services.GetRequiredService<CliContext>();
-            var options = services.GetRequiredService<IOptions<DashboardOptions>>().Value;
-            var corpus = services.GetRequiredService<IOptions<CorpusOptions>>().Value;
-            var listen = (pr.GetValue(urls) ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            AddDashboard(services);
+            services.AddSettings<CorpusOptions>(CorpusOptions.Section, o => o.Validate());
+            services.AddDashboardHousekeeping(); // the lease rescuer: expired leases requeued with no worker running
+        }));
+        return cmd;
+    }
+
+    /// <summary>What <see cref="DashboardFactory"/> needs besides the host's services (Dashboard, Retention; checked on start) and itself.
+    /// The caller registers Corpus with the validation it wants.</summary>
+    public static void AddDashboard(IServiceCollection services)
+    {
+        services.AddSettings<DashboardOptions>(DashboardOptions.Section, o => o.Validate());
+        services.AddSettings<RetentionOptions>(RetentionOptions.Section, o => o.Validate());
+        services.TryAddTransient<DashboardFactory>();
+    }
+
+    /// <summary>`workers serve`: the dashboard until the first signal.</summary>
+    public sealed class Handler(WorkersDatabase database, DashboardFactory dashboard, IOptions<CorpusOptions> corpusOptions, ILogger<Handler> log)
+    {
+        public async Task<int> RunAsync(string? urls, CancellationToken ct)
+        {
+            var options = dashboard.Options;
+            var corpus = corpusOptions.Value;
+            var listen = (urls ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             if (listen.Length == 0) throw new ArgumentException("--urls is empty; e.g. --urls http://127.0.0.1:5080");
-            var db = await ctx.DatabaseAsync(ct);
-            await using var app = DashboardApp.Build(Host(ctx, db, options, corpus), listen);
-            var log = ctx.Logger("Dashboard");
+            var db = await database.OpenAsync(ct);
+            await using var app = DashboardApp.Build(dashboard.Host(db, corpus), listen);
             await app.StartAsync(ct);
             log.LogInformation("dashboard listening on {Urls}; {Access}", string.Join(", ", app.Urls),
                 options.Users.Count == 0
@@ -55,22 +75,23 @@ public static class ServeCommand
             catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
             await app.StopAsync(CancellationToken.None);
             return ExitCodes.Ok;
-        }, ct, services => services
-            .AddSettings<DashboardOptions>(DashboardOptions.Section, o => o.Validate())
-            .Services.AddSettings<CorpusOptions>(CorpusOptions.Section, o => o.Validate())
-            .Services.AddSettings<RetentionOptions>(RetentionOptions.Section, o => o.Validate())
-            .Services.AddDashboardHousekeeping())); // the lease rescuer: expired leases requeued with no worker running
-        return cmd;
+        }
     }
 
-    /// <summary>What the dashboard is built from, as configured (also used by `workers demo`).</summary>
-    internal static DashboardHost Host(CliContext ctx, NpgsqlDataSource db, DashboardOptions options, CorpusOptions corpus) =>
-        new(db, ctx.Queue, ctx.Time, options)
-        {
-            Corpus = corpus,
-            Pipelines = ctx.Pipelines,
-            Retention = ctx.Bind<RetentionOptions>(RetentionOptions.Section),
-        };
+    /// <summary>What the dashboard is built from, as configured (`serve`, and `demo` with its own corpus folder).</summary>
+    public sealed class DashboardFactory(IOptions<QueueOptions> queue, TimeProvider time, IOptions<DashboardOptions> options,
+        IOptions<RetentionOptions> retention, IOptions<PipelinesOptions> pipelines)
+    {
+        public DashboardOptions Options => options.Value;
+
+        public DashboardHost Host(NpgsqlDataSource db, CorpusOptions corpus) =>
+            new(db, queue.Value, time, options.Value)
+            {
+                Corpus = corpus,
+                Pipelines = pipelines.Value.Names,
+                Retention = retention.Value,
+            };
+    }
 
     /// <summary>--hash-password needs no configuration or database: it runs outside the host.</summary>
     private static int HashPasswordOrBadInput()

@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
+using Microsoft.Extensions.Options;
 using Workers.Cli.Hosting;
 using Workers.Core.Naming;
+using Workers.Core.Options;
 using Workers.Postgres.Corpora;
 using Workers.Postgres.Fleet;
 
@@ -15,24 +17,27 @@ public static class StatusCommand
         var json = new Option<bool>("--json") { Description = "Print JSON." };
         var fleet = new Option<bool>("--fleet") { Description = "The fleet instead: worker processes (heartbeat, provider, shard, work done) and GPU telemetry." };
         var cmd = new Command("status", "Progress of one corpus or all: files, hours, shards by state, segments, failed files. With --fleet: workers and GPUs.") { corpus, json, fleet };
-        cmd.SetAction((pr, ct) => CommandRunner.RunAsync(async (ctx, ct) =>
+        cmd.SetAction((pr, ct) => CommandRunner.RunAsync<Handler>((h, ct) => pr.GetValue(fleet)
+            ? h.FleetAsync(pr.GetValue(corpus), pr.GetValue(json), ct)
+            : h.CorporaAsync(pr.GetValue(corpus), pr.GetValue(json), ct), ct));
+        return cmd;
+    }
+
+    /// <summary>`workers status`: the database, the Queue options (staleness, clock skew) and the clock.</summary>
+    public sealed class Handler(WorkersDatabase database, IOptions<QueueOptions> queue, TimeProvider time)
+    {
+        public async Task<int> CorporaAsync(string? name, bool json, CancellationToken ct)
         {
-            if (pr.GetValue(fleet))
-            {
-                if (pr.GetValue(corpus) is { } c) throw new ArgumentException($"--fleet lists workers and GPUs, not a corpus: leave out '{Names.Printable(c)}'.");
-                return await FleetAsync(ctx, pr.GetValue(json), ct);
-            }
-            var db = await ctx.DatabaseAsync(ct);
+            var db = await database.OpenAsync(ct);
             var reader = new CorpusStatusReader(db);
-            var name = pr.GetValue(corpus);
             var statuses = new List<CorpusStatus>();
             if (name is not null) statuses.Add(await reader.GetStatusAsync(name, ct));
             else foreach (var c in await reader.ListAsync(ct)) statuses.Add(await reader.GetStatusAsync(c, ct));
 
             // Queued shards of pipelines no running worker serves (issue 15): they wait until a worker loads that pipeline.
-            var unservable = await new Workers.Postgres.Dashboard.StageReader(db, ctx.Time, ctx.Queue).UnservableAsync(ct);
+            var unservable = await new Workers.Postgres.Dashboard.StageReader(db, time, queue.Value).UnservableAsync(ct);
             var waiting = unservable.Select(u => u.Pipeline).ToHashSet(StringComparer.Ordinal);
-            if (pr.GetValue(json))
+            if (json)
             {
                 var docs = statuses.Select(s => ToJson(s, waiting.Contains(s.Corpus.Pipeline))).ToList();
                 Json.Write(name is not null ? docs[0] : new
@@ -50,8 +55,24 @@ public static class StatusCommand
                         "no running worker serves it. Start workers that load it (Fleet:Pipelines, or leave Fleet:Pipelines unset to load every configured pipeline).");
             }
             return ExitCodes.Ok;
-        }, ct));
-        return cmd;
+        }
+
+        public async Task<int> FleetAsync(string? corpus, bool json, CancellationToken ct)
+        {
+            if (corpus is { } c) throw new ArgumentException($"--fleet lists workers and GPUs, not a corpus: leave out '{Names.Printable(c)}'.");
+            var registry = new WorkerRegistry(await database.OpenAsync(ct), time);
+            var now = time.GetUtcNow().UtcDateTime;
+            var workers = await registry.ListAsync(ct);
+            var gpus = await registry.ListGpusAsync(ct);
+            var staleAfter = WorkerRegistry.StaleAfter(queue.Value);
+            if (json)
+            {
+                Json.Write(new { workers = workers.Select(w => WorkerJson(w, staleAfter)), gpus = gpus.Select(g => GpuJson(g, now)) });
+                return ExitCodes.Ok;
+            }
+            PrintFleet(workers, gpus, staleAfter, queue.Value.ClockSkewWarn, now);
+            return ExitCodes.Ok;
+        }
     }
 
     /// <param name="pipelineWithoutWorker">No running worker serves the corpus's pipeline: its queued shards wait.</param>
@@ -76,19 +97,8 @@ public static class StatusCommand
         created_at = s.Corpus.CreatedAt,
     };
 
-    private static async Task<int> FleetAsync(CliContext ctx, bool json, CancellationToken ct)
+    private static void PrintFleet(IReadOnlyList<WorkerRow> workers, IReadOnlyList<GpuSample> gpus, TimeSpan staleAfter, TimeSpan clockSkewWarn, DateTime now)
     {
-        var registry = new WorkerRegistry(await ctx.DatabaseAsync(ct), ctx.Time);
-        var now = ctx.Time.GetUtcNow().UtcDateTime;
-        var workers = await registry.ListAsync(ct);
-        var gpus = await registry.ListGpusAsync(ct);
-        var staleAfter = WorkerRegistry.StaleAfter(ctx.Queue);
-        if (json)
-        {
-            Json.Write(new { workers = workers.Select(w => WorkerJson(w, staleAfter)), gpus = gpus.Select(g => GpuJson(g, now)) });
-            return ExitCodes.Ok;
-        }
-
         Console.WriteLine($"Workers ({workers.Count}; running or stopped within the last hour; stale = running but no heartbeat for over {staleAfter.TotalSeconds:0} s)");
         if (workers.Count == 0) Console.WriteLine("  none. Start some: workers run");
         else
@@ -96,7 +106,7 @@ public static class StatusCommand
                 workers.Select(w => new[]
                 {
                     w.Id, w.Node, w.Slot.ToString(CultureInfo.InvariantCulture), w.GpuIndex ?? "cpu", w.ExecutionProvider,
-                    w.StateAt(staleAfter), Age(w.HeartbeatAge), ClockOffset(w, ctx.Queue.ClockSkewWarn), w.CurrentShard?.ToString(CultureInfo.InvariantCulture) ?? "-",
+                    w.StateAt(staleAfter), Age(w.HeartbeatAge), ClockOffset(w, clockSkewWarn), w.CurrentShard?.ToString(CultureInfo.InvariantCulture) ?? "-",
                     w.ShardsCompleted.ToString("N0", CultureInfo.InvariantCulture), (w.AudioSecondsDone / 3600).ToString("N2", CultureInfo.InvariantCulture),
                     w.LastRate is { } r ? r.ToString("0.#", CultureInfo.InvariantCulture) + "x" : "-",
                     (w.GpuSlotOnCpu ? "GPU SLOT ON CPU" : "") + (w.Detail is { Length: > 0 } d ? (w.GpuSlotOnCpu ? "; " : "") + d : ""),
@@ -114,7 +124,6 @@ public static class StatusCommand
                     g.TemperatureC is { } t ? t.ToString("0", CultureInfo.InvariantCulture) + " C" : "n/a",
                     Age(now - g.SampledAt) + " ago",
                 }));
-        return ExitCodes.Ok;
     }
 
     /// <summary>The worker's clock offset from the database's ("+3.0 s"), flagged "SKEWED" beyond Queue:ClockSkewWarnSeconds.</summary>

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OptionsValidationException = Workers.Core.Options.OptionsValidationException;
@@ -30,30 +29,58 @@ public static class WorkerCommand
         var untilIdle = new Option<bool>("--until-idle");
         var cmd = new Command("worker", "Run one worker process in the foreground.") { slot, gpu, gpuUuid, gpuName, threads, queues, untilIdle };
         cmd.Hidden = true;
-        cmd.SetAction((pr, ct) => CommandRunner.RunAsync(async (services, ct) =>
+        cmd.SetAction((pr, ct) => CommandRunner.RunAsync<Handler>((h, ct) => h.RunAsync(new Request(pr.GetValue(slot), pr.GetValue(gpu), pr.GetValue(gpuUuid),
+            pr.GetValue(gpuName), pr.GetValue(threads), pr.GetValue(queues)!, pr.GetValue(untilIdle)), ct), ct, services =>
         {
-            var ctx = services.GetRequiredService<CliContext>();
-            var fleet = services.GetRequiredService<IOptions<FleetOptions>>().Value;
-            var decoder = services.GetRequiredService<IOptions<AudioDecoderOptions>>().Value;
+            services.AddSettings<FleetOptions>(FleetOptions.Section, o => o.Validate());
+            services.AddSettings<AudioDecoderOptions>(AudioSettings.Section, AudioSettings.Problems);
+            services.AddSettings<RetentionOptions>(RetentionOptions.Section, o => o.Validate());
+            services.AddInference();
+            // The pipelines this worker serves (Fleet:Pipelines), and the default one it always loads, checked before anything loads.
+            services.AddSettings<PipelinesOptions>((o, configuration) => o.Load(configuration), o => o.ServedProblems());
+            services.AddWorkerProcessHousekeeping();
+        }));
+        return cmd;
+    }
+
+    public sealed record Request(int Slot, string? Gpu, string? GpuUuid, string? GpuName, int Threads, string Queues, bool UntilIdle);
+
+    /// <summary>
+    /// One worker process: the Fleet, Audio, Inference and Pipelines settings (validated when the host started), the models
+    /// folder, the database, the clock, and the logger factory (the attempt log is added to it as a provider, so every
+    /// line any category logs during an attempt is kept with it). Categories "Worker" and "OnnxRuntime" are the names the
+    /// attempt log tails have always shown.
+    /// </summary>
+    public sealed class Handler(IOptions<FleetOptions> fleetOptions, IOptions<AudioDecoderOptions> decoderOptions, IOptions<OnnxSessionOptions> inference,
+        IOptions<PipelinesOptions> pipelineOptions, IOptions<QueueOptions> queue, ModelFolder models, WorkersDatabase database,
+        RegistryHeartbeat.Target heartbeat, ILoggerFactory loggers, TimeProvider time)
+    {
+        public async Task<int> RunAsync(Request req, CancellationToken ct)
+        {
+            var fleet = fleetOptions.Value;
+            var decoder = decoderOptions.Value;
+            var pipelines = pipelineOptions.Value;
             // Every line this process logs during a shard attempt (any category, any thread) is kept
             // in a small ring and stored with the attempt's outcome (shard_attempts.log_tail).
             var attemptLog = new AttemptLog();
-            ctx.LoggerFactory.AddProvider(attemptLog);
-            var log = ctx.Logger("Worker");
-            var (vad, batchSize, modelName) = Inference.Pipeline(ctx, "vad");
+            loggers.AddProvider(attemptLog);
+            var log = loggers.CreateLogger("Worker");
+            var main = pipelines.Get(PipelinesOptions.Default);
             // --threads is the worker's share of the node's cores: decoder threads plus intra-op threads.
-            var cores = Math.Max(1, pr.GetValue(threads));
-            var (decoderThreads, intraOp) = new WorkerOptions { DecoderThreads = fleet.DecoderThreads, Gpu = pr.GetValue(gpu) }.SplitCores(cores);
-            var sessionOptions = Inference.SessionOptions(ctx, intraOp);
+            var cores = Math.Max(1, req.Threads);
+            var (decoderThreads, intraOp) = new WorkerOptions { DecoderThreads = fleet.DecoderThreads, Gpu = req.Gpu }.SplitCores(cores);
+            // A copy: the validated options stay as configured; this worker's share of the cores is its own.
+            var sessionOptions = inference.Value.Clone();
+            sessionOptions.IntraOpThreads = intraOp;
             var worker = new WorkerOptions
             {
-                Slot = pr.GetValue(slot),
-                Gpu = pr.GetValue(gpu),
-                GpuUuid = pr.GetValue(gpuUuid),
-                GpuName = pr.GetValue(gpuName),
-                Queues = [.. pr.GetValue(queues)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(q => Names.CheckedQueue(q, "--queues"))],
-                UntilIdle = pr.GetValue(untilIdle),
-                ModelsRoot = Inference.ModelsRoot(ctx),
+                Slot = req.Slot,
+                Gpu = req.Gpu,
+                GpuUuid = req.GpuUuid,
+                GpuName = req.GpuName,
+                Queues = [.. req.Queues.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(q => Names.CheckedQueue(q, "--queues"))],
+                UntilIdle = req.UntilIdle,
+                ModelsRoot = models.Root,
                 Node = fleet.Node,
                 TempRoot = fleet.TempRoot is { Length: > 0 } temp ? temp : new WorkerOptions().TempRoot,
                 MinFreeDiskMb = fleet.MinFreeDiskMb,
@@ -62,8 +89,8 @@ public static class WorkerCommand
                 MaxDecodedMb = fleet.MaxDecodedMb,
                 Cores = cores,
                 Threads = sessionOptions.IntraOpThreads,
-                BatchSize = batchSize,
-                Model = modelName,
+                BatchSize = main.BatchSize,
+                Model = main.Model,
             };
             OptionsValidationException.ThrowIfAny(worker.Validate());
             // The pin as this process actually sees it: `workers run` sets CUDA_VISIBLE_DEVICES per slot.
@@ -75,32 +102,27 @@ public static class WorkerCommand
                 log.LogInformation("Worker slot {Slot} starting on CPU; CUDA_VISIBLE_DEVICES={CudaVisibleDevices}", worker.Slot, cuda);
 
             // Warm once: library, session, tensors. A GPU slot that lands on CPU says so loudly here.
-            var catalog = Inference.Catalog(ctx);
+            var catalog = models.Catalog();
             var env = OrtEnvironment.Load();
-            using var forward = env.ForwardTo(ctx.Logger("OnnxRuntime"));
+            using var forward = env.ForwardTo(loggers.CreateLogger("OnnxRuntime"));
             using var session = OnnxSession.Create(env, catalog.Resolve(worker.Model, worker.ModelsRoot), sessionOptions, log);
             using var model = new SileroVadModel(session, worker.BatchSize);
             log.LogInformation("ONNX Runtime {Version} from {Library}; model {Model}; provider {Provider}; batch {Batch}; {Cores} core(s): {Decoders} decoder thread(s), {Threads} intra-op thread(s)",
                 env.Version, env.LibraryPath, worker.Model, session.ExecutionProvider, worker.BatchSize, worker.Cores, decoderThreads, sessionOptions.IntraOpThreads);
 
             // Every pipeline this worker serves, with its model stages loaded and warmed, before claiming anything.
-            using var loader = new PipelineLoader(ctx, catalog, worker.ModelsRoot, log);
+            using var loader = new PipelineLoader(pipelines, catalog, worker.ModelsRoot, log);
             loader.Share(worker.Model, worker.BatchSize, session, model);
-            var pipelines = loader.Load(new OnnxEnvironmentAndOptions(env, sessionOptions), sessionOptions.IntraOpThreads);
-            log.LogInformation("Serving pipelines {Pipelines}", string.Join(", ", pipelines.Select(p => p.Stages.Count == 0 ? p.Name : $"{p.Name} ({string.Join(" -> ", p.Stages.Select(s => s.Name))})")));
+            var served = loader.Load(new OnnxEnvironmentAndOptions(env, sessionOptions), sessionOptions.IntraOpThreads);
+            log.LogInformation("Serving pipelines {Pipelines}", string.Join(", ", served.Select(p => p.Stages.Count == 0 ? p.Name : $"{p.Name} ({string.Join(" -> ", p.Stages.Select(s => s.Name))})")));
 
             // Opening the database starts this process's housekeeping (lease rescuer, retention pruner), which waits for it.
-            var db = await ctx.DatabaseWhenUpAsync(ct);
+            var db = await database.OpenWhenUpAsync(ct);
             await using var listener = new ShardNotificationListener(db);
-            var shardWorker = new ShardWorker(new ShardQueue(db, ctx.Queue, ctx.Time), listener, new WorkerRegistry(db, ctx.Time), worker, vad, model,
-                session.ExecutionProvider, ctx.Time, log, attemptLog, decoder, pipelines);
-            services.GetRequiredService<RegistryHeartbeat.Target>().Attach(shardWorker);
+            var shardWorker = new ShardWorker(new ShardQueue(db, queue.Value, time), listener, new WorkerRegistry(db, time), worker, main.Vad, model,
+                session.ExecutionProvider, time, log, attemptLog, decoder, served);
+            heartbeat.Attach(shardWorker);
             return await shardWorker.RunAsync(ct);
-        }, ct, services => services
-            .AddSettings<FleetOptions>(FleetOptions.Section, o => o.Validate())
-            .Services.AddSettings<AudioDecoderOptions>(AudioSettings.Section, AudioSettings.Problems)
-            .Services.AddSettings<RetentionOptions>(RetentionOptions.Section, o => o.Validate())
-            .Services.AddWorkerProcessHousekeeping()));
-        return cmd;
+        }
     }
 }

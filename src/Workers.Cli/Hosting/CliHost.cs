@@ -11,8 +11,10 @@ namespace Workers.Cli.Hosting;
 /// The .NET Generic Host every command runs in (<see cref="CommandRunner"/>): configuration
 /// (appsettings.json beside the binary, then in the working directory, then environment variables
 /// such as <c>ConnectionStrings__Workers</c>), logging to stderr, the options each command needs
-/// (<see cref="Settings.AddSettings{T}"/>: validated together on start), the database
-/// (<see cref="CliContext"/>) and the command's housekeeping services.
+/// (<see cref="Settings"/>: bound once and validated together on start), the database
+/// (<see cref="WorkersDatabase"/>) and the command's housekeeping services. Commands take what they use
+/// by constructor (<see cref="CommandRunner.RunAsync{THandler}"/>): typed options, loggers,
+/// <see cref="TimeProvider"/>, the database; none reads configuration itself.
 /// </summary>
 public static class CliHost
 {
@@ -38,8 +40,18 @@ public static class CliHost
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSettings<QueueOptions>(QueueOptions.Section, o => o.Validate());
-        builder.Services.AddSingleton<CliContext>();
-        builder.Services.AddSingleton<IWorkersDatabase>(sp => sp.GetRequiredService<CliContext>());
+        // What every command may use; each command registers (and so validates on start) the sections it reads besides these.
+        builder.Services.AddOptions<DatabaseSettings>().Configure<IConfiguration>((o, configuration) =>
+        {
+            o.ConnectionString = configuration.GetConnectionString("Workers");
+            o.LocalRoot = configuration["Database:LocalRoot"];
+        });
+        builder.Services.AddSingleton<WorkersDatabase>();
+        builder.Services.AddSingleton<IWorkersDatabase>(sp => sp.GetRequiredService<WorkersDatabase>());
+        builder.Services.AddSettings<ModelsOptions>(ModelsOptions.Section, _ => []);
+        builder.Services.AddSingleton<ModelFolder>();
+        // The pipelines' names for every command; a worker adds the validation of those it serves.
+        builder.Services.AddSettings<PipelinesOptions>((o, configuration) => o.Load(configuration), _ => []);
         return builder;
     }
 

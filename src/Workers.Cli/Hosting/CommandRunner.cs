@@ -71,19 +71,26 @@ public static class CommandRunner
         }
     }
 
-    /// <summary>A body over the <see cref="CliContext"/> facade (commands not yet given constructor-injected services).</summary>
-    public static Task<int> RunAsync(Func<CliContext, CancellationToken, Task<int>> body, CancellationToken ct, Action<IServiceCollection>? services = null) =>
-        RunAsync((sp, t) => body(sp.GetRequiredService<CliContext>(), t), ct, services);
+    /// <summary>
+    /// A command whose body is a handler taking its services by constructor (typed options bound and validated when the
+    /// host started, loggers, <see cref="TimeProvider"/>, <see cref="WorkersDatabase"/>): created once the host has
+    /// started, so a bad setting is exit 2 before any handler exists. Its dependencies must be registered: the host's
+    /// own (<see cref="CliHost"/>) and those <paramref name="services"/> adds.
+    /// </summary>
+    public static Task<int> RunAsync<THandler>(Func<THandler, CancellationToken, Task<int>> body, CancellationToken ct,
+        Action<IServiceCollection>? services = null) where THandler : class =>
+        RunAsync((sp, t) => body(ActivatorUtilities.CreateInstance<THandler>(sp), t), ct, services);
 
     /// <summary>Starts the host: every option registered with ValidateOnStart is validated here, and all problems of all
     /// sections are reported together as one <see cref="OptionsValidationException"/>.</summary>
     private static async Task StartAsync(IHost host, CancellationToken ct)
     {
+        // Distinct: a section two parts of a command both validate (demo's Corpus) is reported once.
         try { await host.StartAsync(ct); }
-        catch (HostOptionsValidationException e) { throw new OptionsValidationException([.. e.Failures]); }
+        catch (HostOptionsValidationException e) { throw new OptionsValidationException([.. e.Failures.Distinct()]); }
         catch (AggregateException e) when (e.Flatten().InnerExceptions.All(x => x is HostOptionsValidationException))
         {
-            throw new OptionsValidationException([.. e.Flatten().InnerExceptions.Cast<HostOptionsValidationException>().SelectMany(x => x.Failures)]);
+            throw new OptionsValidationException([.. e.Flatten().InnerExceptions.Cast<HostOptionsValidationException>().SelectMany(x => x.Failures).Distinct()]);
         }
     }
 

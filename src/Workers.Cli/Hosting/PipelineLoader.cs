@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
 using Microsoft.ML.OnnxRuntime;
 using Workers.Core.Options;
@@ -11,13 +10,13 @@ namespace Workers.Cli.Hosting;
 
 /// <summary>
 /// Loads, once per worker process and before it claims anything, every pipeline it serves
-/// (<c>Fleet:Pipelines</c>, a comma-separated list; by default every section of <c>Pipelines</c>,
-/// and <c>vad</c>): the VAD settings and model of <c>Pipelines:NAME</c>, and the model stages of
-/// <c>Pipelines:NAME:Stages</c>, each model resolved through models.json (missing or wrong sha256:
+/// (<see cref="PipelinesOptions.Served"/>: <c>Fleet:Pipelines</c>, a comma-separated list; by default every
+/// section of <c>Pipelines</c>, and <c>vad</c>; their settings validated when the host started): the VAD
+/// settings and model of <c>Pipelines:NAME</c>, and the model stages of <c>Pipelines:NAME:Stages</c>, each model resolved through models.json (missing or wrong sha256:
 /// an error naming <c>workers models fetch</c>), checked against the model's inputs and outputs,
 /// and warmed with one run. Anything wrong stops the process here, with what to change.
 /// </summary>
-public sealed partial class PipelineLoader(CliContext ctx, ModelCatalog catalog, string modelsRoot, ILogger log) : IDisposable
+public sealed partial class PipelineLoader(PipelinesOptions pipelines, ModelCatalog catalog, string modelsRoot, ILogger log) : IDisposable
 {
     private readonly List<IDisposable> _owned = [];
     private readonly Dictionary<(string Model, int Batch), SileroVadModel> _vadModels = [];
@@ -30,40 +29,13 @@ public sealed partial class PipelineLoader(CliContext ctx, ModelCatalog catalog,
         _vadModels[(model, batchSize)] = vadModel;
     }
 
-    /// <summary>The pipelines named by <c>Fleet:Pipelines</c>, or every configured one (plus <c>vad</c>).</summary>
-    public IReadOnlyList<string> Served()
-    {
-        var names = ctx.Configuration["Fleet:Pipelines"] is { Length: > 0 } list
-            ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
-            : ctx.Pipelines.Append("vad").ToArray();
-        return [.. names.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
-    }
-
-    /// <summary>The model stages configured for <paramref name="pipeline"/>, validated (no model is loaded).</summary>
-    public static List<ModelStageOptions> StageOptions(IConfiguration configuration, string pipeline)
-    {
-        var stages = new List<ModelStageOptions>();
-        configuration.GetSection($"Pipelines:{pipeline}:Stages").Bind(stages);
-        var problems = stages.SelectMany((s, i) => s.Validate($"Pipelines:{pipeline}:Stages:{i}")).ToList();
-        foreach (var dup in stages.GroupBy(s => s.Name).Where(g => g.Count() > 1 && g.Key.Length > 0))
-            problems.Add($"Pipelines:{pipeline}:Stages: the name '{dup.Key}' is used by {dup.Count()} stages; give each stage its own name");
-        OptionsValidationException.ThrowIfAny(problems);
-        return stages;
-    }
-
     public IReadOnlyList<ShardPipeline> Load(OnnxEnvironmentAndOptions ort, int threads)
     {
-        var pipelines = new List<ShardPipeline>();
-        foreach (var name in Served())
+        var loaded = new List<ShardPipeline>();
+        // Every served pipeline's settings were validated when the host started (PipelinesOptions.ServedProblems).
+        foreach (var settings in pipelines.Served.Select(pipelines.Get))
         {
-            var section = ctx.Configuration.GetSection("Pipelines:" + name);
-            if (!section.Exists() && name != "vad")
-                throw new ArgumentException($"Fleet:Pipelines names '{name}', but there is no Pipelines:{name} section in appsettings.json; configure it or remove it from Fleet:Pipelines.");
-            var vad = new VadOptions();
-            section.Bind(vad);
-            var model = section.GetValue("Model", "silero-vad-v5")!;
-            var batch = section.GetValue("BatchSize", 64);
-            OptionsValidationException.ThrowIfAny(vad.Validate().Select(p => $"Pipelines:{name}: {p}"));
+            var (name, vad, model, batch) = (settings.Name, settings.Vad, settings.Model, settings.BatchSize);
             if (!_vadModels.TryGetValue((model, batch), out var vadModel))
             {
                 if (!_vadSessions.TryGetValue(model, out var session))
@@ -78,7 +50,7 @@ public sealed partial class PipelineLoader(CliContext ctx, ModelCatalog catalog,
             }
 
             var stages = new List<ModelStage>();
-            foreach (var o in StageOptions(ctx.Configuration, name))
+            foreach (var o in settings.Stages)
             {
                 string path;
                 try { path = catalog.Resolve(o.Model, modelsRoot); }
@@ -90,9 +62,9 @@ public sealed partial class PipelineLoader(CliContext ctx, ModelCatalog catalog,
                 LogStageReady(name, o.Name, o.Model, stage.InputType.ToString(), o.BatchSeconds, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
                 stages.Add(stage);
             }
-            pipelines.Add(new ShardPipeline(name, vad, vadModel, stages));
+            loaded.Add(new ShardPipeline(name, vad, vadModel, stages));
         }
-        return pipelines;
+        return loaded;
     }
 
     /// <summary>

@@ -2,13 +2,12 @@ using System.Reflection;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
-using OptionsValidationException = Workers.Core.Options.OptionsValidationException;
 using Workers.Core.Options;
 
 namespace Workers.Cli.Hosting;
 
 /// <summary>
-/// The one way options are read: <see cref="AddSettings{T}"/> binds a section with
+/// The one way options are read: <see cref="AddSettings{T}(IServiceCollection, string, Func{T, IEnumerable{string}})"/> binds a section with
 /// <c>AddOptions&lt;T&gt;().Bind</c>-like binding and validates it on start
 /// (<c>ValidateOnStart</c>) through the options class's own problem list, so every problem of
 /// every registered section is reported at once, each with its full setting name, before a
@@ -27,15 +26,20 @@ public static class Settings
             .ValidateOnStart();
     }
 
-    /// <summary>A section bound to a new <typeparamref name="T"/> and validated now: for the few settings read outside the host's options.</summary>
-    public static T Read<T>(IConfiguration configuration, string section, Func<T, IEnumerable<string>> validate) where T : class, new()
+    /// <summary>
+    /// Settings that are not one section bound onto one object (<see cref="PipelinesOptions"/>: a section per
+    /// pipeline), built by <paramref name="load"/> from the configuration when first asked for and validated on
+    /// start like the others: <paramref name="validate"/> lists the problems. Each further call adds its own
+    /// validation (a worker checks the pipelines it serves; `enqueue` only needs their names).
+    /// </summary>
+    public static OptionsBuilder<T> AddSettings<T>(this IServiceCollection services, Action<T, IConfiguration> load, Func<T, IEnumerable<string>> validate)
+        where T : class, new()
     {
-        var o = new T();
-        var problems = new List<string>();
-        Bind(configuration.GetSection(section), o, problems);
-        if (problems.Count == 0) problems.AddRange(validate(o));
-        OptionsValidationException.ThrowIfAny(problems);
-        return o;
+        services.AddSingleton<IValidateOptions<T>>(new DelegateValidator<T>(validate));
+        var builder = services.AddOptions<T>().ValidateOnStart();
+        if (!services.Any(d => d.ServiceType == typeof(IConfigureOptions<T>)))
+            builder.Configure<IConfiguration>((o, configuration) => load(o, configuration));
+        return builder;
     }
 
     /// <summary>
@@ -66,6 +70,12 @@ public static class Settings
                 problems?.Add($"{child.Path} must be {SettingRanges.Describe(p)} (is '{child.Value}').");
             }
         }
+    }
+
+    private sealed class DelegateValidator<T>(Func<T, IEnumerable<string>> validate) : IValidateOptions<T> where T : class
+    {
+        public ValidateOptionsResult Validate(string? name, T options) =>
+            validate(options).ToList() is { Count: > 0 } problems ? ValidateOptionsResult.Fail(problems) : ValidateOptionsResult.Success;
     }
 
     private sealed class ProblemsValidator<T>(IConfigurationSection section, Func<T, IEnumerable<string>> validate) : IValidateOptions<T>
