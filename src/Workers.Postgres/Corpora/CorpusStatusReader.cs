@@ -93,7 +93,8 @@ public sealed class CorpusStatusReader(NpgsqlDataSource db)
             r.Get(createdAt));
     }
 
-    private static readonly RowMap<(string State, int Shards, double ProcessedSeconds, long Segments)> ShardSummary = new("CorpusShardSummary", c =>
+    /// <summary>The one mapping of CorpusShardSummary (also read by <see cref="Export.SegmentExport"/>, inside its snapshot).</summary>
+    internal static readonly RowMap<(string State, int Shards, double ProcessedSeconds, long Segments)> ShardSummary = new("CorpusShardSummary", c =>
     {
         var state = c.Column<string>("state");
         var shards = c.Column<int>("shards");

@@ -66,8 +66,7 @@ public sealed class SegmentExport : IAsyncDisposable
             await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("CorpusShardSummary"), conn, tx))
             {
                 cmd.Parameters.AddWithValue("corpus_id", corpus.Id);
-                await using var r = await cmd.ExecuteReaderAsync(ct);
-                while (await r.ReadAsync(ct)) byState[r.GetString(0)] = r.GetInt32(1);
+                foreach (var (state, shards, _, _) in await CorpusStatusReader.ShardSummary.ListAsync(cmd, ct)) byState[state] = shards;
             }
 
             await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("SegmentsExportDeclare"), conn, tx))
@@ -146,17 +145,54 @@ public sealed class SegmentExport : IAsyncDisposable
         await Task.Yield(); // return to the caller at once; the fetch continues on the thread pool
         into.Clear();
         await using var r = await fetch.ExecuteReaderAsync(CommandBehavior.SequentialAccess, ct);
+        var rows = Fetched.Bind(r);
         while (await r.ReadAsync(ct))
         {
-            var file = r.GetInt32(0);
+            var row = rows.Read();
+            var file = row.FileIndex;
             // A file's segments come together: read its path once, not once per segment.
-            if (file != last.File) last = (file, r.GetString(1));
-            into.Add(new ExportSegment(file, last.Path, r.GetDouble(2), r.GetDouble(3), r.GetDouble(4), r.GetInt64(5), r.GetBoolean(6))
-            {
-                Results = r.IsDBNull(7) ? null : r.GetString(7),
-            });
+            if (file != last.File) last = (file, row.Path);
+            into.Add(row.Segment(file, last.Path));
         }
         return last;
+    }
+
+    /// <summary>
+    /// The mapping of SegmentsExportFetch. Its rows are read in place (<see cref="FetchedRow"/>) rather than
+    /// into a finished object, so the file's path, the same for all of a file's segments, is read once per
+    /// file and not once per segment; columns in the statement's order, as sequential access needs.
+    /// </summary>
+    private static readonly RowMap<FetchedRow> Fetched = new("SegmentsExportFetch", c =>
+    {
+        var columns = new FetchColumns(c);
+        return r => new FetchedRow(r, columns);
+    });
+
+    private sealed class FetchColumns(ResultColumns c)
+    {
+        public readonly ResultColumn<int> File = c.Column<int>("file_index");
+        public readonly ResultColumn<string> Path = c.Column<string>("path");
+        public readonly ResultColumn<double> Duration = c.Column<double>("duration_seconds");
+        public readonly ResultColumn<double> Start = c.Column<double>("start_seconds");
+        public readonly ResultColumn<double> End = c.Column<double>("end_seconds");
+        public readonly ResultColumn<long> Shard = c.Column<long>("shard_id");
+        public readonly ResultColumn<bool> AtCut = c.Column<bool>("at_cut");
+        public readonly ResultColumn<string?> Results = c.NullableColumn<string>("results");
+    }
+
+    /// <summary>The reader's current row of SegmentsExportFetch: valid until the reader moves on. Read its
+    /// columns in the statement's order (sequential access): <see cref="FileIndex"/>, then <see cref="Path"/> if wanted, then <see cref="Segment"/>.</summary>
+    private readonly struct FetchedRow(Row row, FetchColumns columns)
+    {
+        public int FileIndex => row.Get(columns.File);
+
+        public string Path => row.Get(columns.Path);
+
+        public ExportSegment Segment(int file, string path) =>
+            new(file, path, row.Get(columns.Duration), row.Get(columns.Start), row.Get(columns.End), row.Get(columns.Shard), row.Get(columns.AtCut))
+            {
+                Results = row.Get(columns.Results),
+            };
     }
 
     public async ValueTask DisposeAsync()

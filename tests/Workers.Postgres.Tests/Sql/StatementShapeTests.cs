@@ -25,7 +25,6 @@ public sealed partial class StatementShapeTests(PostgresFixture pg)
         ["MigrationsLock"] = "SELECT pg_advisory_lock(...) returns void; executed for its effect",
         ["MigrationsUnlock"] = "pg_advisory_unlock's answer is not needed: the lock is released with the session anyway",
         ["MaintenanceUnlock"] = "pg_advisory_unlock's answer is not needed: the lock is released with the session anyway",
-        ["SegmentsExportFetch"] = "read by Export/SegmentExport.cs, which moves to the export library (issue 14, deliverable 3)",
     };
 
     /// <summary>
@@ -106,6 +105,23 @@ public sealed partial class StatementShapeTests(PostgresFixture pg)
     }
 
     [Fact]
+    public async Task The_export_cursor_is_checked_through_its_fetch_and_a_reordered_column_fails()
+    {
+        // SegmentExport reads the cursor's rows by name now (it read them by position, and was exempt here).
+        await using var db = await pg.CreateSchemaAsync();
+        var fetch = RowMaps().Single(m => m.Statement == "SegmentsExportFetch");
+        var declare = SqlCatalog.Get("SegmentsExportDeclare");
+        const string selected = "SELECT s.file_index, f.path, f.duration_seconds,";
+        Assert.Contains(selected, declare);
+
+        Assert.Empty(Compare(fetch, await DescribeFetchAsync(db.DataSource, declare)));
+        var reordered = Compare(fetch, await DescribeFetchAsync(db.DataSource, declare.Replace(selected, "SELECT f.path, s.file_index, f.duration_seconds,")));
+        Assert.Contains(reordered, p => p.Contains("SegmentsExportFetch: column 0 is 'path String', its row mapping reads 'file_index Int32'", StringComparison.Ordinal));
+        var retyped = Compare(fetch, await DescribeFetchAsync(db.DataSource, declare.Replace(selected, "SELECT s.file_index::bigint AS file_index, f.path, f.duration_seconds,")));
+        Assert.Contains(retyped, p => p.Contains("column 0 is 'file_index Int64', its row mapping reads 'file_index Int32'", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task A_result_without_a_mapped_column_fails_at_bind_naming_the_statement_and_the_columns()
     {
         await using var db = await pg.CreateSchemaAsync();
@@ -174,6 +190,16 @@ public sealed partial class StatementShapeTests(PostgresFixture pg)
             await setup.ExecuteNonQueryAsync();
         }
         return await DescribeAsync(conn, tx, SqlCatalog.Get(name));
+    }
+
+    /// <summary>The columns a FETCH returns from the cursor <paramref name="declare"/> opens.</summary>
+    private static async Task<IReadOnlyList<(string Name, Type? Type)>> DescribeFetchAsync(NpgsqlDataSource db, string declare)
+    {
+        await using var conn = await db.OpenConnectionAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        await using (var setup = Command(conn, tx, declare))
+            await setup.ExecuteNonQueryAsync();
+        return await DescribeAsync(conn, tx, SqlCatalog.Get("SegmentsExportFetch"));
     }
 
     private static async Task<IReadOnlyList<(string Name, Type? Type)>> DescribeSqlAsync(NpgsqlDataSource db, string sql)
