@@ -14,6 +14,7 @@ using Workers.Dashboard.Enqueue;
 using Workers.Postgres.Corpora;
 using Workers.Postgres.Dashboard;
 using Workers.Bench.Sql;
+using Workers.Postgres.Sql;
 
 namespace Workers.Bench;
 
@@ -139,7 +140,7 @@ public static class DashboardBench
                         await using (var cmd = BenchSql.Command(db, "CorpusIdByName"))
                         {
                             cmd.Parameters.AddWithValue("name", name);
-                            return ((long)(await cmd.ExecuteScalarAsync(ct))!, SerializationHelper.Deserialize<string>(done.Data["Result"]));
+                            return (await CorpusId.SingleAsync(cmd, ct), SerializationHelper.Deserialize<string>(done.Data["Result"]));
                         }
                     case { Name: "Failed" or "Deleted" or "Scheduled" } other:
                         throw new InvalidOperationException($"The bench's enqueue job {jobId} ended {other.Name}: {other.Reason} " +
@@ -158,7 +159,7 @@ public static class DashboardBench
         await using (var count = BenchSql.Command(db, "ShardsCount"))
         {
             count.Parameters.AddWithValue("c", corpusId);
-            shards = (long)(await count.ExecuteScalarAsync(ct))!;
+            shards = await ShardsCount.SingleAsync(count, ct);
         }
         await using (var cmd = BenchSql.Command(db, "BenchStateSeed"))
         {
@@ -169,11 +170,34 @@ public static class DashboardBench
         }
         await using var counts = BenchSql.Command(db, "BenchStateCount");
         counts.Parameters.AddWithValue("c", corpusId);
-        await using var r = await counts.ExecuteReaderAsync(ct);
-        await r.ReadAsync(ct);
-        long Get(string column) => r.GetInt64(r.GetOrdinal(column));
-        return new Seeded(
-            Get("shards"), Get("succeeded"), Get("running"), Get("dead"), Get("segments"), Get("file_failures"),
-            200, Get("sample_shard"), Get("sample_dead"), Get("mid_shard"));
+        return await StateCount.SingleAsync(counts, ct);
     }
+
+    private static readonly RowMap<long> CorpusId = new("CorpusIdByName", c =>
+    {
+        var id = c.Column<long>("id");
+        return r => r.Get(id);
+    });
+
+    private static readonly RowMap<long> ShardsCount = new("ShardsCount", c =>
+    {
+        var shards = c.Column<long>("shards");
+        return r => r.Get(shards);
+    });
+
+    private static readonly RowMap<Seeded> StateCount = new("BenchStateCount", c =>
+    {
+        var shards = c.Column<long>("shards");
+        var succeeded = c.Column<long>("succeeded");
+        var running = c.Column<long>("running");
+        var dead = c.Column<long>("dead");
+        var segments = c.Column<long>("segments");
+        var fileFailures = c.Column<long>("file_failures");
+        var sampleShard = c.Column<long>("sample_shard");
+        var sampleDead = c.Column<long>("sample_dead");
+        var midShard = c.Column<long>("mid_shard");
+        // 200 workers: what BenchStateSeed writes (25 nodes x 8 slots).
+        return r => new Seeded(r.Get(shards), r.Get(succeeded), r.Get(running), r.Get(dead), r.Get(segments), r.Get(fileFailures),
+            200, r.Get(sampleShard), r.Get(sampleDead), r.Get(midShard));
+    });
 }

@@ -10,6 +10,7 @@ using Workers.Core.Options;
 using Workers.Postgres.Corpora;
 using Workers.Postgres.Queue;
 using Workers.Bench.Sql;
+using Workers.Postgres.Sql;
 
 namespace Workers.Bench;
 
@@ -71,7 +72,7 @@ public static class LoadBench
             var control = await database.OpenAsync(ct); // migrated
             int maxConnections;
             await using (var cmd = BenchSql.Command(control, "MaxConnectionsShow"))
-                maxConnections = (int)(await cmd.ExecuteScalarAsync(ct))!;
+                maxConnections = await MaxConnections.SingleAsync(cmd, ct);
             var poolSize = s.Workers * s.ConnectionsPerWorker;
             if (poolSize + Headroom > maxConnections)
             {
@@ -234,10 +235,7 @@ public static class LoadBench
         await using var cmd = BenchSql.Command(db, "LoadRunCheck");
         cmd.Parameters.AddWithValue("c", corpusId);
         cmd.CommandTimeout = 300;
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        await r.ReadAsync(ct);
-        return new Check(r.GetInt64(r.GetOrdinal("succeeded_once")), r.GetInt64(r.GetOrdinal("doubles")),
-            r.GetInt64(r.GetOrdinal("not_succeeded")), r.GetInt64(r.GetOrdinal("segments")));
+        return await RunCheck.SingleAsync(cmd, ct);
     }
 
     /// <summary>Samples the connections open to this database every 200 ms; returns the peak (the sampler's own included).</summary>
@@ -250,7 +248,7 @@ public static class LoadBench
             await using var cmd = BenchSql.Command(conn, "ConnectionsCount");
             while (true)
             {
-                peak = Math.Max(peak, (long)(await cmd.ExecuteScalarAsync(ct))!);
+                peak = Math.Max(peak, await Connections.SingleAsync(cmd, ct));
                 await Task.Delay(200, ct);
             }
         }
@@ -260,4 +258,24 @@ public static class LoadBench
         }
     }
 
+    private static readonly RowMap<int> MaxConnections = new("MaxConnectionsShow", c =>
+    {
+        var max = c.Column<int>("max_connections");
+        return r => r.Get(max);
+    });
+
+    private static readonly RowMap<Check> RunCheck = new("LoadRunCheck", c =>
+    {
+        var succeededOnce = c.Column<long>("succeeded_once");
+        var doubles = c.Column<long>("doubles");
+        var notSucceeded = c.Column<long>("not_succeeded");
+        var segments = c.Column<long>("segments");
+        return r => new Check(r.Get(succeededOnce), r.Get(doubles), r.Get(notSucceeded), r.Get(segments));
+    });
+
+    private static readonly RowMap<long> Connections = new("ConnectionsCount", c =>
+    {
+        var connections = c.Column<long>("connections");
+        return r => r.Get(connections);
+    });
 }

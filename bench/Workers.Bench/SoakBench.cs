@@ -14,6 +14,7 @@ using Workers.Postgres.Cluster;
 using Workers.Postgres.Corpora;
 using Workers.Postgres.Migrations;
 using Workers.Bench.Sql;
+using Workers.Postgres.Sql;
 
 namespace Workers.Bench;
 
@@ -391,10 +392,10 @@ public static partial class SoakBench
                         await using var conn = await db.OpenConnectionAsync(ct);
                         await using var pick = BenchSql.Command(conn, "SoakBackendPick");
                         pick.Parameters.AddWithValue("application_name", new NpgsqlConnectionStringBuilder(childCs).ApplicationName!);
-                        if (await pick.ExecuteScalarAsync(ct) is not int backend) return null;
+                        if (await BackendPick.FirstOrDefaultAsync(pick, ct) is not { } backend) return null;
                         await using var term = BenchSql.Command(conn, "BackendTerminate");
                         term.Parameters.AddWithValue("pid", backend);
-                        return await term.ExecuteScalarAsync(ct) is true ? $"backend pid {backend}" : null;
+                        return await BackendTerminated.SingleAsync(term, ct) ? $"backend pid {backend}" : null;
                     }
                     catch (Exception e) when (IsTransient(e)) { db.Clear(); return null; }
                 }
@@ -427,8 +428,7 @@ public static partial class SoakBench
                     var list = new List<string>();
                     await using var cmd = BenchSql.Command(db, "SoakWorkersRunning");
                     cmd.Parameters.AddWithValue("nodes", nodes);
-                    await using var r = await cmd.ExecuteReaderAsync(ct);
-                    while (await r.ReadAsync(ct)) list.Add(r.GetString(0));
+                    list.AddRange(await WorkersRunning.ListAsync(cmd, ct));
                     return list;
                 }, ct, attempts: 3);
             }
@@ -470,14 +470,14 @@ public static partial class SoakBench
         {
             await using var cmd = BenchSql.Command(db, "ShardsOpenCount");
             cmd.Parameters.AddWithValue("c", corpusId);
-            return (long)(await cmd.ExecuteScalarAsync(ct))!;
+            return await OpenShards.SingleAsync(cmd, ct);
         }
 
         private async Task<long> OpenShardsInQueueAsync(CancellationToken ct)
         {
             await using var cmd = BenchSql.Command(db, "ShardsOpenInQueueCount");
             cmd.Parameters.AddWithValue("queue", queue);
-            return (long)(await cmd.ExecuteScalarAsync(ct))!;
+            return await OpenShardsInQueue.SingleAsync(cmd, ct);
         }
 
         /// <summary>Drains the nodes (SIGTERM), then kills what is left; makes sure the database is up again.</summary>
@@ -518,20 +518,15 @@ public static partial class SoakBench
                 await using var cmd = BenchSql.Command(db, "SoakReport");
                 cmd.Parameters.AddWithValue("ids", ids);
                 cmd.CommandTimeout = 300;
-                await using var r = await cmd.ExecuteReaderAsync(ct);
-                await r.ReadAsync(ct);
-                string[] columns = ["shards", "succeeded", "dead", "attempts", "retries", "rescues", "failed_attempts", "duplicate_shards",
-                    "duplicate_segments", "orphan_segments", "lost_seconds", "audio_seconds", "segments", "file_failures"];
-                return columns.Select(c => Convert.ToDouble(r.GetValue(r.GetOrdinal(c)), CultureInfo.InvariantCulture)).ToArray();
+                return await Report.SingleAsync(cmd, ct);
             }, ct);
-            var (shards, succeeded, dead, attempts, retries, rescues, failedAttempts, dupShards, dupSegments, orphanSegments, lost, audio, segments, fileFailures) =
-                ((long)stats[0], (long)stats[1], (long)stats[2], (long)stats[3], (long)stats[4], (long)stats[5], (long)stats[6], (long)stats[7], (long)stats[8], (long)stats[9], stats[10], stats[11], (long)stats[12], (long)stats[13]);
+            var (shards, succeeded, dead, attempts, retries, rescues, failedAttempts, dupShards, dupSegments, orphanSegments, lost, audio, segments, fileFailures) = stats;
 
             var referenceSegments = await Retry(async () =>
             {
                 await using var cmd = BenchSql.Command(db, "SegmentsCount");
                 cmd.Parameters.AddWithValue("c", _referenceId);
-                return (long)(await cmd.ExecuteScalarAsync(ct))!;
+                return await SegmentsCount.SingleAsync(cmd, ct);
             }, ct);
             var completed = 0;
             var equal = 0;
@@ -592,7 +587,7 @@ public static partial class SoakBench
         private async Task<double?> LargestClockOffsetAsync(CancellationToken ct)
         {
             await using var cmd = BenchSql.Command(db, "SoakClockOffsetMax");
-            return await cmd.ExecuteScalarAsync(ct) as double?;
+            return await ClockOffsetMax.SingleAsync(cmd, ct);
         }
 
         /// <summary>Segments of <paramref name="other"/> that do not match the reference's, file by file and in order (1 ms tolerance).</summary>
@@ -602,7 +597,7 @@ public static partial class SoakBench
             cmd.Parameters.AddWithValue("reference", reference);
             cmd.Parameters.AddWithValue("other", other);
             cmd.CommandTimeout = 300;
-            return (long)(await cmd.ExecuteScalarAsync(ct))!;
+            return await SegmentDifferences.SingleAsync(cmd, ct);
         }
 
         /// <summary>Our own queries ride out a PostgreSQL restart and killed connections.</summary>
@@ -624,4 +619,63 @@ public static partial class SoakBench
         e is NpgsqlException or SocketException or IOException or TimeoutException
         || e.InnerException is { } inner && IsTransient(inner);
 
+    private static readonly RowMap<int?> BackendPick = new("SoakBackendPick", c =>
+    {
+        var pid = c.Column<int>("pid");
+        return r => r.Get(pid);
+    });
+
+    private static readonly RowMap<bool> BackendTerminated = new("BackendTerminate", c =>
+    {
+        var terminated = c.Column<bool>("terminated");
+        return r => r.Get(terminated);
+    });
+
+    private static readonly RowMap<string> WorkersRunning = new("SoakWorkersRunning", c =>
+    {
+        var worker = c.Column<string>("worker");
+        return r => r.Get(worker);
+    });
+
+    private static readonly RowMap<long> OpenShards = Count("ShardsOpenCount", "open_shards");
+    private static readonly RowMap<long> OpenShardsInQueue = Count("ShardsOpenInQueueCount", "open_shards");
+    private static readonly RowMap<long> SegmentsCount = Count("SegmentsCount", "segments");
+    private static readonly RowMap<long> SegmentDifferences = Count("SoakSegmentDifferences", "differences");
+
+    private static readonly RowMap<double?> ClockOffsetMax = new("SoakClockOffsetMax", c =>
+    {
+        var max = c.Column<double?>("max_offset_ms");
+        return r => r.Get(max);
+    });
+
+    private static readonly RowMap<SoakTotals> Report = new("SoakReport", c =>
+    {
+        var shards = c.Column<long>("shards");
+        var succeeded = c.Column<long>("succeeded");
+        var dead = c.Column<long>("dead");
+        var attempts = c.Column<long>("attempts");
+        var retries = c.Column<long>("retries");
+        var rescues = c.Column<long>("rescues");
+        var failedAttempts = c.Column<long>("failed_attempts");
+        var duplicateShards = c.Column<long>("duplicate_shards");
+        var duplicateSegments = c.Column<long>("duplicate_segments");
+        var orphanSegments = c.Column<long>("orphan_segments");
+        var lost = c.Column<double>("lost_seconds");
+        var audio = c.Column<double>("audio_seconds");
+        var segments = c.Column<long>("segments");
+        var fileFailures = c.Column<long>("file_failures");
+        return r => new SoakTotals(r.Get(shards), r.Get(succeeded), r.Get(dead), r.Get(attempts), r.Get(retries), r.Get(rescues), r.Get(failedAttempts),
+            r.Get(duplicateShards), r.Get(duplicateSegments), r.Get(orphanSegments), r.Get(lost), r.Get(audio), r.Get(segments), r.Get(fileFailures));
+    });
+
+    /// <summary>A statement that returns one count, under <paramref name="column"/>.</summary>
+    private static RowMap<long> Count(string statement, string column) => new(statement, c =>
+    {
+        var count = c.Column<long>(column);
+        return r => r.Get(count);
+    });
+
+    /// <summary>SoakReport's one row.</summary>
+    private sealed record SoakTotals(long Shards, long Succeeded, long Dead, long Attempts, long Retries, long Rescues, long FailedAttempts,
+        long DuplicateShards, long DuplicateSegments, long OrphanSegments, double LostSeconds, double AudioSeconds, long Segments, long FileFailures);
 }

@@ -5,6 +5,7 @@ using Workers.Audio;
 using Workers.Core.Corpora;
 using Workers.Postgres.Corpora;
 using Workers.Bench.Sql;
+using Workers.Postgres.Sql;
 
 namespace Workers.Bench;
 
@@ -68,10 +69,7 @@ internal sealed class SoakChangedFiles(TimeProvider time, NpgsqlDataSource db, s
         {
             await using var cmd = BenchSql.Command(db, "SoakChangedFileCheck");
             cmd.Parameters.AddWithValue("c", id);
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            await r.ReadAsync(ct);
-            var unfinished = r.GetInt64(r.GetOrdinal("unfinished"));
-            var failed = r.GetDouble(r.GetOrdinal("failed_seconds"));
+            var (unfinished, failed) = await Check.SingleAsync(cmd, ct);
             var expected = seconds - kept;
             if (unfinished == 0 && Math.Abs(failed - expected) <= 0.5) accounted++;
             else problems.Add($"{name} ({change}): {unfinished} shard(s) not succeeded, {failed:0.###} s listed as failed, expected {expected:0.###} s");
@@ -79,4 +77,11 @@ internal sealed class SoakChangedFiles(TimeProvider time, NpgsqlDataSource db, s
         var rows = new List<(string, string)> { ("files changed under the fleet", $"{_corpora.Count} ({accounted} accounted for: missing seconds listed as failed)") };
         return (accounted == _corpora.Count, rows, problems);
     }
+
+    private static readonly RowMap<(long Unfinished, double FailedSeconds)> Check = new("SoakChangedFileCheck", c =>
+    {
+        var unfinished = c.Column<long>("unfinished");
+        var failed = c.Column<double>("failed_seconds");
+        return r => (r.Get(unfinished), r.Get(failed));
+    });
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Npgsql;
 using Workers.Postgres.Cluster;
 using Workers.Bench.Sql;
+using Workers.Postgres.Sql;
 
 namespace Workers.Bench;
 
@@ -93,7 +94,7 @@ internal sealed class SoakDatabasePair
         {
             await using var cmd = BenchSql.Command(primary, "StandbySynchronousCount");
             cmd.Parameters.AddWithValue("name", StandbyName);
-            if ((long)(await cmd.ExecuteScalarAsync(ct))! > 0) return;
+            if (await SynchronousStandbys.SingleAsync(cmd, ct) > 0) return;
             if (wait.Elapsed > TimeSpan.FromSeconds(60)) throw new LocalClusterException("The soak's standby did not become a synchronous standby within 60 s; see its postgresql.log.");
             await Task.Delay(100, ct);
         }
@@ -105,4 +106,10 @@ internal sealed class SoakDatabasePair
         await conn.OpenAsync(ct);
         return conn;
     }
+
+    private static readonly RowMap<long> SynchronousStandbys = new("StandbySynchronousCount", c =>
+    {
+        var standbys = c.Column<long>("standbys");
+        return r => r.Get(standbys);
+    });
 }

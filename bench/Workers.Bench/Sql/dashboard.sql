@@ -77,7 +77,7 @@ SELECT (SELECT count(*) FROM shards WHERE corpus_id = @c) AS shards,
 SELECT id FROM corpora WHERE name = @name;
 
 -- name: ShardsCount
-SELECT count(*) FROM shards WHERE corpus_id = @c;
+SELECT count(*) AS shards FROM shards WHERE corpus_id = @c;
 
 -- name: BenchWorkersDelete
 -- The bench's simulated workers and their GPUs (node names bench-node00..24).

@@ -2,7 +2,7 @@
 
 -- name: MaxConnectionsShow
 -- The server's connection limit, checked before anything is written.
-SELECT current_setting('max_connections')::int;
+SELECT current_setting('max_connections')::int AS max_connections;
 
 -- name: LoadRunCheck
 -- Exactly once: per shard of the bench corpus (@c), how many attempts succeeded.
@@ -18,4 +18,4 @@ SELECT
 
 -- name: ConnectionsCount
 -- Connections open to this database (the sampler's own included).
-SELECT count(*) FROM pg_stat_activity WHERE datname = current_database();
+SELECT count(*) AS connections FROM pg_stat_activity WHERE datname = current_database();

@@ -8,7 +8,7 @@ WHERE datname = current_database() AND pid <> pg_backend_pid()
 ORDER BY random() LIMIT 1;
 
 -- name: BackendTerminate
-SELECT pg_terminate_backend(@pid);
+SELECT pg_terminate_backend(@pid) AS terminated;
 
 -- name: SoakWorkersRunning
 -- Workers of the soak's nodes (@nodes) that hold a shard, or, when none does, every running one.
@@ -18,10 +18,10 @@ SELECT id FROM workers WHERE state = 'running' AND node = ANY(@nodes)
   AND NOT EXISTS (SELECT 1 FROM shard_attempts WHERE outcome = 'running' AND node = ANY(@nodes));
 
 -- name: ShardsOpenCount
-SELECT count(*) FROM shards WHERE corpus_id = @c AND state IN ('queued', 'running');
+SELECT count(*) AS open_shards FROM shards WHERE corpus_id = @c AND state IN ('queued', 'running');
 
 -- name: ShardsOpenInQueueCount
-SELECT count(*) FROM shards WHERE queue = @queue AND state IN ('queued', 'running');
+SELECT count(*) AS open_shards FROM shards WHERE queue = @queue AND state IN ('queued', 'running');
 
 -- name: SoakReport
 -- The soak's corpora (@ids): shards, attempts, duplicates, segments of unfinished shards, and
@@ -50,11 +50,11 @@ SELECT
   (SELECT count(*) FROM file_failures WHERE corpus_id = ANY(@ids)) AS file_failures;
 
 -- name: SegmentsCount
-SELECT count(*) FROM segments WHERE corpus_id = @c;
+SELECT count(*) AS segments FROM segments WHERE corpus_id = @c;
 
 -- name: SoakClockOffsetMax
 -- The largest clock offset any of the soak's nodes' workers reported (migration 008), in ms.
-SELECT max(abs(clock_offset_ms))::float8 FROM workers WHERE node LIKE 'soak-%';
+SELECT max(abs(clock_offset_ms))::float8 AS max_offset_ms FROM workers WHERE node LIKE 'soak-%';
 
 -- name: SoakSegmentDifferences
 -- Segments of @other that do not match @reference's, file by file and in order (1 ms tolerance).
@@ -64,7 +64,7 @@ WITH a AS (SELECT f.path, g.start_seconds, g.end_seconds,
      b AS (SELECT f.path, g.start_seconds, g.end_seconds,
                   row_number() OVER (PARTITION BY f.path ORDER BY g.start_seconds, g.end_seconds) AS n
            FROM segments g JOIN files f ON f.corpus_id = g.corpus_id AND f.file_index = g.file_index WHERE g.corpus_id = @other)
-SELECT count(*) FROM a FULL JOIN b ON a.path = b.path AND a.n = b.n
+SELECT count(*) AS differences FROM a FULL JOIN b ON a.path = b.path AND a.n = b.n
 WHERE a.path IS NULL OR b.path IS NULL
    OR abs(a.start_seconds - b.start_seconds) >= 1e-3 OR abs(a.end_seconds - b.end_seconds) >= 1e-3;
 
@@ -83,4 +83,4 @@ ALTER SYSTEM SET synchronous_commit = 'on';
 SELECT pg_reload_conf();
 
 -- name: StandbySynchronousCount
-SELECT count(*) FROM pg_stat_replication WHERE application_name = @name AND sync_state = 'sync';
+SELECT count(*) AS standbys FROM pg_stat_replication WHERE application_name = @name AND sync_state = 'sync';
