@@ -47,7 +47,7 @@ public static class ServeCommand
     }
 
     /// <summary>`workers serve`: the dashboard until the first signal.</summary>
-    public sealed class Handler(WorkersDatabase database, DashboardFactory dashboard, IOptions<CorpusOptions> corpusOptions, ILogger<Handler> log)
+    public sealed class Handler(WorkersDatabase database, DashboardFactory dashboard, IOptions<CorpusOptions> corpusOptions, ILogger<DashboardHost> log)
     {
         public async Task<int> RunAsync(string? urls, CancellationToken ct)
         {
