@@ -46,7 +46,7 @@ public static class BenchCommand
         {
             hoursPerFormat, formats, workers, stageSeconds,
         };
-        pipeline.SetAction((pr, ct) => CommandRunner.RunAsync<PipelineBench.Handler>(async (h, ct) =>
+        pipeline.SetAction((pr, ct) => CommandRunner.RunAsync<PipelineBench>(async (h, ct) =>
         {
             var chosen = pr.GetValue(formats)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             var rc = chosen.Length == 0 ? 0 : await h.RunAsync(pr.GetValue(hoursPerFormat), chosen, pr.GetValue(workers), ct);

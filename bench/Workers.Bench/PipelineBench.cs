@@ -28,10 +28,16 @@ namespace Workers.Bench;
 ///   workers with the same core split, but a model that costs nothing (<see cref="ZeroCostVadModel"/>,
 ///   a test double that exists only here): what keeps a GPU fed, against decode alone.</item>
 /// </list>
-/// The corpus of each format is the same speech: a set of distinct generated files (at most
-/// 20 minutes), encoded once per format and copied whole until there are the hours asked for.
+/// The corpus of each format is the same speech: four distinct generated files of exactly 5 minutes,
+/// encoded once per format and copied whole until there are the hours asked for, rounded up to whole
+/// 30-minute shards, the same number for every worker. A shard count that does not divide among
+/// the workers leaves all but one idle at the end (2.08 h in five shards over two workers: 0.875 at
+/// best), which says nothing about decoding or inference; this bench keeps that tail out.
+/// Hosted like a `workers` command: the models folder, the default pipeline's VAD settings, Fleet:DecoderThreads
+/// and Audio (validated when the host started), and the enqueue and node launcher `workers` itself uses, by constructor.
 /// </summary>
-public static class PipelineBench
+public sealed class PipelineBench(ModelFolder models, WorkersDatabase database, EnqueueCommand.Handler enqueue, RunCommand.Launcher launcher,
+    IOptions<FleetOptions> fleet, IOptions<PipelinesOptions> pipelines, IOptions<AudioDecoderOptions> decoderOptions, TimeProvider time)
 {
     /// <summary>The formats measured, in order: name, file extension, ffmpeg arguments from the 16 kHz mono WAV (null: that WAV itself).</summary>
     public static readonly IReadOnlyList<(string Name, string Extension, string[]? Encode)> Formats =
@@ -44,107 +50,103 @@ public static class PipelineBench
     ];
 
     private const double ShardMinutes = 30;
+    private const double FileSeconds = 300;
+    private const int FilesPerShard = 6;
+    // Enqueue's shard target: 30 min of audio plus room for what a container adds to a file's probed
+    // length (an MP3 encoder's padding), so a sixth 5-minute file still fits its shard.
+    private const double EnqueueShardMinutes = ShardMinutes + 0.5;
 
-    /// <summary>
-    /// The models folder, the default pipeline's VAD settings, Fleet:DecoderThreads and Audio (validated when the host
-    /// started), and the enqueue and node launcher `workers` itself uses.
-    /// </summary>
-    public sealed class Handler(ModelFolder models, WorkersDatabase database, EnqueueCommand.Handler enqueue, RunCommand.Launcher launcher,
-        IOptions<FleetOptions> fleet, IOptions<PipelinesOptions> pipelines, IOptions<AudioDecoderOptions> decoderOptions, TimeProvider time)
+    public async Task<int> RunAsync(double hours, IReadOnlyList<string> formats, int workers, CancellationToken ct)
     {
-        public async Task<int> RunAsync(double hours, IReadOnlyList<string> formats, int workers, CancellationToken ct)
+        var unknown = formats.Where(f => Formats.All(x => x.Name != f)).ToList();
+        if (unknown.Count > 0 || hours <= 0 || workers < 1)
+            throw new ArgumentException(string.Join(" ", new[]
+            {
+                unknown.Count > 0 ? $"Unknown format(s) {string.Join(", ", unknown)}: choose from {string.Join(", ", Formats.Select(f => f.Name))}." : null,
+                hours <= 0 ? $"--hours must be positive (is {hours})." : null,
+                workers < 1 ? $"--cpu-workers must be at least 1 (is {workers})." : null,
+            }.Where(x => x is not null)));
+
+        var cores = Environment.ProcessorCount;
+        var coresPerWorker = Math.Max(1, cores / workers);
+        var split = new WorkerOptions { DecoderThreads = fleet.Value.DecoderThreads }.SplitCores(coresPerWorker);
+        var env = OrtEnvironment.Load();
+        var pipeline = pipelines.Value.Get(PipelinesOptions.Default);
+        var batchSize = pipeline.BatchSize;
+        var model = models.Catalog().Resolve(ModelCatalog.SileroVadV5, models.Root);
+        var vad = pipeline.Vad;
+        var decoder = decoderOptions.Value;
+        Console.WriteLine($"bench pipeline: {hours:0.##} h per format, {workers} CPU worker(s) x {coresPerWorker} core(s) "
+                          + $"({split.Decoders} decoder thread(s) + {split.IntraOp} intra-op thread(s) each), batch {batchSize}, {cores} cores, load {LoadAverage()}");
+
+        var db = await database.OpenAsync(ct);
+        var dir = Directory.CreateTempSubdirectory("workers-bench-pipeline-").FullName;
+        try
         {
-            var unknown = formats.Where(f => Formats.All(x => x.Name != f)).ToList();
-            if (unknown.Count > 0 || hours <= 0 || workers < 1)
-                throw new ArgumentException(string.Join(" ", new[]
-                {
-                    unknown.Count > 0 ? $"Unknown format(s) {string.Join(", ", unknown)}: choose from {string.Join(", ", Formats.Select(f => f.Name))}." : null,
-                    hours <= 0 ? $"--hours must be positive (is {hours})." : null,
-                    workers < 1 ? $"--cpu-workers must be at least 1 (is {workers})." : null,
-                }.Where(x => x is not null)));
-
-            var cores = Environment.ProcessorCount;
-            var coresPerWorker = Math.Max(1, cores / workers);
-            var split = new WorkerOptions { DecoderThreads = fleet.Value.DecoderThreads }.SplitCores(coresPerWorker);
-            var env = OrtEnvironment.Load();
-            var pipeline = pipelines.Value.Get(PipelinesOptions.Default);
-            var batchSize = pipeline.BatchSize;
-            var model = models.Catalog().Resolve(ModelCatalog.SileroVadV5, models.Root);
-            var vad = pipeline.Vad;
-            var decoder = decoderOptions.Value;
-            Console.WriteLine($"bench pipeline: {hours:0.##} h per format, {workers} CPU worker(s) x {coresPerWorker} core(s) "
-                              + $"({split.Decoders} decoder thread(s) + {split.IntraOp} intra-op thread(s) each), batch {batchSize}, {cores} cores, load {LoadAverage()}");
-
-            var db = await database.OpenAsync(ct);
-            var dir = Directory.CreateTempSubdirectory("workers-bench-pipeline-").FullName;
-            try
+            // The distinct speech every format is made of.
+            var gen = new SpeechCorpusGenerator(Path.Combine(dir, ".espeak"));
+            var rng = new Random(42);
+            var baseFiles = new List<(string Path, double Seconds)>();
+            var filesPerRound = FilesPerShard * workers;
+            var fileCount = (int)Math.Ceiling(hours * 3600 / (FileSeconds * filesPerRound)) * filesPerRound;
+            Console.Error.WriteLine($"bench: generating {Math.Min(4, fileCount) * FileSeconds / 60:0.#} min of distinct speech ...");
+            for (var i = 0; i < Math.Min(4, fileCount); i++)
             {
-                // The distinct speech every format is made of.
-                var gen = new SpeechCorpusGenerator(Path.Combine(dir, ".espeak"));
-                var rng = new Random(42);
-                var baseFiles = new List<(string Path, double Seconds)>();
-                var baseSeconds = Math.Min(hours * 3600, 20 * 60);
-                Console.Error.WriteLine($"bench: generating {baseSeconds / 60:0.#} min of distinct speech ...");
-                for (double left = baseSeconds; left > 0.5; )
-                {
-                    var seconds = Math.Round(Math.Min(left, 120 + rng.NextDouble() * 240), 3);
-                    left -= seconds;
-                    var wav = Path.Combine(dir, "base", $"b{baseFiles.Count:000}.wav");
-                    Directory.CreateDirectory(Path.GetDirectoryName(wav)!);
-                    gen.WriteWav(wav, seconds, rng);
-                    baseFiles.Add((wav, seconds));
-                }
-
-                var rows = new List<Row>();
-                foreach (var format in Formats.Where(f => formats.Contains(f.Name)))
-                {
-                    var corpus = Path.Combine(dir, format.Name);
-                    var files = MakeCorpus(baseFiles, format, corpus, hours * 3600);
-                    var audio = files.Sum(f => f.Seconds);
-
-                    // The decoder alone, one per core.
-                    var decodeRate = audio / Time(() => Parallel.ForEach(files, new ParallelOptions { MaxDegreeOfParallelism = cores, CancellationToken = ct }, f => DecodeAll(f.Path, decoder)));
-
-                    // Bare batched inference, one thread per core at once (two vCPUs may be one physical core:
-                    // doubling one thread's figure would flatter it).
-                    var bare = (await Task.WhenAll(Enumerable.Range(0, cores).Select(_ => Task.Factory.StartNew(() =>
-                        SileroBench.Run(env, model, new SileroBenchOptions { BatchSizes = [batchSize], MinSecondsPerBatchSize = 3 }).Results[0].XRealtime,
-                        ct, TaskCreationOptions.LongRunning, TaskScheduler.Default)))).Sum();
-
-                    // The whole run: enqueue, then workers until idle, start-up included.
-                    var queue = $"bench-{format.Name}-{Guid.NewGuid():N}"[..24];
-                    var rc = await enqueue.RunAsync(new EnqueueCommand.Request(corpus, queue, ShardMinutes, "vad", queue, 0, false, Json: false), ct);
-                    if (rc != 0) return rc;
-                    var sw = Stopwatch.StartNew();
-                    rc = await launcher.RunWorkersAsync(workers, coresPerWorker, queue, untilIdle: true, ct);
-                    sw.Stop();
-                    if (rc != 0) return rc;
-                    var info = await new CorpusStatusReader(db).GetStatusAsync(queue, ct);
-                    await new CorpusAdmin(db, time).DeleteAsync(info.Corpus.Id, ct);
-                    var whole = info.ProcessedSeconds / sw.Elapsed.TotalSeconds;
-
-                    // Decode-bound: the same split, a model that costs nothing.
-                    var decodeBound = audio / DecodeBound(files, workers, batchSize, split.Decoders, vad, decoder, Path.Combine(dir, "decode-bound"), ct);
-
-                    var row = new Row(format.Name, info.ProcessedSeconds / 3600, whole, bare, decodeRate, 1 / (1 / bare + 1 / decodeRate), decodeBound, info.Segments, info.FailedFilesTotal);
-                    rows.Add(row);
-                    Console.Error.WriteLine($"bench: {format.Name}: whole {row.Whole:N0}x, limit {row.Limit:N0}x, ratio {row.Ratio:0.00}; decode-bound {row.DecodeBound:N0}x vs decode {row.Decode:N0}x");
-                    Directory.Delete(corpus, true);
-                }
-
-                Console.WriteLine();
-                Console.WriteLine($"whole pipeline vs its limit, {workers} CPU worker(s) x {coresPerWorker} core(s), batch {batchSize}, {cores} cores; x realtime; load after: {LoadAverage()}");
-                Console.WriteLine("  format   hours   whole run   bare infer   decode alone      limit   ratio   decode-bound   vs decode   segments   failed files");
-                foreach (var r in rows)
-                    Console.WriteLine($"  {r.Format,-6}   {r.Hours,5:0.00}   {r.Whole,9:N0}   {r.Bare,10:N0}   {r.Decode,12:N0}   {r.Limit,8:N0}   {r.Ratio,5:0.00}   {r.DecodeBound,12:N0}   {r.DecodeBound / r.Decode,9:0.00}   {r.Segments,8:N0}   {r.FailedFiles,12:N0}");
-                Console.WriteLine("  whole run: wall time of `workers run --until-idle`, start-up included; limit = 1/(1/bare + 1/decode);");
-                Console.WriteLine("  decode-bound: the same shards and core split with a model that costs nothing (the GPU-shaped case).");
-                return ExitCodes.Ok;
+                var wav = Path.Combine(dir, "base", $"b{i:000}.wav");
+                Directory.CreateDirectory(Path.GetDirectoryName(wav)!);
+                gen.WriteWav(wav, FileSeconds, rng);
+                baseFiles.Add((wav, FileSeconds));
             }
-            finally
+
+            var rows = new List<Row>();
+            foreach (var format in Formats.Where(f => formats.Contains(f.Name)))
             {
-                Directory.Delete(dir, true);
+                var corpus = Path.Combine(dir, format.Name);
+                var files = MakeCorpus(baseFiles, format, corpus, fileCount);
+                var audio = files.Sum(f => f.Seconds);
+
+                // The decoder alone, one per core.
+                var decodeRate = audio / Time(() => Parallel.ForEach(files, new ParallelOptions { MaxDegreeOfParallelism = cores, CancellationToken = ct }, f => DecodeAll(f.Path, decoder)));
+
+                // Bare batched inference, one thread per core at once (two vCPUs may be one physical core:
+                // doubling one thread's figure would flatter it).
+                var bare = (await Task.WhenAll(Enumerable.Range(0, cores).Select(_ => Task.Factory.StartNew(() =>
+                    SileroBench.Run(env, model, new SileroBenchOptions { BatchSizes = [batchSize], MinSecondsPerBatchSize = 3 }).Results[0].XRealtime,
+                    ct, TaskCreationOptions.LongRunning, TaskScheduler.Default)))).Sum();
+
+                // The whole run: enqueue, then workers until idle, start-up included.
+                var queue = $"bench-{format.Name}-{Guid.NewGuid():N}"[..24];
+                var rc = await enqueue.RunAsync(new EnqueueCommand.Request(corpus, queue, EnqueueShardMinutes, "vad", queue, 0, false, Json: false), ct);
+                if (rc != 0) return rc;
+                var sw = Stopwatch.StartNew();
+                rc = await launcher.RunWorkersAsync(workers, coresPerWorker, queue, untilIdle: true, ct);
+                sw.Stop();
+                if (rc != 0) return rc;
+                var info = await new CorpusStatusReader(db).GetStatusAsync(queue, ct);
+                await new CorpusAdmin(db, time).DeleteAsync(info.Corpus.Id, ct);
+                var whole = info.ProcessedSeconds / sw.Elapsed.TotalSeconds;
+
+                // Decode-bound: the same split, a model that costs nothing.
+                var decodeBound = audio / DecodeBound(files, workers, batchSize, split.Decoders, vad, decoder, Path.Combine(dir, "decode-bound"), ct);
+
+                var row = new Row(format.Name, info.ProcessedSeconds / 3600, whole, bare, decodeRate, 1 / (1 / bare + 1 / decodeRate), decodeBound, info.Segments, info.FailedFilesTotal);
+                rows.Add(row);
+                Console.Error.WriteLine($"bench: {format.Name}: whole {row.Whole:N0}x, limit {row.Limit:N0}x, ratio {row.Ratio:0.00}; decode-bound {row.DecodeBound:N0}x vs decode {row.Decode:N0}x");
+                Directory.Delete(corpus, true);
             }
+
+            Console.WriteLine();
+            Console.WriteLine($"whole pipeline vs its limit, {workers} CPU worker(s) x {coresPerWorker} core(s), batch {batchSize}, {cores} cores; x realtime; load after: {LoadAverage()}");
+            Console.WriteLine("  format   hours   whole run   bare infer   decode alone      limit   ratio   decode-bound   vs decode   segments   failed files");
+            foreach (var r in rows)
+                Console.WriteLine($"  {r.Format,-6}   {r.Hours,5:0.00}   {r.Whole,9:N0}   {r.Bare,10:N0}   {r.Decode,12:N0}   {r.Limit,8:N0}   {r.Ratio,5:0.00}   {r.DecodeBound,12:N0}   {r.DecodeBound / r.Decode,9:0.00}   {r.Segments,8:N0}   {r.FailedFiles,12:N0}");
+            Console.WriteLine("  whole run: wall time of `workers run --until-idle`, start-up included; limit = 1/(1/bare + 1/decode);");
+            Console.WriteLine("  decode-bound: the same shards and core split with a model that costs nothing (the GPU-shaped case).");
+            return ExitCodes.Ok;
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
         }
     }
 
@@ -153,10 +155,10 @@ public static class PipelineBench
         public double Ratio => Whole / Limit;
     }
 
-    /// <summary>Encodes each distinct file once in <paramref name="format"/>, then copies them round-robin up to <paramref name="seconds"/>.</summary>
-    private static List<(string Path, double Seconds)> MakeCorpus(List<(string Path, double Seconds)> baseFiles, (string Name, string Extension, string[]? Encode) format, string corpus, double seconds)
+    /// <summary>Encodes each distinct file once in <paramref name="format"/>, then copies them round-robin into <paramref name="count"/> files.</summary>
+    private static List<(string Path, double Seconds)> MakeCorpus(List<(string Path, double Seconds)> baseFiles, (string Name, string Extension, string[]? Encode) format, string corpus, int count)
     {
-        Console.Error.WriteLine($"bench: making {seconds / 3600:0.##} h of {format.Name} ...");
+        Console.Error.WriteLine($"bench: making {count * FileSeconds / 3600:0.##} h of {format.Name} ...");
         var encoded = Path.Combine(corpus, ".encoded");
         Directory.CreateDirectory(encoded);
         var sources = baseFiles.AsParallel().AsOrdered().Select(b =>
@@ -166,15 +168,13 @@ public static class PipelineBench
             else Ffmpeg(["-nostdin", "-v", "error", "-y", "-i", b.Path, .. format.Encode, path]);
             return (path, b.Seconds);
         }).ToList();
-        // Whole copies until there is enough (the last may overshoot by one file).
         var files = new List<(string Path, double Seconds)>();
-        for (double total = 0; total < seconds; )
+        while (files.Count < count)
         {
             var (src, s) = sources[files.Count % sources.Count];
             var path = Path.Combine(corpus, $"f{files.Count:0000}.{format.Extension}");
             File.Copy(src, path);
             files.Add((path, s));
-            total += s;
         }
         Directory.Delete(encoded, true);
         return files;
