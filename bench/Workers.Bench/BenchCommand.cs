@@ -16,8 +16,9 @@ namespace Workers.Bench;
 /// <summary>
 /// Throughput figures, printed as tables. Timings on shared machines are noisy: run each a few
 /// times and compare ratios within one run rather than absolute numbers across machines.
+/// `enqueue` and `claim` are hosted like a `workers` command: the database, the Queue options and the clock, by constructor.
 /// </summary>
-public static class BenchCommand
+public sealed class BenchCommand(WorkersDatabase database, IOptions<QueueOptions> queue, TimeProvider time)
 {
     /// <summary>The <c>workers-bench</c> command line: enqueue, claim, pipeline, load, soak, dashboard.</summary>
     public static RootCommand Create()
@@ -29,12 +30,12 @@ public static class BenchCommand
         var hours = new Option<double>("--hours") { Description = "Total audio hours in the manifest.", DefaultValueFactory = _ => 27_000 };
         var keep = new Option<bool>("--keep") { Description = "Keep the enqueued corpus (e.g. to look at the dashboard at scale)." };
         var enqueue = new Command("enqueue", "Time the enqueue of a generated JSONL manifest (default 400,000 files, 27,000 hours, 30-minute shards).") { files, hours, keep };
-        enqueue.SetAction((pr, ct) => CommandRunner.RunAsync<Handler>((h, ct) => h.EnqueueAsync(pr.GetValue(files), pr.GetValue(hours), pr.GetValue(keep), ct), ct));
+        enqueue.SetAction((pr, ct) => CommandRunner.RunAsync<BenchCommand>((h, ct) => h.EnqueueAsync(pr.GetValue(files), pr.GetValue(hours), pr.GetValue(keep), ct), ct));
 
         var shards = new Option<int>("--shards") { Description = "Shards to claim per run.", DefaultValueFactory = _ => 20_000 };
         var conns = new Option<int[]>("--connections") { Description = "Concurrent claimers to measure.", DefaultValueFactory = _ => [1, 8], AllowMultipleArgumentsPerToken = true };
         var claim = new Command("claim", "Claims per second through the SKIP LOCKED queue with 1 and 8 connections.") { shards, conns };
-        claim.SetAction((pr, ct) => CommandRunner.RunAsync<Handler>((h, ct) => h.ClaimAsync(pr.GetValue(shards), pr.GetValue(conns)!, ct), ct));
+        claim.SetAction((pr, ct) => CommandRunner.RunAsync<BenchCommand>((h, ct) => h.ClaimAsync(pr.GetValue(shards), pr.GetValue(conns)!, ct), ct));
 
         bench.Subcommands.Add(enqueue);
         bench.Subcommands.Add(claim);
@@ -81,94 +82,90 @@ public static class BenchCommand
         }
     }
 
-    /// <summary>`enqueue` and `claim`: the database, the Queue options and the clock.</summary>
-    public sealed class Handler(WorkersDatabase database, IOptions<QueueOptions> queue, TimeProvider time)
+    public async Task<int> EnqueueAsync(int fileCount, double hours, bool keep, CancellationToken ct)
     {
-        public async Task<int> EnqueueAsync(int fileCount, double hours, bool keep, CancellationToken ct)
+        var db = await database.OpenAsync(ct);
+        var dir = Directory.CreateTempSubdirectory("workers-bench-").FullName;
+        try
         {
-            var db = await database.OpenAsync(ct);
-            var dir = Directory.CreateTempSubdirectory("workers-bench-").FullName;
-            try
-            {
-                var manifest = Path.Combine(dir, "manifest.jsonl");
-                await WriteManifestAsync(manifest, fileCount, hours);
-                var size = new FileInfo(manifest).Length;
+            var manifest = Path.Combine(dir, "manifest.jsonl");
+            await WriteManifestAsync(manifest, fileCount, hours);
+            var size = new FileInfo(manifest).Length;
 
-                var total = Stopwatch.StartNew();
-                var sw = Stopwatch.StartNew();
-                var listing = ManifestReader.Read(manifest);
-                var read = sw.Elapsed;
-                sw.Restart();
-                var plan = await EnqueuePlanner.PlanAsync(listing, probe: null, 30 * 60, ct);
-                var planned = sw.Elapsed;
-                sw.Restart();
-                var name = $"bench-enqueue-{time.GetUtcNow():yyyyMMddHHmmss}";
-                var id = await new CorpusWriter(db, time).WriteAsync(plan, new EnqueueRequest(name, MaxAttempts: queue.Value.MaxAttempts), ct);
-                var written = sw.Elapsed;
-                total.Stop();
-                var items = plan.Plan.Items.Count;
+            var total = Stopwatch.StartNew();
+            var sw = Stopwatch.StartNew();
+            var listing = ManifestReader.Read(manifest);
+            var read = sw.Elapsed;
+            sw.Restart();
+            var plan = await EnqueuePlanner.PlanAsync(listing, probe: null, 30 * 60, ct);
+            var planned = sw.Elapsed;
+            sw.Restart();
+            var name = $"bench-enqueue-{time.GetUtcNow():yyyyMMddHHmmss}";
+            var id = await new CorpusWriter(db, time).WriteAsync(plan, new EnqueueRequest(name, MaxAttempts: queue.Value.MaxAttempts), ct);
+            var written = sw.Elapsed;
+            total.Stop();
+            var items = plan.Plan.Items.Count;
 
-                Console.WriteLine($"enqueue of a {fileCount:N0}-file manifest ({size / 1e6:N1} MB, {plan.AudioSeconds / 3600:N0} h) into {plan.ShardCount:N0} shards, {items:N0} items");
-                Console.WriteLine($"  read + validate manifest  {read.TotalSeconds,7:0.00} s");
-                Console.WriteLine($"  plan shards               {planned.TotalSeconds,7:0.00} s");
-                Console.WriteLine($"  write (one tx, COPY)      {written.TotalSeconds,7:0.00} s   {(fileCount + items + plan.ShardCount) / written.TotalSeconds:N0} rows/s");
-                Console.WriteLine($"  total                     {total.Elapsed.TotalSeconds,7:0.00} s");
-                if (keep) Console.WriteLine($"  kept as corpus '{name}'");
-                else await new CorpusAdmin(db, time).DeleteAsync(id, ct);
-                return ExitCodes.Ok;
-            }
-            finally
-            {
-                Directory.Delete(dir, true);
-            }
-        }
-
-        public async Task<int> ClaimAsync(int shardCount, int[] connections, CancellationToken ct)
-        {
-            await database.OpenAsync(ct); // migrated
-            var cs = new NpgsqlConnectionStringBuilder(await database.ConnectionStringAsync(ct))
-            {
-                MaxPoolSize = Math.Max(16, connections.Max() + 4),
-            };
-            await using var db = NpgsqlDataSource.Create(cs.ConnectionString);
-
-            var queueName = "bench-claim-" + Guid.NewGuid().ToString("N")[..8];
-            var files = Enumerable.Range(0, shardCount).Select(i => new SourceFile($"f{i:0000000}.wav", 60)).ToList();
-            var plan = await EnqueuePlanner.PlanAsync(new CorpusListing("manifest", "/bench/claim.jsonl", "/bench", files, []), probe: null, 60, ct);
-            var id = await new CorpusWriter(db, time).WriteAsync(plan, new EnqueueRequest(queueName, Queue: queueName), ct);
-            var admin = new CorpusAdmin(db, time);
-            var shardQueue = new ShardQueue(db, queue.Value, time);
-            try
-            {
-                Console.WriteLine($"claims of single shards from a {shardCount:N0}-shard queue (one claim = one SKIP LOCKED CTE + attempt row)");
-                Console.WriteLine("  connections   claims/s   p50 ms   p99 ms");
-                foreach (var n in connections)
-                {
-                    await admin.ResetForBenchAsync(id, ct);
-                    var latencies = new List<double>[n];
-                    var sw = Stopwatch.StartNew();
-                    await Task.WhenAll(Enumerable.Range(0, n).Select(w => Task.Run(async () =>
-                    {
-                        var mine = latencies[w] = new List<double>(shardCount / n + 16);
-                        var who = new WorkerIdentity($"bench-{w}", Environment.MachineName);
-                        while (true)
-                        {
-                            var t = Stopwatch.GetTimestamp();
-                            var got = await shardQueue.ClaimAsync(who, [queueName], 1, ct);
-                            mine.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
-                            if (got.Count == 0) return;
-                        }
-                    }, ct)));
-                    sw.Stop();
-                    var all = latencies.SelectMany(l => l).Order().ToArray();
-                    Console.WriteLine($"  {n,11}   {shardCount / sw.Elapsed.TotalSeconds,8:N0}   {Percentile.Of(all, 0.5),6:0.00}   {Percentile.Of(all, 0.99),6:0.00}");
-                }
-            }
-            finally
-            {
-                await admin.DeleteAsync(id, ct);
-            }
+            Console.WriteLine($"enqueue of a {fileCount:N0}-file manifest ({size / 1e6:N1} MB, {plan.AudioSeconds / 3600:N0} h) into {plan.ShardCount:N0} shards, {items:N0} items");
+            Console.WriteLine($"  read + validate manifest  {read.TotalSeconds,7:0.00} s");
+            Console.WriteLine($"  plan shards               {planned.TotalSeconds,7:0.00} s");
+            Console.WriteLine($"  write (one tx, COPY)      {written.TotalSeconds,7:0.00} s   {(fileCount + items + plan.ShardCount) / written.TotalSeconds:N0} rows/s");
+            Console.WriteLine($"  total                     {total.Elapsed.TotalSeconds,7:0.00} s");
+            if (keep) Console.WriteLine($"  kept as corpus '{name}'");
+            else await new CorpusAdmin(db, time).DeleteAsync(id, ct);
             return ExitCodes.Ok;
         }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    public async Task<int> ClaimAsync(int shardCount, int[] connections, CancellationToken ct)
+    {
+        await database.OpenAsync(ct); // migrated
+        var cs = new NpgsqlConnectionStringBuilder(await database.ConnectionStringAsync(ct))
+        {
+            MaxPoolSize = Math.Max(16, connections.Max() + 4),
+        };
+        await using var db = NpgsqlDataSource.Create(cs.ConnectionString);
+
+        var queueName = "bench-claim-" + Guid.NewGuid().ToString("N")[..8];
+        var files = Enumerable.Range(0, shardCount).Select(i => new SourceFile($"f{i:0000000}.wav", 60)).ToList();
+        var plan = await EnqueuePlanner.PlanAsync(new CorpusListing("manifest", "/bench/claim.jsonl", "/bench", files, []), probe: null, 60, ct);
+        var id = await new CorpusWriter(db, time).WriteAsync(plan, new EnqueueRequest(queueName, Queue: queueName), ct);
+        var admin = new CorpusAdmin(db, time);
+        var shardQueue = new ShardQueue(db, queue.Value, time);
+        try
+        {
+            Console.WriteLine($"claims of single shards from a {shardCount:N0}-shard queue (one claim = one SKIP LOCKED CTE + attempt row)");
+            Console.WriteLine("  connections   claims/s   p50 ms   p99 ms");
+            foreach (var n in connections)
+            {
+                await admin.ResetForBenchAsync(id, ct);
+                var latencies = new List<double>[n];
+                var sw = Stopwatch.StartNew();
+                await Task.WhenAll(Enumerable.Range(0, n).Select(w => Task.Run(async () =>
+                {
+                    var mine = latencies[w] = new List<double>(shardCount / n + 16);
+                    var who = new WorkerIdentity($"bench-{w}", Environment.MachineName);
+                    while (true)
+                    {
+                        var t = Stopwatch.GetTimestamp();
+                        var got = await shardQueue.ClaimAsync(who, [queueName], 1, ct);
+                        mine.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+                        if (got.Count == 0) return;
+                    }
+                }, ct)));
+                sw.Stop();
+                var all = latencies.SelectMany(l => l).Order().ToArray();
+                Console.WriteLine($"  {n,11}   {shardCount / sw.Elapsed.TotalSeconds,8:N0}   {Percentile.Of(all, 0.5),6:0.00}   {Percentile.Of(all, 0.99),6:0.00}");
+            }
+        }
+        finally
+        {
+            await admin.DeleteAsync(id, ct);
+        }
+        return ExitCodes.Ok;
     }
 }

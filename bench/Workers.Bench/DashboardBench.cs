@@ -27,8 +27,9 @@ namespace Workers.Bench;
 /// in this process on Kestrel (loopback, a free port) and every page and API is fetched through real
 /// HTTP: a warm-up, then N timed requests each, Hangfire's pages and ours. The seeded corpus is
 /// removed unless --keep.
+/// Hosted like a `workers` command: the database, the Queue options the dashboard is built with, and the clock, by constructor.
 /// </summary>
-public static class DashboardBench
+public sealed class DashboardBench(WorkersDatabase database, IOptions<QueueOptions> queue, TimeProvider time)
 {
     public static Command Create()
     {
@@ -37,88 +38,84 @@ public static class DashboardBench
         var requests = new Option<int>("--requests") { Description = "Timed requests per page.", DefaultValueFactory = _ => 20 };
         var keep = new Option<bool>("--keep") { Description = "Keep the seeded corpus and workers (to browse the dashboard at scale)." };
         var cmd = new Command("dashboard", "Page and API latency of the dashboard over a seeded 27,000-hour corpus (about 58,000 shards).") { files, hours, requests, keep };
-        cmd.SetAction((pr, ct) => CommandRunner.RunAsync<Handler>((h, ct) =>
+        cmd.SetAction((pr, ct) => CommandRunner.RunAsync<DashboardBench>((h, ct) =>
             h.RunAsync(pr.GetValue(files), pr.GetValue(hours), pr.GetValue(requests), pr.GetValue(keep), ct), ct));
         return cmd;
     }
 
-    /// <summary>The database, the Queue options the dashboard is built with, and the clock.</summary>
-    public sealed class Handler(WorkersDatabase database, IOptions<QueueOptions> queue, TimeProvider time)
+    public async Task<int> RunAsync(int fileCount, double hours, int requests, bool keep, CancellationToken ct)
     {
-        public async Task<int> RunAsync(int fileCount, double hours, int requests, bool keep, CancellationToken ct)
+        if (requests < 1) throw new ArgumentException("--requests must be at least 1");
+        var db = await database.OpenAsync(ct);
+        var name = $"bench-dashboard-{time.GetUtcNow():yyyyMMddHHmmss}";
+        // The manifest lies in a folder of its own, the dashboard's only Corpus:AllowedRoots.
+        var dir = Directory.CreateTempSubdirectory("workers-bench-").FullName;
+        long? corpusId = null;
+        try
         {
-            if (requests < 1) throw new ArgumentException("--requests must be at least 1");
-            var db = await database.OpenAsync(ct);
-            var name = $"bench-dashboard-{time.GetUtcNow():yyyyMMddHHmmss}";
-            // The manifest lies in a folder of its own, the dashboard's only Corpus:AllowedRoots.
-            var dir = Directory.CreateTempSubdirectory("workers-bench-").FullName;
-            long? corpusId = null;
-            try
-            {
-                var manifest = Path.Combine(dir, name + ".jsonl");
-                await BenchCommand.WriteManifestAsync(manifest, fileCount, hours);
-                await using var app = DashboardApp.Build(
-                    new DashboardHost(db, queue.Value, time, new DashboardOptions()) { Corpus = new CorpusOptions { AllowedRoots = [dir] } },
-                    ["http://127.0.0.1:0"], b => b.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning).AddFilter("Hangfire", LogLevel.Warning));
-                await app.StartAsync(ct);
-                var baseUrl = app.Urls.First();
-                using var http = new HttpClient { BaseAddress = new Uri(baseUrl), Timeout = TimeSpan.FromMinutes(2) };
+            var manifest = Path.Combine(dir, name + ".jsonl");
+            await BenchCommand.WriteManifestAsync(manifest, fileCount, hours);
+            await using var app = DashboardApp.Build(
+                new DashboardHost(db, queue.Value, time, new DashboardOptions()) { Corpus = new CorpusOptions { AllowedRoots = [dir] } },
+                ["http://127.0.0.1:0"], b => b.Logging.AddFilter("Microsoft.Hosting", LogLevel.Warning).AddFilter("Hangfire", LogLevel.Warning));
+            await app.StartAsync(ct);
+            var baseUrl = app.Urls.First();
+            using var http = new HttpClient { BaseAddress = new Uri(baseUrl), Timeout = TimeSpan.FromMinutes(2) };
 
-                var sw = Stopwatch.StartNew();
-                (corpusId, var result) = await EnqueueThroughJobAsync(app.Services, db, Path.GetFileName(manifest), name, ct);
-                Console.WriteLine($"enqueued the {fileCount:N0}-file manifest through the dashboard's enqueue job (Hangfire, queue control) in {sw.Elapsed.TotalSeconds:0.0} s: {result}");
-                sw.Restart();
-                var seeded = await SeedStateAsync(db, corpusId.Value, ct);
-                Console.WriteLine($"seeded corpus '{name}': {seeded.Shards:N0} shards ({seeded.Succeeded:N0} succeeded, {seeded.Running:N0} running, {seeded.Dead:N0} dead), " +
-                                  $"{seeded.Segments:N0} segments, {seeded.FileFailures:N0} failed files, {seeded.Workers} workers, in {sw.Elapsed.TotalSeconds:0.0} s");
+            var sw = Stopwatch.StartNew();
+            (corpusId, var result) = await EnqueueThroughJobAsync(app.Services, db, Path.GetFileName(manifest), name, ct);
+            Console.WriteLine($"enqueued the {fileCount:N0}-file manifest through the dashboard's enqueue job (Hangfire, queue control) in {sw.Elapsed.TotalSeconds:0.0} s: {result}");
+            sw.Restart();
+            var seeded = await SeedStateAsync(db, corpusId.Value, ct);
+            Console.WriteLine($"seeded corpus '{name}': {seeded.Shards:N0} shards ({seeded.Succeeded:N0} succeeded, {seeded.Running:N0} running, {seeded.Dead:N0} dead), " +
+                              $"{seeded.Segments:N0} segments, {seeded.FileFailures:N0} failed files, {seeded.Workers} workers, in {sw.Elapsed.TotalSeconds:0.0} s");
 
-                var aShard = seeded.SampleShard;
-                var aDead = seeded.SampleDead;
-                var e = Uri.EscapeDataString(name);
-                string[] pages =
-                [
-                    // Hangfire's own pages (its home carries our shard-count tiles), then ours inside its layout.
-                    "/", "/jobs/enqueued", "/jobs/succeeded", "/jobs/failed", "/recurring", "/servers", "/retries",
-                    "/corpora", "/api/corpora", "/shards", $"/shards?corpus={e}&state=dead", $"/shards?corpus={e}&file=utt0399",
-                    $"/shards?worker=node07%2F1234%2F3", $"/shards?after={seeded.MidShard}", $"/shards/{aShard}", $"/shards/{aDead}",
-                    $"/api/shards/{aShard}", "/failures", $"/failures?corpus={e}", "/fleet", "/api/fleet", "/audit", "/metrics",
-                    "/api/history?minutes=60", "/enqueue",
-                ];
-                Console.WriteLine($"dashboard at {baseUrl}; {requests} timed requests per page after one warm-up (ms)");
-                Console.WriteLine($"  {"page",-58} {"status",6} {"p50",8} {"p95",8} {"max",8} {"bytes",9}");
-                foreach (var page in pages)
-                {
-                    using (var warm = await http.GetAsync(page, ct)) { }
-                    var ms = new double[requests];
-                    var status = HttpStatusCode.OK;
-                    long bytes = 0;
-                    for (var i = 0; i < requests; i++)
-                    {
-                        var t = Stopwatch.GetTimestamp();
-                        using var r = await http.GetAsync(page, ct);
-                        var body = await r.Content.ReadAsByteArrayAsync(ct);
-                        ms[i] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
-                        status = r.StatusCode;
-                        bytes = body.Length;
-                    }
-                    Array.Sort(ms);
-                    Console.WriteLine($"  {page,-58} {(int)status,6} {Percentile.Of(ms, 0.50),8:0.0} {Percentile.Of(ms, 0.95),8:0.0} {ms[^1],8:0.0} {bytes,9:N0}");
-                }
-                await app.StopAsync(CancellationToken.None);
-            }
-            finally
+            var aShard = seeded.SampleShard;
+            var aDead = seeded.SampleDead;
+            var e = Uri.EscapeDataString(name);
+            string[] pages =
+            [
+                // Hangfire's own pages (its home carries our shard-count tiles), then ours inside its layout.
+                "/", "/jobs/enqueued", "/jobs/succeeded", "/jobs/failed", "/recurring", "/servers", "/retries",
+                "/corpora", "/api/corpora", "/shards", $"/shards?corpus={e}&state=dead", $"/shards?corpus={e}&file=utt0399",
+                $"/shards?worker=node07%2F1234%2F3", $"/shards?after={seeded.MidShard}", $"/shards/{aShard}", $"/shards/{aDead}",
+                $"/api/shards/{aShard}", "/failures", $"/failures?corpus={e}", "/fleet", "/api/fleet", "/audit", "/metrics",
+                "/api/history?minutes=60", "/enqueue",
+            ];
+            Console.WriteLine($"dashboard at {baseUrl}; {requests} timed requests per page after one warm-up (ms)");
+            Console.WriteLine($"  {"page",-58} {"status",6} {"p50",8} {"p95",8} {"max",8} {"bytes",9}");
+            foreach (var page in pages)
             {
-                Directory.Delete(dir, true);
-                if (keep) Console.WriteLine($"kept corpus '{name}' and its bench workers (node00..node24)");
-                else
+                using (var warm = await http.GetAsync(page, ct)) { }
+                var ms = new double[requests];
+                var status = HttpStatusCode.OK;
+                long bytes = 0;
+                for (var i = 0; i < requests; i++)
                 {
-                    if (corpusId is { } id) await new CorpusAdmin(db, time).DeleteAsync(id, CancellationToken.None);
-                    await using var del = BenchSql.Command(db, "BenchWorkersDelete");
-                    await del.ExecuteNonQueryAsync(CancellationToken.None);
+                    var t = Stopwatch.GetTimestamp();
+                    using var r = await http.GetAsync(page, ct);
+                    var body = await r.Content.ReadAsByteArrayAsync(ct);
+                    ms[i] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
+                    status = r.StatusCode;
+                    bytes = body.Length;
                 }
+                Array.Sort(ms);
+                Console.WriteLine($"  {page,-58} {(int)status,6} {Percentile.Of(ms, 0.50),8:0.0} {Percentile.Of(ms, 0.95),8:0.0} {ms[^1],8:0.0} {bytes,9:N0}");
             }
-            return ExitCodes.Ok;
+            await app.StopAsync(CancellationToken.None);
         }
+        finally
+        {
+            Directory.Delete(dir, true);
+            if (keep) Console.WriteLine($"kept corpus '{name}' and its bench workers (node00..node24)");
+            else
+            {
+                if (corpusId is { } id) await new CorpusAdmin(db, time).DeleteAsync(id, CancellationToken.None);
+                await using var del = BenchSql.Command(db, "BenchWorkersDelete");
+                await del.ExecuteNonQueryAsync(CancellationToken.None);
+            }
+        }
+        return ExitCodes.Ok;
     }
 
     /// <summary>

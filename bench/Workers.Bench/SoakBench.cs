@@ -32,8 +32,9 @@ namespace Workers.Bench;
 /// through one two-host connection string. Once the time is up and the queue is idle, a summary
 /// table is printed; exit 0 only with no duplicates, no lost audio seconds, and every soak
 /// corpus's segments equal to the reference's.
+/// Hosted like a `workers` command: the database service (configured server; without one, the soak's own pair) and the clock, by constructor.
 /// </summary>
-public static partial class SoakBench
+public sealed partial class SoakBench(WorkersDatabase database, TimeProvider time)
 {
     public sealed record Settings(double Minutes, int Nodes, int WorkersPerNode, double CorpusHours, int? Seed, bool Keep);
 
@@ -63,69 +64,65 @@ public static partial class SoakBench
         {
             minutes, nodes, perNode, hours, seed, keep,
         };
-        soak.SetAction((pr, ct) => CommandRunner.RunAsync<Handler>((h, ct) => h.RunAsync(new Settings(
+        soak.SetAction((pr, ct) => CommandRunner.RunAsync<SoakBench>((h, ct) => h.RunAsync(new Settings(
             pr.GetValue(minutes), pr.GetValue(nodes), pr.GetValue(perNode), pr.GetValue(hours), pr.GetValue(seed), pr.GetValue(keep)), ct), ct));
         return soak;
     }
 
-    /// <summary>The database service (configured server, or the soak's own pair when none is configured) and the clock.</summary>
-    public sealed class Handler(WorkersDatabase database, TimeProvider time)
+    public async Task<int> RunAsync(Settings s, CancellationToken ct)
     {
-        public async Task<int> RunAsync(Settings s, CancellationToken ct)
+        if (!(s.Minutes > 0)) throw new ArgumentException($"--minutes must be positive (is {s.Minutes}).");
+        if (s.Nodes < 1) throw new ArgumentException($"--nodes must be at least 1 (is {s.Nodes}).");
+        if (s.WorkersPerNode < 1) throw new ArgumentException($"--workers-per-node must be at least 1 (is {s.WorkersPerNode}).");
+        if (!(s.CorpusHours > 0 && s.CorpusHours <= 100)) throw new ArgumentException($"--corpus-hours must be within (0, 100] (is {s.CorpusHours}).");
+
+        var seed = s.Seed ?? Random.Shared.Next();
+        var rng = new Random(seed);
+        var embedded = database.ConfiguredConnectionString is null;
+        var dir = Directory.CreateTempSubdirectory("workers-soak-").FullName;
+        SoakDatabasePair? pair = null;
+        string baseCs;
+        if (embedded)
         {
-            if (!(s.Minutes > 0)) throw new ArgumentException($"--minutes must be positive (is {s.Minutes}).");
-            if (s.Nodes < 1) throw new ArgumentException($"--nodes must be at least 1 (is {s.Nodes}).");
-            if (s.WorkersPerNode < 1) throw new ArgumentException($"--workers-per-node must be at least 1 (is {s.WorkersPerNode}).");
-            if (!(s.CorpusHours > 0 && s.CorpusHours <= 100)) throw new ArgumentException($"--corpus-hours must be within (0, 100] (is {s.CorpusHours}).");
+            // A primary and a synchronous standby of the soak's own (the postgres user must reach their folder).
+            File.SetUnixFileMode(dir, (UnixFileMode)0b111_101_101);
+            pair = await SoakDatabasePair.StartAsync(Path.Combine(dir, "pg"), ct);
+            baseCs = pair.ConnectionString;
+            await using var migrate = NpgsqlDataSource.Create(baseCs);
+            await new MigrationRunner(migrate).MigrateAsync(ct: ct);
+        }
+        else
+        {
+            await database.OpenAsync(ct); // migrated
+            baseCs = database.ConfiguredConnectionString!;
+        }
+        var runId = Guid.NewGuid().ToString("N")[..8];
+        var appName = "workers-soak-" + runId;       // the workers' connections: pg_terminate_backend picks among these only
+        var childCs = new NpgsqlConnectionStringBuilder(baseCs) { ApplicationName = appName }.ConnectionString;
+        await using var db = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(baseCs) { ApplicationName = "workers-soak-control", MaxPoolSize = 4 }.ConnectionString);
+        var queue = "soak-" + runId;
 
-            var seed = s.Seed ?? Random.Shared.Next();
-            var rng = new Random(seed);
-            var embedded = database.ConfiguredConnectionString is null;
-            var dir = Directory.CreateTempSubdirectory("workers-soak-").FullName;
-            SoakDatabasePair? pair = null;
-            string baseCs;
-            if (embedded)
-            {
-                // A primary and a synchronous standby of the soak's own (the postgres user must reach their folder).
-                File.SetUnixFileMode(dir, (UnixFileMode)0b111_101_101);
-                pair = await SoakDatabasePair.StartAsync(Path.Combine(dir, "pg"), ct);
-                baseCs = pair.ConnectionString;
-                await using var migrate = NpgsqlDataSource.Create(baseCs);
-                await new MigrationRunner(migrate).MigrateAsync(ct: ct);
-            }
-            else
-            {
-                await database.OpenAsync(ct); // migrated
-                baseCs = database.ConfiguredConnectionString!;
-            }
-            var runId = Guid.NewGuid().ToString("N")[..8];
-            var appName = "workers-soak-" + runId;       // the workers' connections: pg_terminate_backend picks among these only
-            var childCs = new NpgsqlConnectionStringBuilder(baseCs) { ApplicationName = appName }.ConnectionString;
-            await using var db = NpgsqlDataSource.Create(new NpgsqlConnectionStringBuilder(baseCs) { ApplicationName = "workers-soak-control", MaxPoolSize = 4 }.ConnectionString);
-            var queue = "soak-" + runId;
-
-            var ok = false;
-            var soakRun = new Run(time, s, db, childCs, queue, dir, rng, pair);
-            try
-            {
-                Console.WriteLine($"soak: seed {seed}, {s.Minutes:0.##} min of faults, {s.Nodes} node(s) x {s.WorkersPerNode} CPU worker(s), " +
-                    $"lease {LeaseSeconds} s, heartbeat 2 s, queue '{queue}'");
-                Console.WriteLine(embedded
-                    ? $"soak: database: a primary and a synchronous standby of its own under {dir}/pg, one two-host connection string (PostgreSQL stop/start and failover faults included)"
-                    : "soak: database: configured connection string; the PostgreSQL stop/start and failover faults are skipped (they need the soak's own clusters: run without a connection string)");
-                if (!File.Exists(LibFaketime))
-                    Console.WriteLine($"soak: {LibFaketime} is missing (Debian package libfaketime, ops/setup.sh); the clock-skew fault is skipped");
-                ok = await soakRun.ExecuteAsync(ct);
-                return ok ? ExitCodes.Ok : ExitCodes.Failure;
-            }
-            finally
-            {
-                await soakRun.ShutdownAsync();
-                if (!s.Keep) await soakRun.DeleteCorporaAsync();
-                if (pair is not null && !s.Keep) await pair.DestroyAsync();
-                if (ok && !s.Keep) TryDelete(dir);
-                else Console.WriteLine($"soak: generated audio and node logs kept in {dir}");
-            }
+        var ok = false;
+        var soakRun = new Run(time, s, db, childCs, queue, dir, rng, pair);
+        try
+        {
+            Console.WriteLine($"soak: seed {seed}, {s.Minutes:0.##} min of faults, {s.Nodes} node(s) x {s.WorkersPerNode} CPU worker(s), " +
+                $"lease {LeaseSeconds} s, heartbeat 2 s, queue '{queue}'");
+            Console.WriteLine(embedded
+                ? $"soak: database: a primary and a synchronous standby of its own under {dir}/pg, one two-host connection string (PostgreSQL stop/start and failover faults included)"
+                : "soak: database: configured connection string; the PostgreSQL stop/start and failover faults are skipped (they need the soak's own clusters: run without a connection string)");
+            if (!File.Exists(LibFaketime))
+                Console.WriteLine($"soak: {LibFaketime} is missing (Debian package libfaketime, ops/setup.sh); the clock-skew fault is skipped");
+            ok = await soakRun.ExecuteAsync(ct);
+            return ok ? ExitCodes.Ok : ExitCodes.Failure;
+        }
+        finally
+        {
+            await soakRun.ShutdownAsync();
+            if (!s.Keep) await soakRun.DeleteCorporaAsync();
+            if (pair is not null && !s.Keep) await pair.DestroyAsync();
+            if (ok && !s.Keep) TryDelete(dir);
+            else Console.WriteLine($"soak: generated audio and node logs kept in {dir}");
         }
     }
 
