@@ -37,7 +37,7 @@ public static class WorkerCommand
             services.AddSettings<RetentionOptions>(RetentionOptions.Section, o => o.Validate());
             services.AddInference();
             // The pipelines this worker serves (Fleet:Pipelines), and the default one it always loads, checked before anything loads.
-            services.AddSettings<PipelinesOptions>((o, configuration) => o.Load(configuration), o => o.ServedProblems());
+            PipelinesOptions.Register(services, o => o.ServedProblems());
             services.AddWorkerProcessHousekeeping();
         }));
         return cmd;

@@ -51,7 +51,7 @@ public static class CliHost
         builder.Services.AddSettings<ModelsOptions>(ModelsOptions.Section, _ => []);
         builder.Services.AddSingleton<ModelFolder>();
         // The pipelines' names for every command; a worker adds the validation of those it serves.
-        builder.Services.AddSettings<PipelinesOptions>((o, configuration) => o.Load(configuration), _ => []);
+        PipelinesOptions.Register(builder.Services, _ => []);
         return builder;
     }
 

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Workers.Core.Options;
 using Workers.Onnx;
 using Workers.Pipeline.Vad;
@@ -65,6 +66,11 @@ public sealed class PipelinesOptions
         _byName.TryGetValue(name, out var p) ? p
         : name == Default ? new PipelineSettings { Name = Default }
         : throw new ArgumentException($"Pipeline '{name}' is not configured (no Pipelines:{name} section in appsettings.json).");
+
+    /// <summary>Registers the section for the host (bound once, when first asked for), with <paramref name="validate"/> run on
+    /// start: every command registers it with no check (<see cref="CliHost"/>), a worker adds <see cref="ServedProblems"/>.</summary>
+    public static void Register(IServiceCollection services, Func<PipelinesOptions, IEnumerable<string>> validate) =>
+        services.AddSettings<PipelinesOptions>((o, configuration) => o.Load(configuration), validate);
 
     /// <summary>Every problem of the pipelines a worker serves (and of <see cref="Default"/>, which it always loads).</summary>
     public IEnumerable<string> ServedProblems()
