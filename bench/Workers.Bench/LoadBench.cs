@@ -22,7 +22,7 @@ namespace Workers.Bench;
 /// shard succeeded exactly once (exit 1 otherwise).
 /// Hosted like a `workers` command: the database, the Queue options the simulated workers start from, and the clock, by constructor.
 /// </summary>
-public sealed class LoadBench(WorkersDatabase database, IOptions<QueueOptions> queue, TimeProvider time)
+public sealed class LoadBench(WorkersDatabase database, IOptions<QueueOptions> queueOptions, TimeProvider time)
 {
     /// <summary>Connections beyond W * connections-per-worker that the run may hold (sampler, checks, migrations).</summary>
     public const int Headroom = 10;
@@ -57,12 +57,12 @@ public sealed class LoadBench(WorkersDatabase database, IOptions<QueueOptions> q
         {
             LeaseSeconds = s.LeaseSeconds,
             HeartbeatSeconds = s.HeartbeatSeconds,
-            MaxAttempts = queue.Value.MaxAttempts,
-            RetryBaseSeconds = queue.Value.RetryBaseSeconds,
-            RetryMaxSeconds = queue.Value.RetryMaxSeconds,
-            RetryJitter = queue.Value.RetryJitter,
-            RescueIntervalSeconds = queue.Value.RescueIntervalSeconds,
-            PollSeconds = queue.Value.PollSeconds,
+            MaxAttempts = queueOptions.Value.MaxAttempts,
+            RetryBaseSeconds = queueOptions.Value.RetryBaseSeconds,
+            RetryMaxSeconds = queueOptions.Value.RetryMaxSeconds,
+            RetryJitter = queueOptions.Value.RetryJitter,
+            RescueIntervalSeconds = queueOptions.Value.RescueIntervalSeconds,
+            PollSeconds = queueOptions.Value.PollSeconds,
         };
         if (options.Validate() is { Count: > 0 } problems)
             throw new ArgumentException(string.Join(" ", problems).Replace("Queue:LeaseSeconds", "--lease-seconds").Replace("Queue:HeartbeatSeconds", "--heartbeat-seconds"));
