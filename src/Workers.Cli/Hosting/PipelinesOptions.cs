@@ -82,7 +82,7 @@ public sealed class PipelinesOptions
             var p = Get(name);
             foreach (var problem in p.BindProblems) yield return problem;
             // VadOptions names its settings as the default pipeline's; here they are this pipeline's.
-            foreach (var problem in p.Vad.Validate()) yield return problem.Replace(VadOptions.Section + ":", $"{Section}:{name}:", StringComparison.Ordinal);
+            foreach (var problem in p.Vad.Validate($"{Section}:{name}")) yield return problem;
             if (p.BatchSize is < 1 or > 4096) yield return $"{Section}:{name}:BatchSize must be within 1..4096 (is {p.BatchSize}).";
             foreach (var problem in p.Stages.SelectMany((s, i) => s.Validate($"{Section}:{name}:Stages:{i}"))) yield return problem;
             foreach (var dup in p.Stages.GroupBy(s => s.Name).Where(g => g.Count() > 1 && g.Key.Length > 0))

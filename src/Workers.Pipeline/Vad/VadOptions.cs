@@ -85,10 +85,14 @@ public sealed class VadOptions
     /// <summary>The exit threshold in force: <see cref="NegThreshold"/>, or upstream's <c>max(threshold - 0.15, 0.01)</c>.</summary>
     public double EffectiveNegThreshold => NegThreshold ?? Math.Max(Threshold - 0.15, 0.01);
 
-    /// <summary>Every problem at once, or an empty list.</summary>
-    public IReadOnlyList<string> Validate()
+    /// <summary>Every problem at once, or an empty list; each names its setting under <see cref="Section"/>.</summary>
+    public IReadOnlyList<string> Validate() => Validate(Section);
+
+    /// <summary>Every problem at once, or an empty list; each names its setting under <paramref name="section"/>
+    /// (the pipeline's own, e.g. <c>Pipelines:strict</c>).</summary>
+    public IReadOnlyList<string> Validate(string section)
     {
-        const string p = Section + ":";
+        var p = section + ":";
         var problems = new List<string>();
         if (!(Threshold >= 0 && Threshold <= 1)) problems.Add($"{p}Threshold must be within 0..1 (is {Threshold}).");
         if (NegThreshold is { } neg && !(neg >= 0 && neg <= 1)) problems.Add($"{p}NegThreshold must be within 0..1 (is {neg}).");
