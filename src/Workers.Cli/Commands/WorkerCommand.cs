@@ -101,6 +101,11 @@ public static class WorkerCommand
             else
                 log.LogInformation("Worker slot {Slot} starting on CPU; CUDA_VISIBLE_DEVICES={CudaVisibleDevices}", worker.Slot, cuda);
 
+            // The database opens (and migrations are checked) while the models load: start-up is the longer of the two, not
+            // their sum. Opening it starts this process's housekeeping (lease rescuer, retention pruner), which waits for it.
+            var opening = database.OpenWhenUpAsync(ct);
+            _ = opening.ContinueWith(t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default); // a model that fails to load ends the process first
+
             // Warm once: library, session, tensors. A GPU slot that lands on CPU says so loudly here.
             var catalog = models.Catalog();
             var env = OrtEnvironment.Load();
@@ -116,8 +121,7 @@ public static class WorkerCommand
             var served = loader.Load(new OnnxEnvironmentAndOptions(env, sessionOptions), sessionOptions.IntraOpThreads);
             log.LogInformation("Serving pipelines {Pipelines}", string.Join(", ", served.Select(p => p.Stages.Count == 0 ? p.Name : $"{p.Name} ({string.Join(" -> ", p.Stages.Select(s => s.Name))})")));
 
-            // Opening the database starts this process's housekeeping (lease rescuer, retention pruner), which waits for it.
-            var db = await database.OpenWhenUpAsync(ct);
+            var db = await opening;
             await using var listener = new ShardNotificationListener(db);
             var shardWorker = new ShardWorker(new ShardQueue(db, queue.Value, time), listener, new WorkerRegistry(db, time), worker, main.Vad, model,
                 session.ExecutionProvider, time, log, attemptLog, decoder, served);
