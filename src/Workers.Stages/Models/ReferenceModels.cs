@@ -108,6 +108,26 @@ public static class ReferenceModels
     }
 
     /// <summary>
+    /// A Paraformer-shaped ASR model (the signature of FunASR's export): <c>speech</c> [B, T, <paramref name="width"/>]
+    /// float plus <c>speech_lengths</c> [B] int32 (feature frames) → <c>logits</c> [B, T, V] and <c>token_num</c> [B]
+    /// int32. Frame t's logits are its first V = <paramref name="bias"/>.Length features plus <paramref name="bias"/>,
+    /// so the token that wins each frame can be computed from the features alone; <c>token_num</c> is the row's
+    /// length, one token per frame. On a zero (padding) frame the bias alone decides, so a token there shows.
+    /// </summary>
+    public static byte[] GreedyAsr(int width, float[] bias)
+    {
+        var g = new OnnxGraphWriter();
+        var speech = g.Input("speech", OnnxDataType.Float, -1, -1, width);
+        var lengths = g.Input("speech_lengths", OnnxDataType.Int32, -1);
+        var head = g.Node("Slice", [speech, g.Ints([0L], 1), g.Ints([(long)bias.Length], 1), g.Ints([2L], 1)]);
+        g.NodeTo("Add", [head, g.Floats(bias, bias.Length)], ["logits"]);
+        g.NodeTo("Identity", [lengths], ["token_num"]);
+        g.Output("logits", OnnxDataType.Float, -1, -1, bias.Length);
+        g.Output("token_num", OnnxDataType.Int32, -1);
+        return g.ToBytes();
+    }
+
+    /// <summary>
     /// A model with a speech front end's cost (for <c>workers-bench pipeline</c>): <c>waveform</c>
     /// [B, T] → a strided convolution of <paramref name="channels"/> filters of 400 samples every
     /// 160 (25 ms frames every 10 ms), ReLU, and the mean over frames → <c>features</c> [B, channels].
