@@ -183,10 +183,15 @@ public sealed partial class ModelStage : IDisposable
             if (!options.IsFbank && _fixedLength > 0) _maxPiece = Math.Min(_maxPiece, _fixedLength);
             _overlap = (int)Math.Round(options.CutOverlapSeconds * sr);
             MaxRows = _fixedRows > 0 ? _fixedRows : options.MaxBatchSize;
-            var buckets = options.Buckets.Count > 0 ? options.Buckets
-                : _device.CudaGraphs && _fixedLength == 0 ? ModelStageOptions.DefaultBuckets(options.MaxSegmentSeconds) : [];
-            if (buckets.Count > 0 && _fixedLength > 0)
+            if (options.Buckets.Count > 0 && _fixedLength > 0)
                 throw Config($"input '{_input}' has a fixed length ({_fixedLength}), so every batch already has one shape; remove Buckets");
+            // With CUDA graphs a dynamic model gets the default buckets, and a fixed-shape waveform model runs as one
+            // bucket of its own shape: either way every batch goes through a binding whose buffers never move.
+            var buckets = options.Buckets.Count > 0 ? options.Buckets
+                : !_device.CudaGraphs ? []
+                : _fixedLength == 0 ? ModelStageOptions.DefaultBuckets(options.MaxSegmentSeconds)
+                : !options.IsFbank ? [_fixedLength / (double)ModelStageOptions.SampleRate]
+                : [];
             InitBuckets(buckets);
             if (_bucketSamples.Length > 0) _maxPiece = Math.Min(_maxPiece, _bucketSamples[^1]); // longer: a long segment, cut to it or run alone
             if (_device.CudaGraphs) _run.AddRunConfigEntry(GraphIdKey, GraphsOff); // batches outside the buckets run without a graph

@@ -172,6 +172,24 @@ public sealed class ModelStageBucketTests : IDisposable
         using var plain = new ModelStage(model, new ModelStageOptions { Name = "energy", Model = "e" });
         Assert.Empty(plain.Buckets); // no CUDA graphs, no buckets configured: padding to each batch's longest row
         Assert.Equal([1, 2, 4, 5], ModelStageOptions.DefaultBuckets(5));
+
+        // A fixed-shape model is one bucket of its own shape: its batches go through one binding that never moves.
+        var fixedModel = Save(ReferenceModels.FixedEnergy(batch: 2, samples: Sr / 2), "fixed.onnx");
+        using var fixedStage = new ModelStage(fixedModel, new ModelStageOptions { Name = "fixed", Model = "f", MaxSegmentSeconds = 1, CutOverlapSeconds = 0 },
+            null, new StageDevice(CudaGraphs: true));
+        Assert.Equal([0.5], fixedStage.Buckets);
+        var shapes = new List<StageBatchShape>();
+        fixedStage.OnShape = shapes.Add;
+        var short_ = Segments(7, seed: 8, maxSeconds: 0.5);
+        var energies = fixedStage.Run(short_);
+        Assert.All(shapes, s => Assert.Equal(new StageBatchShape(2, Sr / 2, true), s));
+        Assert.Equal(1, fixedStage.BucketBindingsCreated);
+        for (var i = 0; i < short_.Count; i++)
+        {
+            double sq = 0;
+            foreach (var x in short_[i].Samples.Span) sq += (double)x * x;
+            AssertClose([(float)sq], energies[i].Values[0], 1e-4);
+        }
     }
 
     [Fact]
