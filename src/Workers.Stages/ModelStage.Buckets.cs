@@ -102,6 +102,7 @@ public sealed partial class ModelStage
         private readonly RunOptions _run = new();
         private readonly List<OrtValue> _owned = [];
         private readonly List<OrtValue> _hostInputs = [], _deviceInputs = [], _deviceOutputs = [], _hostOutputs = [];
+        private readonly List<(string Name, OrtValue Value)> _bound = [];
 
         public BucketBinding(ModelStage stage, int rows, int length, int graphId)
         {
@@ -188,6 +189,12 @@ public sealed partial class ModelStage
             CopyIn();
             try
             {
+                if (!_stage._deviceKnown)
+                {
+                    // The provider is unknown: bind the (same) input buffers again, so that a CUDA session copies what they hold now.
+                    _binding.ClearBoundInputs();
+                    foreach (var (name, value) in _bound) _binding.BindInput(name, value);
+                }
                 _stage._session.RunWithBinding(_run, _binding);
                 if (_deviceOutputs.Count > 0) OrtEnv.Instance().CopyTensors(_deviceOutputs, _hostOutputs, null);
             }
@@ -205,7 +212,9 @@ public sealed partial class ModelStage
         private void BindInput(string name, OrtValue host, TensorElementType type, long[] shape, OrtAllocator? device)
         {
             _owned.Add(host);
-            _binding.BindInput(name, Place(host, type, shape, device, output: false));
+            var bound = Place(host, type, shape, device, output: false);
+            _bound.Add((name, bound));
+            _binding.BindInput(name, bound);
         }
 
         // On CPU the host buffer itself is bound; on CUDA a device tensor of the same type and shape, recorded

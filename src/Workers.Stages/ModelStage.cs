@@ -50,6 +50,7 @@ public sealed partial class ModelStage : IDisposable
     private readonly RunOptions _run = new();
     private readonly ModelStageOptions _o;
     private readonly StageDevice _device;
+    private readonly bool _deviceKnown; // false: the session may be on any provider, so bucket inputs are bound again per run
     private readonly KaldiFbank? _fbank;
     private readonly KaldiCmvn? _cmvn;
     private readonly string _input;
@@ -69,13 +70,16 @@ public sealed partial class ModelStage : IDisposable
 
     /// <param name="modelPath">The verified model file; a relative <see cref="StageFileOptions.File"/> is taken from its folder.</param>
     /// <param name="sessionOptions">Execution provider and threads; the stage does not own it.</param>
-    /// <param name="device">Where <paramref name="sessionOptions"/> runs the model (CUDA device, CUDA graphs); CPU when null.</param>
+    /// <param name="device">Where <paramref name="sessionOptions"/> runs the model (CUDA device, CUDA graphs). When null the
+    /// stage does not assume a provider: a bucket binds its inputs again before each run (a CPU buffer bound to a CUDA
+    /// session is copied when bound), which is right everywhere but gives CUDA graphs no fixed input addresses.</param>
     public ModelStage(string modelPath, ModelStageOptions options, SessionOptions? sessionOptions = null, StageDevice? device = null)
     {
         var problems = options.Validate($"stage '{options.Name}'");
         if (problems.Count > 0) throw new ArgumentException(string.Join("; ", problems));
         _o = options;
         _device = device ?? StageDevice.Cpu;
+        _deviceKnown = device is not null;
         // Everything the stage reads besides the model is checked before the model loads: a wrong file is cheaper to report.
         var folder = Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
         if (options.Cmvn is { } cmvnFile)
