@@ -283,17 +283,28 @@ public sealed partial class ModelStage : IDisposable
         {
             RunBatch(batch, bucket, segments, acc);
         }
-        catch (Exception e) when (batch.Length > 1 && e is Workers.Onnx.OnnxOutOfMemoryException or OutOfMemoryException)
+        catch (Exception e) when (e is Workers.Onnx.OnnxOutOfMemoryException or OutOfMemoryException && Shrinkable(batch, bucket))
         {
             // Inference wrote nothing for this batch: run it again as two halves, and keep the lower size for the rest
-            // (a bucket with more rows than that is rebuilt at the lower size when next used).
+            // (a bucket with more rows than that is rebuilt at the lower size when next used; a bucket's rows count even
+            // when a batch fills only some of them, so one piece in a bucket of eight rows is retried in a bucket of four).
             OomRetries++;
-            MaxRows = Math.Max(1, batch.Length / 2);
+            MaxRows = Math.Max(1, (bucket >= 0 && _fixedRows == 0 ? BucketRows(bucket) : batch.Length) / 2);
+            if (batch.Length == 1)
+            {
+                RunWithHalving(batch, bucket, segments, acc);
+                return;
+            }
             var half = (batch.Length + 1) / 2;
             RunWithHalving(batch[..half], bucket, segments, acc);
             RunWithHalving(batch[half..], bucket, segments, acc);
         }
     }
+
+    /// <summary>Whether running out of memory on this batch can be answered with fewer rows: more than one piece, or a
+    /// bucket of more than one row whose row count is ours to lower (not a fixed-shape model's).</summary>
+    private bool Shrinkable(StagePiece[] batch, int bucket) =>
+        batch.Length > 1 || bucket >= 0 && _fixedRows == 0 && BucketRows(bucket) > 1;
 
     private void RunBatch(StagePiece[] batch, int bucket, IReadOnlyList<StageSegment> segments, Accumulator acc)
     {

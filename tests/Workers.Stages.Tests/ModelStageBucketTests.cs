@@ -152,6 +152,12 @@ public sealed class ModelStageBucketTests : IDisposable
         Assert.True(stage.MaxRows <= 2);
         Assert.All(shapes, s => Assert.Equal(new StageBatchShape(2, Sr, true), s)); // every batch that ran: the rebuilt bucket
         Assert.Equal(1, stage.BucketBindingsCreated); // built at 8 and 4 rows, each failing in its first run; kept at 2
+
+        // One piece alone in a bucket of 8 rows runs out of memory too: the bucket is what shrinks.
+        using var single = new ModelStage(model, new ModelStageOptions { Name = "bomb", Model = "b", BatchSeconds = 8, Buckets = [1] });
+        var one = single.Run([segments[0]]);
+        Assert.True(single.MaxRows <= 2);
+        AssertClose(results[0].Values[0], one[0].Values[0], 1e-6);
         for (var i = 0; i < segments.Count; i++)
         {
             double sq = 0;
