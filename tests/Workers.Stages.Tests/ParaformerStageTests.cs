@@ -62,10 +62,10 @@ public sealed class ParaformerStageTests : IDisposable
         };
     }
 
-    private string Model()
+    private string Model(bool float16Logits = false)
     {
-        var path = Path.Combine(_dir, "model.onnx");
-        File.WriteAllBytes(path, ReferenceModels.GreedyAsr(Width, Bias));
+        var path = Path.Combine(_dir, float16Logits ? "model16.onnx" : "model.onnx");
+        File.WriteAllBytes(path, ReferenceModels.GreedyAsr(Width, Bias, float16Logits));
         return path;
     }
 
@@ -96,16 +96,18 @@ public sealed class ParaformerStageTests : IDisposable
         return f;
     }
 
-    /// <summary>The text by hand: per frame the token whose feature plus bias is highest (the first on ties), specials dropped, joined as FunASR joins.</summary>
-    private string ExpectedText(ReadOnlySpan<float> samples)
+    /// <summary>The text by hand: per frame the token whose feature plus bias is highest (the first on ties), specials dropped,
+    /// joined as FunASR joins; with <paramref name="float16"/> the logits rounded to half precision first, as the model casts them.</summary>
+    private string ExpectedText(ReadOnlySpan<float> samples, bool float16 = false)
     {
         var f = Features(samples);
         var tokens = new List<string>();
+        float Logit(int t, int v) => float16 ? (float)(Half)(f[t * Width + v] + Bias[v]) : f[t * Width + v] + Bias[v];
         for (var t = 0; t < f.Length / Width; t++)
         {
             var best = 0;
             for (var v = 1; v < Vocabulary.Length; v++)
-                if (f[t * Width + v] + Bias[v] > f[t * Width + best] + Bias[best]) best = v;
+                if (Logit(t, v) > Logit(t, best)) best = v;
             if (best is not (0 or 1 or 2 or 12)) tokens.Add(Vocabulary[best]);
         }
         return FunAsrText.Join(tokens);
@@ -135,6 +137,17 @@ public sealed class ParaformerStageTests : IDisposable
         else Assert.True(batches.Count > 2);
         // The same text stored and exported: a JSON string under the output's name.
         Assert.Equal($"{{\"logits\":\"{results[0].Text(0)}\"}}", stage.FormatResult(results[0]));
+    }
+
+    [Fact]
+    public void Float16_logits_and_an_int64_token_count_are_decoded_at_their_precision()
+    {
+        using var stage = new ModelStage(Model(float16Logits: true), Options(6));
+        var segments = Segments(12, seed: 5);
+
+        var results = stage.Run(segments);
+
+        for (var i = 0; i < segments.Count; i++) Assert.Equal(ExpectedText(segments[i].Samples.Span, float16: true), results[i].Text(0));
     }
 
     [Fact]
