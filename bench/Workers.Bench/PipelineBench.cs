@@ -27,8 +27,11 @@ namespace Workers.Bench;
 ///   workers with the same core split, but a model that costs nothing (<see cref="ZeroCostVadModel"/>,
 ///   a test double that exists only here): what keeps a GPU fed, against decode alone.</item>
 /// </list>
-/// The corpus of each format is the same speech: a set of distinct generated files (at most
-/// 20 minutes), encoded once per format and copied whole until there are the hours asked for.
+/// The corpus of each format is the same speech: four distinct generated files of exactly 5 minutes,
+/// encoded once per format and copied whole until there are the hours asked for, rounded up to whole
+/// 30-minute shards, the same number for every worker. A shard count that does not divide among
+/// the workers leaves all but one idle at the end (2.08 h in five shards over two workers: 0.875 at
+/// best), which says nothing about decoding or inference; this bench keeps that tail out.
 /// </summary>
 public static class PipelineBench
 {
@@ -43,6 +46,11 @@ public static class PipelineBench
     ];
 
     private const double ShardMinutes = 30;
+    private const double FileSeconds = 300;
+    private const int FilesPerShard = 6;
+    // Enqueue's shard target: 30 min of audio plus room for what a container adds to a file's probed
+    // length (an MP3 encoder's padding), so a sixth 5-minute file still fits its shard.
+    private const double EnqueueShardMinutes = ShardMinutes + 0.5;
 
     public static async Task<int> RunAsync(CliContext ctx, double hours, IReadOnlyList<string> formats, int workers, CancellationToken ct)
     {
@@ -77,23 +85,22 @@ public static class PipelineBench
             var gen = new SpeechCorpusGenerator(Path.Combine(dir, ".espeak"));
             var rng = new Random(42);
             var baseFiles = new List<(string Path, double Seconds)>();
-            var baseSeconds = Math.Min(hours * 3600, 20 * 60);
-            Console.Error.WriteLine($"bench: generating {baseSeconds / 60:0.#} min of distinct speech ...");
-            for (double left = baseSeconds; left > 0.5; )
+            var filesPerRound = FilesPerShard * workers;
+            var fileCount = (int)Math.Ceiling(hours * 3600 / (FileSeconds * filesPerRound)) * filesPerRound;
+            Console.Error.WriteLine($"bench: generating {Math.Min(4, fileCount) * FileSeconds / 60:0.#} min of distinct speech ...");
+            for (var i = 0; i < Math.Min(4, fileCount); i++)
             {
-                var seconds = Math.Round(Math.Min(left, 120 + rng.NextDouble() * 240), 3);
-                left -= seconds;
-                var wav = Path.Combine(dir, "base", $"b{baseFiles.Count:000}.wav");
+                var wav = Path.Combine(dir, "base", $"b{i:000}.wav");
                 Directory.CreateDirectory(Path.GetDirectoryName(wav)!);
-                gen.WriteWav(wav, seconds, rng);
-                baseFiles.Add((wav, seconds));
+                gen.WriteWav(wav, FileSeconds, rng);
+                baseFiles.Add((wav, FileSeconds));
             }
 
             var rows = new List<Row>();
             foreach (var format in Formats.Where(f => formats.Contains(f.Name)))
             {
                 var corpus = Path.Combine(dir, format.Name);
-                var files = MakeCorpus(baseFiles, format, corpus, hours * 3600);
+                var files = MakeCorpus(baseFiles, format, corpus, fileCount);
                 var audio = files.Sum(f => f.Seconds);
 
                 // The decoder alone, one per core.
@@ -107,7 +114,7 @@ public static class PipelineBench
 
                 // The whole run: enqueue, then workers until idle, start-up included.
                 var queue = $"bench-{format.Name}-{Guid.NewGuid():N}"[..24];
-                var rc = await EnqueueCommand.RunAsync(ctx, new EnqueueCommand.Request(corpus, queue, ShardMinutes, "vad", queue, 0, false, Json: false), ct);
+                var rc = await EnqueueCommand.RunAsync(ctx, new EnqueueCommand.Request(corpus, queue, EnqueueShardMinutes, "vad", queue, 0, false, Json: false), ct);
                 if (rc != 0) return rc;
                 var sw = Stopwatch.StartNew();
                 rc = await RunCommand.RunWorkersAsync(ctx, workers, coresPerWorker, queue, untilIdle: true, ct);
@@ -146,10 +153,10 @@ public static class PipelineBench
         public double Ratio => Whole / Limit;
     }
 
-    /// <summary>Encodes each distinct file once in <paramref name="format"/>, then copies them round-robin up to <paramref name="seconds"/>.</summary>
-    private static List<(string Path, double Seconds)> MakeCorpus(List<(string Path, double Seconds)> baseFiles, (string Name, string Extension, string[]? Encode) format, string corpus, double seconds)
+    /// <summary>Encodes each distinct file once in <paramref name="format"/>, then copies them round-robin into <paramref name="count"/> files.</summary>
+    private static List<(string Path, double Seconds)> MakeCorpus(List<(string Path, double Seconds)> baseFiles, (string Name, string Extension, string[]? Encode) format, string corpus, int count)
     {
-        Console.Error.WriteLine($"bench: making {seconds / 3600:0.##} h of {format.Name} ...");
+        Console.Error.WriteLine($"bench: making {count * FileSeconds / 3600:0.##} h of {format.Name} ...");
         var encoded = Path.Combine(corpus, ".encoded");
         Directory.CreateDirectory(encoded);
         var sources = baseFiles.AsParallel().AsOrdered().Select(b =>
@@ -159,15 +166,13 @@ public static class PipelineBench
             else Ffmpeg(["-nostdin", "-v", "error", "-y", "-i", b.Path, .. format.Encode, path]);
             return (path, b.Seconds);
         }).ToList();
-        // Whole copies until there is enough (the last may overshoot by one file).
         var files = new List<(string Path, double Seconds)>();
-        for (double total = 0; total < seconds; )
+        while (files.Count < count)
         {
             var (src, s) = sources[files.Count % sources.Count];
             var path = Path.Combine(corpus, $"f{files.Count:0000}.{format.Extension}");
             File.Copy(src, path);
             files.Add((path, s));
-            total += s;
         }
         Directory.Delete(encoded, true);
         return files;

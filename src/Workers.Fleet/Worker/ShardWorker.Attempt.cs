@@ -104,7 +104,7 @@ public sealed partial class ShardWorker
                 using var batcher = new VadBatcher(pipeline.Model, pipeline.Vad);
                 var decodeAhead = new DecodeAheadOptions { DecoderThreads = options.SplitCores(options.Cores).Decoders, MaxDecodedMb = options.MaxDecodedMb };
                 // Decoded audio lives in the attempt's temp folder, removed with it (or swept after a kill).
-                var found = new ShardProcessor(batcher, pipeline.Vad, _w.Decoder, decodeAhead).Process(work, s => Volatile.Write(ref _processed, s), _leaseLost.Token, TempDir);
+                var found = new ShardProcessor(batcher, pipeline.Vad, _w.Decoder, decodeAhead, _w.DefaultSplitRows).Process(work, s => Volatile.Write(ref _processed, s), _leaseLost.Token, TempDir);
                 // Then the model stages over the segments found (none for a VAD-only pipeline). They read the
                 // items' speech ranges again: the decode-ahead files are gone once the VAD has finished an item.
                 if (pipeline.Stages.Count > 0) StageResults = new SegmentStageRunner(pipeline.Stages, _w.Decoder).Run(work, found.Segments, _leaseLost.Token);

@@ -44,8 +44,14 @@ public sealed record ShardOutput(IReadOnlyList<FoundSegment> Segments, IReadOnly
 /// running out of memory fails the shard: that exception propagates, as does any other exception
 /// from inference.
 /// </summary>
-public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions options, AudioDecoderOptions? decoder = null, DecodeAheadOptions? decodeAhead = null)
+/// <remarks>Long items are split no further than the shard needs to fill <see cref="SplitRows"/> batch rows
+/// (<see cref="VadOptions.SplitRows"/>): each sub-stream but the first re-scores a warm-up.</remarks>
+public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions options, AudioDecoderOptions? decoder = null, DecodeAheadOptions? decodeAhead = null, int? splitRows = null)
 {
+    /// <summary>The rows a shard's long items are split to fill: <see cref="VadOptions.SplitRows"/>, else the
+    /// caller's default (a CPU worker's), else the batch capacity.</summary>
+    public int SplitRows { get; } = Math.Clamp(options.SplitRows ?? splitRows ?? batcher.BatchCapacity, 1, batcher.BatchCapacity);
+
     private readonly AudioDecoderOptions _decoder = decoder ?? AudioDecoderOptions.Default;
     private readonly DecodeAheadOptions _decodeAhead = decodeAhead ?? DecodeAheadOptions.Default;
 
@@ -68,6 +74,7 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
             requests[i] = new DecodeRequest(it.FullPath, readStarts[i], readEnd, (long)Math.Round((readEnd - readStarts[i]) * sr), it.CorpusRoot);
         }
 
+        batcher.SubStreamWindows = SubStreamWindows(requests);
         var ownFolder = tempFolder is null ? Directory.CreateTempSubdirectory("workers-decode-").FullName : null;
         try
         {
@@ -174,6 +181,20 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
         }
         segments.Sort((a, b) => a.FileIndex != b.FileIndex ? a.FileIndex.CompareTo(b.FileIndex) : a.StartSeconds.CompareTo(b.StartSeconds));
         return new ShardOutput(segments, failures, done) { OomRetries = oomRetries, FinalRunSize = batcher.MaxRunSize, Warnings = warnings };
+    }
+
+    /// <summary>
+    /// Windows per sub-stream for this shard: the shard's audio spread over <see cref="SplitRows"/> rows,
+    /// never shorter than <see cref="VadOptions.SubStreamSeconds"/>. A 30-minute item on 64 rows keeps
+    /// the 60 s floor (30 sub-streams); on 16 rows it runs as 16 sub-streams of 113 s, half the warm-ups.
+    /// </summary>
+    private long? SubStreamWindows(DecodeRequest[] requests)
+    {
+        if (batcher.Planner.SubStreamWindows is not { } floor) return null;
+        long samples = 0;
+        foreach (var r in requests) samples += Math.Max(0, r.ExpectedSamples);
+        long windows = (samples + options.WindowSamples - 1) / options.WindowSamples;
+        return Math.Max(floor, (windows + SplitRows - 1) / SplitRows);
     }
 
     /// <summary>Most decoded audio (bytes) this processor's shards held in their temp folders at once.</summary>

@@ -60,6 +60,7 @@ public sealed class VadBatcher : IDisposable
         _model = model;
         _options = options.Clone();
         Planner = new VadItemPlanner(_options);
+        _subStreamWindows = Planner.SubStreamWindows;
         _window = _options.WindowSamples;
         _context = _options.ContextSamples;
         _row = _context + _window;
@@ -92,6 +93,25 @@ public sealed class VadBatcher : IDisposable
 
     public VadItemPlanner Planner { get; }
 
+    /// <summary>Windows each sub-stream of the items enqueued from now on keeps (but the last); null
+    /// never splits. Set it per shard to split no further than the batch needs
+    /// (<see cref="VadOptions.SplitRows"/>); it never goes below <see cref="VadItemPlanner.SubStreamWindows"/>.</summary>
+    /// <value>The default value is <see cref="VadItemPlanner.SubStreamWindows"/>.</value>
+    public long? SubStreamWindows
+    {
+        get => _subStreamWindows;
+        set
+        {
+            if (value is { } v && Planner.SubStreamWindows is { } min && v < min)
+                throw new ArgumentOutOfRangeException(nameof(value), v, $"Sub-streams keep at least {min} windows (VadOptions.SubStreamSeconds).");
+            if (value is not null && Planner.SubStreamWindows is null)
+                throw new InvalidOperationException("Items are never split (VadOptions.SubStreamSeconds is null).");
+            _subStreamWindows = value;
+        }
+    }
+
+    private long? _subStreamWindows;
+
     /// <summary>Streams holding a row now.</summary>
     public int ActiveStreams => _active;
 
@@ -106,7 +126,7 @@ public sealed class VadBatcher : IDisposable
     {
         ArgumentNullException.ThrowIfNull(item);
         ObjectDisposedException.ThrowIf(_disposed, this);
-        var plan = Planner.Plan(item.ExpectedSamples);
+        var plan = Planner.Plan(item.ExpectedSamples, _subStreamWindows);
         var state = new ItemState(item, plan, new SpeechSegmenter(_options));
         if (plan.Length > 1 || _options.RetainProbabilities)
         {
@@ -280,7 +300,8 @@ public sealed class VadBatcher : IDisposable
     {
         while (true)
         {
-            int k = item.Plan.Length == 1 ? 0 : (int)Math.Min(item.Fed / Planner.SubStreamWindows!.Value, item.Plan.Length - 1);
+            // Sub-stream k keeps windows [k*L, (k+1)*L) of the item, L its plan's length (set per shard: SubStreamWindows).
+            int k = item.Plan.Length == 1 ? 0 : (int)Math.Min(item.Fed / (item.Plan[1].CoreStart / _window), item.Plan.Length - 1);
             long available = item.Plan[k].CoreStart / _window + item.CoreWindows[k];
             if (available <= item.Fed) return;
             item.Segmenter.Append(item.Buffer.AsSpan((int)item.Fed, (int)(available - item.Fed)), item.Segments);

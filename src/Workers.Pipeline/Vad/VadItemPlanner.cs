@@ -30,17 +30,22 @@ public sealed class VadItemPlanner
         WarmUpWindows = (long)Math.Ceiling(options.WarmUpSeconds * windowsPerSecond);
     }
 
-    /// <summary>Windows kept per sub-stream (but the last); null when items are never split.</summary>
+    /// <summary>The shortest sub-stream, in windows kept (<see cref="VadOptions.SubStreamSeconds"/>); null when items are never split.</summary>
     public long? SubStreamWindows { get; }
 
     /// <summary>Windows scored and discarded before each sub-stream but the first.</summary>
     public long WarmUpWindows { get; }
 
     /// <summary>The sub-streams for an item of about <paramref name="expectedSamples"/> samples (null: unknown, one sub-stream).</summary>
-    public VadSubStreamPlan[] Plan(long? expectedSamples)
+    public VadSubStreamPlan[] Plan(long? expectedSamples) => Plan(expectedSamples, SubStreamWindows);
+
+    /// <summary>The sub-streams for an item of about <paramref name="expectedSamples"/> samples, each keeping
+    /// <paramref name="subStreamWindows"/> windows but the last (null: never split).</summary>
+    public VadSubStreamPlan[] Plan(long? expectedSamples, long? subStreamWindows)
     {
         if (expectedSamples < 0) throw new ArgumentOutOfRangeException(nameof(expectedSamples), expectedSamples, "A length cannot be negative.");
-        if (SubStreamWindows is not { } windows || expectedSamples is not { } expected || expected <= windows * _window)
+        if (subStreamWindows < 1) throw new ArgumentOutOfRangeException(nameof(subStreamWindows), subStreamWindows, "A sub-stream holds at least one window.");
+        if (subStreamWindows is not { } windows || expectedSamples is not { } expected || expected <= windows * _window)
             return [new VadSubStreamPlan(0, 0, 0, null)];
 
         long length = windows * _window;

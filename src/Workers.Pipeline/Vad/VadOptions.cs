@@ -63,6 +63,15 @@ public sealed class VadOptions
     /// <value>The default value is 60 seconds: a 30-minute item runs 30 wide, for about 8% extra windows with the default warm-up.</value>
     public double? SubStreamSeconds { get; set; } = 60;
 
+    /// <summary>How many streams a shard's long items are split into, at most: a shard of S seconds
+    /// splits its items into sub-streams of at least max(<see cref="SubStreamSeconds"/>, S / SplitRows),
+    /// so items are split only as far as it takes to fill this many batch rows, and no further
+    /// (every sub-stream but the first costs <see cref="WarmUpSeconds"/> of extra windows). Null: the
+    /// batch size, unless the worker sets a default of its own (a CPU worker uses 16: on CPU a row
+    /// costs the same at batch 16 as at 64, measured, so filling 64 rows would only add warm-ups).</summary>
+    /// <value>The default value is null.</value>
+    public int? SplitRows { get; set; }
+
     /// <summary>Audio scored before each sub-stream (but the first) and thrown away, so the model's
     /// state has settled when the sub-stream's own range begins (rounded up to whole windows).</summary>
     /// <value>The default value is 5 seconds.</value>
@@ -98,6 +107,7 @@ public sealed class VadOptions
             problems.Add($"{p}MaxSpeechSeconds ({max}) must be longer than one window plus twice the speech pad "
                          + $"({(WindowSamples + 2 * SpeechPadSamples) / SampleRate} s), or null for no limit.");
         if (SubStreamSeconds is { } sub && !(sub > 0)) problems.Add($"{p}SubStreamSeconds must be positive, or null to never split (is {sub}).");
+        if (SplitRows is { } rows && rows < 1) problems.Add($"{p}SplitRows must be at least 1, or null for the batch size (is {rows}).");
         if (!(WarmUpSeconds >= 0)) problems.Add($"{p}WarmUpSeconds must be >= 0 (is {WarmUpSeconds}).");
         return problems;
     }

@@ -8,7 +8,8 @@ namespace Workers.Pipeline.Tests.Processing;
 /// <summary>Inference out of memory: the batch is halved and retried; only a batch of one failing fails the shard (DESIGN.md, "Failure levels").</summary>
 public sealed class OutOfMemoryTests : IDisposable
 {
-    private static readonly VadOptions Options = new();
+    // The split is pinned: by default it follows the batch capacity (VadOptions.SplitRows), and these runs compare capacities.
+    private static readonly VadOptions Options = new() { SplitRows = 4 };
     private readonly string _dir = Directory.CreateTempSubdirectory("workers-oom-tests-").FullName;
     private readonly List<ProcessItem> _items = [];
 
