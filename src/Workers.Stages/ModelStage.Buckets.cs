@@ -85,7 +85,7 @@ public sealed partial class ModelStage
     private void WarmUpBucket(int b)
     {
         var bucket = Bucket(b);
-        for (var i = 0; i < (_device.CudaGraphs ? 2 : 1); i++) bucket.Run();
+        for (var i = 0; i < (_device.CudaGraphs ? 2 : 1); i++) bucket.Run()?.Dispose();
     }
 
     private void DisposeBuckets()
@@ -136,8 +136,14 @@ public sealed partial class ModelStage
                         : OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, Inputs.MaskBools.AsMemory(0, rows * length), [rows, length]), stage._maskType, [rows, length], device);
 
                 // The outputs' shapes come from the model: one run on zeros with ORT allocating them (and no graph
-                // captured), then buffers of those shapes are bound for good.
+                // captured), then buffers of those shapes are bound for good. An output with an axis the data decides
+                // cannot have a buffer of one shape: it stays bound to CPU memory ORT allocates run by run.
                 foreach (var name in stage._fetch) _binding.BindOutputToDevice(name, OrtMemoryInfo.DefaultInstance);
+                if (stage._dataDecidedAxis is not null)
+                {
+                    _binding.SynchronizeBoundInputs();
+                    return;
+                }
                 CopyIn();
                 var shapes = new long[stage._fetch.Length][];
                 var types = new TensorElementType[stage._fetch.Length];
@@ -183,8 +189,9 @@ public sealed partial class ModelStage
 
         public IReadOnlyList<TensorElementType> OutputTypes { get; private set; } = [];
 
-        /// <summary>Runs over what <see cref="Inputs"/> holds now; the outputs land in <see cref="OutputValues"/>.</summary>
-        public void Run()
+        /// <summary>Runs over what <see cref="Inputs"/> holds now. The outputs land in <see cref="OutputValues"/>, or, for a
+        /// model with an output axis the data decides, come back as ORT allocated them (the caller disposes them).</summary>
+        public IDisposableReadOnlyCollection<OrtValue>? Run()
         {
             CopyIn();
             try
@@ -195,8 +202,18 @@ public sealed partial class ModelStage
                     _binding.ClearBoundInputs();
                     foreach (var (name, value) in _bound) _binding.BindInput(name, value);
                 }
+                if (_stage._dataDecidedAxis is not null)
+                {
+                    // Bound again each run: ORT keeps a run's outputs in the binding and would hand them to the next
+                    // run as buffers of that shape.
+                    _binding.ClearBoundOutputs();
+                    foreach (var name in _stage._fetch) _binding.BindOutputToDevice(name, OrtMemoryInfo.DefaultInstance);
+                    _stage._session.RunWithBinding(_run, _binding);
+                    return _binding.GetOutputValues();
+                }
                 _stage._session.RunWithBinding(_run, _binding);
                 if (_deviceOutputs.Count > 0) OrtEnv.Instance().CopyTensors(_deviceOutputs, _hostOutputs, null);
+                return null;
             }
             catch (OnnxRuntimeException e)
             {

@@ -66,6 +66,7 @@ public sealed partial class ModelStage : IDisposable
     private readonly int _overlap;
     private readonly string[] _fetch;          // the outputs asked of the model: kept ones, then token counts
     private readonly KeptOutput[] _kept;       // per kept output: where its values (and token count) are in _fetch
+    private readonly (string Output, string Axis)? _dataDecidedAxis; // a fetched output's axis the data decides, if any: no fixed output buffers then
     private readonly StageInputs _inputs = new();
 
     /// <param name="modelPath">The verified model file; a relative <see cref="StageFileOptions.File"/> is taken from its folder.</param>
@@ -181,6 +182,18 @@ public sealed partial class ModelStage : IDisposable
             Outputs = outputs;
             _kept = kept;
             _fetch = [.. fetch];
+            // An output axis that is fixed, or named like an input axis (the batch, the frames), follows the input's shape;
+            // any other (Paraformer's logits_length: the batch's most tokens) is decided by the data, run by run.
+            var inputAxes = inputs.Values.SelectMany(m => m.SymbolicDimensions).Where(d => !string.IsNullOrEmpty(d)).ToHashSet(StringComparer.Ordinal);
+            foreach (var name in _fetch)
+            {
+                var m = _session.OutputMetadata[name];
+                var axis = Enumerable.Range(0, m.Dimensions.Length)
+                    .FirstOrDefault(i => m.Dimensions[i] <= 0 && !inputAxes.Contains(m.SymbolicDimensions[i] ?? ""), -1);
+                if (axis < 0) continue;
+                _dataDecidedAxis = (name, m.SymbolicDimensions[axis] ?? "");
+                break;
+            }
 
             var sr = ModelStageOptions.SampleRate;
             _maxPiece = (int)Math.Round(options.MaxSegmentSeconds * sr);
@@ -198,6 +211,9 @@ public sealed partial class ModelStage : IDisposable
                 : [];
             InitBuckets(buckets);
             if (_bucketSamples.Length > 0) _maxPiece = Math.Min(_maxPiece, _bucketSamples[^1]); // longer: a long segment, cut to it or run alone
+            if (_bucketSamples.Length > 0 && _device.CudaGraphs && _dataDecidedAxis is var (output, axisName))
+                throw Config($"output '{output}' has an axis its input's shape does not decide ('{axisName}'), so its shape changes from batch to batch " +
+                    "even in a bucket, and a CUDA graph replays one shape; run this stage on a node with Inference:EnableCudaGraph off (buckets still apply there)");
             if (_device.CudaGraphs) _run.AddRunConfigEntry(GraphIdKey, GraphsOff); // batches outside the buckets run without a graph
             _binding = _session.CreateIoBinding();
         }
@@ -329,8 +345,15 @@ public sealed partial class ModelStage : IDisposable
             var b = Bucket(bucket);
             Fill(b.Inputs, batch, features, segments, b.Rows, b.Length, width);
             OnShape?.Invoke(new StageBatchShape(b.Rows, b.Length, Bucketed: true));
-            b.Run();
-            Collect(batch, b.OutputValues, b.OutputShapes, b.OutputTypes, acc);
+            using (var fresh = b.Run())
+            {
+                if (fresh is null) Collect(batch, b.OutputValues, b.OutputShapes, b.OutputTypes, acc);
+                else
+                {
+                    var (freshShapes, freshTypes) = Describe(fresh);
+                    Collect(batch, fresh, freshShapes, freshTypes, acc);
+                }
+            }
             Ran(batch, b.Rows, _fbank is null ? b.Length : _bucketSamples[bucket], acc);
             return;
         }
@@ -368,13 +391,7 @@ public sealed partial class ModelStage : IDisposable
             }
             foreach (var name in _fetch) _binding.BindOutputToDevice(name, OrtMemoryInfo.DefaultInstance);
             using var values = RunBinding(_binding, _run);
-            var shapes = new long[values.Count][];
-            var types = new TensorElementType[values.Count];
-            for (var i = 0; i < values.Count; i++)
-            {
-                var info = values[i].GetTensorTypeAndShape();
-                (shapes[i], types[i]) = (info.Shape, info.ElementDataType);
-            }
+            var (shapes, types) = Describe(values);
             Collect(batch, values, shapes, types, acc);
             Ran(batch, rows, _fbank is null ? length : batch[^1].Length, acc);
         }
@@ -382,6 +399,19 @@ public sealed partial class ModelStage : IDisposable
         {
             foreach (var v in owned) v.Dispose();
         }
+    }
+
+    /// <summary>The shapes and element types of outputs ORT allocated in this run.</summary>
+    private static (long[][] Shapes, TensorElementType[] Types) Describe(IReadOnlyList<OrtValue> values)
+    {
+        var shapes = new long[values.Count][];
+        var types = new TensorElementType[values.Count];
+        for (var i = 0; i < values.Count; i++)
+        {
+            var info = values[i].GetTensorTypeAndShape();
+            (shapes[i], types[i]) = (info.Shape, info.ElementDataType);
+        }
+        return (shapes, types);
     }
 
     private void Ran(StagePiece[] batch, int rows, int rowSamples, Accumulator acc)

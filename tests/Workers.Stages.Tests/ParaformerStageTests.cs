@@ -170,6 +170,31 @@ public sealed class ParaformerStageTests : IDisposable
     }
 
     [Fact]
+    public void Logits_as_long_as_the_data_decides_run_in_buckets_and_are_refused_with_cuda_graphs()
+    {
+        // Paraformer's logits have as many frames as the batch's most tokens, not as its input: with buckets the
+        // input shape is fixed but that output's shape still changes, so it cannot go into buffers bound once.
+        var path = Path.Combine(_dir, "trimmed.onnx");
+        File.WriteAllBytes(path, ReferenceModels.GreedyAsr(Width, Bias, trimToLongest: true));
+        using var plain = new ModelStage(path, Options(8));
+        using var bucketed = new ModelStage(path, Options(8, [0.5, 1, 2, 4]), null, StageDevice.Cpu);
+        bucketed.WarmUp();
+        var segments = Segments(20, seed: 6);
+
+        var a = plain.Run(segments);
+        var b = bucketed.Run(segments);
+
+        for (var i = 0; i < segments.Count; i++)
+        {
+            Assert.Equal(ExpectedText(segments[i].Samples.Span), a[i].Text(0));
+            Assert.Equal(a[i].Text(0), b[i].Text(0));
+        }
+        var e = Assert.Throws<StageConfigurationException>(() => new ModelStage(path, Options(8), null, new StageDevice(CudaGraphs: true)));
+        Assert.Contains("output 'logits' has an axis its input's shape does not decide ('logits_length')", e.Message);
+        Assert.Contains("Inference:EnableCudaGraph", e.Message);
+    }
+
+    [Fact]
     public void Cmvn_is_applied_exactly_after_lfr()
     {
         // The mean of each row's valid frames, per feature: linear, so it shows every feature's shift and scale.
