@@ -12,7 +12,9 @@ namespace Workers.Stages;
 /// session's CUDA allocator) and copies the inputs in and the outputs out around each run, since a CPU
 /// buffer bound to a CUDA session is copied when bound, not when run (the same rule as
 /// <see cref="Workers.Onnx.OnnxRunBinding"/>). Each bucket runs under its own graph id
-/// (<c>gpu_graph_id</c>); a batch outside the buckets runs with graphs off.
+/// (<c>gpu_graph_id</c>); a batch outside the buckets runs with graphs off. A model whose output has an
+/// axis the data decides (Paraformer's <c>logits_length</c>) gets its outputs from ORT run by run: no
+/// buffer of one shape can hold them, and such a stage is refused with CUDA graphs.
 /// </summary>
 public sealed partial class ModelStage
 {
@@ -94,7 +96,8 @@ public sealed partial class ModelStage
         Array.Clear(_buckets);
     }
 
-    /// <summary>One bucket: inputs [rows, length(, width)] and every fetched output, in buffers it owns, bound once.</summary>
+    /// <summary>One bucket: inputs [rows, length(, width)] and every fetched output in buffers it owns, bound once (outputs
+    /// only when their shape follows the input's; see <see cref="_dataDecidedAxis"/>).</summary>
     private sealed class BucketBinding : IDisposable
     {
         private readonly ModelStage _stage;
@@ -145,14 +148,9 @@ public sealed partial class ModelStage
                     return;
                 }
                 CopyIn();
-                var shapes = new long[stage._fetch.Length][];
-                var types = new TensorElementType[stage._fetch.Length];
-                using (var probe = stage.RunBinding(_binding, stage._run))
-                    for (var i = 0; i < probe.Count; i++)
-                    {
-                        var info = probe[i].GetTensorTypeAndShape();
-                        (shapes[i], types[i]) = (info.Shape, info.ElementDataType);
-                    }
+                long[][] shapes;
+                TensorElementType[] types;
+                using (var probe = stage.RunBinding(_binding, stage._run)) (shapes, types) = Describe(probe);
                 _binding.ClearBoundOutputs();
                 var outputs = new OrtValue[stage._fetch.Length];
                 for (var i = 0; i < outputs.Length; i++)
