@@ -104,10 +104,13 @@ public sealed partial class ShardWorker
                 using var batcher = new VadBatcher(pipeline.Model, pipeline.Vad);
                 var decodeAhead = new DecodeAheadOptions { DecoderThreads = options.SplitCores(options.Cores).Decoders, MaxDecodedMb = options.MaxDecodedMb };
                 // Decoded audio lives in the attempt's temp folder, removed with it (or swept after a kill).
-                var found = new ShardProcessor(batcher, pipeline.Vad, _w.Decoder, decodeAhead, _w.DefaultSplitRows).Process(work, s => Volatile.Write(ref _processed, s), _leaseLost.Token, TempDir);
-                // Then the model stages over the segments found (none for a VAD-only pipeline). They read the
-                // items' speech ranges again: the decode-ahead files are gone once the VAD has finished an item.
-                if (pipeline.Stages.Count > 0) StageResults = new SegmentStageRunner(pipeline.Stages, _w.Decoder).Run(work, found.Segments, _leaseLost.Token);
+                // The model stages (none for a VAD-only pipeline) run over each item's speech as the VAD finishes it,
+                // read from the item's one decode before it is released.
+                var stages = pipeline.Stages.Count > 0 ? new SegmentStageRunner(pipeline.Stages) : null;
+                var found = new ShardProcessor(batcher, pipeline.Vad, _w.Decoder, decodeAhead, _w.DefaultSplitRows).Process(
+                    work, s => Volatile.Write(ref _processed, s), _leaseLost.Token, TempDir,
+                    stages is null ? null : (segment, samples) => stages.Add(segment, samples, _leaseLost.Token));
+                if (stages is not null) StageResults = stages.Finish(_leaseLost.Token);
                 return found;
             }, _leaseLost.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
             return _processing.WaitAsync(_drain.Token);

@@ -119,7 +119,7 @@ public static class GpuNodeDoctor
         {
             using var session = OnnxSession.Create(environment, modelPath, cuda);
             return new DoctorCheck("CUDA session", true,
-                $"{Path.GetFileName(modelPath)} on {session.ExecutionProvider} (device {cuda.DeviceId}); nodes placed {string.Join(", ", session.NodesPerProvider.Select(kv => $"{kv.Key}: {kv.Value}"))}");
+                $"{Path.GetFileName(modelPath)} on {session.ExecutionProvider} (device {cuda.DeviceId}); nodes placed {session.Placement.Summary}");
         }
         catch (ExecutionProviderUnavailableException e)
         {

@@ -26,8 +26,18 @@ public sealed partial class NodePlacement
     /// <summary>Nodes per provider.</summary>
     public IReadOnlyDictionary<string, int> NodesPerProvider => counts;
 
-    /// <summary>True once ORT's report was seen.</summary>
-    public bool IsKnown => counts.Count > 0;
+    /// <summary>True once ORT's report was seen, or when the session had one provider only (<see cref="AllOn"/>).</summary>
+    public bool IsKnown => counts.Count > 0 || AllOn is not null;
+
+    /// <summary>The one provider a session was given, so every node is on it: set without asking ORT
+    /// (<see cref="Only"/>), and then <see cref="NodesPerProvider"/> is empty. Null: ORT's report.</summary>
+    public string? AllOn { get; private init; }
+
+    /// <summary>A session given only <paramref name="provider"/>: no report is needed to know where its nodes are.</summary>
+    public static NodePlacement Only(string provider) => new() { AllOn = provider };
+
+    /// <summary>"CPUExecutionProvider: 212, ..." as reported, or "all on CPUExecutionProvider".</summary>
+    public string Summary => AllOn is { } only ? $"all on {only}" : string.Join(", ", counts.Select(kv => $"{kv.Key}: {kv.Value}"));
 
     /// <summary>The nodes ORT listed for <paramref name="provider"/> (empty when it listed none, as it
     /// does when one provider got every node).</summary>

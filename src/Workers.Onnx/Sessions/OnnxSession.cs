@@ -212,7 +212,7 @@ public sealed class OnnxSession : IDisposable
         if (!placement.IsKnown)
             return "ONNX Runtime wrote no node placement report, so where the nodes run cannot be confirmed";
         if (placement.NodesPerProvider.GetValueOrDefault(CudaProvider) == 0)
-            return $"no node was placed on {CudaProvider} ({string.Join(", ", placement.NodesPerProvider.Select(kv => $"{kv.Key}: {kv.Value}"))})";
+            return $"no node was placed on {CudaProvider} ({placement.Summary})";
         var onCpu = placement.ComputeNodesOn(CpuProvider);
         return onCpu.Count == 0 ? null
             : $"{onCpu.Count} compute node(s) were placed on {CpuProvider}: {string.Join(", ", onCpu.Take(10))}{(onCpu.Count > 10 ? ", ..." : "")}";
@@ -226,7 +226,7 @@ public sealed class OnnxSession : IDisposable
             var result = new OnnxSession(inner, path, options, environment, placement, cudaEnabled, fallbackReason);
             if (logger is not null)
                 OrtLogForwarding.SessionCreated(logger, path, result.ExecutionProvider, options.ExecutionProvider.ToString().ToLowerInvariant(),
-                    environment.Version, options.IntraOpThreads, string.Join(", ", placement.NodesPerProvider.Select(kv => $"{kv.Key}: {kv.Value}")));
+                    environment.Version, options.IntraOpThreads, placement.Summary);
             return result;
         }
         catch
@@ -236,15 +236,18 @@ public sealed class OnnxSession : IDisposable
         }
     }
 
-    // One attempt at a session, with or without CUDA: first a probe session at Verbose under a log id
-    // of its own, whose placement report is read from the lines the environment's callback hands on,
-    // then the working session at Warning. The probe is released at once: a session logging at Verbose
+    // One attempt at a session, with or without CUDA. With CUDA: first a probe session at Verbose under
+    // a log id of its own, whose placement report is read from the lines the environment's callback hands
+    // on, then the working session at Warning. The probe is released at once: a session logging at Verbose
     // keeps doing so while it runs (measured: "block in memory pattern size is ... fall back" on every
     // run at a new batch size, ~26 KB of managed strings per run), so the working session must not.
-    // Both are built from the same options, so ORT partitions them the same way.
+    // Both are built from the same options, so ORT partitions them the same way. Without CUDA the CPU
+    // provider is the only one, so every node is on it: no probe, one session (a worker's start-up loaded
+    // the model twice for a report that could say nothing else).
     private static (Ort.InferenceSession Session, NodePlacement Placement) Load(OrtEnvironment environment, string path, OnnxSessionOptions options, bool cuda)
     {
         var logId = "session-" + Interlocked.Increment(ref sessionCounter).ToString(CultureInfo.InvariantCulture);
+        if (!cuda) return (Open(path, options, cuda, logId, Ort.OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING), NodePlacement.Only(CpuProvider));
         var placement = new NodePlacement();
         using (environment.Subscribe(e =>
         {

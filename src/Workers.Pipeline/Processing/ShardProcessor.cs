@@ -60,7 +60,11 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
     /// <param name="ct">Stops processing (the decoders too); throws <see cref="OperationCanceledException"/>.</param>
     /// <param name="tempFolder">Where decoded audio is kept (the shard's own temp folder, which must exist);
     /// null: a folder of its own under the system temp path, removed on return.</param>
-    public ShardOutput Process(IReadOnlyList<ProcessItem> items, Action<double>? progress, CancellationToken ct, string? tempFolder = null)
+    /// <param name="speech">Given each segment found and its samples (16 kHz mono, read from the item's one
+    /// decode before it is released), on this thread, as each item finishes: what model stages run on,
+    /// so they never decode a file again. Null: segments only.</param>
+    public ShardOutput Process(IReadOnlyList<ProcessItem> items, Action<double>? progress, CancellationToken ct, string? tempFolder = null,
+        Action<FoundSegment, float[]>? speech = null)
     {
         var sr = options.SampleRate;
         var readStarts = new double[items.Count];
@@ -80,7 +84,7 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
         {
             using var decodes = new ItemDecoder(requests, _decodeAhead, _decoder, tempFolder ?? ownFolder!);
             for (var i = 0; i < items.Count; i++) decodes.Submit(i);
-            var output = Run(items, requests, readStarts, decodes, progress, ct);
+            var output = Run(items, requests, readStarts, decodes, progress, speech, ct);
             PeakDecodedBytes = Math.Max(PeakDecodedBytes, decodes.PeakHeldBytes);
             return output;
         }
@@ -90,7 +94,8 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
         }
     }
 
-    private ShardOutput Run(IReadOnlyList<ProcessItem> items, DecodeRequest[] requests, double[] readStarts, ItemDecoder decodes, Action<double>? progress, CancellationToken ct)
+    private ShardOutput Run(IReadOnlyList<ProcessItem> items, DecodeRequest[] requests, double[] readStarts, ItemDecoder decodes, Action<double>? progress,
+        Action<FoundSegment, float[]>? speech, CancellationToken ct)
     {
         var sr = options.SampleRate;
         var segments = new List<FoundSegment>();
@@ -155,10 +160,11 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
             {
                 var index = (int)r.ItemId;
                 var it = items[index];
-                decodes.Release(decoded[index]!); // every sub-stream has ended: its decoded audio is no longer needed
+                var audio = decoded[index]!;
                 decoded[index] = null;
                 if (r.Error is not null)
                 {
+                    decodes.Release(audio);
                     Failed(index, r.Error);
                     continue;
                 }
@@ -168,6 +174,7 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
                 var (shortfall, grew) = ItemLengthCheck.Check(it, readStarts[index], r.TotalSamples, sr);
                 if (shortfall is { } missing) failures.Add(missing);
                 if (grew is { } warning) warnings.Add(warning);
+                var first = segments.Count;
                 foreach (var s in r.Segments)
                 {
                     // Speech found in the lead-in belongs to the previous range (another shard): clip to ours.
@@ -175,6 +182,9 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
                     var end = Math.Min(it.EndSeconds, readStarts[index] + (double)s.End / sr);
                     if (end > start) segments.Add(new FoundSegment(it.FileIndex, start, end));
                 }
+                if (speech is not null)
+                    for (var k = first; k < segments.Count; k++) speech(segments[k], ReadSpeech(audio, readStarts[index], segments[k]));
+                decodes.Release(audio); // every sub-stream has ended and the speech is read: the decode is no longer needed
             }
             completed.Clear();
             progress?.Invoke(done);
@@ -195,6 +205,30 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
         foreach (var r in requests) samples += Math.Max(0, r.ExpectedSamples);
         long windows = (samples + options.WindowSamples - 1) / options.WindowSamples;
         return Math.Max(floor, (windows + SplitRows - 1) / SplitRows);
+    }
+
+    /// <summary>
+    /// A segment's samples from its item's decode (which starts at <paramref name="readStart"/>): from
+    /// <c>round(start * rate)</c> to <c>round(end * rate)</c> in file samples, at least one; a segment
+    /// ending on the final partial window gets the samples there are.
+    /// </summary>
+    private float[] ReadSpeech(DecodedAudio audio, double readStart, FoundSegment segment)
+    {
+        var sr = options.SampleRate;
+        long origin = (long)Math.Round(readStart * sr);
+        long from = Math.Min(audio.Samples, Math.Max(0, (long)Math.Round(segment.StartSeconds * sr) - origin));
+        long to = Math.Max(from + 1, (long)Math.Round(segment.EndSeconds * sr) - origin);
+        var samples = new float[checked((int)Math.Max(1, Math.Min(to, audio.Samples) - from))];
+        var reader = audio.OpenAt(from);
+        try
+        {
+            for (int filled = 0, n; filled < samples.Length && (n = reader.Read(samples.AsSpan(filled))) > 0; filled += n) { }
+        }
+        finally
+        {
+            (reader as IDisposable)?.Dispose();
+        }
+        return samples;
     }
 
     /// <summary>Most decoded audio (bytes) this processor's shards held in their temp folders at once.</summary>

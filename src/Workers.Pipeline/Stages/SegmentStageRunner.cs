@@ -10,95 +10,55 @@ namespace Workers.Pipeline.Stages;
 public readonly record struct SegmentStageOutput(int FileIndex, double StartSeconds, string Stage, string ResultJson);
 
 /// <summary>
-/// Runs a pipeline's model stages over the speech segments the VAD found in a shard. Each item's
-/// segments are read in one sequential pass over the item's range (the part from its first
-/// segment's start to its last one's end; one decoder per item, never one per segment), and
-/// collected until <c>bufferSeconds</c> of speech are held; then every stage runs over them
-/// (batched by seconds across items and files, see <see cref="ModelStage"/>) and the audio is
-/// dropped. Memory is bounded by <c>bufferSeconds</c> of 16 kHz float audio (600 s: 38 MB).
+/// Runs a pipeline's model stages over the speech segments the VAD finds in one shard. The segments'
+/// samples come from the items' one decode (<see cref="ShardProcessor"/>'s speech callback, as each item
+/// finishes), so no file is opened or decoded a second time. They are collected until
+/// <c>bufferSeconds</c> of speech are held; then every stage runs over them (batched by seconds across
+/// items and files, see <see cref="ModelStage"/>) and the audio is dropped. Memory is bounded by
+/// <c>bufferSeconds</c> of 16 kHz float audio (600 s: 38 MB). One runner per shard, one thread.
 /// </summary>
-public sealed class SegmentStageRunner(IReadOnlyList<ModelStage> stages, AudioDecoderOptions? decoder = null, double bufferSeconds = 600)
+public sealed class SegmentStageRunner(IReadOnlyList<ModelStage> stages, double bufferSeconds = 600)
 {
-    private readonly AudioDecoderOptions _decoder = decoder ?? AudioDecoderOptions.Default;
+    private readonly List<(FoundSegment Segment, float[] Samples)> _held = [];
+    private readonly List<SegmentStageOutput> _results = [];
+    private double _heldSeconds;
 
     public IReadOnlyList<ModelStage> Stages => stages;
 
-    /// <summary>Results of every stage for every segment; <paramref name="segments"/> lie inside <paramref name="items"/> (as <see cref="ShardProcessor"/> clips them).</summary>
-    public List<SegmentStageOutput> Run(IReadOnlyList<ProcessItem> items, IReadOnlyList<FoundSegment> segments, CancellationToken ct)
+    /// <summary>One segment's speech; the stages run once <c>bufferSeconds</c> are held.</summary>
+    public void Add(FoundSegment segment, float[] samples, CancellationToken ct)
     {
-        var results = new List<SegmentStageOutput>(segments.Count * stages.Count);
-        if (stages.Count == 0 || segments.Count == 0) return results;
-        var held = new List<(FoundSegment Segment, float[] Samples)>();
-        double heldSeconds = 0;
-        // Grouped by file once, in start order: each item looks only at its own file's segments (a shard holds
-        // thousands of items; filtering every segment for every item was O(items x segments)).
-        var byFile = segments.GroupBy(s => s.FileIndex).ToDictionary(g => g.Key, g => g.OrderBy(s => s.StartSeconds).ToList());
-        foreach (var item in items)
+        if (stages.Count == 0) return;
+        _held.Add((segment, samples));
+        _heldSeconds += samples.Length / (double)AudioDecoder.SampleRate;
+        if (_heldSeconds >= bufferSeconds) RunStages(ct);
+    }
+
+    /// <summary>Runs the stages over what is still held; the results of every stage for every segment added.</summary>
+    public List<SegmentStageOutput> Finish(CancellationToken ct)
+    {
+        RunStages(ct);
+        return _results;
+    }
+
+    private void RunStages(CancellationToken ct)
+    {
+        if (_held.Count > 0)
         {
-            if (!byFile.TryGetValue(item.FileIndex, out var ofFile)) continue;
-            var mine = ofFile.FindAll(s => s.StartSeconds >= item.StartSeconds - 1e-9 && s.EndSeconds <= item.EndSeconds + 1e-9);
-            if (mine.Count == 0) continue;
-            ct.ThrowIfCancellationRequested();
-            foreach (var (segment, samples) in Read(item, mine))
+            var input = _held.Select((h, i) => new StageSegment(i, h.Samples)).ToList();
+            foreach (var stage in stages)
             {
-                held.Add((segment, samples));
-                heldSeconds += samples.Length / (double)AudioDecoder.SampleRate;
-                if (heldSeconds >= bufferSeconds)
+                ct.ThrowIfCancellationRequested();
+                var outputs = stage.Run(input);
+                for (var i = 0; i < outputs.Count; i++)
                 {
-                    RunStages(held, results, ct);
-                    held.Clear();
-                    heldSeconds = 0;
+                    var seg = _held[outputs[i].Segment].Segment;
+                    _results.Add(new SegmentStageOutput(seg.FileIndex, seg.StartSeconds, stage.Name, StageResultJson.Format(stage.Outputs, outputs[i])));
                 }
             }
         }
-        RunStages(held, results, ct);
-        return results;
-    }
-
-    private IEnumerable<(FoundSegment, float[])> Read(ProcessItem item, List<FoundSegment> mine)
-    {
-        var sr = AudioDecoder.SampleRate;
-        var origin = mine[0].StartSeconds;
-        using var source = AudioDecoder.Open(item.FullPath, origin, mine[^1].EndSeconds, _decoder, item.CorpusRoot); // confined as the VAD's open is
-        var skip = new float[16384];
-        long position = 0;
-        foreach (var s in mine)
-        {
-            var from = (long)Math.Round((s.StartSeconds - origin) * sr);
-            var to = Math.Max(from + 1, (long)Math.Round((s.EndSeconds - origin) * sr));
-            while (position < from)
-            {
-                var n = source.Read(skip.AsSpan(0, (int)Math.Min(skip.Length, from - position)));
-                if (n == 0) throw new EndOfStreamException($"{item.FullPath}: audio ended at {origin + position / (double)sr:0.000} s, before the segment at {s.StartSeconds:0.000} s that the VAD found in it");
-                position += n;
-            }
-            var samples = new float[to - from];
-            var filled = 0;
-            while (filled < samples.Length)
-            {
-                var n = source.Read(samples.AsSpan(filled));
-                if (n == 0) break; // the file's last samples: a segment may end on the final partial window
-                filled += n;
-            }
-            position += filled;
-            yield return (s, filled == samples.Length ? samples : samples[..Math.Max(1, filled)]);
-        }
-    }
-
-    private void RunStages(List<(FoundSegment Segment, float[] Samples)> held, List<SegmentStageOutput> results, CancellationToken ct)
-    {
-        if (held.Count == 0) return;
-        var input = held.Select((h, i) => new StageSegment(i, h.Samples)).ToList();
-        foreach (var stage in stages)
-        {
-            ct.ThrowIfCancellationRequested();
-            var outputs = stage.Run(input);
-            for (var i = 0; i < outputs.Count; i++)
-            {
-                var seg = held[outputs[i].Segment].Segment;
-                results.Add(new SegmentStageOutput(seg.FileIndex, seg.StartSeconds, stage.Name, StageResultJson.Format(stage.Outputs, outputs[i])));
-            }
-        }
+        _held.Clear();
+        _heldSeconds = 0;
     }
 }
 

@@ -1,50 +1,75 @@
 using Workers.Audio;
-using Workers.Onnx;
+using Workers.Audio.Synthesis;
 using Workers.Pipeline.Processing;
 using Workers.Pipeline.Stages;
+using Workers.Pipeline.Tests.Processing;
+using Workers.Pipeline.Vad;
 using Workers.Stages;
 using Workers.Stages.Models;
 
 namespace Workers.Pipeline.Tests.Stages;
 
-/// <summary>The model stages read the items' speech ranges again after the VAD: that second open is
-/// confined to the corpus root recorded at enqueue, like the VAD's own (issue 13).</summary>
-/// <remarks>In the Silero collection: its fixture must load ONNX Runtime's environment (OrtEnvironment.Load)
-/// before any session exists, and this test's InferenceSession would otherwise race it (the environment
-/// then exists without Workers' logging callback, and every Silero test of the run fails at start).</remarks>
-[Collection(Workers.Pipeline.Tests.Processing.SileroCollection.Name)]
-public sealed class SegmentStageRunnerTests : IDisposable
+/// <summary>
+/// Issue 15: the model stages run over the speech of the items' one decode (the VAD's), as each item
+/// finishes; no file is opened or decoded a second time.
+/// </summary>
+/// <remarks>In the Silero collection: its fixture loads ONNX Runtime's environment (OrtEnvironment.Load)
+/// before any session exists; this test's stage session must not race it.</remarks>
+[Collection(SileroCollection.Name)]
+public sealed class SegmentStageRunnerTests(SileroFixture f) : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("workers-stage-runner-").FullName;
 
     public void Dispose() => Directory.Delete(_dir, true);
 
     [Fact]
-    public void A_file_swapped_for_a_link_out_of_the_corpus_root_is_refused_by_the_stages_too()
+    public void Stages_score_the_speech_of_the_one_decode_and_equal_a_run_over_the_original_samples()
     {
-        var root = Directory.CreateDirectory(Path.Combine(_dir, "corpus")).FullName;
-        var outside = Directory.CreateDirectory(Path.Combine(_dir, "elsewhere")).FullName;
-        var rng = new Random(3);
-        Pcm16Wav.Write(Path.Combine(root, "inside.wav"), 16000, 32000, _ => (short)rng.Next(-3000, 3000));
-        Pcm16Wav.Write(Path.Combine(outside, "secret.wav"), 16000, 32000, _ => (short)rng.Next(-3000, 3000));
-        File.CreateSymbolicLink(Path.Combine(root, "swapped.wav"), Path.Combine(outside, "secret.wav"));
-        // As a worker does at start-up: the process's ORT environment is Workers' own (with its logging
-        // callback) before any session exists; without this, the stage's session created the default
-        // one and the Silero fixture of the tests that ran after it failed to load (OrtEnvironment.Load).
-        OrtEnvironment.Load();
+        var wav = Path.Combine(_dir, "talk.wav");
+        f.Speech.WriteWav(wav, 150, new Random(21));
+        var flac = Path.Combine(_dir, "talk.flac");
+        SpeechCorpusGenerator.Encode(wav, flac); // 16 kHz FLAC: lossless, the very samples of the WAV
+        var log = Path.Combine(_dir, "ffmpeg-starts.log");
+        var ffmpeg = Path.Combine(_dir, "ffmpeg");
+        File.WriteAllText(ffmpeg, $"#!/bin/sh\necho \"$@\" >> '{log}'\nexec ffmpeg \"$@\"\n");
+        File.SetUnixFileMode(ffmpeg, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         var model = Path.Combine(_dir, "energy.onnx");
         File.WriteAllBytes(model, ReferenceModels.EnergyProjection());
         using var stage = new ModelStage(model, new ModelStageOptions { Name = "energy", Model = "energy" });
-        var runner = new SegmentStageRunner([stage]);
-        FoundSegment[] segments = [new(0, 0.5, 1.5)];
 
-        // Inside the root: read and scored.
-        var ok = runner.Run([new ProcessItem(0, Path.Combine(root, "inside.wav"), 0, 2, root)], segments, CancellationToken.None);
-        Assert.Single(ok);
+        // A shard of the FLAC cut in two items (the second read with a lead-in), stages fed by the VAD's decode.
+        var options = new VadOptions { SubStreamSeconds = 30 };
+        using var silero = new SileroVadModel(f.Session, 8);
+        using var batcher = new VadBatcher(silero, options);
+        var runner = new SegmentStageRunner([stage], bufferSeconds: 20); // several stage runs over the shard
+        ProcessItem[] items = [new(0, flac, 0, 70.25), new(0, flac, 70.25, 150)];
+        var output = new ShardProcessor(batcher, options, new AudioDecoderOptions { FfmpegPath = ffmpeg })
+            .Process(items, null, CancellationToken.None, speech: (s, samples) => runner.Add(s, samples, CancellationToken.None));
+        var results = runner.Finish(CancellationToken.None);
 
-        // The same range of a file that now resolves outside the root: refused, never read.
-        var e = Assert.Throws<CorpusFileRejectedException>(() =>
-            runner.Run([new ProcessItem(0, Path.Combine(root, "swapped.wav"), 0, 2, root)], segments, CancellationToken.None));
-        Assert.Contains("outside the corpus", e.Message);
+        Assert.Empty(output.Failures);
+        Assert.Equal(2, File.ReadAllLines(log).Length); // one decode per item: the stages opened nothing
+        Assert.True(output.Segments.Count > 10, $"only {output.Segments.Count} segments");
+        Assert.Equal(output.Segments.Select(s => (s.FileIndex, s.StartSeconds)).Order(), results.Select(r => (r.FileIndex, r.StartSeconds)).Order());
+
+        // The same segments' samples read straight from the WAV and scored apart: equal, whatever the batches.
+        var expected = new SegmentStageRunner([stage], bufferSeconds: 20);
+        foreach (var s in output.Segments)
+        {
+            using var source = AudioDecoder.Open(wav, s.StartSeconds, s.EndSeconds);
+            var samples = new float[(long)Math.Round(s.EndSeconds * 16000) - (long)Math.Round(s.StartSeconds * 16000)];
+            for (int filled = 0, n; filled < samples.Length && (n = source.Read(samples.AsSpan(filled))) > 0; filled += n) { }
+            expected.Add(s, samples, CancellationToken.None);
+        }
+        var want = expected.Finish(CancellationToken.None).ToDictionary(r => (r.FileIndex, r.StartSeconds), r => Numbers(r.ResultJson));
+        foreach (var r in results)
+        {
+            var (got, exp) = (Numbers(r.ResultJson), want[(r.FileIndex, r.StartSeconds)]);
+            Assert.Equal(exp.Length, got.Length);
+            for (var i = 0; i < got.Length; i++) Assert.Equal(exp[i], got[i], 1e-5 * Math.Max(1, Math.Abs(exp[i])));
+        }
     }
+
+    private static double[] Numbers(string json) =>
+        [.. System.Text.Json.JsonDocument.Parse(json).RootElement.EnumerateObject().SelectMany(p => p.Value.EnumerateArray()).Select(v => v.GetDouble())];
 }
