@@ -82,6 +82,13 @@ public sealed class KaldiFbank
     /// <summary>Frames (before LFR) for <paramref name="samples"/> samples: Kaldi's snip_edges count.</summary>
     public int FrameCount(int samples) => samples < _frameLength ? 0 : 1 + (samples - _frameLength) / _frameShift;
 
+    /// <summary>Rows <see cref="Compute"/> gives for <paramref name="samples"/> samples: frames, then one row every LfrN of them.</summary>
+    public int OutputFrames(int samples)
+    {
+        var frames = FrameCount(samples);
+        return frames == 0 ? 0 : (frames + _o.LfrN - 1) / _o.LfrN;
+    }
+
     /// <summary>Kaldi floors mel energies at float32 machine epsilon before the log.</summary>
     public const double FloatEpsilon = 1.1920928955078125e-07;
 

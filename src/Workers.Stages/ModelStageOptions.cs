@@ -56,6 +56,20 @@ public sealed class ModelStageOptions
     /// <summary>Filterbank settings, used when <see cref="Input"/> is <c>fbank</c>.</summary>
     public FbankOptions Fbank { get; set; } = new();
 
+    /// <summary>Global CMVN from a Kaldi nnet text file (FunASR's <c>am.mvn</c>, <see cref="KaldiCmvn"/>),
+    /// applied to the features after LFR as <c>(x + shift) * scale</c>; <see cref="Input"/> <c>fbank</c> only.
+    /// Pinned with its sha256 and checked when the stage is built. <value>The default value is none (no CMVN).</value></summary>
+    public StageFileOptions? Cmvn { get; set; }
+
+    /// <summary>Fixed padded lengths, in seconds, ascending: each batch is padded to the smallest bucket
+    /// that holds its longest piece, with a fixed row count per bucket (<see cref="BatchSeconds"/> / bucket,
+    /// at most <see cref="MaxBatchSize"/>), so the model only ever sees these shapes and each bucket keeps
+    /// one binding and one set of buffers (what CUDA graphs need: one captured graph per bucket). A piece
+    /// longer than the largest bucket is a long segment (<see cref="LongSegments"/>: run alone, or cut to
+    /// the largest bucket). <value>The default value is none (each batch padded to its longest row); when
+    /// the session captures CUDA graphs and the model's length is dynamic, <see cref="DefaultBuckets"/>.</value></summary>
+    public List<double> Buckets { get; set; } = [];
+
     public const int SampleRate = 16000;
 
     /// <summary>Fields of the export formats (JSONL, NeMo, Lhotse) a stage may not be named after.</summary>
@@ -64,6 +78,17 @@ public sealed class ModelStageOptions
         "corpus", "file", "start", "end", "duration", "shard", "file_duration", "audio", "audio_filepath", "offset", "text",
         "id", "recording_id", "channel", "custom",
     };
+
+    /// <summary>The buckets used when CUDA graphs are on and none are configured: 1, 2, 4, 8, ... seconds
+    /// below <paramref name="maxSegmentSeconds"/>, and <paramref name="maxSegmentSeconds"/> itself (at most
+    /// half of a batch is padding, and one graph per bucket stays a handful).</summary>
+    public static List<double> DefaultBuckets(double maxSegmentSeconds)
+    {
+        var buckets = new List<double>();
+        for (double b = 1; b < maxSegmentSeconds; b *= 2) buckets.Add(b);
+        buckets.Add(maxSegmentSeconds);
+        return buckets;
+    }
 
     public bool IsFbank => string.Equals(Input, "fbank", StringComparison.OrdinalIgnoreCase);
 
@@ -90,6 +115,18 @@ public sealed class ModelStageOptions
             e.Add($"{prefix}:CutOverlapSeconds must be >= 0 and below half of MaxSegmentSeconds (got {CutOverlapSeconds})");
         for (var i = 0; i < Outputs.Count; i++) e.AddRange(Outputs[i].Validate($"{prefix}:Outputs:{i}"));
         if (IsFbank) e.AddRange(Fbank.Validate($"{prefix}:Fbank"));
+        if (Cmvn is not null)
+        {
+            if (!IsFbank) e.Add($"{prefix}:Cmvn is set but Input is '{Input}': CMVN normalizes filterbank features; set Input to 'fbank' or remove Cmvn");
+            e.AddRange(Cmvn.Validate($"{prefix}:Cmvn"));
+        }
+        for (var i = 0; i < Buckets.Count; i++)
+        {
+            var b = Buckets[i];
+            if (!(b > 0) || !double.IsFinite(b)) e.Add($"{prefix}:Buckets:{i} must be a positive number of seconds (got {b})");
+            else if (b > MaxSegmentSeconds) e.Add($"{prefix}:Buckets:{i} ({b} s) is longer than MaxSegmentSeconds ({MaxSegmentSeconds} s): no piece is that long; lower it or raise MaxSegmentSeconds");
+            if (i > 0 && !(b > Buckets[i - 1])) e.Add($"{prefix}:Buckets must be strictly ascending (entry {i}, {b} s, follows {Buckets[i - 1]} s); list them shortest first, each once");
+        }
         return e;
     }
 }
@@ -101,7 +138,10 @@ public sealed class StageOutputOptions
     public string Name { get; set; } = "";
 
     /// <summary><c>vector</c>: the row as numbers; <c>topk</c>: the <see cref="TopK"/> highest entries with
-    /// their labels from <see cref="Labels"/>. <value>The default value is <c>vector</c>.</value></summary>
+    /// their labels from <see cref="Labels"/>; <c>text</c>: an ASR output <c>[B, T', V]</c> of logits decoded
+    /// greedily (argmax per frame over the first <see cref="TokenNum"/> frames of each row) into tokens from
+    /// <see cref="Tokens"/>, <see cref="DropTokens"/> left out, joined as FunASR joins them (<see cref="FunAsrText"/>).
+    /// <value>The default value is <c>vector</c>.</value></summary>
     public string Keep { get; set; } = "vector";
 
     /// <summary>How many labels <c>topk</c> keeps. <value>The default value is 5.</value></summary>
@@ -110,16 +150,80 @@ public sealed class StageOutputOptions
     /// <summary>One label per output entry, in order (for <c>topk</c>). <value>The default value is none (labels are the indices).</value></summary>
     public List<string> Labels { get; set; } = [];
 
+    /// <summary>For <c>text</c>: the token list, one token per logit (FunASR's <c>tokens.json</c>, or a
+    /// <c>tokens.txt</c>, <see cref="TokenList"/>), pinned with its sha256. Required for <c>text</c>.</summary>
+    public StageFileOptions? Tokens { get; set; }
+
+    /// <summary>For <c>text</c>: the model output <c>[B]</c> (int32 or int64) giving each row's number of
+    /// tokens; frames after it are not decoded, so padding never becomes text.
+    /// <value>The default value is <c>token_num</c> (Paraformer's).</value></summary>
+    public string TokenNum { get; set; } = "token_num";
+
+    /// <summary>For <c>text</c>: tokens left out of the text.
+    /// <value>The default value is <c>&lt;blank&gt;</c>, <c>&lt;s&gt;</c>, <c>&lt;/s&gt;</c>, <c>&lt;unk&gt;</c>
+    /// (FunASR drops blank and end of sentence ids, then <c>&lt;s&gt;</c>, <c>&lt;/s&gt;</c>, <c>&lt;unk&gt;</c> tokens).</value></summary>
+    public List<string>? DropTokens { get; set; }
+
+    /// <summary>What <see cref="DropTokens"/> falls back to.</summary>
+    public static readonly IReadOnlyList<string> DefaultDropTokens = ["<blank>", "<s>", "</s>", "<unk>"];
+
     public bool IsTopK => string.Equals(Keep, "topk", StringComparison.OrdinalIgnoreCase);
+
+    public bool IsText => string.Equals(Keep, "text", StringComparison.OrdinalIgnoreCase);
 
     public IReadOnlyList<string> Validate(string prefix)
     {
         var e = new List<string>();
         if (string.IsNullOrWhiteSpace(Name)) e.Add($"{prefix}:Name is missing: name an output of the model");
-        if (!IsTopK && !string.Equals(Keep, "vector", StringComparison.OrdinalIgnoreCase))
-            e.Add($"{prefix}:Keep '{Keep}' is not known: use 'vector' or 'topk'");
+        if (!IsTopK && !IsText && !string.Equals(Keep, "vector", StringComparison.OrdinalIgnoreCase))
+            e.Add($"{prefix}:Keep '{Keep}' is not known: use 'vector', 'topk' or 'text'");
         if (IsTopK && TopK < 1) e.Add($"{prefix}:TopK must be >= 1 (got {TopK})");
+        if (IsText)
+        {
+            if (Tokens is null) e.Add($"{prefix}:Tokens is missing: Keep 'text' needs the model's token list ({{\"File\": \"tokens.json\", \"Sha256\": \"...\"}})");
+            else e.AddRange(Tokens.Validate($"{prefix}:Tokens"));
+            if (string.IsNullOrWhiteSpace(TokenNum)) e.Add($"{prefix}:TokenNum is empty: name the model output that gives each row's number of tokens (Paraformer's is 'token_num')");
+        }
+        else if (Tokens is not null) e.Add($"{prefix}:Tokens is set but Keep is '{Keep}': a token list is for Keep 'text'");
         return e;
+    }
+}
+
+/// <summary>
+/// A file a stage reads besides its model (FunASR's <c>am.mvn</c>, <c>tokens.json</c>), pinned like the
+/// model: its sha256 is checked when the stage is built, so a changed or damaged file stops the worker
+/// at start-up instead of quietly changing results.
+/// </summary>
+public sealed class StageFileOptions
+{
+    /// <summary>The file: absolute, or relative to the model file's folder (<c>models/</c>). Required.</summary>
+    public string File { get; set; } = "";
+
+    /// <summary>Its sha256, 64 hex digits (<c>sha256sum FILE</c>). Required.</summary>
+    public string Sha256 { get; set; } = "";
+
+    public IReadOnlyList<string> Validate(string prefix)
+    {
+        var e = new List<string>();
+        if (string.IsNullOrWhiteSpace(File)) e.Add($"{prefix}:File is missing: give the file's path (absolute, or relative to the models folder)");
+        if (Sha256.Length != 64 || !Sha256.All(char.IsAsciiHexDigit))
+            e.Add($"{prefix}:Sha256 must be the file's 64-hex-digit sha256 (run `sha256sum {(string.IsNullOrWhiteSpace(File) ? "FILE" : File)}`), got '{Sha256}'");
+        return e;
+    }
+
+    /// <summary>The file's full path, checked to exist with the pinned sha256; relative paths are taken
+    /// from <paramref name="baseDirectory"/>. Throws <see cref="StageConfigurationException"/> saying what to do.</summary>
+    public string Resolve(string baseDirectory, string what)
+    {
+        var path = Path.GetFullPath(Path.Combine(baseDirectory, File));
+        if (!System.IO.File.Exists(path))
+            throw new StageConfigurationException($"{what}: {path} does not exist; put the file shipped with the model there, or correct File (a relative path is taken from {baseDirectory})");
+        string actual;
+        using (var stream = System.IO.File.OpenRead(path))
+            actual = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
+        if (!string.Equals(actual, Sha256, StringComparison.OrdinalIgnoreCase))
+            throw new StageConfigurationException($"{what}: {path} has sha256 {actual} but {Sha256} is pinned; the file is not the one configured. Put the right file there, or pin this one (sha256sum {path})");
+        return path;
     }
 }
 

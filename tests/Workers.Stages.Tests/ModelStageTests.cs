@@ -299,7 +299,7 @@ public sealed class ModelStageTests : IDisposable
     /// samples), plus zero times the sum of a ConstantOfShape of 2^40 floats when B exceeds
     /// <paramref name="maxRows"/>: ONNX Runtime's allocator fails on it, as a GPU out of memory would.
     /// </summary>
-    private static byte[] AllocationBomb(int maxRows)
+    internal static byte[] AllocationBomb(int maxRows)
     {
         var g = new OnnxGraphWriter();
         var w = g.Input("waveform", OnnxDataType.Float, -1, -1);

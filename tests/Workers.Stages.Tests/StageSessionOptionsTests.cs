@@ -19,6 +19,14 @@ public sealed class StageSessionOptionsTests
     }
 
     [Fact]
+    public void Cuda_with_graphs_that_this_build_cannot_enable_is_typed_too()
+    {
+        var e = Assert.Throws<ExecutionProviderUnavailableException>(() => StageSessionOptions.Create(OnnxExecutionProvider.Cuda, 0, 1, cudaGraphs: true));
+        Assert.Contains("workers doctor", e.Message);
+        using var cpu = StageSessionOptions.Create(OnnxExecutionProvider.Cpu, 0, 1, cudaGraphs: true); // nothing to capture on CPU
+    }
+
+    [Fact]
     public void Auto_asks_for_cuda_too_and_cpu_never_does()
     {
         Assert.Throws<ExecutionProviderUnavailableException>(() => StageSessionOptions.Create(OnnxExecutionProvider.Auto, 0, 1));

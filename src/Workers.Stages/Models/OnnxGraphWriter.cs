@@ -40,15 +40,21 @@ public sealed class OnnxGraphWriter
     private readonly List<byte[]> _outputs = [];
     private int _next;
 
-    /// <summary>Declares a graph input; a negative dimension gets a symbolic name (d0, d1, ...).</summary>
+    /// <summary>Declares a graph input; a negative dimension gets a symbolic name by its position (d0, d1, ...), so
+    /// that inputs and outputs share them (every row count is d0), as exports name their batch axis once.</summary>
     public string Input(string name, OnnxDataType type, params long[] shape)
     {
-        _inputs.Add(ValueInfo(name, type, shape));
+        _inputs.Add(ValueInfo(name, type, [.. shape.Select((d, i) => d >= 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : $"d{i}")]));
         return name;
     }
 
-    /// <summary>Declares a graph output.</summary>
-    public void Output(string name, OnnxDataType type, params long[] shape) => _outputs.Add(ValueInfo(name, type, shape));
+    /// <summary>Declares a graph output; a negative dimension is named as in <see cref="Input"/>.</summary>
+    public void Output(string name, OnnxDataType type, params long[] shape) =>
+        _outputs.Add(ValueInfo(name, type, [.. shape.Select((d, i) => d >= 0 ? d.ToString(System.Globalization.CultureInfo.InvariantCulture) : $"d{i}")]));
+
+    /// <summary>Declares a graph output with each dimension given as a number or a symbolic name (e.g. an axis the data
+    /// decides, as FunASR names Paraformer's <c>logits_length</c>).</summary>
+    public void OutputNamed(string name, OnnxDataType type, params string[] dims) => _outputs.Add(ValueInfo(name, type, dims));
 
     /// <summary>A float constant of the given shape.</summary>
     public string Floats(float[] values, params long[] shape)
@@ -136,14 +142,14 @@ public sealed class OnnxGraphWriter
         return t.ToArray();
     }
 
-    private static byte[] ValueInfo(string name, OnnxDataType type, long[] shape)
+    private static byte[] ValueInfo(string name, OnnxDataType type, string[] shape)
     {
         var dims = new ProtoWriter();
-        for (var i = 0; i < shape.Length; i++)
+        foreach (var dim in shape)
         {
             var d = new ProtoWriter();
-            if (shape[i] >= 0) d.Int(1, shape[i]);
-            else d.String(2, $"{name}_d{i}");
+            if (long.TryParse(dim, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value)) d.Int(1, value);
+            else d.String(2, dim);
             dims.Message(1, d.ToArray());
         }
         var tensor = new ProtoWriter();

@@ -108,6 +108,39 @@ public static class ReferenceModels
     }
 
     /// <summary>
+    /// A Paraformer-shaped ASR model (the signature of FunASR's export): <c>speech</c> [B, T, <paramref name="width"/>]
+    /// float plus <c>speech_lengths</c> [B] int32 (feature frames) → <c>logits</c> [B, T, V] and <c>token_num</c> [B]
+    /// int32. Frame t's logits are its first V = <paramref name="bias"/>.Length features plus <paramref name="bias"/>,
+    /// so the token that wins each frame can be computed from the features alone; <c>token_num</c> is the row's
+    /// length, one token per frame. On a zero (padding) frame the bias alone decides, so a token there shows.
+    /// With <paramref name="float16Logits"/> the logits are cast to float16 (as a half-precision export gives them), and
+    /// <c>token_num</c> is then int64 (exports differ there). With <paramref name="trimToLongest"/> the logits have as many
+    /// frames as the batch's longest row, not as the input (Paraformer's decoder gives the batch's most tokens): an
+    /// output axis the data decides, declared <c>logits_length</c> as FunASR's export names it.
+    /// </summary>
+    public static byte[] GreedyAsr(int width, float[] bias, bool float16Logits = false, bool trimToLongest = false)
+    {
+        var g = new OnnxGraphWriter();
+        var speech = g.Input("speech", OnnxDataType.Float, -1, -1, width);
+        var lengths = g.Input("speech_lengths", OnnxDataType.Int32, -1);
+        var head = g.Node("Slice", [speech, g.Ints([0L], 1), g.Ints([(long)bias.Length], 1), g.Ints([2L], 1)]);
+        if (trimToLongest)
+        {
+            var longest = g.Node("Cast", [g.Node("ReduceMax", [lengths], ("keepdims", 1L))], ("to", OnnxDataType.Int64));
+            head = g.Node("Slice", [head, g.Ints([0L], 1), longest, g.Ints([1L], 1)]);
+        }
+        var logits = g.Node("Add", [head, g.Floats(bias, bias.Length)]);
+        if (float16Logits) g.NodeTo("Cast", [logits], ["logits"], ("to", OnnxDataType.Float16));
+        else g.NodeTo("Identity", [logits], ["logits"]);
+        if (float16Logits) g.NodeTo("Cast", [lengths], ["token_num"], ("to", OnnxDataType.Int64));
+        else g.NodeTo("Identity", [lengths], ["token_num"]);
+        g.OutputNamed("logits", float16Logits ? OnnxDataType.Float16 : OnnxDataType.Float,
+            "d0", trimToLongest ? "logits_length" : "d1", bias.Length.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        g.Output("token_num", float16Logits ? OnnxDataType.Int64 : OnnxDataType.Int32, -1);
+        return g.ToBytes();
+    }
+
+    /// <summary>
     /// A model with a speech front end's cost (for <c>workers-bench pipeline</c>): <c>waveform</c>
     /// [B, T] → a strided convolution of <paramref name="channels"/> filters of 400 samples every
     /// 160 (25 ms frames every 10 ms), ReLU, and the mean over frames → <c>features</c> [B, channels].
