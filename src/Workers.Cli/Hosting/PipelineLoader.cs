@@ -55,7 +55,8 @@ public sealed partial class PipelineLoader(PipelinesOptions pipelines, ModelCata
                 string path;
                 try { path = catalog.Resolve(o.Model, modelsRoot); }
                 catch (KeyNotFoundException e) { throw new ArgumentException($"Pipelines:{name}, stage '{o.Name}': {e.Message} Add the model to models.json (see README, \"Model stages\").", e); }
-                var stage = new ModelStage(path, o, StageSessionOptions(ort.Session, threads));
+                var (sessionOptions, device) = StageSessionOptions(ort.Session, threads);
+                var stage = new ModelStage(path, o, sessionOptions, device);
                 _owned.Add(stage);
                 var started = System.Diagnostics.Stopwatch.GetTimestamp();
                 stage.WarmUp();
@@ -72,20 +73,23 @@ public sealed partial class PipelineLoader(PipelinesOptions pipelines, ModelCata
     /// CUDA when Inference:ExecutionProvider asks for it and this build carries it (auto falls back
     /// to CPU with a warning, cuda refuses to start).
     /// </summary>
-    private SessionOptions StageSessionOptions(OnnxSessionOptions inference, int threads)
+    private (SessionOptions, StageDevice) StageSessionOptions(OnnxSessionOptions inference, int threads)
     {
         SessionOptions so;
+        StageDevice device;
         try
         {
-            so = Workers.Stages.StageSessionOptions.Create(inference.ExecutionProvider, inference.DeviceId, threads);
+            so = Workers.Stages.StageSessionOptions.Create(inference.ExecutionProvider, inference.DeviceId, threads, inference.EnableCudaGraph);
+            device = inference.ExecutionProvider == OnnxExecutionProvider.Cpu ? StageDevice.Cpu : new StageDevice(inference.DeviceId, inference.EnableCudaGraph);
         }
         catch (ExecutionProviderUnavailableException e) when (inference.ExecutionProvider == OnnxExecutionProvider.Auto)
         {
             LogStageOnCpu(e.Reason);
             so = Workers.Stages.StageSessionOptions.Create(OnnxExecutionProvider.Cpu, inference.DeviceId, threads);
+            device = StageDevice.Cpu;
         }
         _owned.Add(so);
-        return so;
+        return (so, device);
     }
 
     public void Dispose()

@@ -1,5 +1,3 @@
-using System.Text;
-using System.Text.Json;
 using Workers.Audio;
 using Workers.Pipeline.Processing;
 using Workers.Stages;
@@ -53,59 +51,11 @@ public sealed class SegmentStageRunner(IReadOnlyList<ModelStage> stages, double 
                 for (var i = 0; i < outputs.Count; i++)
                 {
                     var seg = _held[outputs[i].Segment].Segment;
-                    _results.Add(new SegmentStageOutput(seg.FileIndex, seg.StartSeconds, stage.Name, StageResultJson.Format(stage.Outputs, outputs[i])));
+                    _results.Add(new SegmentStageOutput(seg.FileIndex, seg.StartSeconds, stage.Name, stage.FormatResult(outputs[i])));
                 }
             }
         }
         _held.Clear();
         _heldSeconds = 0;
-    }
-}
-
-/// <summary>
-/// A stage result as stored and exported: one property per kept output, a vector as an array of
-/// numbers (shortest round-trip form), top-k as <c>{"labels": [...], "scores": [...]}</c>,
-/// highest first (labels are the output's indices when none are configured).
-/// </summary>
-public static class StageResultJson
-{
-    public static string Format(IReadOnlyList<StageOutputOptions> outputs, StageResult result)
-    {
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
-        using (var w = new Utf8JsonWriter(buffer))
-        {
-            w.WriteStartObject();
-            for (var o = 0; o < outputs.Count; o++)
-            {
-                var values = result.Values[o];
-                var keep = outputs[o];
-                w.WritePropertyName(keep.Name);
-                if (!keep.IsTopK)
-                {
-                    w.WriteStartArray();
-                    foreach (var v in values) WriteNumber(w, v);
-                    w.WriteEndArray();
-                    continue;
-                }
-                var order = Enumerable.Range(0, values.Length).OrderByDescending(i => values[i]).ThenBy(i => i).Take(keep.TopK).ToList();
-                w.WriteStartObject();
-                w.WriteStartArray("labels");
-                foreach (var i in order) w.WriteStringValue(i < keep.Labels.Count ? keep.Labels[i] : i.ToString(System.Globalization.CultureInfo.InvariantCulture));
-                w.WriteEndArray();
-                w.WriteStartArray("scores");
-                foreach (var i in order) WriteNumber(w, values[i]);
-                w.WriteEndArray();
-                w.WriteEndObject();
-            }
-            w.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(buffer.WrittenSpan);
-    }
-
-    // JSON has no NaN or infinity: a model that produces them gets null there, not a broken line.
-    private static void WriteNumber(Utf8JsonWriter w, float v)
-    {
-        if (float.IsFinite(v)) w.WriteNumberValue(v);
-        else w.WriteNullValue();
     }
 }
