@@ -211,6 +211,22 @@ public sealed class ShardQueueTests(PostgresFixture pg)
     }
 
     [Fact]
+    public async Task A_listening_worker_is_woken_when_a_running_shard_completes()
+    {
+        await using var db = await pg.CreateSchemaAsync();
+        var time = new FakeTimeProvider();
+        await Seed.CorpusAsync(db, time, 1);
+        var queue = new ShardQueue(db.DataSource, Options, time);
+        var w = new WorkerIdentity("w", "n");
+        var s = Assert.Single(await queue.ClaimAsync(w, Default));
+        await using var listener = new ShardNotificationListener(db.DataSource);
+        Assert.False(await listener.WaitAsync(TimeSpan.FromMilliseconds(50))); // connects and listens; nothing since
+        var wait = listener.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(await queue.CompleteAsync(s, w, []));
+        Assert.True(await wait); // an --until-idle worker waiting on this shard checks again now, not at its next poll
+    }
+
+    [Fact]
     public async Task Completing_writes_segments_and_file_failures_in_the_same_transaction()
     {
         await using var db = await pg.CreateSchemaAsync();
