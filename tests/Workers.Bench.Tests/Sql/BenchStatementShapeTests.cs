@@ -1,6 +1,4 @@
 using System.Data;
-using System.Reflection;
-using System.Text.RegularExpressions;
 using Npgsql;
 using Workers.Bench.Sql;
 using Workers.Postgres.Sql;
@@ -17,7 +15,7 @@ namespace Workers.Bench.Tests.Sql;
 /// <see cref="ResultIgnored"/> with the reason. So a reordered or renamed column fails here, not in a bench run.
 /// </summary>
 [Collection(PostgresCollection.Name)]
-public sealed partial class BenchStatementShapeTests(PostgresFixture pg)
+public sealed class BenchStatementShapeTests(PostgresFixture pg)
 {
     /// <summary>Statements that return a column nobody reads, and why that is right.</summary>
     private static readonly Dictionary<string, string> ResultIgnored = new()
@@ -29,7 +27,7 @@ public sealed partial class BenchStatementShapeTests(PostgresFixture pg)
     public async Task Every_bench_statement_returns_exactly_the_columns_its_row_mapping_reads()
     {
         await using var db = await pg.CreateSchemaAsync();
-        var maps = RowMaps();
+        var maps = RowMapShapes.In(typeof(BenchSql).Assembly);
         var problems = new List<string>();
         foreach (var dup in maps.GroupBy(m => m.Statement).Where(g => g.Count() > 1))
             problems.Add($"{dup.Key}: {dup.Count()} row mappings; a statement has one.");
@@ -53,10 +51,10 @@ public sealed partial class BenchStatementShapeTests(PostgresFixture pg)
             if (byStatement.TryGetValue(name, out var map))
             {
                 if (returning.Count != 1) problems.Add($"{name}: has a row mapping but returns {returning.Count} result sets with columns; it must return one.");
-                else problems.AddRange(Compare(map, returning[0]));
+                else problems.AddRange(RowMapShapes.Compare(map, returning[0]));
             }
             else if (returning.Count > 0)
-                problems.Add($"{name}: returns {Show(returning[0])} but has no row mapping; read it through a RowMap, or list it in ResultIgnored with the reason.");
+                problems.Add($"{name}: returns {RowMapShapes.Show(returning[0])} but has no row mapping; read it through a RowMap, or list it in ResultIgnored with the reason.");
         }
 
         Assert.True(problems.Count == 0, string.Join("\n", problems));
@@ -67,45 +65,19 @@ public sealed partial class BenchStatementShapeTests(PostgresFixture pg)
     public async Task A_reordered_or_renamed_bench_column_is_reported_against_the_mapping()
     {
         await using var db = await pg.CreateSchemaAsync();
-        var check = RowMaps().Single(m => m.Statement == "LoadRunCheck");
+        var check = RowMapShapes.In(typeof(BenchSql).Assembly).Single(m => m.Statement == "LoadRunCheck");
         var sql = BenchSql.Get("LoadRunCheck");
         const string first = "(SELECT count(*) FROM per_shard WHERE succeeded = 1 AND state = 'succeeded') AS succeeded_once,\n  (SELECT count(*) FROM per_shard WHERE succeeded > 1) AS doubles,";
         Assert.Contains(first, sql.ReplaceLineEndings("\n"));
-        Assert.Empty(Compare(check, (await DescribeAsync(db.DataSource, sql)).Single(r => r.Count > 0)));
+        Assert.Empty(RowMapShapes.Compare(check, (await DescribeAsync(db.DataSource, sql)).Single(r => r.Count > 0)));
 
         var swapped = sql.ReplaceLineEndings("\n").Replace(first,
             "(SELECT count(*) FROM per_shard WHERE succeeded > 1) AS doubles,\n  (SELECT count(*) FROM per_shard WHERE succeeded = 1 AND state = 'succeeded') AS succeeded_once,");
-        var reordered = Compare(check, (await DescribeAsync(db.DataSource, swapped)).Single(r => r.Count > 0));
+        var reordered = RowMapShapes.Compare(check, (await DescribeAsync(db.DataSource, swapped)).Single(r => r.Count > 0));
         Assert.Contains(reordered, p => p.Contains("LoadRunCheck: column 0 is 'doubles Int64', its row mapping reads 'succeeded_once Int64'", StringComparison.Ordinal));
-        var renamed = Compare(check, (await DescribeAsync(db.DataSource, sql.Replace("AS not_succeeded", "AS unfinished"))).Single(r => r.Count > 0));
+        var renamed = RowMapShapes.Compare(check, (await DescribeAsync(db.DataSource, sql.Replace("AS not_succeeded", "AS unfinished"))).Single(r => r.Count > 0));
         Assert.Contains(renamed, p => p.Contains("column 2 is 'unfinished Int64', its row mapping reads 'not_succeeded Int64'", StringComparison.Ordinal));
     }
-
-    /// <summary>Every <see cref="RowMap"/> held in a static field of the bench assembly, found by reflection.</summary>
-    private static List<RowMap> RowMaps() =>
-        typeof(BenchSql).Assembly.GetTypes()
-            .Where(t => !t.ContainsGenericParameters)
-            .SelectMany(t => t.GetFields(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic))
-            .Where(f => typeof(RowMap).IsAssignableFrom(f.FieldType))
-            .Select(f => (RowMap)f.GetValue(null)!)
-            .ToList();
-
-    private static IEnumerable<string> Compare(RowMap map, IReadOnlyList<(string Name, Type? Type)> columns)
-    {
-        var expected = map.Columns.Select(c => (c.Name, (Type?)c.Type)).ToList();
-        if (expected.SequenceEqual(columns)) yield break;
-        for (var i = 0; i < Math.Max(expected.Count, columns.Count); i++)
-        {
-            var want = i < expected.Count ? Show(expected[i]) : "nothing";
-            var got = i < columns.Count ? Show(columns[i]) : "nothing";
-            if (want != got)
-                yield return $"{map.Statement}: column {i} is '{got}', its row mapping reads '{want}' there " +
-                             $"(statement: {Show(columns)}; mapping: {Show(expected)}).";
-        }
-    }
-
-    private static string Show((string Name, Type? Type) c) => $"{c.Name} {c.Type?.Name ?? "(no CLR type)"}";
-    private static string Show(IEnumerable<(string Name, Type? Type)> cs) => "(" + string.Join(", ", cs.Select(Show)) + ")";
 
     /// <summary>Parse and describe only (<see cref="CommandBehavior.SchemaOnly"/>), every statement of <paramref name="sql"/>:
     /// nothing runs, every parameter is an untyped NULL whose type the server infers.</summary>
@@ -114,7 +86,7 @@ public sealed partial class BenchStatementShapeTests(PostgresFixture pg)
         await using var conn = await db.OpenConnectionAsync();
         await using var tx = await conn.BeginTransactionAsync();
         await using var cmd = new NpgsqlCommand(sql, conn, tx);
-        foreach (var name in Parameter().Matches(sql).Select(m => m.Groups[1].Value).Distinct())
+        foreach (var name in RowMapShapes.ParameterNames(sql))
             cmd.Parameters.Add(new NpgsqlParameter { ParameterName = name, Value = DBNull.Value });
         var results = new List<IReadOnlyList<(string Name, Type? Type)>>();
         await using var reader = await cmd.ExecuteReaderAsync(CommandBehavior.SchemaOnly);
@@ -123,6 +95,4 @@ public sealed partial class BenchStatementShapeTests(PostgresFixture pg)
         return results;
     }
 
-    [GeneratedRegex(@"(?<![@\w:])@([A-Za-z_]\w*)")]
-    private static partial Regex Parameter();
 }

@@ -1,6 +1,4 @@
 using System.Data;
-using System.Reflection;
-using System.Text.RegularExpressions;
 using Npgsql;
 using NpgsqlTypes;
 using Workers.Postgres.Sql;
@@ -16,7 +14,7 @@ namespace Workers.Postgres.Tests.Sql;
 /// <see cref="ResultIgnored"/> with the reason.
 /// </summary>
 [Collection(PostgresCollection.Name)]
-public sealed partial class StatementShapeTests(PostgresFixture pg)
+public sealed class StatementShapeTests(PostgresFixture pg)
 {
     /// <summary>Statements that return a column nobody reads, and why that is right.</summary>
     private static readonly Dictionary<string, string> ResultIgnored = new()
@@ -44,7 +42,7 @@ public sealed partial class StatementShapeTests(PostgresFixture pg)
     public async Task Every_named_statement_returns_exactly_the_columns_its_row_mapping_reads()
     {
         await using var db = await pg.CreateSchemaAsync();
-        var maps = RowMaps();
+        var maps = RowMapShapes.In(typeof(SqlCatalog).Assembly);
         var problems = new List<string>();
 
         foreach (var dup in maps.GroupBy(m => m.Statement).Where(g => g.Count() > 1))
@@ -76,9 +74,9 @@ public sealed partial class StatementShapeTests(PostgresFixture pg)
             }
             checkedCount++;
             if (byStatement.TryGetValue(name, out var map))
-                problems.AddRange(Compare(map, columns));
+                problems.AddRange(RowMapShapes.Compare(map, columns));
             else if (columns.Count > 0 && !ResultIgnored.ContainsKey(name))
-                problems.Add($"{name}: returns {Show(columns)} but has no row mapping; read it through a RowMap, or list it in ResultIgnored with the reason.");
+                problems.Add($"{name}: returns {RowMapShapes.Show(columns)} but has no row mapping; read it through a RowMap, or list it in ResultIgnored with the reason.");
         }
 
         Assert.True(problems.Count == 0, string.Join("\n", problems));
@@ -90,17 +88,17 @@ public sealed partial class StatementShapeTests(PostgresFixture pg)
     public async Task A_reordered_or_renamed_column_is_reported_against_the_mapping()
     {
         await using var db = await pg.CreateSchemaAsync();
-        var rescued = RowMaps().Single(m => m.Statement == "ShardRescueExpired");
+        var rescued = RowMapShapes.In(typeof(SqlCatalog).Assembly).Single(m => m.Statement == "ShardRescueExpired");
         const string returned = "SELECT id, attempt, state::text AS state FROM rescued;";
         var sql = SqlCatalog.Get("ShardRescueExpired");
         Assert.Contains(returned, sql);
 
-        Assert.Empty(Compare(rescued, await DescribeSqlAsync(db.DataSource, sql)));
-        var reordered = Compare(rescued, await DescribeSqlAsync(db.DataSource, sql.Replace(returned, "SELECT attempt, id, state::text AS state FROM rescued;")));
+        Assert.Empty(RowMapShapes.Compare(rescued, await DescribeSqlAsync(db.DataSource, sql)));
+        var reordered = RowMapShapes.Compare(rescued, await DescribeSqlAsync(db.DataSource, sql.Replace(returned, "SELECT attempt, id, state::text AS state FROM rescued;")));
         Assert.Contains(reordered, p => p.Contains("column 0 is 'attempt Int32', its row mapping reads 'id Int64'", StringComparison.Ordinal));
-        var renamed = Compare(rescued, await DescribeSqlAsync(db.DataSource, sql.Replace(returned, "SELECT id, attempt, state::text AS outcome FROM rescued;")));
+        var renamed = RowMapShapes.Compare(rescued, await DescribeSqlAsync(db.DataSource, sql.Replace(returned, "SELECT id, attempt, state::text AS outcome FROM rescued;")));
         Assert.Contains(renamed, p => p.Contains("column 2 is 'outcome String', its row mapping reads 'state String'", StringComparison.Ordinal));
-        var retyped = Compare(rescued, await DescribeSqlAsync(db.DataSource, sql.Replace(returned, "SELECT id, attempt::bigint AS attempt, state::text AS state FROM rescued;")));
+        var retyped = RowMapShapes.Compare(rescued, await DescribeSqlAsync(db.DataSource, sql.Replace(returned, "SELECT id, attempt::bigint AS attempt, state::text AS state FROM rescued;")));
         Assert.Contains(retyped, p => p.Contains("column 1 is 'attempt Int64', its row mapping reads 'attempt Int32'", StringComparison.Ordinal));
     }
 
@@ -109,15 +107,15 @@ public sealed partial class StatementShapeTests(PostgresFixture pg)
     {
         // SegmentExport reads the cursor's rows by name now (it read them by position, and was exempt here).
         await using var db = await pg.CreateSchemaAsync();
-        var fetch = RowMaps().Single(m => m.Statement == "SegmentsExportFetch");
+        var fetch = RowMapShapes.In(typeof(SqlCatalog).Assembly).Single(m => m.Statement == "SegmentsExportFetch");
         var declare = SqlCatalog.Get("SegmentsExportDeclare");
         const string selected = "SELECT s.file_index, f.path, f.duration_seconds,";
         Assert.Contains(selected, declare);
 
-        Assert.Empty(Compare(fetch, await DescribeFetchAsync(db.DataSource, declare)));
-        var reordered = Compare(fetch, await DescribeFetchAsync(db.DataSource, declare.Replace(selected, "SELECT f.path, s.file_index, f.duration_seconds,")));
+        Assert.Empty(RowMapShapes.Compare(fetch, await DescribeFetchAsync(db.DataSource, declare)));
+        var reordered = RowMapShapes.Compare(fetch, await DescribeFetchAsync(db.DataSource, declare.Replace(selected, "SELECT f.path, s.file_index, f.duration_seconds,")));
         Assert.Contains(reordered, p => p.Contains("SegmentsExportFetch: column 0 is 'path String', its row mapping reads 'file_index Int32'", StringComparison.Ordinal));
-        var retyped = Compare(fetch, await DescribeFetchAsync(db.DataSource, declare.Replace(selected, "SELECT s.file_index::bigint AS file_index, f.path, f.duration_seconds,")));
+        var retyped = RowMapShapes.Compare(fetch, await DescribeFetchAsync(db.DataSource, declare.Replace(selected, "SELECT s.file_index::bigint AS file_index, f.path, f.duration_seconds,")));
         Assert.Contains(retyped, p => p.Contains("column 0 is 'file_index Int64', its row mapping reads 'file_index Int32'", StringComparison.Ordinal));
     }
 
@@ -153,32 +151,6 @@ public sealed partial class StatementShapeTests(PostgresFixture pg)
         await using (var cmd = db.DataSource.CreateCommand("SELECT NULL::bigint AS id, 'x' AS note, 1.5::float8 AS seconds"))
             await Assert.ThrowsAsync<InvalidCastException>(() => map.SingleAsync(cmd, CancellationToken.None));
     }
-
-    /// <summary>Every <see cref="RowMap"/> held in a static field of Workers.Postgres, found by reflection (so a new one is checked without registering it).</summary>
-    private static List<RowMap> RowMaps() =>
-        typeof(SqlCatalog).Assembly.GetTypes()
-            .Where(t => !t.ContainsGenericParameters)
-            .SelectMany(t => t.GetFields(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic))
-            .Where(f => typeof(RowMap).IsAssignableFrom(f.FieldType))
-            .Select(f => (RowMap)f.GetValue(null)!)
-            .ToList();
-
-    private static IEnumerable<string> Compare(RowMap map, IReadOnlyList<(string Name, Type? Type)> columns)
-    {
-        var expected = map.Columns.Select(c => (c.Name, (Type?)c.Type)).ToList();
-        if (expected.SequenceEqual(columns)) yield break;
-        for (var i = 0; i < Math.Max(expected.Count, columns.Count); i++)
-        {
-            var want = i < expected.Count ? Show(expected[i]) : "nothing";
-            var got = i < columns.Count ? Show(columns[i]) : "nothing";
-            if (want != got)
-                yield return $"{map.Statement}: column {i} is '{got}', its row mapping reads '{want}' there " +
-                             $"(statement: {Show(columns)}; mapping: {Show(expected)}).";
-        }
-    }
-
-    private static string Show((string Name, Type? Type) c) => $"{c.Name} {c.Type?.Name ?? "(no CLR type)"}";
-    private static string Show(IEnumerable<(string Name, Type? Type)> cs) => "(" + string.Join(", ", cs.Select(Show)) + ")";
 
     private static async Task<IReadOnlyList<(string Name, Type? Type)>> DescribeAsync(NpgsqlDataSource db, string name)
     {
@@ -221,7 +193,7 @@ public sealed partial class StatementShapeTests(PostgresFixture pg)
     private static NpgsqlCommand Command(NpgsqlConnection conn, NpgsqlTransaction tx, string sql)
     {
         var cmd = new NpgsqlCommand(sql, conn, tx);
-        foreach (var name in Parameter().Matches(sql).Select(m => m.Groups[1].Value).Distinct())
+        foreach (var name in RowMapShapes.ParameterNames(sql))
             cmd.Parameters.Add(ParameterTypes.TryGetValue(name, out var type)
                 ? new NpgsqlParameter(name, type) { Value = DBNull.Value }
                 : new NpgsqlParameter { ParameterName = name, Value = DBNull.Value });
@@ -244,6 +216,4 @@ public sealed partial class StatementShapeTests(PostgresFixture pg)
         }
     }
 
-    [GeneratedRegex(@"(?<![@\w:])@([A-Za-z_]\w*)")]
-    private static partial Regex Parameter();
 }
