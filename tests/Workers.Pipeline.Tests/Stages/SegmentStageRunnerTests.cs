@@ -70,6 +70,33 @@ public sealed class SegmentStageRunnerTests(SileroFixture f) : IDisposable
         }
     }
 
+    [Fact]
+    public void A_text_output_is_stored_as_the_stage_decoded_it_a_JSON_string()
+    {
+        // A Paraformer-shaped model (fbank with LFR 7/6 in, logits and token_num out) whose greedy text is the stage's own.
+        var model = Path.Combine(_dir, "asr.onnx");
+        File.WriteAllBytes(model, ReferenceModels.GreedyAsr(560, [0, 0, 0, 0, 0.5f, 0, 0]));
+        var tokens = Path.Combine(_dir, "tokens.json");
+        File.WriteAllText(tokens, System.Text.Json.JsonSerializer.Serialize(new[] { "<blank>", "<s>", "</s>", "你", "好", "世", "界" }));
+        using var stage = new ModelStage(model, new ModelStageOptions
+        {
+            Name = "asr", Model = "asr", Input = "fbank", Fbank = new FbankOptions { NumMelBins = 80, LfrM = 7, LfrN = 6 },
+            Outputs = [new StageOutputOptions { Name = "logits", Keep = "text", Tokens = new StageFileOptions { File = tokens, Sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(tokens))) } }],
+        });
+        var rng = new Random(4);
+        var samples = new float[16000];
+        for (var i = 0; i < samples.Length; i++) samples[i] = (float)(0.3 * Math.Sin(i * (0.05 + i / 400_000.0)) + 0.01 * (rng.NextDouble() - 0.5));
+        var runner = new SegmentStageRunner([stage]);
+
+        runner.Add(new FoundSegment(0, 1.0, 2.0), samples, CancellationToken.None);
+        var stored = Assert.Single(runner.Finish(CancellationToken.None));
+
+        var text = System.Text.Json.JsonDocument.Parse(stored.ResultJson).RootElement.GetProperty("logits");
+        Assert.Equal(System.Text.Json.JsonValueKind.String, text.ValueKind);
+        Assert.Equal(stage.Run([new StageSegment(0, samples)])[0].Text(0), text.GetString());
+        Assert.False(string.IsNullOrEmpty(text.GetString()));
+    }
+
     private static double[] Numbers(string json) =>
         [.. System.Text.Json.JsonDocument.Parse(json).RootElement.EnumerateObject().SelectMany(p => p.Value.EnumerateArray()).Select(v => v.GetDouble())];
 }
