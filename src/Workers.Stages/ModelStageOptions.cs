@@ -218,9 +218,7 @@ public sealed class StageFileOptions
         var path = Path.GetFullPath(Path.Combine(baseDirectory, File));
         if (!System.IO.File.Exists(path))
             throw new StageConfigurationException($"{what}: {path} does not exist; put the file shipped with the model there, or correct File (a relative path is taken from {baseDirectory})");
-        string actual;
-        using (var stream = System.IO.File.OpenRead(path))
-            actual = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
+        var actual = Workers.Onnx.FileHashes.Sha256(path);
         if (!string.Equals(actual, Sha256, StringComparison.OrdinalIgnoreCase))
             throw new StageConfigurationException($"{what}: {path} has sha256 {actual} but {Sha256} is pinned; the file is not the one configured. Put the right file there, or pin this one (sha256sum {path})");
         return path;
