@@ -1,6 +1,7 @@
 using System.Globalization;
 using Npgsql;
 using Workers.Postgres.Dashboard;
+using Workers.Postgres.Queue;
 using Workers.Postgres.Sql;
 
 namespace Workers.Postgres.Corpora;
@@ -64,7 +65,7 @@ public sealed class CorpusAdmin(NpgsqlDataSource db, TimeProvider time)
             await using var del = new NpgsqlCommand(SqlCatalog.Get("SegmentsDeleteForShards"), conn, tx);
             del.Parameters.AddWithValue("ids", list.ToArray());
             await del.ExecuteNonQueryAsync(ct);
-            await NotifyAsync(conn, tx, "*", ct);
+            await ShardNotificationListener.NotifyAsync(conn, tx, "*", ct);
         }
         await AuditLog.WriteAsync(conn, tx, audit, list.Count, detail(list), time, ct);
         await tx.CommitAsync(ct);
@@ -136,7 +137,7 @@ public sealed class CorpusAdmin(NpgsqlDataSource db, TimeProvider time)
             count.Parameters.AddWithValue("added", 1);
             await count.ExecuteNonQueryAsync(ct);
         }
-        await NotifyAsync(conn, tx, queue, ct);
+        await ShardNotificationListener.NotifyAsync(conn, tx, queue, ct);
         var files = failed.Select(f => f.File).Distinct().Count();
         var detail = string.Create(CultureInfo.InvariantCulture, $"shard {shardId}: {files} file(s), {failed.Count} range(s); errors: ") +
             string.Join("; ", failed.Select(f => string.Create(CultureInfo.InvariantCulture, $"file {f.File} [{f.Start:0.###}-{f.End:0.###} s] (shard {f.Shard}): {f.Error}")));
@@ -219,10 +220,4 @@ public sealed class CorpusAdmin(NpgsqlDataSource db, TimeProvider time)
         return r => (r.Get(fileIndex), r.Get(start), r.Get(end), r.Get(error), r.Get(shardId));
     });
 
-    private static async Task NotifyAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string queue, CancellationToken ct)
-    {
-        await using var notify = new NpgsqlCommand(SqlCatalog.Get("ShardsNotify"), conn, tx);
-        notify.Parameters.AddWithValue("queue", queue);
-        await notify.ExecuteNonQueryAsync(ct);
-    }
 }

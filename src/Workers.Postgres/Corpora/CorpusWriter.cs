@@ -1,6 +1,7 @@
 using Npgsql;
 using NpgsqlTypes;
 using Workers.Core.Corpora;
+using Workers.Postgres.Queue;
 using Workers.Postgres.Sql;
 
 namespace Workers.Postgres.Corpora;
@@ -133,11 +134,7 @@ public sealed class CorpusWriter(NpgsqlDataSource db, TimeProvider time)
         }
 
         if (inTransaction is not null) await inTransaction(conn, tx, corpusId, ct);
-        await using (var cmd = new NpgsqlCommand(SqlCatalog.Get("ShardsNotify"), conn, tx))
-        {
-            cmd.Parameters.AddWithValue("queue", request.Queue);
-            await cmd.ExecuteNonQueryAsync(ct); // delivered at commit
-        }
+        await ShardNotificationListener.NotifyAsync(conn, tx, request.Queue, ct); // delivered at commit
         await tx.CommitAsync(ct);
         return corpusId;
     }

@@ -1,4 +1,5 @@
 using Npgsql;
+using Workers.Postgres.Queue;
 using Workers.Postgres.Sql;
 
 namespace Workers.Postgres.Dashboard;
@@ -33,12 +34,7 @@ public sealed class QueueAdmin(NpgsqlDataSource db, TimeProvider time)
             }
             n = await cmd.ExecuteNonQueryAsync(ct);
         }
-        if (statement == "QueueResume" && n > 0)
-        {
-            await using var notify = new NpgsqlCommand(SqlCatalog.Get("ShardsNotify"), conn, tx);
-            notify.Parameters.AddWithValue("queue", queue);
-            await notify.ExecuteNonQueryAsync(ct);
-        }
+        if (statement == "QueueResume" && n > 0) await ShardNotificationListener.NotifyAsync(conn, tx, queue, ct);
         // In the change's transaction: the audit row exists if and only if the change committed.
         await AuditLog.WriteAsync(conn, tx, new AuditRecord(actor, action, queue), n, null, time, ct);
         await tx.CommitAsync(ct);

@@ -11,6 +11,18 @@ namespace Workers.Postgres.Queue;
 public sealed class ShardNotificationListener(NpgsqlDataSource db) : IAsyncDisposable
 {
     public const string Channel = "workers_shards";
+
+    /// <summary>
+    /// Signals <see cref="Channel"/> for <paramref name="queue"/> ("*": every queue) inside <paramref name="tx"/>:
+    /// delivered when it commits, so listeners wake only for a change that happened. The one way the
+    /// writers (enqueue, re-run, resume, complete, release, rescue) notify.
+    /// </summary>
+    public static async Task NotifyAsync(NpgsqlConnection conn, NpgsqlTransaction? tx, string queue, CancellationToken ct)
+    {
+        await using var notify = new NpgsqlCommand(SqlCatalog.Get("ShardsNotify"), conn, tx);
+        notify.Parameters.AddWithValue("queue", queue);
+        await notify.ExecuteNonQueryAsync(ct);
+    }
     private NpgsqlConnection? _conn;
     private volatile bool _signalled;
 

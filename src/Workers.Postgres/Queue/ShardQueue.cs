@@ -157,11 +157,7 @@ public sealed class ShardQueue
         await FinishAttemptAsync(conn, tx, shard, "succeeded", null, logTail, new Throughput(shard.AudioSeconds, Succeeded: 1, Failed: 0), ct);
         // Delivered at commit: a worker waiting for its queues to drain (--until-idle, or idle between polls) learns
         // at once that a running shard ended, instead of at its next poll (1 s, which was ~10% of a 2-hour bench run).
-        await using (var notify = new NpgsqlCommand(SqlCatalog.Get("ShardsNotify"), conn, tx))
-        {
-            notify.Parameters.AddWithValue("queue", shard.Queue);
-            await notify.ExecuteNonQueryAsync(ct);
-        }
+        await ShardNotificationListener.NotifyAsync(conn, tx, shard.Queue, ct);
         await tx.CommitAsync(ct);
         return true;
     }
@@ -252,9 +248,8 @@ public sealed class ShardQueue
     /// <summary>Wakes listening workers. <paramref name="queue"/> null wakes every queue.</summary>
     public async Task NotifyAsync(string? queue, CancellationToken ct = default)
     {
-        await using var cmd = _db.CreateCommand(SqlCatalog.Get("ShardsNotify"));
-        cmd.Parameters.AddWithValue("queue", queue ?? "*");
-        await cmd.ExecuteNonQueryAsync(ct);
+        await using var conn = await _db.OpenConnectionAsync(ct);
+        await ShardNotificationListener.NotifyAsync(conn, null, queue ?? "*", ct);
     }
 
     // The row mappings of this class's statements (Sql/shards.sql), one per statement.
