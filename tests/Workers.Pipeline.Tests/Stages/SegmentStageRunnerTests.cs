@@ -81,7 +81,7 @@ public sealed class SegmentStageRunnerTests(SileroFixture f) : IDisposable
         using var stage = new ModelStage(model, new ModelStageOptions
         {
             Name = "asr", Model = "asr", Input = "fbank", Fbank = new FbankOptions { NumMelBins = 80, LfrM = 7, LfrN = 6 },
-            Outputs = [new StageOutputOptions { Name = "logits", Keep = "text", Tokens = new StageFileOptions { File = tokens, Sha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(tokens))) } }],
+            Outputs = [new StageOutputOptions { Name = "logits", Keep = "text", Tokens = new StageFileOptions { File = tokens, Sha256 = Workers.Onnx.FileHashes.Sha256(tokens) } }],
         });
         var rng = new Random(4);
         var samples = new float[16000];
