@@ -87,6 +87,7 @@ public static class WorkerCommand
                 DrainSeconds = fleet.DrainSeconds,
                 DecoderThreads = fleet.DecoderThreads,
                 MaxDecodedMb = fleet.MaxDecodedMb,
+                MaxDecodedInMemoryMb = fleet.MaxDecodedInMemoryMb,
                 Cores = cores,
                 Threads = sessionOptions.IntraOpThreads,
                 BatchSize = main.BatchSize,

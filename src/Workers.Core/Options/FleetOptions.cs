@@ -35,10 +35,15 @@ public sealed class FleetOptions
     [Range(0, 256)]
     public int DecoderThreads { get; init; }
 
-    /// <summary>Decoded audio one shard may keep in its temp folder at once.</summary>
+    /// <summary>Decoded audio one shard may keep at once, in memory and in its temp folder.</summary>
     /// <value>The default value is 2048 MB.</value>
     [Range(1L, 1L << 30)]
     public long MaxDecodedMb { get; init; } = 2048;
+
+    /// <summary>Of <see cref="MaxDecodedMb"/>, what a shard may keep in memory instead of its temp folder; 0: files only.</summary>
+    /// <value>The default value is 128 MB.</value>
+    [Range(0L, 1L << 30)]
+    public long MaxDecodedInMemoryMb { get; init; } = 128;
 
     /// <summary>How often <c>workers run</c> samples its GPUs (GPU telemetry service).</summary>
     /// <value>The default value is 15 seconds.</value>

@@ -43,6 +43,14 @@ public sealed class WorkerOptions
     public long MaxDecodedMb { get; init; } = 2048;
 
     /// <summary>
+    /// Of <see cref="MaxDecodedMb"/>, what one shard may keep in memory instead of its temp folder
+    /// (items that fit go there whole): it saves a write and a read of the page cache per sample.
+    /// The worker keeps the blocks for its next items, so its resident memory grows by up to this. 0: files only.
+    /// </summary>
+    /// <value>The default value is 128 MB (a 30-minute shard). Setting: <c>Fleet:MaxDecodedInMemoryMb</c>.</value>
+    public long MaxDecodedInMemoryMb { get; init; } = 128;
+
+    /// <summary>
     /// Splits the worker's <paramref name="cores"/> into decoder threads and intra-op threads
     /// (<see cref="DecoderThreads"/>). Each side gets at least one, so a one-core worker has one of
     /// each and they take turns on that core: the decoder waits whenever it is ahead, so the core
@@ -100,6 +108,7 @@ public sealed class WorkerOptions
         if (DrainSeconds < 0) p.Add($"Fleet:DrainSeconds must be >= 0 (is {DrainSeconds}).");
         if (DecoderThreads is < 0 or > 256) p.Add($"Fleet:DecoderThreads must be within 0..256, 0 for automatic (is {DecoderThreads}).");
         if (MaxDecodedMb < 1) p.Add($"Fleet:MaxDecodedMb must be at least 1 (is {MaxDecodedMb}); decoded audio has to go somewhere.");
+        if (MaxDecodedInMemoryMb < 0) p.Add($"Fleet:MaxDecodedInMemoryMb must be at least 0 (is {MaxDecodedInMemoryMb}); 0 keeps decoded audio in files only.");
         return p;
     }
 }

@@ -22,12 +22,23 @@ public sealed class DecodeAheadOptions
     /// <value>The default value is 2048 MB (about 9 hours of audio).</value>
     public long MaxDecodedMb { get; init; } = 2048;
 
+    /// <summary>
+    /// Of <see cref="MaxDecodedMb"/>, how much a shard may hold in memory rather than in its temp folder:
+    /// an item whose expected size fits what is left goes to memory, the others to files. Memory saves
+    /// a write and a read through the page cache per sample, which cost about as much as reading a
+    /// 16 kHz WAV file. The blocks are kept for the next items once used, so a worker's resident
+    /// memory grows by up to this much. 0: always files.
+    /// </summary>
+    /// <value>The default value is 128 MB (about 33 minutes of audio: a 30-minute shard).</value>
+    public long MaxInMemoryMb { get; init; } = 128;
+
     /// <summary>Every problem, or an empty list.</summary>
     public IReadOnlyList<string> Validate()
     {
         var problems = new List<string>();
         if (DecoderThreads is < 1 or > 256) problems.Add($"DecoderThreads must be within 1..256 (is {DecoderThreads}).");
         if (MaxDecodedMb < 1) problems.Add($"MaxDecodedMb must be at least 1 (is {MaxDecodedMb}).");
+        if (MaxInMemoryMb < 0) problems.Add($"MaxInMemoryMb must be at least 0 (is {MaxInMemoryMb}); 0 keeps decoded audio in files only.");
         return problems;
     }
 }

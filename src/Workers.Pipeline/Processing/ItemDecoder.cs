@@ -27,9 +27,10 @@ internal readonly record struct DecodeResult(int Index, DecodedAudio? Audio, Exc
 /// <summary>
 /// The decode stage of a shard: <see cref="DecodeAheadOptions.DecoderThreads"/> threads take
 /// submitted items in order, decode each once into a <see cref="DecodedAudio"/> in the shard's
-/// temp folder, and hand it over (<see cref="TryTake"/>) while the caller's thread runs inference
-/// on the items before. Decoded audio held (handed over or not, until <see cref="Release"/>) is
-/// kept within <see cref="DecodeAheadOptions.MaxDecodedMb"/>.
+/// memory or in the shard's temp folder, and hand it over (<see cref="TryTake"/>) while the caller's
+/// thread runs inference on the items before. Decoded audio held (handed over or not, until
+/// <see cref="Release"/>) is kept within <see cref="DecodeAheadOptions.MaxDecodedMb"/>; an item goes
+/// to memory when it fits what is left of <see cref="DecodeAheadOptions.MaxInMemoryMb"/>, else to a file.
 /// </summary>
 /// <remarks>
 /// One lock guards the queues and the byte count; decoders do their I/O outside it. A decoder
@@ -45,6 +46,7 @@ internal sealed class ItemDecoder : IDisposable
     private readonly AudioDecoderOptions _decoder;
     private readonly string _folder;
     private readonly long _maxBytes;
+    private readonly long _maxMemoryBytes;
     private readonly object _lock = new();
     private readonly Queue<int> _todo = new();
     private readonly Queue<DecodeResult> _done = new();
@@ -52,6 +54,7 @@ internal sealed class ItemDecoder : IDisposable
     private readonly Thread[] _threads;
     private readonly CancellationTokenSource _stop = new();
     private long _heldBytes;
+    private long _memoryBytes; // the part of _heldBytes held in memory
     private int _inFlight;
     private int _attempt;
     private bool _disposed;
@@ -62,6 +65,7 @@ internal sealed class ItemDecoder : IDisposable
         _decoder = decoder;
         _folder = folder;
         _maxBytes = options.MaxDecodedMb * 1024 * 1024;
+        _maxMemoryBytes = options.MaxInMemoryMb * 1024 * 1024;
         _threads = new Thread[Math.Min(options.DecoderThreads, Math.Max(1, items.Count))];
         for (int i = 0; i < _threads.Length; i++)
         {
@@ -75,6 +79,9 @@ internal sealed class ItemDecoder : IDisposable
 
     /// <summary>Most bytes held at once.</summary>
     public long PeakHeldBytes { get; private set; }
+
+    /// <summary>Most bytes held in memory at once (reserved for decodes in flight included).</summary>
+    public long PeakMemoryBytes { get; private set; }
 
     /// <summary>Queues item <paramref name="index"/> for decoding (again, after a transient failure).</summary>
     public void Submit(int index)
@@ -118,6 +125,7 @@ internal sealed class ItemDecoder : IDisposable
         {
             if (!_held.Remove(audio)) return;
             _heldBytes -= audio.Bytes;
+            if (audio.InMemory) _memoryBytes -= audio.Bytes;
             Monitor.PulseAll(_lock);
         }
         audio.Dispose();
@@ -128,16 +136,23 @@ internal sealed class ItemDecoder : IDisposable
         var block = ArrayPool<float>.Shared.Rent(DecodedAudio.BlockSamples);
         try
         {
-            while (TryNext(out int index, out long reserved, out int attempt))
+            while (TryNext(out int index, out long reserved, out int attempt, out bool inMemory))
             {
-                var result = Decode(index, attempt, block);
+                var result = Decode(index, attempt, inMemory, block);
                 lock (_lock)
                 {
                     _inFlight--;
                     _heldBytes += (result.Audio?.Bytes ?? 0) - reserved;
+                    if (inMemory) _memoryBytes += (result.Audio?.Bytes ?? 0) - reserved;
                     if (result.Audio is { } a)
                     {
-                        if (_disposed) { _heldBytes -= a.Bytes; a.Dispose(); continue; }
+                        if (_disposed)
+                        {
+                            _heldBytes -= a.Bytes;
+                            if (inMemory) _memoryBytes -= a.Bytes;
+                            a.Dispose();
+                            continue;
+                        }
                         _held.Add(a);
                     }
                     _done.Enqueue(result);
@@ -151,26 +166,31 @@ internal sealed class ItemDecoder : IDisposable
         }
     }
 
-    // Waits for an item and for room in the budget; reserves the item's expected bytes.
-    private bool TryNext(out int index, out long reserved, out int attempt)
+    // Waits for an item and for room in the budget; reserves the item's expected bytes, in memory when they fit there.
+    private bool TryNext(out int index, out long reserved, out int attempt, out bool inMemory)
     {
         lock (_lock)
         {
             while (true)
             {
-                if (_disposed) { index = -1; reserved = 0; attempt = 0; return false; }
+                if (_disposed) { index = -1; reserved = 0; attempt = 0; inMemory = false; return false; }
                 if (CanStartLocked())
                 {
                     long need = NeedLocked();
+                    index = _todo.Dequeue();
+                    reserved = need;
+                    attempt = ++_attempt;
+                    // An item of unknown length (need 0) goes to a file: memory is only for what the budget can count.
+                    inMemory = need > 0 && _memoryBytes + need <= _maxMemoryBytes;
+                    _inFlight++;
+                    _heldBytes += need;
+                    PeakHeldBytes = Math.Max(PeakHeldBytes, _heldBytes);
+                    if (inMemory)
                     {
-                        index = _todo.Dequeue();
-                        reserved = need;
-                        attempt = ++_attempt;
-                        _inFlight++;
-                        _heldBytes += need;
-                        PeakHeldBytes = Math.Max(PeakHeldBytes, _heldBytes);
-                        return true;
+                        _memoryBytes += need;
+                        PeakMemoryBytes = Math.Max(PeakMemoryBytes, _memoryBytes);
                     }
+                    return true;
                 }
                 Monitor.Wait(_lock);
             }
@@ -182,7 +202,7 @@ internal sealed class ItemDecoder : IDisposable
     // The next item fits the budget, or nothing is held (an item larger than the budget goes alone).
     private bool CanStartLocked() => _todo.Count > 0 && (_heldBytes == 0 || _heldBytes + NeedLocked() <= _maxBytes);
 
-    private DecodeResult Decode(int index, int attempt, float[] block)
+    private DecodeResult Decode(int index, int attempt, bool inMemory, float[] block)
     {
         var item = _items[index];
         DecodedAudio? audio = null;
@@ -191,7 +211,8 @@ internal sealed class ItemDecoder : IDisposable
             // The one place a shard item's file is opened for processing: non-blocking, regular files only,
             // confined to the corpus root, every read bounded by Audio:ReadTimeout (CorpusFileOpener).
             using var source = AudioDecoder.Open(item.FullPath, item.ReadStartSeconds, item.EndSeconds, _decoder, item.CorpusRoot);
-            audio = DecodedAudio.Create(Path.Combine(_folder, $"decoded-{index}-{attempt}.f32"));
+            var name = $"decoded-{index}-{attempt}.f32";
+            audio = inMemory ? DecodedAudio.CreateInMemory(name) : DecodedAudio.Create(Path.Combine(_folder, name));
             while (true)
             {
                 if (_stop.IsCancellationRequested) throw new OperationCanceledException(_stop.Token);

@@ -32,7 +32,7 @@ public sealed record ShardOutput(IReadOnlyList<FoundSegment> Segments, IReadOnly
 /// <summary>
 /// Segments every item of a shard with one batched VAD. Two stages overlap: an
 /// <see cref="ItemDecoder"/> decodes each item once, ahead, on
-/// <see cref="DecodeAheadOptions.DecoderThreads"/> threads of its own, into the shard's temp folder;
+/// <see cref="DecodeAheadOptions.DecoderThreads"/> threads of its own, into memory or the shard's temp folder;
 /// this thread admits every decoded item to the batcher and runs inference, so a shard of many
 /// short files and a shard holding one 30-minute range both fill the batch, and every sub-stream of
 /// a long item reads the one decode. A file that cannot be decoded becomes an
@@ -86,6 +86,7 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
             for (var i = 0; i < items.Count; i++) decodes.Submit(i);
             var output = Run(items, requests, readStarts, decodes, progress, speech, ct);
             PeakDecodedBytes = Math.Max(PeakDecodedBytes, decodes.PeakHeldBytes);
+            PeakInMemoryBytes = Math.Max(PeakInMemoryBytes, decodes.PeakMemoryBytes);
             return output;
         }
         finally
@@ -231,8 +232,11 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
         return samples;
     }
 
-    /// <summary>Most decoded audio (bytes) this processor's shards held in their temp folders at once.</summary>
+    /// <summary>Most decoded audio (bytes) this processor's shards held at once, in memory and in their temp folders.</summary>
     public long PeakDecodedBytes { get; private set; }
+
+    /// <summary>The part of <see cref="PeakDecodedBytes"/> held in memory at most (<see cref="DecodeAheadOptions.MaxInMemoryMb"/>).</summary>
+    public long PeakInMemoryBytes { get; private set; }
 
     /// <summary>
     /// Where to start reading a range that begins inside a file (a file cut across shards): on the

@@ -39,6 +39,7 @@ public sealed class OptionsErrorsTests
         // The worker process validates the Fleet settings it reads too (it is started by `run`, or by hand).
         { "worker", "Fleet:DecoderThreads", "four", "Fleet:DecoderThreads must be a whole number within 0..256 (is 'four')" },
         { "worker", "Fleet:MaxDecodedMb", "-3", "Fleet:MaxDecodedMb must be within 1..1073741824 (is -3)" },
+        { "worker", "Fleet:MaxDecodedInMemoryMb", "lots", "Fleet:MaxDecodedInMemoryMb must be a whole number within 0..1073741824 (is 'lots')" },
         { "worker", "Fleet:NodeName", "  ", "Fleet:NodeName must be a name, not blank" },
         { "worker", "Fleet:Pipelines", "nosuch", "Fleet:Pipelines names 'nosuch', but there is no Pipelines:nosuch section" },
     };

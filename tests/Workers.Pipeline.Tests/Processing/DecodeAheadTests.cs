@@ -7,8 +7,8 @@ using Workers.Pipeline.Vad;
 namespace Workers.Pipeline.Tests.Processing;
 
 /// <summary>
-/// Issue 10: each item is decoded once, ahead of inference and overlapping it, into the shard's temp
-/// folder (within its budget), and every sub-stream reads that one decode.
+/// Issue 10: each item is decoded once, ahead of inference and overlapping it, into memory or the
+/// shard's temp folder (within their budgets), and every sub-stream reads that one decode.
 /// </summary>
 [Collection(SileroCollection.Name)]
 public sealed class DecodeAheadTests(SileroFixture f)
@@ -72,7 +72,7 @@ public sealed class DecodeAheadTests(SileroFixture f)
         var temp = NewDir("temp");
         var model = new WatchingModel(new FakeVadModel(2, memoryWindows: 3), temp);
         using var batcher = new VadBatcher(model, new VadOptions());
-        var output = new ShardProcessor(batcher, new VadOptions(), null, new DecodeAheadOptions { DecoderThreads = 1, MaxDecodedMb = 1 }) // room for two items
+        var output = new ShardProcessor(batcher, new VadOptions(), null, new DecodeAheadOptions { DecoderThreads = 1, MaxDecodedMb = 1, MaxInMemoryMb = 0 }) // room for two items, in files
             .Process(items, null, CancellationToken.None, temp);
 
         Assert.Empty(output.Failures);
@@ -128,9 +128,47 @@ public sealed class DecodeAheadTests(SileroFixture f)
         var model = new WatchingModel(new FakeVadModel(4, memoryWindows: 3), temp) { OnRun = cts.Cancel };
         using var batcher = new VadBatcher(model, new VadOptions());
         Assert.ThrowsAny<OperationCanceledException>(() =>
-            new ShardProcessor(batcher, new VadOptions(), null, new DecodeAheadOptions { DecoderThreads = 2 }).Process(items, null, cts.Token, temp));
+            new ShardProcessor(batcher, new VadOptions(), null, new DecodeAheadOptions { DecoderThreads = 2, MaxInMemoryMb = 0 }).Process(items, null, cts.Token, temp));
         Assert.NotEmpty(model.SeenAtFirstRun);
         Assert.Empty(Directory.EnumerateFileSystemEntries(temp));
+    }
+
+    [Fact]
+    public void Items_that_fit_the_memory_budget_are_held_in_memory_and_the_rest_in_files_with_the_same_segments()
+    {
+        var dir = NewDir("memory");
+        var items = new List<ProcessItem>();
+        for (var i = 0; i < 5; i++)
+        {
+            var p = Path.Combine(dir, $"f{i}.wav");
+            f.Speech.WriteWav(p, 12, new Random(120 + i)); // 12 s = 768,000 bytes decoded
+            items.Add(new ProcessItem(i, p, 0, 12));
+        }
+        (ShardOutput Output, HashSet<string> Files, long PeakMemory) Run(long inMemoryMb)
+        {
+            var temp = NewDir("temp");
+            var model = new WatchingModel(new SileroVadModel(f.Session, 4), temp);
+            using var batcher = new VadBatcher(model, Options);
+            var processor = new ShardProcessor(batcher, Options, null, new DecodeAheadOptions { DecoderThreads = 2, MaxInMemoryMb = inMemoryMb });
+            var output = processor.Process(items, null, CancellationToken.None, temp);
+            Assert.Empty(output.Failures);
+            Assert.Empty(Directory.EnumerateFileSystemEntries(temp));
+            return (output, model.SeenWhileRunning, processor.PeakInMemoryBytes);
+        }
+
+        var files = Run(0);
+        var memory = Run(128);
+        var tight = Run(1); // 1 MB: one item at a time in memory, the others in files
+
+        Assert.NotEmpty(files.Output.Segments);
+        Assert.Equal(files.Output.Segments, memory.Output.Segments);
+        Assert.Equal(files.Output.Segments, tight.Output.Segments);
+        Assert.Equal(0, files.PeakMemory);
+        Assert.NotEmpty(files.Files);
+        Assert.Empty(memory.Files); // no item touched the temp folder
+        Assert.True(memory.PeakMemory > 768_000, $"{memory.PeakMemory} bytes were in memory at most");
+        Assert.Equal(768_000, tight.PeakMemory);
+        Assert.NotEmpty(tight.Files);
     }
 
     /// <summary>Scores with <paramref name="inner"/>, noting which decoded files exist in <paramref name="folder"/> at each call.</summary>
