@@ -31,6 +31,22 @@ public sealed class GpuBuildTests(GpuBuildFixture build) : IClassFixture<GpuBuil
     }
 
     [Fact]
+    public void A_node_publish_is_compiled_ahead_of_time_so_worker_processes_start_without_jitting_the_host()
+    {
+        // ReadyToRun code sits in the assembly beside its IL; the managed native header points at it.
+        static bool ReadyToRun(string path)
+        {
+            using var pe = new System.Reflection.PortableExecutable.PEReader(File.OpenRead(path));
+            return pe.PEHeaders.CorHeader is { ManagedNativeHeaderDirectory.Size: > 0 };
+        }
+
+        foreach (var assembly in new[] { "workers.dll", "Workers.Fleet.dll", "Workers.Pipeline.dll", "Workers.Postgres.dll", "Npgsql.dll", "Microsoft.ML.OnnxRuntime.dll" })
+            Assert.True(ReadyToRun(Path.Combine(build.Output, assembly)), $"{assembly} in the publish is IL only");
+        Assert.False(ReadyToRun(Path.Combine(RepositoryPaths.Root, "src", "Workers.Cli", "bin", "Release", "net10.0", "Workers.Fleet.dll")),
+            "the check cannot tell: the build's own (IL-only) output looks compiled ahead of time too");
+    }
+
+    [Fact]
     public async Task Doctor_OnThisNode_NamesWhatIsMissing_AndExitsOne()
     {
         var (code, output) = await Exec.RunAsync(Path.Combine(build.Output, "workers"), build.Output, TimeSpan.FromMinutes(3), Env(), "doctor");
