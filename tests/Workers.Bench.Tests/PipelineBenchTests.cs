@@ -1,0 +1,36 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Workers.Testing;
+
+namespace Workers.Bench.Tests;
+
+/// <summary>`workers-bench pipeline` (issue 10, item 4): one run prints, per format, the whole run against its
+/// limit and the decode-bound figure against decode alone, from real workers, ffmpeg and Silero.</summary>
+[Collection(PostgresCollection.Name)]
+public sealed class PipelineBenchTests(PostgresFixture pg)
+{
+    [Fact]
+    public async Task One_run_prints_each_formats_whole_run_limit_ratio_and_decode_bound_figure_from_the_real_pipeline()
+    {
+        await using var db = await pg.CreateSchemaAsync();
+        var env = new Dictionary<string, string?> { ["ConnectionStrings__Workers"] = db.ConnectionString, ["Models__Root"] = Models.Root };
+
+        var r = await BenchProcess.RunAsync(env, TimeSpan.FromMinutes(5), "pipeline", "--hours", "0.5", "--formats", "wav16k,mp3", "--cpu-workers", "1", "--stage-seconds", "0");
+
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var rows = Regex.Matches(r.StdOut, @"^\s+(wav16k|mp3)\s+([\d.]+)\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)\s+([\d.]+)\s+([\d,]+)\s+([\d.]+)\s+([\d,]+)\s+(\d+)\s*$", RegexOptions.Multiline);
+        Assert.Equal(["wav16k", "mp3"], rows.Select(m => m.Groups[1].Value));
+        foreach (Match row in rows)
+        {
+            double N(int group) => double.Parse(row.Groups[group].Value.Replace(",", ""), CultureInfo.InvariantCulture);
+            Assert.Equal(0.5, N(2));                                  // every hour enqueued was processed
+            var (whole, bare, decode, limit, ratio) = (N(3), N(4), N(5), N(6), N(7));
+            Assert.InRange(limit, 0.99 * (1 / (1 / bare + 1 / decode)), 1.01 * (1 / (1 / bare + 1 / decode)));
+            Assert.InRange(ratio, 0.99 * whole / limit - 0.01, 1.01 * whole / limit + 0.01);
+            Assert.True(whole > 0 && N(8) > 0, row.Value);             // a whole run and a decode-bound run happened
+            Assert.True(N(10) > 0, $"no segments: {row.Value}");      // Silero found the generated speech
+            Assert.Equal(0, N(11));                                   // and no file failed
+        }
+        Assert.Contains("each the mean of a measurement just before the whole run and one just after", r.StdOut);
+    }
+}
