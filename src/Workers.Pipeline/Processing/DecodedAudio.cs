@@ -71,12 +71,37 @@ public sealed class DecodedAudio : IVadAudioSource, IDisposable
         while (!samples.IsEmpty)
         {
             int offset = (int)(_samples % BlockSamples);
-            if (offset == 0) _blocks.Add(FreeBlocks.TryTake(out var free) ? free : new float[BlockSamples]);
+            if (offset == 0 && _blocks.Count * (long)BlockSamples == _samples)
+                _blocks.Add(TakeBlock());
             int n = Math.Min(samples.Length, BlockSamples - offset);
             samples[..n].CopyTo(_blocks[^1].AsSpan(offset));
             samples = samples[n..];
             _samples += n;
         }
+    }
+
+    /// <summary>
+    /// Where the decoder may write the next samples of an in-memory item itself (the free end of its last
+    /// block, a new block when that is full), saving a copy; <see cref="Advance"/> then counts what it wrote.
+    /// Empty for an item in a file: <see cref="Append"/> it.
+    /// </summary>
+    public Span<float> AppendSpan()
+    {
+        if (_sealed) throw new InvalidOperationException("The decoded audio is sealed.");
+        if (_blocks is null) return [];
+        int offset = (int)(_samples % BlockSamples);
+        if (offset == 0 && _blocks.Count * (long)BlockSamples == _samples)
+            _blocks.Add(TakeBlock());
+        return _blocks[^1].AsSpan(offset);
+    }
+
+    /// <summary>Counts <paramref name="samples"/> written into the span <see cref="AppendSpan"/> gave.</summary>
+    public void Advance(int samples)
+    {
+        int room = _blocks is null ? 0 : (int)((long)_blocks.Count * BlockSamples - _samples);
+        ArgumentOutOfRangeException.ThrowIfNegative(samples);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(samples, room);
+        _samples += samples;
     }
 
     /// <summary>Ends writing: from now on the length is final and readers may open.</summary>
@@ -89,6 +114,9 @@ public sealed class DecodedAudio : IVadAudioSource, IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         return _blocks is null ? new FileReader(this, startSample) : new MemoryReader(this, startSample);
     }
+
+    // A pooled block, or a new one on the pinned heap: the GC never copies it from generation to generation, nor zeroes it.
+    private static float[] TakeBlock() => FreeBlocks.TryTake(out var free) ? free : GC.AllocateUninitializedArray<float>(BlockSamples, pinned: true);
 
     /// <summary>Removes the file, or gives the blocks back to the pool; readers must have ended.</summary>
     public void Dispose()

@@ -216,6 +216,14 @@ internal sealed class ItemDecoder : IDisposable
             while (true)
             {
                 if (_stop.IsCancellationRequested) throw new OperationCanceledException(_stop.Token);
+                if (audio.InMemory)
+                {
+                    // Straight into the item's own block: no copy between the decoder and the memory the batcher reads.
+                    int got = source.Read(audio.AppendSpan());
+                    if (got == 0) break;
+                    audio.Advance(got);
+                    continue;
+                }
                 int n = source.Read(block.AsSpan(0, DecodedAudio.BlockSamples));
                 if (n == 0) break;
                 audio.Append(block.AsSpan(0, n));

@@ -57,6 +57,38 @@ public sealed class DecodedAudioTests : IDisposable
     }
 
     [Fact]
+    public void A_decoder_writing_into_the_blocks_itself_and_appending_gives_the_same_samples()
+    {
+        var samples = Samples(2 * DecodedAudio.BlockSamples + 999, 11);
+        using var audio = DecodedAudio.CreateInMemory("direct");
+        int at = 0, turn = 0;
+        while (at < samples.Length)
+        {
+            if (turn++ % 3 == 2)
+            {
+                int n = Math.Min(300, samples.Length - at); // an append between direct writes, across a block's end too
+                audio.Append(samples.AsSpan(at, n));
+                at += n;
+                continue;
+            }
+            var span = audio.AppendSpan();
+            Assert.False(span.IsEmpty);
+            int wrote = Math.Min(Math.Min(span.Length, 5000), samples.Length - at); // a decoder may fill less than offered
+            samples.AsSpan(at, wrote).CopyTo(span);
+            audio.Advance(wrote);
+            at += wrote;
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => audio.Advance(audio.AppendSpan().Length + 1));
+        audio.Seal();
+
+        Assert.Equal(samples.Length, audio.Samples);
+        Assert.Equal(samples, ReadFrom(audio, 0, 777));
+        Assert.Equal(samples.AsSpan(DecodedAudio.BlockSamples - 3).ToArray(), ReadFrom(audio, DecodedAudio.BlockSamples - 3, 512));
+        using var file = DecodedAudio.Create(Path.Combine(_dir, "f.f32"));
+        Assert.True(file.AppendSpan().IsEmpty); // a file item is appended, never written into
+    }
+
+    [Fact]
     public void Disposing_twice_gives_the_blocks_back_once_so_two_later_items_never_share_one()
     {
         var first = Write(DecodedAudio.CreateInMemory("a"), Samples(2 * DecodedAudio.BlockSamples, 1), 4096);
