@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.ExceptionServices;
@@ -132,6 +133,7 @@ internal sealed class FfmpegAudioSource : IAudioSource
         return new FfmpegAudioSource(path, inputUrl, input, options, process, remaining);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public int Read(Span<float> dest)
     {
         switch (_state)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics;
 using System.Runtime.InteropServices;
 using System.Buffers.Binary;
@@ -8,6 +9,7 @@ namespace Workers.Audio;
 internal static class SampleConverter
 {
     /// <summary>Converts <c>dest.Length</c> frames of <paramref name="header"/>'s format from <paramref name="frames"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ToMono(WavHeader header, ReadOnlySpan<byte> frames, Span<float> dest)
     {
         // The common corpus formats get straight loops over reinterpreted spans: the generic
@@ -33,6 +35,7 @@ internal static class SampleConverter
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Pcm16Mono(ReadOnlySpan<byte> frames, Span<float> dest)
     {
         var samples = MemoryMarshal.Cast<byte, short>(frames)[..dest.Length];
@@ -55,6 +58,7 @@ internal static class SampleConverter
 
     // One generic loop per sample type; the JIT specialises it for each struct, so the
     // per-sample read is inlined rather than dispatched.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Convert<T>(ReadOnlySpan<byte> frames, Span<float> dest, int channels)
         where T : struct, ISample
     {

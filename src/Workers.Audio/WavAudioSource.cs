@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers;
 
 namespace Workers.Audio;
@@ -35,6 +36,7 @@ internal sealed class WavAudioSource : IAudioSource
 
     public int SampleRate => AudioDecoder.SampleRate;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public int Read(Span<float> dest)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);

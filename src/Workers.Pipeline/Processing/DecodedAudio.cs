@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
@@ -59,6 +60,7 @@ public sealed class DecodedAudio : IVadAudioSource, IDisposable
     public static DecodedAudio CreateInMemory(string name) => new(name, null, []);
 
     /// <summary>Appends decoded samples; the decoder's thread only, before <see cref="Seal"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Append(ReadOnlySpan<float> samples)
     {
         if (_sealed) throw new InvalidOperationException("The decoded audio is sealed.");
@@ -85,6 +87,7 @@ public sealed class DecodedAudio : IVadAudioSource, IDisposable
     /// block, a new block when that is full), saving a copy; <see cref="Advance"/> then counts what it wrote.
     /// Empty for an item in a file: <see cref="Append"/> it.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public Span<float> AppendSpan()
     {
         if (_sealed) throw new InvalidOperationException("The decoded audio is sealed.");
@@ -134,6 +137,7 @@ public sealed class DecodedAudio : IVadAudioSource, IDisposable
     {
         private long _next = Math.Min(position, audio._samples);
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public int Read(Span<float> destination)
         {
             ObjectDisposedException.ThrowIf(audio._disposed, audio);
@@ -154,6 +158,7 @@ public sealed class DecodedAudio : IVadAudioSource, IDisposable
         private long _next = Math.Min(position, audio._samples); // next sample to fetch from the file
         private int _offset, _length;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public int Read(Span<float> destination)
         {
             ObjectDisposedException.ThrowIf(_block is null, this);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Workers.Onnx;
 
 namespace Workers.Pipeline.Vad;
@@ -34,6 +35,7 @@ public sealed class SileroVadModel : IVadModel, IDisposable
 
     public void ResetState(Span<float> streamState) => streamState.Clear();
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(ReadOnlySpan<float> windows, Span<float> states, Span<float> probabilities, int batchSize)
     {
         ArgumentOutOfRangeException.ThrowIfGreaterThan(batchSize, BatchCapacity);

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Diagnostics;
 
 namespace Workers.Pipeline.Vad;
@@ -73,6 +74,7 @@ public sealed class SpeechSegmenter
     public bool IsFinished => _state == State.Finished;
 
     /// <summary>Consumes the next windows' probabilities; adds segments that are final to <paramref name="finished"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Append(ReadOnlySpan<float> probabilities, ICollection<SpeechSegment> finished)
     {
         ArgumentNullException.ThrowIfNull(finished);
@@ -125,6 +127,7 @@ public sealed class SpeechSegmenter
     }
 
     // One iteration of upstream's `for i, speech_prob in enumerate(speech_probs)`, same order of tests.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Step(float probability, ICollection<SpeechSegment> finished)
     {
         double p = probability; // upstream compares Python floats (float64)

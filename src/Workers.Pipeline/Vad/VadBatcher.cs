@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Diagnostics;
 
@@ -141,6 +142,7 @@ public sealed class VadBatcher : IDisposable
     /// them, and routes the probabilities. Items that finished are added to <paramref name="completed"/>.
     /// Returns the number of windows scored (0 when there was nothing to score).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public int Step(ICollection<VadItemResult> completed)
     {
         ArgumentNullException.ThrowIfNull(completed);
@@ -201,6 +203,7 @@ public sealed class VadBatcher : IDisposable
 
     // Gives every row 0.._active-1 a fresh window, starting pending streams in free rows and
     // retiring streams found to have ended, until the rows are full or nothing is left.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void FillRows(ICollection<VadItemResult> completed)
     {
         int r = 0;
@@ -222,6 +225,7 @@ public sealed class VadBatcher : IDisposable
     }
 
     // Fills row r's window from its stream. False when the stream had nothing more (or failed).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private bool TryReadWindow(int r, Slot slot, ICollection<VadItemResult> completed)
     {
         var item = slot.Item!;
@@ -262,6 +266,7 @@ public sealed class VadBatcher : IDisposable
         return true;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Deliver()
     {
         for (int r = 0; r < _active; r++)
@@ -296,6 +301,7 @@ public sealed class VadBatcher : IDisposable
     }
 
     // Feeds the segmenter the buffered probabilities that now continue the sequence without a gap.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void FeedBuffered(ItemState item)
     {
         while (true)
