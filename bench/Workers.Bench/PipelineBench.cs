@@ -58,8 +58,16 @@ public sealed class PipelineBench(ModelFolder models, WorkersDatabase database, 
     // length (an MP3 encoder's padding), so a sixth 5-minute file still fits its shard.
     private const double EnqueueShardMinutes = ShardMinutes + 0.5;
 
-    public async Task<int> RunAsync(double hours, IReadOnlyList<string> formats, int workers, CancellationToken ct)
+    /// <param name="workersFolder">Where the worker processes' workers.dll is (a published build); null: this build's.</param>
+    public async Task<int> RunAsync(double hours, IReadOnlyList<string> formats, int workers, CancellationToken ct, string? workersFolder = null)
     {
+        string? workersDll = null;
+        if (workersFolder is not null)
+        {
+            workersDll = Path.GetFullPath(Path.Combine(workersFolder, "workers.dll"));
+            if (!File.Exists(workersDll))
+                throw new ArgumentException($"--workers {workersFolder}: there is no workers.dll there. Give the folder of `dotnet publish src/Workers.Cli -c Release -r linux-x64 -o DIR`.");
+        }
         var unknown = formats.Where(f => Formats.All(x => x.Name != f)).ToList();
         if (unknown.Count > 0 || hours <= 0 || workers < 1)
             throw new ArgumentException(string.Join(" ", new[]
@@ -79,7 +87,8 @@ public sealed class PipelineBench(ModelFolder models, WorkersDatabase database, 
         var vad = pipeline.Vad;
         var decoder = decoderOptions.Value;
         Console.WriteLine($"bench pipeline: {hours:0.##} h per format, {workers} CPU worker(s) x {coresPerWorker} core(s) "
-                          + $"({split.Decoders} decoder thread(s) + {split.IntraOp} intra-op thread(s) each), batch {batchSize}, {cores} cores, load {LoadAverage()}");
+                          + $"({split.Decoders} decoder thread(s) + {split.IntraOp} intra-op thread(s) each), batch {batchSize}, {cores} cores, load {LoadAverage()}; "
+                          + $"workers from {workersDll ?? "this build"}");
 
         var db = await database.OpenAsync(ct);
         var dir = Directory.CreateTempSubdirectory("workers-bench-pipeline-").FullName;
@@ -117,7 +126,7 @@ public sealed class PipelineBench(ModelFolder models, WorkersDatabase database, 
                 var rc = await enqueue.RunAsync(new EnqueueCommand.Request(corpus, queue, EnqueueShardMinutes, "vad", queue, 0, false, Json: false), ct);
                 if (rc != 0) return rc;
                 var sw = Stopwatch.StartNew();
-                rc = await launcher.RunWorkersAsync(workers, coresPerWorker, queue, untilIdle: true, ct);
+                rc = await launcher.RunWorkersAsync(workers, coresPerWorker, queue, untilIdle: true, ct, workersDll);
                 sw.Stop();
                 if (rc != 0) return rc;
                 var info = await new CorpusStatusReader(db).GetStatusAsync(queue, ct);

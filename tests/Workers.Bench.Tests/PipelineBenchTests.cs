@@ -33,4 +33,24 @@ public sealed class PipelineBenchTests(PostgresFixture pg)
         }
         Assert.Contains("each the mean of a measurement just before the whole run and one just after", r.StdOut);
     }
+
+    [Fact]
+    public async Task A_workers_folder_without_workers_dll_is_refused_before_anything_runs()
+    {
+        await using var db = await pg.CreateSchemaAsync();
+        var env = new Dictionary<string, string?> { ["ConnectionStrings__Workers"] = db.ConnectionString, ["Models__Root"] = Models.Root };
+        var empty = Directory.CreateTempSubdirectory("no-workers-").FullName;
+        try
+        {
+            var r = await BenchProcess.RunAsync(env, TimeSpan.FromMinutes(2), "pipeline", "--hours", "0.5", "--formats", "wav16k", "--workers", empty, "--stage-seconds", "0");
+
+            Assert.True(r.ExitCode == 2, r.ToString());
+            Assert.Contains($"--workers {empty}: there is no workers.dll there", r.StdErr);
+            Assert.Equal(0L, await db.ScalarAsync<long>("SELECT count(*) FROM corpora"));
+        }
+        finally
+        {
+            Directory.Delete(empty);
+        }
+    }
 }

@@ -92,14 +92,16 @@ public static class RunCommand
         public string ConfiguredProvider => inference.Value.ProviderName();
 
         /// <summary>CPU workers only (demo, bench): <paramref name="workers"/> slots with the configured provider.</summary>
-        public Task<int> RunWorkersAsync(int workers, int threads, string queues, bool untilIdle, CancellationToken ct) =>
-            RunWorkersAsync(NodeSlotPlan.Create([], 1, workers, threads, Environment.ProcessorCount), ConfiguredProvider, queues, untilIdle, ct);
+        /// <param name="workersDll">The workers.dll the worker processes run (the bench's <c>--workers</c>: a node's
+        /// published build); null: this process's own.</param>
+        public Task<int> RunWorkersAsync(int workers, int threads, string queues, bool untilIdle, CancellationToken ct, string? workersDll = null) =>
+            RunWorkersAsync(NodeSlotPlan.Create([], 1, workers, threads, Environment.ProcessorCount), ConfiguredProvider, queues, untilIdle, ct, workersDll);
 
-        public async Task<int> RunWorkersAsync(NodeSlotPlan plan, string cpuProvider, string queues, bool untilIdle, CancellationToken ct)
+        public async Task<int> RunWorkersAsync(NodeSlotPlan plan, string cpuProvider, string queues, bool untilIdle, CancellationToken ct, string? workersDll = null)
         {
             // The name rule enqueue uses: a queue no corpus can be enqueued to would idle forever.
             foreach (var q in queues.Split(',')) Names.CheckedQueue(q, "--queues");
-            var (exe, prefix) = Self();
+            var (exe, prefix) = workersDll is null ? Self() : ("dotnet", [workersDll]);
             var gpuProvider = ConfiguredProvider;
             var slots = plan.Slots.Select(s => new WorkerSlot(s.Index,
                 [
