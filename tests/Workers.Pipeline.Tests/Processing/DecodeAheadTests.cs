@@ -22,6 +22,20 @@ public sealed class DecodeAheadTests(SileroFixture f)
         return dir;
     }
 
+    /// <summary><paramref name="count"/> generated speech WAV files of <paramref name="seconds"/> each, as whole-file items.</summary>
+    private List<ProcessItem> WavItems(string name, int count, int seconds, int seed)
+    {
+        var dir = NewDir(name);
+        var items = new List<ProcessItem>();
+        for (var i = 0; i < count; i++)
+        {
+            var p = Path.Combine(dir, $"f{i}.wav");
+            f.Speech.WriteWav(p, seconds, new Random(seed + i));
+            items.Add(new ProcessItem(i, p, 0, seconds));
+        }
+        return items;
+    }
+
     /// <summary>An ffmpeg that logs one line per start, then runs the real one.</summary>
     private static string CountingFfmpeg(string dir, out string log)
     {
@@ -61,14 +75,7 @@ public sealed class DecodeAheadTests(SileroFixture f)
     [Fact]
     public void Decoding_runs_ahead_of_inference_in_the_temp_folder_and_nothing_is_left_there()
     {
-        var dir = NewDir("ahead");
-        var items = new List<ProcessItem>();
-        for (var i = 0; i < 6; i++)
-        {
-            var p = Path.Combine(dir, $"f{i}.wav");
-            f.Speech.WriteWav(p, 8, new Random(40 + i));
-            items.Add(new ProcessItem(i, p, 0, 8));
-        }
+        var items = WavItems("ahead", 6, 8, 40);
         var temp = NewDir("temp");
         var model = new WatchingModel(new FakeVadModel(2, memoryWindows: 3), temp);
         using var batcher = new VadBatcher(model, new VadOptions());
@@ -87,14 +94,7 @@ public sealed class DecodeAheadTests(SileroFixture f)
     [Fact]
     public void Decoded_audio_held_stays_within_the_budget_and_the_segments_do_not_change()
     {
-        var dir = NewDir("budget");
-        var items = new List<ProcessItem>();
-        for (var i = 0; i < 5; i++)
-        {
-            var p = Path.Combine(dir, $"f{i}.wav");
-            f.Speech.WriteWav(p, 12, new Random(60 + i)); // 12 s = 768,000 bytes decoded
-            items.Add(new ProcessItem(i, p, 0, 12));
-        }
+        var items = WavItems("budget", 5, 12, 60); // 12 s = 768,000 bytes decoded
         ShardOutput Run(long maxMb, int threads, out long peak)
         {
             using var batcher = new VadBatcher(new FakeVadModel(16, memoryWindows: 3), new VadOptions());
@@ -115,14 +115,7 @@ public sealed class DecodeAheadTests(SileroFixture f)
     [Fact]
     public void A_cancelled_shard_stops_its_decoders_and_removes_what_they_decoded()
     {
-        var dir = NewDir("cancel");
-        var items = new List<ProcessItem>();
-        for (var i = 0; i < 4; i++)
-        {
-            var p = Path.Combine(dir, $"f{i}.wav");
-            f.Speech.WriteWav(p, 10, new Random(80 + i));
-            items.Add(new ProcessItem(i, p, 0, 10));
-        }
+        var items = WavItems("cancel", 4, 10, 80);
         var temp = NewDir("temp");
         using var cts = new CancellationTokenSource();
         var model = new WatchingModel(new FakeVadModel(4, memoryWindows: 3), temp) { OnRun = cts.Cancel };
@@ -136,14 +129,7 @@ public sealed class DecodeAheadTests(SileroFixture f)
     [Fact]
     public void Items_that_fit_the_memory_budget_are_held_in_memory_and_the_rest_in_files_with_the_same_segments()
     {
-        var dir = NewDir("memory");
-        var items = new List<ProcessItem>();
-        for (var i = 0; i < 5; i++)
-        {
-            var p = Path.Combine(dir, $"f{i}.wav");
-            f.Speech.WriteWav(p, 12, new Random(120 + i)); // 12 s = 768,000 bytes decoded
-            items.Add(new ProcessItem(i, p, 0, 12));
-        }
+        var items = WavItems("memory", 5, 12, 120); // 12 s = 768,000 bytes decoded
         (ShardOutput Output, HashSet<string> Files, long PeakMemory) Run(long inMemoryMb)
         {
             var temp = NewDir("temp");
