@@ -1,7 +1,7 @@
-using System.Runtime.CompilerServices;
-using System.Numerics;
-using System.Runtime.InteropServices;
 using System.Buffers.Binary;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace Workers.Audio;
 

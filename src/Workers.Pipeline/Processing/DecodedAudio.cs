@@ -1,6 +1,6 @@
-using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 using Workers.Pipeline.Vad;

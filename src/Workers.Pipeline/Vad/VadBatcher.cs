@@ -1,6 +1,6 @@
-using System.Runtime.CompilerServices;
 using System.Buffers;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 
 namespace Workers.Pipeline.Vad;
 
