@@ -125,7 +125,7 @@ internal static class ShardPages
         {
             h.Append($"<h2>Stage results</h2><p>The first {I(results.Count)}.</p><table id=\"stage-results\"><tr><th>file</th><th>from s</th><th>stage</th><th>result</th></tr>");
             foreach (var r in results)
-                h.Append($"<tr><td>{E(r.Path)}</td><td class=\"num\">{N(r.StartSeconds, "0.000")}</td><td>{E(r.Stage)}</td><td><code>{E(r.ResultJson.Length > 300 ? r.ResultJson[..300] + "..." : r.ResultJson)}</code></td></tr>");
+                h.Append($"<tr><td>{E(r.Path)}</td><td class=\"num\">{N(r.StartSeconds, "0.000")}</td><td>{E(r.Stage)}</td><td><code>{E(Cut(r.ResultJson, 300))}</code></td></tr>");
             h.Append("</table>");
         }
         return Html($"Shard {id}", h);
@@ -139,5 +139,14 @@ internal static class ShardPages
     {
         if (string.IsNullOrEmpty(text)) { h.Append('-'); return; }
         h.Append("<details><summary>").Append(E(summary)).Append("</summary><pre>").Append(E(text)).Append("</pre></details>");
+    }
+
+    /// <summary>The first <paramref name="max"/> characters and "...", never cutting a character in two: an ASR
+    /// result's emoji or CJK extension character is two UTF-16 units, and half of one renders as U+FFFD.</summary>
+    internal static string Cut(string s, int max)
+    {
+        if (s.Length <= max) return s;
+        var end = char.IsHighSurrogate(s[max - 1]) ? max - 1 : max;
+        return s[..end] + "...";
     }
 }

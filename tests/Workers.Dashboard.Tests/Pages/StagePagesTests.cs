@@ -48,4 +48,19 @@ public sealed class StagePagesTests(PostgresFixture pg)
         Assert.Contains("&lt;happy&gt;", page); // encoded like every other value
         Assert.DoesNotContain("<happy>", page);
     }
+
+    [Theory]
+    [InlineData(298, 298 + 2)] // the pair fits: kept whole
+    [InlineData(299, 299)]     // the pair would straddle the cut: left out whole
+    [InlineData(300, 300)]
+    public void A_long_stage_result_is_cut_between_characters_never_inside_one(int before, int kept)
+    {
+        int n;
+        var text = new string('a', before) + "\U0001F600" + new string('b', 50); // an emoji: two UTF-16 units
+        var cut = Workers.Dashboard.Pages.ShardPages.Cut(text, 300);
+        Assert.Equal(text[..kept] + "...", cut);
+        for (var rest = cut.AsSpan(); !rest.IsEmpty; rest = rest[n..]) // every character whole: no half of a pair
+            Assert.Equal(System.Buffers.OperationStatus.Done, System.Text.Rune.DecodeFromUtf16(rest, out _, out n));
+        Assert.Equal("short", Workers.Dashboard.Pages.ShardPages.Cut("short", 300));
+    }
 }
