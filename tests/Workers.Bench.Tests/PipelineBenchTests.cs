@@ -10,16 +10,16 @@ namespace Workers.Bench.Tests;
 public sealed class PipelineBenchTests(PostgresFixture pg)
 {
     [Fact]
-    public async Task One_run_prints_each_formats_whole_run_limit_ratio_and_decode_bound_figure_from_the_real_pipeline()
+    public async Task One_run_prints_a_formats_whole_run_limit_ratio_and_decode_bound_figure_from_the_real_pipeline()
     {
         await using var db = await pg.CreateSchemaAsync();
         var env = new Dictionary<string, string?> { ["ConnectionStrings__Workers"] = db.ConnectionString, ["Models__Root"] = Models.Root };
 
-        var r = await BenchProcess.RunAsync(env, TimeSpan.FromMinutes(5), "pipeline", "--hours", "0.5", "--formats", "wav16k,mp3", "--cpu-workers", "1", "--stage-seconds", "0");
+        var r = await BenchProcess.RunAsync(env, TimeSpan.FromMinutes(5), "pipeline", "--hours", "0.5", "--formats", "mp3", "--cpu-workers", "1", "--stage-seconds", "0");
 
         Assert.True(r.ExitCode == 0, r.ToString());
         var rows = Regex.Matches(r.StdOut, @"^\s+(wav16k|mp3)\s+([\d.]+)\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)\s+([\d,]+)\s+([\d.]+)\s+([\d,]+)\s+([\d.]+)\s+([\d,]+)\s+(\d+)\s*$", RegexOptions.Multiline);
-        Assert.Equal(["wav16k", "mp3"], rows.Select(m => m.Groups[1].Value));
+        Assert.Equal(["mp3"], rows.Select(m => m.Groups[1].Value)); // one ffmpeg format: the test keeps its cores' share of a parallel CI run small
         foreach (Match row in rows)
         {
             double N(int group) => double.Parse(row.Groups[group].Value.Replace(",", ""), CultureInfo.InvariantCulture);
