@@ -83,7 +83,7 @@ public static class DemoCommand
             Console.WriteLine($"Next: workers status {name}   |   workers export {name} --output segments.jsonl   |   workers serve");
             if (web is not null && req.KeepServing)
             {
-                Console.WriteLine($"Dashboard still up at {web.Urls.First()}; Ctrl+C to stop.");
+                Console.WriteLine($"Dashboard still up at {web.Urls.First()}; Ctrl+C (or SIGTERM) to stop.");
                 try { await Task.Delay(Timeout.Infinite, ct); }
                 catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
             }
