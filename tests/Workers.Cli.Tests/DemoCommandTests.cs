@@ -99,7 +99,7 @@ public sealed partial class DemoCommandTests(PostgresFixture pg) : IDisposable
 
     /// <summary>Whether process <paramref name="pid"/> ignores SIGINT (bit 2 of SigIgn in /proc/PID/status), as it inherits from a background job.</summary>
     private static bool IgnoresSigInt(int pid) =>
-        File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal)) is { } line
+        Proc($"/proc/{pid}", "status").Split('\n').FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal)) is { } line
         && (Convert.ToUInt64(line["SigIgn:".Length..].Trim(), 16) & (1UL << (Signals.SigInt - 1))) != 0;
 
     // A /proc file's text, "?" when it cannot be read (the process or thread is gone).
