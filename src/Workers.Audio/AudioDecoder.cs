@@ -44,19 +44,93 @@ public static class AudioDecoder
     /// <exception cref="InvalidOperationException">ffmpeg is needed and cannot be started (not installed).</exception>
     public static IAudioSource Open(string path, double startSeconds = 0, double? endSeconds = null, AudioDecoderOptions? options = null, string? corpusRoot = null)
     {
+        options ??= AudioDecoderOptions.Default;
+        var range = new AudioRange(path, startSeconds, endSeconds, corpusRoot);
+        var (startSample, endSample) = Check(range, options);
+        if (OpenDirect(range, startSample, endSample, options, out var forFfmpeg) is { } direct)
+            return direct;
+        return FfmpegAudioSource.Start(path, forFfmpeg, startSample, endSample, options); // owns the stream now: ffmpeg reads through its descriptor
+    }
+
+    /// <summary>
+    /// Opens several ranges at once, for a caller about to decode them all: the ones ffmpeg decodes are
+    /// decoded by one ffmpeg process together, into files in <paramref name="folder"/>, before this returns.
+    /// ffmpeg's start-up costs about 90 ms of CPU on Debian 12 (it links 215 libraries), as much as decoding
+    /// 10 minutes of 44.1 kHz WAV or a minute of MP3: paid once per group instead of once per file, a corpus of
+    /// short files decodes several times faster, with the very samples each file gives alone.
+    /// </summary>
+    /// <returns>Per range, its source (reading the group's output file, which it deletes when disposed; or a
+    /// 16 kHz WAV read directly), or null where the caller must <see cref="Open"/> it alone: it could not be
+    /// opened (<see cref="Open"/> then says why), or the group's ffmpeg failed, said anything on stderr, or
+    /// stopped writing for <see cref="AudioDecoderOptions.ReadTimeout"/>. ffmpeg's messages name no input, so
+    /// a group with a bad file gives its files back to be decoded alone, where each failure is the file's own.</returns>
+    /// <exception cref="OperationCanceledException"><paramref name="ct"/> was cancelled (ffmpeg is killed).</exception>
+    public static IAudioSource?[] OpenGroup(IReadOnlyList<AudioRange> ranges, AudioDecoderOptions options, string folder, CancellationToken ct)
+    {
+        var sources = new IAudioSource?[ranges.Count];
+        var group = new List<FfmpegGroup.Input>();
+        try
+        {
+            for (var i = 0; i < ranges.Count; i++)
+            {
+                ct.ThrowIfCancellationRequested();
+                CorpusFileStream? stream = null;
+                try
+                {
+                    var (startSample, endSample) = Check(ranges[i], options);
+                    sources[i] = OpenDirect(ranges[i], startSample, endSample, options, out stream);
+                    if (stream is not null) group.Add(new FfmpegGroup.Input(i, ranges[i].Path, stream, startSample, endSample));
+                    stream = null;
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    stream?.Dispose(); // left null: opened alone, it fails again and says why
+                }
+            }
+            if (group.Count == 1)
+            {
+                var only = group[0];
+                group.Clear();
+                sources[only.Index] = FfmpegAudioSource.Start(only.Path, only.Stream, only.StartSample, only.EndSample, options);
+            }
+            else if (group.Count > 1)
+            {
+                FfmpegGroup.Decode(group, options, folder, sources, ct);
+            }
+            return sources;
+        }
+        catch
+        {
+            foreach (var s in sources) s?.Dispose();
+            throw;
+        }
+        finally
+        {
+            foreach (var input in group) input.Stream.Dispose(); // ffmpeg has exited: it read them through their descriptors
+        }
+    }
+
+    private static (long Start, long? End) Check(AudioRange range, AudioDecoderOptions options)
+    {
+        var (path, startSeconds, endSeconds, _) = range;
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (!double.IsFinite(startSeconds) || startSeconds < 0 || startSeconds > MaxSeconds)
             throw new ArgumentOutOfRangeException(nameof(startSeconds), startSeconds, "The start must be a finite, non-negative number of seconds.");
         if (endSeconds is double e && (!double.IsFinite(e) || e < startSeconds || e > MaxSeconds))
             throw new ArgumentOutOfRangeException(nameof(endSeconds), endSeconds, "The end must be a finite number of seconds, not before the start.");
-        options ??= AudioDecoderOptions.Default;
         options.Validate();
+        return (ToSample(startSeconds), endSeconds is double end ? ToSample(end) : null);
+    }
 
-        long startSample = ToSample(startSeconds);
-        long? endSample = endSeconds is double end ? ToSample(end) : null;
-
+    /// <summary>
+    /// Opens the file once, through <see cref="CorpusFileOpener"/>: a 16 kHz WAV becomes its reader and an empty
+    /// range an empty source; anything else gives its checked stream (<paramref name="forFfmpeg"/>, the caller's now) to ffmpeg.
+    /// </summary>
+    private static IAudioSource? OpenDirect(AudioRange range, long startSample, long? endSample, AudioDecoderOptions options, out CorpusFileStream? forFfmpeg)
+    {
+        forFfmpeg = null;
         // Unbuffered: the WAV source reads in large blocks of its own.
-        CorpusFileStream? stream = CorpusFileOpener.Open(path, corpusRoot, options.ReadTimeout);
+        CorpusFileStream? stream = CorpusFileOpener.Open(range.Path, range.CorpusRoot, options.ReadTimeout);
         try
         {
             Span<byte> magic = stackalloc byte[12];
@@ -64,7 +138,7 @@ public static class AudioDecoder
             if (WavHeader.HasWaveMagic(magic[..got]))
             {
                 stream.Position = 0;
-                var header = WavHeader.Read(stream, path);
+                var header = WavHeader.Read(stream, range.Path);
                 if (header.CanDecodeDirectly && header.SampleRate == SampleRate)
                 {
                     var source = new WavAudioSource(stream, header, startSample, endSample);
@@ -75,9 +149,9 @@ public static class AudioDecoder
 
             if (endSample <= startSample)
                 return new EmptyAudioSource();
-            var decoding = FfmpegAudioSource.Start(path, stream, startSample, endSample, options);
-            stream = null; // owned by the ffmpeg source now: ffmpeg reads through its descriptor
-            return decoding;
+            forFfmpeg = stream;
+            stream = null;
+            return null;
         }
         finally
         {

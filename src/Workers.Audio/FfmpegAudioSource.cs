@@ -96,23 +96,51 @@ internal sealed class FfmpegAudioSource : IAudioSource
         if (!BitConverter.IsLittleEndian)
             throw new PlatformNotSupportedException("Decoding through ffmpeg reads f32le output and needs a little-endian machine.");
 
-        // Seeking: ffmpeg seeks the input (-ss before -i) to a whole second at least
-        // PrerollSeconds before the start, then the output -ss drops the samples up to the
-        // start after resampling, on the 16 kHz grid. The preroll absorbs what decoders emit
-        // right after a seek (MP3 gives ~50 ms of silence there: its bit reservoir is empty)
-        // and warms up the resampler; a whole second lies on every integer sample rate's grid,
-        // so the output grid is the whole-file decode's grid. Together: a range decodes to the
-        // very samples of the whole-file decode (tested bit-exact for FLAC, PCM WAV, MP3, Vorbis).
-        long seekSeconds = Math.Max(0, startSample / AudioDecoder.SampleRate - PrerollSeconds);
-        long skipSamples = startSample - seekSeconds * AudioDecoder.SampleRate;
         string inputUrl = input is null ? ExternalTool.InputUrl(path) : "file:" + CorpusFileOpener.DescriptorPath(input.SafeFileHandle);
         var arguments = new List<string> { "-nostdin", "-v", "error" };
+        AddInput(arguments, inputUrl, startSample);
+        AddOutput(arguments, 0, startSample, endSample, "-");
+
+        var process = ExternalTool.TryStart(options.FfmpegPath, arguments, out string? error)
+            ?? throw new InvalidOperationException(error);
+        // -t stops ffmpeg at the end; the cap guarantees the count whatever ffmpeg rounds.
+        long remaining = endSample is long e ? Math.Max(0, e - startSample) : long.MaxValue;
+        return new FfmpegAudioSource(path, inputUrl, input, options, process, remaining);
+    }
+
+    /// <summary>
+    /// The input options of one file: seeks to a whole second at least <see cref="PrerollSeconds"/> before
+    /// <paramref name="startSample"/> (see <see cref="AddOutput"/>).
+    /// </summary>
+    internal static void AddInput(List<string> arguments, string inputUrl, long startSample)
+    {
+        long seekSeconds = SeekSeconds(startSample);
         if (seekSeconds > 0)
             arguments.AddRange(["-ss", seekSeconds.ToString(CultureInfo.InvariantCulture)]);
+        arguments.AddRange(["-i", inputUrl]);
+    }
+
+    /// <summary>
+    /// The output options that decode input <paramref name="input"/> (its first audio stream) to 16 kHz mono
+    /// f32le in <paramref name="output"/> ("-": stdout), from <paramref name="startSample"/> to <paramref name="endSample"/>.
+    /// </summary>
+    /// <remarks>
+    /// Seeking: ffmpeg seeks the input (-ss before -i, <see cref="AddInput"/>) to a whole second at least
+    /// PrerollSeconds before the start, then the output -ss drops the samples up to the
+    /// start after resampling, on the 16 kHz grid. The preroll absorbs what decoders emit
+    /// right after a seek (MP3 gives ~50 ms of silence there: its bit reservoir is empty)
+    /// and warms up the resampler; a whole second lies on every integer sample rate's grid,
+    /// so the output grid is the whole-file decode's grid. Together: a range decodes to the
+    /// very samples of the whole-file decode (tested bit-exact for FLAC, PCM WAV, MP3, Vorbis).
+    /// Each output of one ffmpeg has a filter graph of its own, so several inputs decoded by one
+    /// process give the samples each gives alone (tested bit-exact too, <see cref="FfmpegGroup"/>).
+    /// </remarks>
+    internal static void AddOutput(List<string> arguments, int input, long startSample, long? endSample, string output)
+    {
+        long skipSamples = startSample - SeekSeconds(startSample) * AudioDecoder.SampleRate;
         arguments.AddRange(
         [
-            "-i", inputUrl,
-            "-map", "0:a:0", // the first audio stream; a file without one fails clearly
+            "-map", $"{input}:a:0", // the first audio stream; a file without one fails clearly
             "-ac", "1",
             // Without this ffmpeg downmixes stereo as (L+R)/sqrt(2), which clips and differs
             // from the WAV path; with it stereo is averaged like there, and wider layouts use
@@ -124,14 +152,10 @@ internal sealed class FfmpegAudioSource : IAudioSource
             arguments.AddRange(["-ss", ExternalTool.Seconds((decimal)skipSamples / AudioDecoder.SampleRate)]);
         if (endSample is long end)
             arguments.AddRange(["-t", ExternalTool.Seconds((decimal)(end - startSample) / AudioDecoder.SampleRate)]);
-        arguments.AddRange(["-f", "f32le", "-"]);
-
-        var process = ExternalTool.TryStart(options.FfmpegPath, arguments, out string? error)
-            ?? throw new InvalidOperationException(error);
-        // -t stops ffmpeg at the end; the cap guarantees the count whatever ffmpeg rounds.
-        long remaining = endSample is long e ? Math.Max(0, e - startSample) : long.MaxValue;
-        return new FfmpegAudioSource(path, inputUrl, input, options, process, remaining);
+        arguments.AddRange(["-f", "f32le", output]);
     }
+
+    private static long SeekSeconds(long startSample) => Math.Max(0, startSample / AudioDecoder.SampleRate - PrerollSeconds);
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public int Read(Span<float> dest)

@@ -88,6 +88,7 @@ public static class WorkerCommand
                 DecoderThreads = fleet.DecoderThreads,
                 MaxDecodedMb = fleet.MaxDecodedMb,
                 MaxDecodedInMemoryMb = fleet.MaxDecodedInMemoryMb,
+                DecodeGroupSeconds = fleet.DecodeGroupSeconds,
                 Cores = cores,
                 Threads = sessionOptions.IntraOpThreads,
                 BatchSize = main.BatchSize,

@@ -45,6 +45,12 @@ public sealed class FleetOptions
     [Range(0L, 1L << 30)]
     public long MaxDecodedInMemoryMb { get; init; } = 128;
 
+    /// <summary>Audio a decoder takes at once: the items ffmpeg decodes in it are decoded by one ffmpeg process,
+    /// whose start-up (about 90 ms of CPU) is then paid once per group; 0: one ffmpeg per item.</summary>
+    /// <value>The default value is 600 seconds.</value>
+    [Range(0.0, 86_400.0)]
+    public double DecodeGroupSeconds { get; init; } = 600;
+
     /// <summary>How often <c>workers run</c> samples its GPUs (GPU telemetry service).</summary>
     /// <value>The default value is 15 seconds.</value>
     [Range(0.1, 86_400.0)]

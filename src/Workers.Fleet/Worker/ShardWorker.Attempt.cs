@@ -102,7 +102,7 @@ public sealed partial class ShardWorker
             _processing = Task.Factory.StartNew(() =>
             {
                 using var batcher = new VadBatcher(pipeline.Model, pipeline.Vad);
-                var decodeAhead = new DecodeAheadOptions { DecoderThreads = options.SplitCores(options.Cores).Decoders, MaxDecodedMb = options.MaxDecodedMb, MaxInMemoryMb = options.MaxDecodedInMemoryMb };
+                var decodeAhead = new DecodeAheadOptions { DecoderThreads = options.SplitCores(options.Cores).Decoders, MaxDecodedMb = options.MaxDecodedMb, MaxInMemoryMb = options.MaxDecodedInMemoryMb, GroupSeconds = options.DecodeGroupSeconds };
                 // Decoded audio lives in the attempt's temp folder, removed with it (or swept after a kill).
                 // The model stages (none for a VAD-only pipeline) run over each item's speech as the VAD finishes it,
                 // read from the item's one decode before it is released.

@@ -32,6 +32,19 @@ public sealed class DecodeAheadOptions
     /// <value>The default value is 128 MB (about 33 minutes of audio: a 30-minute shard).</value>
     public long MaxInMemoryMb { get; init; } = 128;
 
+    /// <summary>
+    /// Items a decoder thread takes at once, up to this many seconds of audio together (and at most
+    /// <see cref="MaxGroupItems"/>, and its share of what is left to decode): the ones ffmpeg decodes are
+    /// decoded by one ffmpeg process (<see cref="Workers.Audio.AudioDecoder.OpenGroup"/>), so its start-up,
+    /// about 90 ms of CPU, is paid once per group. A group's items are handed over together when its
+    /// ffmpeg is done, so a larger group delays the first item more. 0: one ffmpeg per item.
+    /// </summary>
+    /// <value>The default value is 600 seconds.</value>
+    public double GroupSeconds { get; init; } = 600;
+
+    /// <summary>Items in one group at most (<see cref="GroupSeconds"/>): ffmpeg holds a decoder and an output file per item.</summary>
+    public const int MaxGroupItems = 32;
+
     /// <summary>Every problem, or an empty list.</summary>
     public IReadOnlyList<string> Validate()
     {
@@ -39,6 +52,7 @@ public sealed class DecodeAheadOptions
         if (DecoderThreads is < 1 or > 256) problems.Add($"DecoderThreads must be within 1..256 (is {DecoderThreads}).");
         if (MaxDecodedMb < 1) problems.Add($"MaxDecodedMb must be at least 1 (is {MaxDecodedMb}).");
         if (MaxInMemoryMb < 0) problems.Add($"MaxInMemoryMb must be at least 0 (is {MaxInMemoryMb}); 0 keeps decoded audio in files only.");
+        if (!(GroupSeconds >= 0) || double.IsInfinity(GroupSeconds)) problems.Add($"GroupSeconds must be a number of seconds, at least 0 (is {GroupSeconds}); 0 decodes every item with an ffmpeg of its own.");
         return problems;
     }
 }

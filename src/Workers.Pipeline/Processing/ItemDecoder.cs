@@ -31,6 +31,9 @@ internal readonly record struct DecodeResult(int Index, DecodedAudio? Audio, Exc
 /// thread runs inference on the items before. Decoded audio held (handed over or not, until
 /// <see cref="Release"/>) is kept within <see cref="DecodeAheadOptions.MaxDecodedMb"/>; an item goes
 /// to memory when it fits what is left of <see cref="DecodeAheadOptions.MaxInMemoryMb"/>, else to a file.
+/// A thread takes the next items together, up to <see cref="DecodeAheadOptions.GroupSeconds"/> of audio, and
+/// the ones ffmpeg decodes are decoded by one ffmpeg process (<see cref="AudioDecoder.OpenGroup"/>); an item the
+/// group gives back (a bad file among them, a hung ffmpeg) is decoded alone, with the error it gives alone.
 /// </summary>
 /// <remarks>
 /// One lock guards the queues and the byte count; decoders do their I/O outside it. A decoder
@@ -47,6 +50,7 @@ internal sealed class ItemDecoder : IDisposable
     private readonly string _folder;
     private readonly long _maxBytes;
     private readonly long _maxMemoryBytes;
+    private readonly double _groupSeconds;
     private readonly object _lock = new();
     private readonly Queue<int> _todo = new();
     private readonly Queue<DecodeResult> _done = new();
@@ -66,6 +70,7 @@ internal sealed class ItemDecoder : IDisposable
         _folder = folder;
         _maxBytes = options.MaxDecodedMb * 1024 * 1024;
         _maxMemoryBytes = options.MaxInMemoryMb * 1024 * 1024;
+        _groupSeconds = options.GroupSeconds;
         _threads = new Thread[Math.Min(options.DecoderThreads, Math.Max(1, items.Count))];
         for (int i = 0; i < _threads.Length; i++)
         {
@@ -83,13 +88,14 @@ internal sealed class ItemDecoder : IDisposable
     /// <summary>Most bytes held in memory at once (reserved for decodes in flight included).</summary>
     public long PeakMemoryBytes { get; private set; }
 
-    /// <summary>Queues item <paramref name="index"/> for decoding (again, after a transient failure).</summary>
-    public void Submit(int index)
+    /// <summary>Queues items for decoding (again, after a transient failure), all at once: a decoder that wakes
+    /// takes its group from all of them, not from the first alone.</summary>
+    public void Submit(params ReadOnlySpan<int> indexes)
     {
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            _todo.Enqueue(index);
+            foreach (var index in indexes) _todo.Enqueue(index);
             Monitor.PulseAll(_lock);
         }
     }
@@ -131,33 +137,43 @@ internal sealed class ItemDecoder : IDisposable
         audio.Dispose();
     }
 
+    // One item a decoder thread took: its index, the bytes reserved for it, its attempt number and where it goes.
+    private readonly record struct Slot(int Index, long Reserved, int Attempt, bool InMemory);
+
     private void Run()
     {
         var block = ArrayPool<float>.Shared.Rent(DecodedAudio.BlockSamples);
+        var group = new List<Slot>();
         try
         {
-            while (TryNext(out int index, out long reserved, out int attempt, out bool inMemory))
+            while (TryNext(group))
             {
-                var result = Decode(index, attempt, inMemory, block);
-                lock (_lock)
+                if (group.Count == 1)
                 {
-                    _inFlight--;
-                    _heldBytes += (result.Audio?.Bytes ?? 0) - reserved;
-                    if (inMemory) _memoryBytes += (result.Audio?.Bytes ?? 0) - reserved;
-                    if (result.Audio is { } a)
-                    {
-                        if (_disposed)
-                        {
-                            _heldBytes -= a.Bytes;
-                            if (inMemory) _memoryBytes -= a.Bytes;
-                            a.Dispose();
-                            continue;
-                        }
-                        _held.Add(a);
-                    }
-                    _done.Enqueue(result);
-                    Monitor.PulseAll(_lock);
+                    var item = _items[group[0].Index];
+                    Complete(group[0], Decode(group[0], () => AudioDecoder.Open(item.FullPath, item.ReadStartSeconds, item.EndSeconds, _decoder, item.CorpusRoot), block));
+                    continue;
                 }
+                IAudioSource?[] sources;
+                Exception? error = null;
+                try
+                {
+                    sources = AudioDecoder.OpenGroup([.. group.Select(g => Range(_items[g.Index]))], _decoder, _folder, _stop.Token);
+                }
+                catch (Exception e)
+                {
+                    sources = new IAudioSource?[group.Count];
+                    error = e;
+                }
+                // Each item handed over as soon as it is read; one the group gave back is decoded alone, as it would be without groups.
+                for (var k = 0; k < group.Count; k++)
+                {
+                    var item = _items[group[k].Index];
+                    var source = sources[k];
+                    Complete(group[k], error is not null ? new DecodeResult(group[k].Index, null, error)
+                        : Decode(group[k], () => source ?? AudioDecoder.Open(item.FullPath, item.ReadStartSeconds, item.EndSeconds, _decoder, item.CorpusRoot), block));
+                }
+                Interlocked.Add(ref _groupedItems, sources.Count(x => x is not null));
             }
         }
         finally
@@ -166,34 +182,71 @@ internal sealed class ItemDecoder : IDisposable
         }
     }
 
-    // Waits for an item and for room in the budget; reserves the item's expected bytes, in memory when they fit there.
-    private bool TryNext(out int index, out long reserved, out int attempt, out bool inMemory)
+    private static AudioRange Range(DecodeRequest item) => new(item.FullPath, item.ReadStartSeconds, item.EndSeconds, item.CorpusRoot);
+
+    /// <summary>Items whose decode came from a group's ffmpeg run or its direct reads, over this decoder's life (<see cref="DecodeAheadOptions.GroupSeconds"/>).</summary>
+    public int GroupedItems => Volatile.Read(ref _groupedItems);
+
+    private int _groupedItems;
+
+    // Settles the item's reservation against what it decoded to and hands the result over.
+    private void Complete(Slot slot, DecodeResult result)
     {
         lock (_lock)
         {
-            while (true)
+            _inFlight--;
+            _heldBytes += (result.Audio?.Bytes ?? 0) - slot.Reserved;
+            if (slot.InMemory) _memoryBytes += (result.Audio?.Bytes ?? 0) - slot.Reserved;
+            if (result.Audio is { } a)
             {
-                if (_disposed) { index = -1; reserved = 0; attempt = 0; inMemory = false; return false; }
-                if (CanStartLocked())
+                if (_disposed)
                 {
-                    long need = NeedLocked();
-                    index = _todo.Dequeue();
-                    reserved = need;
-                    attempt = ++_attempt;
-                    // An item of unknown length (need 0) goes to a file: memory is only for what the budget can count.
-                    inMemory = need > 0 && _memoryBytes + need <= _maxMemoryBytes;
-                    _inFlight++;
-                    _heldBytes += need;
-                    PeakHeldBytes = Math.Max(PeakHeldBytes, _heldBytes);
-                    if (inMemory)
-                    {
-                        _memoryBytes += need;
-                        PeakMemoryBytes = Math.Max(PeakMemoryBytes, _memoryBytes);
-                    }
-                    return true;
+                    _heldBytes -= a.Bytes;
+                    if (slot.InMemory) _memoryBytes -= a.Bytes;
+                    a.Dispose();
+                    return;
                 }
-                Monitor.Wait(_lock);
+                _held.Add(a);
             }
+            _done.Enqueue(result);
+            Monitor.PulseAll(_lock);
+        }
+    }
+
+    // Waits for an item and for room in the budget, then takes it and, to make a group, the next ones while they
+    // fit GroupSeconds, MaxGroupItems, this thread's share of what is left and the budget; reserves each one's
+    // expected bytes, in memory when they fit there.
+    private bool TryNext(List<Slot> group)
+    {
+        group.Clear();
+        lock (_lock)
+        {
+            while (!_disposed && !CanStartLocked()) Monitor.Wait(_lock);
+            if (_disposed) return false;
+            var share = (_todo.Count + _threads.Length - 1) / _threads.Length;
+            var seconds = 0.0;
+            do
+            {
+                long need = NeedLocked();
+                seconds += need / (double)(sizeof(float) * AudioDecoder.SampleRate);
+                var index = _todo.Dequeue();
+                // An item of unknown length (need 0) goes to a file: memory is only for what the budget can count.
+                var inMemory = need > 0 && _memoryBytes + need <= _maxMemoryBytes;
+                group.Add(new Slot(index, need, ++_attempt, inMemory));
+                _inFlight++;
+                _heldBytes += need;
+                PeakHeldBytes = Math.Max(PeakHeldBytes, _heldBytes);
+                if (inMemory)
+                {
+                    _memoryBytes += need;
+                    PeakMemoryBytes = Math.Max(PeakMemoryBytes, _memoryBytes);
+                }
+                if (need == 0) break; // unknown length: alone
+            }
+            while (_todo.Count > 0 && group.Count < Math.Min(DecodeAheadOptions.MaxGroupItems, share) && NeedLocked() > 0
+                   && seconds + NeedLocked() / (double)(sizeof(float) * AudioDecoder.SampleRate) <= _groupSeconds
+                   && _heldBytes + NeedLocked() <= _maxBytes);
+            return true;
         }
     }
 
@@ -202,17 +255,17 @@ internal sealed class ItemDecoder : IDisposable
     // The next item fits the budget, or nothing is held (an item larger than the budget goes alone).
     private bool CanStartLocked() => _todo.Count > 0 && (_heldBytes == 0 || _heldBytes + NeedLocked() <= _maxBytes);
 
-    private DecodeResult Decode(int index, int attempt, bool inMemory, float[] block)
+    private DecodeResult Decode(Slot slot, Func<IAudioSource> open, float[] block)
     {
-        var item = _items[index];
+        var index = slot.Index;
         DecodedAudio? audio = null;
         try
         {
             // The one place a shard item's file is opened for processing: non-blocking, regular files only,
             // confined to the corpus root, every read bounded by Audio:ReadTimeout (CorpusFileOpener).
-            using var source = AudioDecoder.Open(item.FullPath, item.ReadStartSeconds, item.EndSeconds, _decoder, item.CorpusRoot);
-            var name = $"decoded-{index}-{attempt}.f32";
-            audio = inMemory ? DecodedAudio.CreateInMemory(name) : DecodedAudio.Create(Path.Combine(_folder, name));
+            using var source = open();
+            var name = $"decoded-{index}-{slot.Attempt}.f32";
+            audio = slot.InMemory ? DecodedAudio.CreateInMemory(name) : DecodedAudio.Create(Path.Combine(_folder, name));
             while (true)
             {
                 if (_stop.IsCancellationRequested) throw new OperationCanceledException(_stop.Token);

@@ -83,10 +83,11 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
         try
         {
             using var decodes = new ItemDecoder(requests, _decodeAhead, _decoder, tempFolder ?? ownFolder!);
-            for (var i = 0; i < items.Count; i++) decodes.Submit(i);
+            decodes.Submit([.. Enumerable.Range(0, items.Count)]);
             var output = Run(items, requests, readStarts, decodes, progress, speech, ct);
             PeakDecodedBytes = Math.Max(PeakDecodedBytes, decodes.PeakHeldBytes);
             PeakInMemoryBytes = Math.Max(PeakInMemoryBytes, decodes.PeakMemoryBytes);
+            GroupedItems += decodes.GroupedItems;
             return output;
         }
         finally
@@ -237,6 +238,9 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
 
     /// <summary>The part of <see cref="PeakDecodedBytes"/> held in memory at most (<see cref="DecodeAheadOptions.MaxInMemoryMb"/>).</summary>
     public long PeakInMemoryBytes { get; private set; }
+
+    /// <summary>Items decoded in a group (<see cref="DecodeAheadOptions.GroupSeconds"/>) rather than alone, over this processor's life.</summary>
+    public int GroupedItems { get; private set; }
 
     /// <summary>
     /// Where to start reading a range that begins inside a file (a file cut across shards): on the

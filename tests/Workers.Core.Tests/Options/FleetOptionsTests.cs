@@ -15,7 +15,7 @@ public sealed class FleetOptionsTests
     [Fact]
     public void Every_out_of_range_value_is_listed_with_its_setting_name_range_and_value()
     {
-        var problems = new FleetOptions { MinFreeDiskMb = -1, DrainSeconds = 86_401, DecoderThreads = 257, MaxDecodedMb = 0, MaxDecodedInMemoryMb = -1, TelemetrySeconds = 0, NodeName = " " }.Validate();
+        var problems = new FleetOptions { MinFreeDiskMb = -1, DrainSeconds = 86_401, DecoderThreads = 257, MaxDecodedMb = 0, MaxDecodedInMemoryMb = -1, DecodeGroupSeconds = -1, TelemetrySeconds = 0, NodeName = " " }.Validate();
         Assert.Equal(
         [
             "Fleet:MinFreeDiskMb must be within 0..1099511627776 (is -1).",
@@ -23,6 +23,7 @@ public sealed class FleetOptionsTests
             "Fleet:DecoderThreads must be within 0..256 (is 257).",
             "Fleet:MaxDecodedMb must be within 1..1073741824 (is 0).",
             "Fleet:MaxDecodedInMemoryMb must be within 0..1073741824 (is -1).",
+            "Fleet:DecodeGroupSeconds must be within 0..86400 (is -1).",
             "Fleet:TelemetrySeconds must be within 0.1..86400 (is 0).",
             "Fleet:NodeName must be a name, not blank; leave it empty for the machine name.",
         ], problems);

@@ -28,9 +28,10 @@ public sealed class WorkerOptionsTests
     [Fact]
     public void Bad_decoder_settings_are_named()
     {
-        var problems = new WorkerOptions { DecoderThreads = -1, MaxDecodedMb = 0, MaxDecodedInMemoryMb = -1 }.Validate();
+        var problems = new WorkerOptions { DecoderThreads = -1, MaxDecodedMb = 0, MaxDecodedInMemoryMb = -1, DecodeGroupSeconds = double.NaN }.Validate();
         Assert.Contains(problems, p => p.Contains("Fleet:DecoderThreads"));
         Assert.Contains(problems, p => p.Contains("Fleet:MaxDecodedMb"));
         Assert.Contains(problems, p => p.Contains("Fleet:MaxDecodedInMemoryMb"));
+        Assert.Contains(problems, p => p.Contains("Fleet:DecodeGroupSeconds"));
     }
 }

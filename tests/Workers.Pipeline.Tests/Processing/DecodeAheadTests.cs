@@ -157,6 +157,83 @@ public sealed class DecodeAheadTests(SileroFixture f)
         Assert.NotEmpty(tight.Files);
     }
 
+    /// <summary><paramref name="count"/> 10-second speech files as MP3 (44.1 kHz stereo, as crawled clips come), whole-file items.</summary>
+    private List<ProcessItem> Mp3Items(string dir, int count, int seed)
+    {
+        var items = new List<ProcessItem>();
+        for (var i = 0; i < count; i++)
+        {
+            var wav = Path.Combine(dir, $"c{i}.wav");
+            f.Speech.WriteWav(wav, 10, new Random(seed + i));
+            var mp3 = Path.Combine(dir, $"c{i}.mp3");
+            SpeechCorpusGenerator.Encode(wav, mp3, 44100);
+            items.Add(new ProcessItem(i, mp3, 0, 10));
+        }
+        return items;
+    }
+
+    private (ShardOutput Output, int Starts, int Grouped) RunCounting(string dir, List<ProcessItem> items, double groupSeconds)
+    {
+        var ffmpeg = CountingFfmpeg(NewDir("ffmpeg"), out var log);
+        var temp = NewDir("temp");
+        using var model = new SileroVadModel(f.Session, 8);
+        using var batcher = new VadBatcher(model, Options);
+        var processor = new ShardProcessor(batcher, Options, new AudioDecoderOptions { FfmpegPath = ffmpeg }, new DecodeAheadOptions { GroupSeconds = groupSeconds });
+        var output = processor.Process(items, null, CancellationToken.None, temp);
+        Assert.Empty(Directory.EnumerateFileSystemEntries(temp)); // the group's output files went with their items
+        return (output, File.Exists(log) ? File.ReadAllLines(log).Length : 0, processor.GroupedItems);
+    }
+
+    [Fact]
+    public void Short_compressed_items_are_decoded_by_one_ffmpeg_per_group_with_the_segments_of_one_ffmpeg_each()
+    {
+        var dir = NewDir("group");
+        var items = Mp3Items(dir, 12, 200);
+
+        var alone = RunCounting(dir, items, groupSeconds: 0);
+        var grouped = RunCounting(dir, items, groupSeconds: 600);
+
+        Assert.Equal(12, alone.Starts);
+        Assert.Equal(1, grouped.Starts); // 12 x 10 s fit one group of 600 s
+        Assert.Equal(12, grouped.Grouped);
+        Assert.Empty(grouped.Output.Failures);
+        Assert.NotEmpty(alone.Output.Segments);
+        Assert.Equal(alone.Output.Segments, grouped.Output.Segments);
+        Assert.Equal(alone.Output.AudioSeconds, grouped.Output.AudioSeconds);
+
+        var small = RunCounting(dir, items, groupSeconds: 35); // 3 items a group
+        Assert.Equal(4, small.Starts);
+        Assert.Equal(alone.Output.Segments, small.Output.Segments);
+    }
+
+    [Fact]
+    public void A_group_size_that_is_not_a_number_of_seconds_is_refused()
+    {
+        Assert.Empty(new DecodeAheadOptions { GroupSeconds = 0 }.Validate());
+        Assert.Contains(new DecodeAheadOptions { GroupSeconds = -1 }.Validate(), p => p.StartsWith("GroupSeconds must be", StringComparison.Ordinal));
+        Assert.Contains(new DecodeAheadOptions { GroupSeconds = double.NaN }.Validate(), p => p.StartsWith("GroupSeconds must be", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void A_bad_file_in_a_group_fails_alone_with_its_own_error_and_the_others_keep_their_segments()
+    {
+        var dir = NewDir("group-bad");
+        var items = Mp3Items(dir, 6, 300);
+        File.WriteAllText(items[2].FullPath, "this is not audio at all\n");
+
+        var alone = RunCounting(dir, items, groupSeconds: 0);
+        var grouped = RunCounting(dir, items, groupSeconds: 600);
+
+        Assert.Equal(6, alone.Starts);
+        Assert.Equal(7, grouped.Starts); // the group, which ffmpeg refused, then each file alone
+        Assert.Equal(0, grouped.Grouped);
+        var failure = Assert.Single(grouped.Output.Failures);
+        Assert.Equal(2, failure.FileIndex);
+        Assert.Equal(Assert.Single(alone.Output.Failures), failure);
+        Assert.Equal(alone.Output.Segments, grouped.Output.Segments);
+        Assert.Contains(grouped.Output.Segments, s => s.FileIndex == 5);
+    }
+
     /// <summary>Scores with <paramref name="inner"/>, noting which decoded files exist in <paramref name="folder"/> at each call.</summary>
     private sealed class WatchingModel(IVadModel inner, string folder) : IVadModel
     {

@@ -48,7 +48,7 @@ public sealed class SegmentStageRunnerTests(SileroFixture f) : IDisposable
         var results = runner.Finish(CancellationToken.None);
 
         Assert.Empty(output.Failures);
-        Assert.Equal(2, File.ReadAllLines(log).Length); // one decode per item: the stages opened nothing
+        Assert.Single(File.ReadAllLines(log)); // one ffmpeg decoded both items (a group of 150 s): the stages opened nothing
         Assert.True(output.Segments.Count > 10, $"only {output.Segments.Count} segments");
         Assert.Equal(output.Segments.Select(s => (s.FileIndex, s.StartSeconds)).Order(), results.Select(r => (r.FileIndex, r.StartSeconds)).Order());
 

@@ -1,0 +1,131 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace Workers.Audio;
+
+/// <summary>A range of a file to decode (seconds; null end: to the file's end), confined to <paramref name="CorpusRoot"/> (null: not confined).</summary>
+public readonly record struct AudioRange(string Path, double StartSeconds, double? EndSeconds, string? CorpusRoot = null);
+
+/// <summary>
+/// Several files decoded by one ffmpeg process (<see cref="AudioDecoder.OpenGroup"/>): one input per file,
+/// read through this process's descriptor as <see cref="FfmpegAudioSource"/> does, and one output per
+/// input, written as 16 kHz mono f32le to a file of its own, each with the arguments the single-file path
+/// gives it, so each holds the very samples that path gives.
+/// </summary>
+internal static class FfmpegGroup
+{
+    /// <summary>One file of the group: its index among the caller's ranges and its opened, checked stream.</summary>
+    internal readonly record struct Input(int Index, string Path, CorpusFileStream Stream, long StartSample, long? EndSample);
+
+    private static long counter;
+
+    /// <summary>
+    /// Runs ffmpeg over <paramref name="inputs"/> to the end and fills <paramref name="sources"/> at their
+    /// indexes with readers of its outputs; leaves them null when the run did not end cleanly (exit 0,
+    /// nothing on stderr, output growing at least every <see cref="AudioDecoderOptions.ReadTimeout"/>).
+    /// </summary>
+    public static void Decode(IReadOnlyList<Input> inputs, AudioDecoderOptions options, string folder, IAudioSource?[] sources, CancellationToken ct)
+    {
+        if (!BitConverter.IsLittleEndian)
+            throw new PlatformNotSupportedException("Decoding through ffmpeg reads f32le output and needs a little-endian machine.");
+        var run = Interlocked.Increment(ref counter);
+        var outputs = inputs.Select((_, k) => System.IO.Path.Combine(folder, $"group-{Environment.ProcessId}-{run}-{k}.f32")).ToArray();
+        var arguments = new List<string> { "-nostdin", "-v", "error", "-y" };
+        foreach (var input in inputs)
+            FfmpegAudioSource.AddInput(arguments, "file:" + CorpusFileOpener.DescriptorPath(input.Stream.SafeFileHandle), input.StartSample);
+        for (var k = 0; k < inputs.Count; k++)
+            FfmpegAudioSource.AddOutput(arguments, k, inputs[k].StartSample, inputs[k].EndSample, outputs[k]);
+
+        var clean = false;
+        try
+        {
+            clean = Run(options, arguments, outputs, ct);
+            if (!clean) return;
+            for (var k = 0; k < inputs.Count; k++)
+            {
+                // -t ends each output at its range's end; the cap guarantees the count whatever ffmpeg rounds, as on the pipe.
+                var cap = inputs[k].EndSample is long end ? Math.Max(0, end - inputs[k].StartSample) : long.MaxValue;
+                sources[inputs[k].Index] = new SampleFileSource(outputs[k], cap);
+            }
+        }
+        finally
+        {
+            if (!clean)
+                foreach (var output in outputs) TryDelete(output);
+        }
+    }
+
+    // True when ffmpeg exited 0 and said nothing; kills it on cancellation (rethrown) or when its outputs stop growing.
+    private static bool Run(AudioDecoderOptions options, List<string> arguments, string[] outputs, CancellationToken ct)
+    {
+        using var process = ExternalTool.TryStart(options.FfmpegPath, arguments, out _);
+        if (process is null) return false; // opened alone, each file says why ffmpeg cannot start
+        var stderr = process.StandardError.ReadToEndAsync(CancellationToken.None);
+        var lastGrowth = Stopwatch.GetTimestamp();
+        long written = 0;
+        try
+        {
+            while (!process.WaitForExit(50))
+            {
+                ct.ThrowIfCancellationRequested();
+                if (options.ReadTimeout == Timeout.InfiniteTimeSpan) continue;
+                var now = Written(outputs);
+                if (now != written) { written = now; lastGrowth = Stopwatch.GetTimestamp(); }
+                else if (Stopwatch.GetElapsedTime(lastGrowth) >= options.ReadTimeout) return false; // hung: killed below
+            }
+            process.WaitForExit(); // and its output streams closed
+            return process.ExitCode == 0 && stderr.Wait(TimeSpan.FromSeconds(5)) && stderr.Result.Trim().Length == 0;
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                ExternalTool.KillQuietly(process);
+                process.WaitForExit(5000); // no ffmpeg outlives its group
+            }
+        }
+    }
+
+    private static long Written(string[] outputs)
+    {
+        long sum = 0;
+        foreach (var o in outputs)
+        {
+            try { sum += new FileInfo(o).Length; }
+            catch (IOException) { }
+        }
+        return sum;
+    }
+
+    private static void TryDelete(string path)
+    {
+        try { File.Delete(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { /* the shard's folder goes with the shard */ }
+    }
+
+    /// <summary>One output of a group: f32le samples read from its file, at most <c>cap</c>; the file is deleted on dispose.</summary>
+    private sealed class SampleFileSource(string path, long cap) : IAudioSource
+    {
+        private readonly FileStream _file = new(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, bufferSize: 0);
+        private long _remaining = cap;
+
+        public int SampleRate => AudioDecoder.SampleRate;
+
+        public int Read(Span<float> dest)
+        {
+            if (dest.IsEmpty || _remaining == 0) return 0;
+            var bytes = MemoryMarshal.AsBytes(dest[..(int)Math.Min(dest.Length, _remaining)]);
+            // Whole: a regular file returns all that is asked for up to its end, and ffmpeg wrote whole samples.
+            int got = _file.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
+            got -= got % sizeof(float);
+            _remaining -= got / sizeof(float);
+            return got / sizeof(float);
+        }
+
+        public void Dispose()
+        {
+            _file.Dispose();
+            TryDelete(path);
+        }
+    }
+}

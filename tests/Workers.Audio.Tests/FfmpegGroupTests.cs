@@ -1,0 +1,143 @@
+using System.Diagnostics;
+using Workers.Audio.Tests.TestFiles;
+
+namespace Workers.Audio.Tests;
+
+/// <summary>Several files decoded by one real ffmpeg (<see cref="AudioDecoder.OpenGroup"/>).</summary>
+public sealed class FfmpegGroupTests : IClassFixture<EncodedTones>, IDisposable
+{
+    private readonly EncodedTones _tones;
+    private readonly TempDirectory _dir = new();
+    private readonly string _out;
+
+    public FfmpegGroupTests(EncodedTones tones)
+    {
+        _tones = tones;
+        _out = _dir.File("out");
+        Directory.CreateDirectory(_out);
+    }
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public void One_ffmpeg_decodes_every_range_to_the_samples_it_gives_alone()
+    {
+        string wav16k = new WavBuilder { SampleRate = 16000 }.Write(_dir.File("tone16k.wav"), Signals.Sine(16000 * 5, 16000, EncodedTones.Hz, EncodedTones.Amplitude));
+        AudioRange[] ranges =
+        [
+            new(_tones.Flac, 0, null),
+            new(_tones.Mp3, 1.5, 3.2),          // an input seek and an output cut
+            new(_tones.Ogg, 2.0000625, 4.71),   // on an odd sample
+            new(wav16k, 0.7, 4),                // read directly, not by ffmpeg
+            new(_tones.StereoFlac, 0, 6),       // past the end
+            new(_tones.Wav44k, 1, 1),           // empty
+            new(_tones.MulawWav16k, 0.5, null),
+        ];
+        var (options, log) = CountingFfmpeg();
+
+        var sources = AudioDecoder.OpenGroup(ranges, options, _out, CancellationToken.None);
+        Assert.Equal(1, Launches(log)); // without groups: 5
+
+        for (var i = 0; i < ranges.Length; i++)
+        {
+            using var source = Assert.IsAssignableFrom<IAudioSource>(sources[i]);
+            float[] grouped = Signals.ReadAll(source, bufferSize: 1000);
+            float[] alone = Signals.Decode(ranges[i].Path, ranges[i].StartSeconds, ranges[i].EndSeconds);
+            Assert.True(alone.AsSpan().SequenceEqual(grouped), $"{ranges[i]}: {grouped.Length} samples grouped, {alone.Length} alone, or different samples");
+            if (i != 5) Assert.NotEmpty(grouped);
+        }
+        Assert.Empty(Directory.GetFiles(_out)); // each output is deleted with its source
+    }
+
+    [Theory]
+    [InlineData("garbage")]    // ffmpeg cannot open it: exit 1 before anything is decoded
+    [InlineData("corrupt")]    // decode errors on stderr, exit 0: ffmpeg's messages name no input
+    public void A_group_with_a_bad_file_gives_its_files_back_to_be_decoded_alone(string bad)
+    {
+        string path = _dir.File($"{bad}.flac");
+        byte[] bytes = File.ReadAllBytes(_tones.Flac);
+        if (bad == "garbage") bytes = Enumerable.Range(0, 5000).Select(i => (byte)(i * 97 + i / 13)).ToArray();
+        else for (int at = 8_192; at + 512 < bytes.Length; at += 20_000) new Random(42).NextBytes(bytes.AsSpan(at, 512));
+        File.WriteAllBytes(path, bytes);
+
+        var sources = AudioDecoder.OpenGroup([new(_tones.Mp3, 0, null), new(path, 0, null), new(_tones.Ogg, 0, null)], AudioDecoderOptions.Default, _out, CancellationToken.None);
+
+        Assert.All(sources, Assert.Null);
+        Assert.Empty(Directory.GetFiles(_out));
+        // Alone, the bad one fails with its own error and the others decode.
+        Assert.ThrowsAny<AudioFormatException>(() => Signals.Decode(path));
+        Assert.NotEmpty(Signals.Decode(_tones.Mp3));
+    }
+
+    [Fact]
+    public void A_file_that_cannot_be_opened_is_left_to_open_alone_and_the_rest_are_grouped()
+    {
+        string missing = _dir.File("missing.flac");
+        var (options, log) = CountingFfmpeg();
+
+        var sources = AudioDecoder.OpenGroup([new(_tones.Flac, 0, null), new(missing, 0, null), new(_tones.Mp3, 0, null)], options, _out, CancellationToken.None);
+
+        Assert.Null(sources[1]);
+        Assert.Throws<FileNotFoundException>(() => AudioDecoder.Open(missing)); // what opening it alone says
+        Assert.Equal(1, Launches(log));
+        foreach (var s in new[] { sources[0], sources[2] })
+        {
+            using var source = Assert.IsAssignableFrom<IAudioSource>(s);
+            Assert.Equal(80_000, Signals.ReadAll(source).Length, 48.0); // MP3 within 3 ms
+        }
+    }
+
+    [Fact]
+    public void A_hung_ffmpeg_is_killed_after_the_read_timeout_and_its_files_given_back()
+    {
+        // An ffmpeg that never writes (a hung mount freezes it the same way).
+        string pidFile = _dir.File("pid");
+        string script = Script("hung", $"echo $$ > {pidFile}\nexec sleep 60\n");
+        var options = new AudioDecoderOptions { FfmpegPath = script, ReadTimeout = TimeSpan.FromMilliseconds(300) };
+
+        var watch = Stopwatch.StartNew();
+        var sources = AudioDecoder.OpenGroup([new(_tones.Flac, 0, null), new(_tones.Mp3, 0, null)], options, _out, CancellationToken.None);
+
+        Assert.All(sources, Assert.Null);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(20), $"took {watch.Elapsed}");
+        Assert.False(Directory.Exists($"/proc/{File.ReadAllText(pidFile).Trim()}"));
+    }
+
+    [Fact]
+    public void Cancelling_kills_the_groups_ffmpeg()
+    {
+        string pidFile = _dir.File("pid");
+        string script = Script("slow", $"echo $$ > {pidFile}\nexec sleep 60\n");
+        using var cts = new CancellationTokenSource();
+        // Cancelled once ffmpeg runs (its pid written), as a worker told to stop would be.
+        var cancel = Task.Run(async () =>
+        {
+            while (!File.Exists(pidFile) || File.ReadAllText(pidFile).Trim().Length == 0) await Task.Delay(20);
+            await cts.CancelAsync();
+        });
+
+        Assert.ThrowsAny<OperationCanceledException>(() =>
+            AudioDecoder.OpenGroup([new(_tones.Flac, 0, null), new(_tones.Mp3, 0, null)], new AudioDecoderOptions { FfmpegPath = script }, _out, cts.Token));
+        cancel.GetAwaiter().GetResult();
+
+        Assert.False(Directory.Exists($"/proc/{File.ReadAllText(pidFile).Trim()}"));
+        Assert.Empty(Directory.GetFiles(_out));
+    }
+
+    // The real ffmpeg behind a script that counts its starts.
+    private (AudioDecoderOptions Options, string Log) CountingFfmpeg()
+    {
+        string log = _dir.File("launches.log");
+        return (new AudioDecoderOptions { FfmpegPath = Script("ffmpeg-counting", $"echo started >> {log}\nexec ffmpeg \"$@\"\n") }, log);
+    }
+
+    private static int Launches(string log) => File.Exists(log) ? File.ReadAllLines(log).Length : 0;
+
+    private string Script(string name, string body)
+    {
+        string path = _dir.File(name);
+        File.WriteAllText(path, "#!/bin/sh\n" + body);
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return path;
+    }
+}
