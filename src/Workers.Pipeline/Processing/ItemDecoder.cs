@@ -160,10 +160,14 @@ internal sealed class ItemDecoder : IDisposable
                 {
                     sources = AudioDecoder.OpenGroup([.. group.Select(g => Range(_items[g.Index]))], _decoder, _folder, _stop.Token);
                 }
-                catch (Exception e)
+                catch (OperationCanceledException e)
                 {
                     sources = new IAudioSource?[group.Count];
-                    error = e;
+                    error = e; // stopping: the results are discarded
+                }
+                catch (Exception)
+                {
+                    sources = new IAudioSource?[group.Count]; // whatever went wrong with the group, each item alone says what it is
                 }
                 // Each item handed over as soon as it is read; one the group gave back is decoded alone, as it would be without groups.
                 for (var k = 0; k < group.Count; k++)
