@@ -166,7 +166,7 @@ public sealed class PipelineBench(ModelFolder models, WorkersDatabase database, 
             Console.WriteLine("  whole run: wall time of `workers run --until-idle`, start-up included; limit = 1/(1/bare + 1/decode);");
             Console.WriteLine($"  bare and decode: each the mean of a measurement just before the whole run and one just after, warm, over at least {MinSeconds:0} s;");
             Console.WriteLine("  decode-bound: the same shards and core split with a model that costs nothing (the GPU-shaped case), warm, over at least the same time;");
-            Console.WriteLine($"  decode alone: as the pipeline decodes (16 kHz WAV: our reader; the rest: one ffmpeg per group of up to {fleet.Value.DecodeGroupSeconds:0} s of files, Fleet:DecodeGroupSeconds), one decoder per core;");
+            Console.WriteLine($"  decode alone: as the pipeline decodes (16 kHz WAV: our reader; the rest: one ffmpeg per group of up to {fleet.Value.DecodeGroupSeconds:0} s of files of up to {DecodeAheadOptions.MaxGroupItemSeconds:0} s each, Fleet:DecodeGroupSeconds; longer ones one ffmpeg each), one decoder per core;");
             Console.WriteLine("  vs ffmpeg: decode-bound against ffmpeg alone as the issue first measured it: one ffmpeg per file to 16 kHz mono float, one per core.");
             return ExitCodes.Ok;
         }
@@ -216,11 +216,19 @@ public sealed class PipelineBench(ModelFolder models, WorkersDatabase database, 
         var groups = new List<AudioRange[]>();
         var group = new List<AudioRange>();
         double seconds = 0;
+        var open = true; // the group takes more: none of its files is too long to group
         foreach (var (path, length) in files)
         {
-            if (group.Count > 0 && (seconds + length > groupSeconds || group.Count == DecodeAheadOptions.MaxGroupItems)) { groups.Add([.. group]); group.Clear(); seconds = 0; }
+            var groupable = length <= DecodeAheadOptions.MaxGroupItemSeconds;
+            if (group.Count > 0 && (!open || !groupable || seconds + length > groupSeconds || group.Count == DecodeAheadOptions.MaxGroupItems))
+            {
+                groups.Add([.. group]);
+                group.Clear();
+                seconds = 0;
+            }
             group.Add(new AudioRange(path, 0, null));
             seconds += length;
+            open = groupable;
         }
         if (group.Count > 0) groups.Add([.. group]);
         return groups;

@@ -152,7 +152,10 @@ internal sealed class FfmpegAudioSource : IAudioSource
             arguments.AddRange(["-ss", ExternalTool.Seconds((decimal)skipSamples / AudioDecoder.SampleRate)]);
         if (endSample is long end)
             arguments.AddRange(["-t", ExternalTool.Seconds((decimal)(end - startSample) / AudioDecoder.SampleRate)]);
-        arguments.AddRange(["-f", "f32le", output]);
+        // On a pipe ffmpeg flushes after every packet by default: a 5-minute MP3 took 11,486 writes of about 1.7 KB,
+        // each waking the reader; buffered, 586 writes of 32 KB, and one core decoded six such files in 2.03 s instead of
+        // 2.38-2.40 s (the same as to /dev/null, 1.98 s). The samples are the same; only the writes are larger.
+        arguments.AddRange(["-flush_packets", "0", "-f", "f32le", output]);
     }
 
     private static long SeekSeconds(long startSample) => Math.Max(0, startSample / AudioDecoder.SampleRate - PrerollSeconds);
@@ -218,12 +221,17 @@ internal sealed class FfmpegAudioSource : IAudioSource
         _input?.Dispose();
     }
 
+    /// <summary>Reads of ffmpeg's stdout that returned data, for tests: about one per ffmpeg write.</summary>
+    internal int PipeReads { get; private set; }
+
     private int ReadStdout(Span<byte> bytes)
     {
         Volatile.Write(ref _readStartedAt, Stopwatch.GetTimestamp());
         try
         {
-            return _stdout.Read(bytes);
+            int got = _stdout.Read(bytes);
+            if (got > 0) PipeReads++;
+            return got;
         }
         finally
         {

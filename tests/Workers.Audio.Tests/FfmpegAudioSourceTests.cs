@@ -185,6 +185,18 @@ public sealed class FfmpegAudioSourceTests : IClassFixture<EncodedTones>, IDispo
     }
 
     [Fact]
+    public void Ffmpeg_writes_its_output_in_large_pieces_not_one_per_packet()
+    {
+        // On a pipe ffmpeg flushes after every packet unless told not to: 5 s of 44.1 kHz MP3 is 192 packets, and the
+        // reader would wake for each (a 5-minute MP3: 11,486 writes, 15% of its decode time). Buffered: 320 KB in 32 KB writes.
+        using var source = AudioDecoder.Open(_tones.Mp3);
+        var buffer = new float[64 * 1024];
+        while (source.Read(buffer) > 0) { }
+
+        Assert.InRange(((FfmpegAudioSource)source).PipeReads, 1, 40);
+    }
+
+    [Fact]
     public void Read_timeout_kills_ffmpeg()
     {
         // A decoder that stops producing (here: frozen with SIGSTOP, as a hung mount would freeze it). What it wrote

@@ -37,13 +37,23 @@ public sealed class DecodeAheadOptions
     /// <see cref="MaxGroupItems"/>, and its share of what is left to decode): the ones ffmpeg decodes are
     /// decoded by one ffmpeg process (<see cref="Workers.Audio.AudioDecoder.OpenGroup"/>), so its start-up,
     /// about 90 ms of CPU, is paid once per group. A group's items are handed over together when its
-    /// ffmpeg is done, so a larger group delays the first item more. 0: one ffmpeg per item.
+    /// ffmpeg is done, so a larger group delays the first item more. Items longer than <see cref="MaxGroupItemSeconds"/>
+    /// are always decoded alone. 0: one ffmpeg per item.
     /// </summary>
     /// <value>The default value is 600 seconds.</value>
     public double GroupSeconds { get; init; } = 600;
 
     /// <summary>Items in one group at most (<see cref="GroupSeconds"/>): ffmpeg holds a decoder and an output file per item.</summary>
     public const int MaxGroupItems = 32;
+
+    /// <summary>
+    /// Longer items are decoded alone, streamed from their own ffmpeg: one core decoding 12 files took, one ffmpeg
+    /// each against groups of 12, 1.23-1.33 s against 0.60 s for 30-second MP3s, 1.29-1.35 against 0.61-0.62 for
+    /// 60-second FLAC, 1.61-1.81 against 1.12-1.35 for 60-second MP3, but the same within noise for 5-minute files
+    /// (44.1 kHz WAV 2.09-2.24 s against 1.99-2.18, MP3 4.89-5.01 against 4.96-5.16): ffmpeg starts a thread per
+    /// input when it has several, whose hand-offs (system time doubled) cost what the saved start-ups gave.
+    /// </summary>
+    public const double MaxGroupItemSeconds = 120;
 
     /// <summary>Every problem, or an empty list.</summary>
     public IReadOnlyList<string> Validate()

@@ -245,14 +245,17 @@ internal sealed class ItemDecoder : IDisposable
                     _memoryBytes += need;
                     PeakMemoryBytes = Math.Max(PeakMemoryBytes, _memoryBytes);
                 }
-                if (need == 0) break; // unknown length: alone
+                if (!Groupable(need)) break; // unknown length, or long: alone
             }
-            while (_todo.Count > 0 && group.Count < Math.Min(DecodeAheadOptions.MaxGroupItems, share) && NeedLocked() > 0
+            while (_todo.Count > 0 && group.Count < Math.Min(DecodeAheadOptions.MaxGroupItems, share) && Groupable(NeedLocked())
                    && seconds + NeedLocked() / (double)(sizeof(float) * AudioDecoder.SampleRate) <= _groupSeconds
                    && _heldBytes + NeedLocked() <= _maxBytes);
             return true;
         }
     }
+
+    // Known, and at most MaxGroupItemSeconds long.
+    private static bool Groupable(long need) => need > 0 && need <= DecodeAheadOptions.MaxGroupItemSeconds * AudioDecoder.SampleRate * sizeof(float);
 
     private long NeedLocked() => Math.Max(0, _items[_todo.Peek()].ExpectedSamples) * sizeof(float);
 

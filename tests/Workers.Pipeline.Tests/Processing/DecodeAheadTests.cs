@@ -207,6 +207,23 @@ public sealed class DecodeAheadTests(SileroFixture f)
     }
 
     [Fact]
+    public void Items_longer_than_the_group_item_limit_are_each_decoded_by_an_ffmpeg_of_their_own()
+    {
+        var dir = NewDir("group-long");
+        var wav = Path.Combine(dir, "long.wav");
+        f.Speech.WriteWav(wav, 130, new Random(41));
+        var flac = Path.Combine(dir, "long.flac");
+        SpeechCorpusGenerator.Encode(wav, flac, 44100);
+        List<ProcessItem> items = [new(0, flac, 0, 130), new(1, flac, 0, 130), new(2, flac, 0, 130)];
+
+        var run = RunCounting(dir, items, groupSeconds: 600); // 390 s would fit a group, but each is over 120 s
+
+        Assert.Equal(3, run.Starts);
+        Assert.Equal(0, run.Grouped);
+        Assert.Empty(run.Output.Failures);
+    }
+
+    [Fact]
     public void A_group_size_that_is_not_a_number_of_seconds_is_refused()
     {
         Assert.Empty(new DecodeAheadOptions { GroupSeconds = 0 }.Validate());
