@@ -36,6 +36,16 @@ public sealed class DecodeAheadTests(SileroFixture f)
         return items;
     }
 
+    /// <summary>Generated speech of <paramref name="seconds"/> as long.wav and long.flac in <paramref name="dir"/> (at <paramref name="rate"/>; null: 16 kHz).</summary>
+    private (string Wav, string Flac) SpeechFlac(string dir, int seconds, int seed, int? rate = null)
+    {
+        var wav = Path.Combine(dir, "long.wav");
+        f.Speech.WriteWav(wav, seconds, new Random(seed));
+        var flac = Path.Combine(dir, "long.flac");
+        SpeechCorpusGenerator.Encode(wav, flac, rate);
+        return (wav, flac);
+    }
+
     /// <summary>An ffmpeg that logs one line per start, then runs the real one.</summary>
     private static string CountingFfmpeg(string dir, out string log)
     {
@@ -50,10 +60,7 @@ public sealed class DecodeAheadTests(SileroFixture f)
     public void A_long_compressed_item_starts_one_ffmpeg_and_gives_the_segments_of_its_lossless_original()
     {
         var dir = NewDir("once");
-        var wav = Path.Combine(dir, "long.wav");
-        f.Speech.WriteWav(wav, 150, new Random(31));
-        var flac = Path.Combine(dir, "long.flac");
-        SpeechCorpusGenerator.Encode(wav, flac); // 16 kHz FLAC: lossless, the very samples of the WAV
+        var (wav, flac) = SpeechFlac(dir, 150, 31); // 16 kHz FLAC: lossless, the very samples of the WAV
         var ffmpeg = CountingFfmpeg(dir, out var log);
         var temp = NewDir("temp");
 
@@ -210,10 +217,7 @@ public sealed class DecodeAheadTests(SileroFixture f)
     public void Items_longer_than_the_group_item_limit_are_each_decoded_by_an_ffmpeg_of_their_own()
     {
         var dir = NewDir("group-long");
-        var wav = Path.Combine(dir, "long.wav");
-        f.Speech.WriteWav(wav, 130, new Random(41));
-        var flac = Path.Combine(dir, "long.flac");
-        SpeechCorpusGenerator.Encode(wav, flac, 44100);
+        var (_, flac) = SpeechFlac(dir, 130, 41, 44100);
         List<ProcessItem> items = [new(0, flac, 0, 130), new(1, flac, 0, 130), new(2, flac, 0, 130)];
 
         var run = RunCounting(dir, items, groupSeconds: 600); // 390 s would fit a group, but each is over 120 s
