@@ -34,7 +34,7 @@ internal static class FfmpegGroup
         foreach (var input in inputs)
             FfmpegAudioSource.AddInput(arguments, "file:" + CorpusFileOpener.DescriptorPath(input.Stream.SafeFileHandle), input.StartSample);
         for (var k = 0; k < inputs.Count; k++)
-            FfmpegAudioSource.AddOutput(arguments, k, inputs[k].StartSample, inputs[k].EndSample, outputs[k]);
+            FfmpegAudioSource.AddOutput(arguments, k, inputs[k].StartSample, inputs[k].EndSample, ExternalTool.InputUrl(outputs[k])); // file:, whatever the temp root's name holds
 
         var clean = false;
         try

@@ -13,7 +13,7 @@ public sealed class FfmpegGroupTests : IClassFixture<EncodedTones>, IDisposable
     public FfmpegGroupTests(EncodedTones tones)
     {
         _tones = tones;
-        _out = _dir.File("out");
+        _out = _dir.File("out:put"); // a colon in the temp root: outputs are file: URLs, never read as a protocol
         Directory.CreateDirectory(_out);
     }
 
