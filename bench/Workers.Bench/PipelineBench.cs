@@ -123,7 +123,7 @@ public sealed class PipelineBench(ModelFolder models, WorkersDatabase database, 
                 // The limits, measured before the whole run and again after it, each figure the mean of the two: on a
                 // shared machine the cores' speed drifts by a tenth within minutes, and a limit taken only before the
                 // run judged it against a moment it did not run in.
-                var groups = Groups(files, fleet.Value.DecodeGroupSeconds);
+                var groups = Groups(files, new DecodeAheadOptions { GroupSeconds = fleet.Value.DecodeGroupSeconds });
                 var decodeFolder = Path.Combine(dir, "decode-alone");
                 Directory.CreateDirectory(decodeFolder);
                 var (bareBefore, decodeBefore) = Limits(groups, audio, env, model, batchSize, decoder, cores, decodeFolder, ct);
@@ -211,26 +211,21 @@ public sealed class PipelineBench(ModelFolder models, WorkersDatabase database, 
     }
 
     /// <summary>The corpus's files in the groups a decoder thread takes them in (<see cref="DecodeAheadOptions.GroupSeconds"/>).</summary>
-    private static List<AudioRange[]> Groups(List<(string Path, double Seconds)> files, double groupSeconds)
+    private static List<AudioRange[]> Groups(List<(string Path, double Seconds)> files, DecodeAheadOptions options)
     {
         var groups = new List<AudioRange[]>();
-        var group = new List<AudioRange>();
-        double seconds = 0;
-        var open = true; // the group takes more: none of its files is too long to group
-        foreach (var (path, length) in files)
+        for (var i = 0; i < files.Count;)
         {
-            var groupable = length <= DecodeAheadOptions.MaxGroupItemSeconds;
-            if (group.Count > 0 && (!open || !groupable || seconds + length > groupSeconds || group.Count == DecodeAheadOptions.MaxGroupItems))
-            {
-                groups.Add([.. group]);
-                group.Clear();
-                seconds = 0;
-            }
-            group.Add(new AudioRange(path, 0, null));
-            seconds += length;
-            open = groupable;
+            var (path, seconds) = files[i++];
+            List<AudioRange> group = [new(path, 0, null)];
+            if (DecodeAheadOptions.IsGroupable(seconds))
+                for (; i < files.Count && options.Joins(group.Count, seconds, files[i].Seconds); i++)
+                {
+                    group.Add(new AudioRange(files[i].Path, 0, null));
+                    seconds += files[i].Seconds;
+                }
+            groups.Add([.. group]);
         }
-        if (group.Count > 0) groups.Add([.. group]);
         return groups;
     }
 

@@ -1,5 +1,8 @@
 namespace Workers.Audio;
 
+/// <summary>A range of a file to decode (seconds; null end: to the file's end), confined to <paramref name="CorpusRoot"/> (null: not confined).</summary>
+public readonly record struct AudioRange(string Path, double StartSeconds, double? EndSeconds, string? CorpusRoot = null);
+
 /// <summary>
 /// Opens audio files as 16 kHz mono float32 streams.
 /// <para>

@@ -43,6 +43,14 @@ internal static class ExternalTool
         }
     }
 
+    /// <summary>Kills the process if it still runs and waits for it (SIGKILL is prompt: 5 s at most); never throws.</summary>
+    public static void KillAndReap(Process process)
+    {
+        if (process.HasExited) return;
+        KillQuietly(process);
+        process.WaitForExit(5000);
+    }
+
     /// <summary>Kills the process if it still runs; never throws.</summary>
     public static void KillQuietly(Process process)
     {

@@ -96,17 +96,21 @@ internal sealed class FfmpegAudioSource : IAudioSource
         if (!BitConverter.IsLittleEndian)
             throw new PlatformNotSupportedException("Decoding through ffmpeg reads f32le output and needs a little-endian machine.");
 
-        string inputUrl = input is null ? ExternalTool.InputUrl(path) : "file:" + CorpusFileOpener.DescriptorPath(input.SafeFileHandle);
+        string inputUrl = input is null ? ExternalTool.InputUrl(path) : DescriptorUrl(input);
         var arguments = new List<string> { "-nostdin", "-v", "error" };
         AddInput(arguments, inputUrl, startSample);
         AddOutput(arguments, 0, startSample, endSample, "-");
 
         var process = ExternalTool.TryStart(options.FfmpegPath, arguments, out string? error)
             ?? throw new InvalidOperationException(error);
-        // -t stops ffmpeg at the end; the cap guarantees the count whatever ffmpeg rounds.
-        long remaining = endSample is long e ? Math.Max(0, e - startSample) : long.MaxValue;
-        return new FfmpegAudioSource(path, inputUrl, input, options, process, remaining);
+        return new FfmpegAudioSource(path, inputUrl, input, options, process, SampleCap(startSample, endSample));
     }
+
+    /// <summary>The checked file as ffmpeg's input: this process's descriptor of it, so ffmpeg reads that very file.</summary>
+    internal static string DescriptorUrl(CorpusFileStream input) => "file:" + CorpusFileOpener.DescriptorPath(input.SafeFileHandle);
+
+    /// <summary>Samples a range's output holds at most: -t stops ffmpeg at the end, and the cap guarantees the count whatever ffmpeg rounds.</summary>
+    internal static long SampleCap(long startSample, long? endSample) => endSample is long end ? Math.Max(0, end - startSample) : long.MaxValue;
 
     /// <summary>
     /// The input options of one file: seeks to a whole second at least <see cref="PrerollSeconds"/> before
@@ -210,12 +214,7 @@ internal sealed class FfmpegAudioSource : IAudioSource
             return;
         _state = State.Disposed;
         _watchdog.Dispose();
-        if (!_process.HasExited)
-        {
-            ExternalTool.KillQuietly(_process);
-            // SIGKILL is prompt; waiting here means no ffmpeg outlives its source.
-            _process.WaitForExit(5000);
-        }
+        ExternalTool.KillAndReap(_process); // no ffmpeg outlives its source
         _stdout.Dispose();
         _process.Dispose();
         _input?.Dispose();

@@ -3,9 +3,6 @@ using System.Runtime.InteropServices;
 
 namespace Workers.Audio;
 
-/// <summary>A range of a file to decode (seconds; null end: to the file's end), confined to <paramref name="CorpusRoot"/> (null: not confined).</summary>
-public readonly record struct AudioRange(string Path, double StartSeconds, double? EndSeconds, string? CorpusRoot = null);
-
 /// <summary>
 /// Several files decoded by one ffmpeg process (<see cref="AudioDecoder.OpenGroup"/>): one input per file,
 /// read through this process's descriptor as <see cref="FfmpegAudioSource"/> does, and one output per
@@ -32,7 +29,7 @@ internal static class FfmpegGroup
         var outputs = inputs.Select((_, k) => System.IO.Path.Combine(folder, $"group-{Environment.ProcessId}-{run}-{k}.f32")).ToArray();
         var arguments = new List<string> { "-nostdin", "-v", "error", "-y" };
         foreach (var input in inputs)
-            FfmpegAudioSource.AddInput(arguments, "file:" + CorpusFileOpener.DescriptorPath(input.Stream.SafeFileHandle), input.StartSample);
+            FfmpegAudioSource.AddInput(arguments, FfmpegAudioSource.DescriptorUrl(input.Stream), input.StartSample);
         for (var k = 0; k < inputs.Count; k++)
             FfmpegAudioSource.AddOutput(arguments, k, inputs[k].StartSample, inputs[k].EndSample, ExternalTool.InputUrl(outputs[k])); // file:, whatever the temp root's name holds
 
@@ -42,11 +39,7 @@ internal static class FfmpegGroup
             clean = Run(options, arguments, outputs, ct);
             if (!clean) return;
             for (var k = 0; k < inputs.Count; k++)
-            {
-                // -t ends each output at its range's end; the cap guarantees the count whatever ffmpeg rounds, as on the pipe.
-                var cap = inputs[k].EndSample is long end ? Math.Max(0, end - inputs[k].StartSample) : long.MaxValue;
-                sources[inputs[k].Index] = new SampleFileSource(outputs[k], cap);
-            }
+                sources[inputs[k].Index] = new SampleFileSource(outputs[k], FfmpegAudioSource.SampleCap(inputs[k].StartSample, inputs[k].EndSample));
         }
         finally
         {
@@ -78,11 +71,7 @@ internal static class FfmpegGroup
         }
         finally
         {
-            if (!process.HasExited)
-            {
-                ExternalTool.KillQuietly(process);
-                process.WaitForExit(5000); // no ffmpeg outlives its group
-            }
+            ExternalTool.KillAndReap(process); // no ffmpeg outlives its group
         }
     }
 

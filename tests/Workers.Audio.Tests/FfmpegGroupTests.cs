@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Workers.Audio.Tests.TestFiles;
+using Workers.Testing;
 
 namespace Workers.Audio.Tests;
 
@@ -36,7 +37,7 @@ public sealed class FfmpegGroupTests : IClassFixture<EncodedTones>, IDisposable
         var (options, log) = CountingFfmpeg();
 
         var sources = AudioDecoder.OpenGroup(ranges, options, _out, CancellationToken.None);
-        Assert.Equal(1, Launches(log)); // without groups: 5
+        Assert.Equal(1, Scripts.Starts(log)); // without groups: 5
 
         for (var i = 0; i < ranges.Length; i++)
         {
@@ -79,7 +80,7 @@ public sealed class FfmpegGroupTests : IClassFixture<EncodedTones>, IDisposable
 
         Assert.Null(sources[1]);
         Assert.Throws<FileNotFoundException>(() => AudioDecoder.Open(missing)); // what opening it alone says
-        Assert.Equal(1, Launches(log));
+        Assert.Equal(1, Scripts.Starts(log));
         foreach (var s in new[] { sources[0], sources[2] })
         {
             using var source = Assert.IsAssignableFrom<IAudioSource>(s);
@@ -125,19 +126,8 @@ public sealed class FfmpegGroupTests : IClassFixture<EncodedTones>, IDisposable
     }
 
     // The real ffmpeg behind a script that counts its starts.
-    private (AudioDecoderOptions Options, string Log) CountingFfmpeg()
-    {
-        string log = _dir.File("launches.log");
-        return (new AudioDecoderOptions { FfmpegPath = Script("ffmpeg-counting", $"echo started >> {log}\nexec ffmpeg \"$@\"\n") }, log);
-    }
+    private (AudioDecoderOptions Options, string Log) CountingFfmpeg() =>
+        (new AudioDecoderOptions { FfmpegPath = Scripts.CountingFfmpeg(_dir.Path, out var log) }, log);
 
-    private static int Launches(string log) => File.Exists(log) ? File.ReadAllLines(log).Length : 0;
-
-    private string Script(string name, string body)
-    {
-        string path = _dir.File(name);
-        File.WriteAllText(path, "#!/bin/sh\n" + body);
-        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        return path;
-    }
+    private string Script(string name, string body) => Scripts.Write(_dir.File(name), body);
 }

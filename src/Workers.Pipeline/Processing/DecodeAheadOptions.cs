@@ -48,12 +48,23 @@ public sealed class DecodeAheadOptions
 
     /// <summary>
     /// Longer items are decoded alone, streamed from their own ffmpeg: one core decoding 12 files took, one ffmpeg
-    /// each against groups of 12, 1.23-1.33 s against 0.60 s for 30-second MP3s, 1.29-1.35 against 0.61-0.62 for
-    /// 60-second FLAC, 1.61-1.81 against 1.12-1.35 for 60-second MP3, but the same within noise for 5-minute files
-    /// (44.1 kHz WAV 2.09-2.24 s against 1.99-2.18, MP3 4.89-5.01 against 4.96-5.16): ffmpeg starts a thread per
-    /// input when it has several, whose hand-offs (system time doubled) cost what the saved start-ups gave.
+    /// each against groups of 12, 1.16-1.21 s against 0.57-0.60 s for 30-second MP3s, 1.29-1.35 against 0.61-0.62 for
+    /// 60-second FLAC, 1.61-1.81 against 1.12-1.35 for 60-second MP3, but longer for 5-minute files (MP3 4.25-4.71 s
+    /// against 4.98-5.32, 44.1 kHz WAV 1.81-1.87 against 1.93-2.30): ffmpeg starts a thread per input when it has
+    /// several, whose hand-offs (system time doubled) cost more than the saved start-ups.
     /// </summary>
     public const double MaxGroupItemSeconds = 120;
+
+    /// <summary>Whether an item of <paramref name="seconds"/> (0 or less: unknown) may be decoded in a group at all.</summary>
+    public static bool IsGroupable(double seconds) => seconds > 0 && seconds <= MaxGroupItemSeconds;
+
+    /// <summary>
+    /// The grouping rule: whether an item of <paramref name="seconds"/> joins a group of <paramref name="count"/>
+    /// groupable items holding <paramref name="groupSeconds"/> of audio (<see cref="GroupSeconds"/>,
+    /// <see cref="MaxGroupItems"/>, <see cref="MaxGroupItemSeconds"/>).
+    /// </summary>
+    public bool Joins(int count, double groupSeconds, double seconds) =>
+        count < MaxGroupItems && IsGroupable(seconds) && groupSeconds + seconds <= GroupSeconds;
 
     /// <summary>Every problem, or an empty list.</summary>
     public IReadOnlyList<string> Validate()

@@ -50,7 +50,7 @@ internal sealed class ItemDecoder : IDisposable
     private readonly string _folder;
     private readonly long _maxBytes;
     private readonly long _maxMemoryBytes;
-    private readonly double _groupSeconds;
+    private readonly DecodeAheadOptions _options;
     private readonly object _lock = new();
     private readonly Queue<int> _todo = new();
     private readonly Queue<DecodeResult> _done = new();
@@ -70,7 +70,7 @@ internal sealed class ItemDecoder : IDisposable
         _folder = folder;
         _maxBytes = options.MaxDecodedMb * 1024 * 1024;
         _maxMemoryBytes = options.MaxInMemoryMb * 1024 * 1024;
-        _groupSeconds = options.GroupSeconds;
+        _options = options;
         _threads = new Thread[Math.Min(options.DecoderThreads, Math.Max(1, items.Count))];
         for (int i = 0; i < _threads.Length; i++)
         {
@@ -148,26 +148,15 @@ internal sealed class ItemDecoder : IDisposable
         {
             while (TryNext(group))
             {
-                if (group.Count == 1)
-                {
-                    var item = _items[group[0].Index];
-                    Complete(group[0], Decode(group[0], () => AudioDecoder.Open(item.FullPath, item.ReadStartSeconds, item.EndSeconds, _decoder, item.CorpusRoot), block));
-                    continue;
-                }
-                IAudioSource?[] sources;
+                // A group of one is opened alone, streamed; a larger one by one ffmpeg (AudioDecoder.OpenGroup).
+                var sources = new IAudioSource?[group.Count];
                 Exception? error = null;
-                try
+                if (group.Count > 1)
                 {
-                    sources = AudioDecoder.OpenGroup([.. group.Select(g => Range(_items[g.Index]))], _decoder, _folder, _stop.Token);
-                }
-                catch (OperationCanceledException e)
-                {
-                    sources = new IAudioSource?[group.Count];
-                    error = e; // stopping: the results are discarded
-                }
-                catch (Exception)
-                {
-                    sources = new IAudioSource?[group.Count]; // whatever went wrong with the group, each item alone says what it is
+                    try { sources = AudioDecoder.OpenGroup([.. group.Select(g => Range(_items[g.Index]))], _decoder, _folder, _stop.Token); }
+                    catch (OperationCanceledException e) { error = e; } // stopping: the results are discarded
+                    catch (Exception) { } // whatever went wrong with the group, each item alone says what it is
+                    Interlocked.Add(ref _groupedItems, sources.Count(x => x is not null));
                 }
                 // Each item handed over as soon as it is read; one the group gave back is decoded alone, as it would be without groups.
                 for (var k = 0; k < group.Count; k++)
@@ -177,7 +166,6 @@ internal sealed class ItemDecoder : IDisposable
                     Complete(group[k], error is not null ? new DecodeResult(group[k].Index, null, error)
                         : Decode(group[k], () => source ?? AudioDecoder.Open(item.FullPath, item.ReadStartSeconds, item.EndSeconds, _decoder, item.CorpusRoot), block));
                 }
-                Interlocked.Add(ref _groupedItems, sources.Count(x => x is not null));
             }
         }
         finally
@@ -232,7 +220,8 @@ internal sealed class ItemDecoder : IDisposable
             do
             {
                 long need = NeedLocked();
-                seconds += need / (double)(sizeof(float) * AudioDecoder.SampleRate);
+                var itemSeconds = SecondsLocked();
+                seconds += itemSeconds;
                 var index = _todo.Dequeue();
                 // An item of unknown length (need 0) goes to a file: memory is only for what the budget can count.
                 var inMemory = need > 0 && _memoryBytes + need <= _maxMemoryBytes;
@@ -245,17 +234,15 @@ internal sealed class ItemDecoder : IDisposable
                     _memoryBytes += need;
                     PeakMemoryBytes = Math.Max(PeakMemoryBytes, _memoryBytes);
                 }
-                if (!Groupable(need)) break; // unknown length, or long: alone
+                if (!DecodeAheadOptions.IsGroupable(itemSeconds)) break; // unknown length, or long: alone
             }
-            while (_todo.Count > 0 && group.Count < Math.Min(DecodeAheadOptions.MaxGroupItems, share) && Groupable(NeedLocked())
-                   && seconds + NeedLocked() / (double)(sizeof(float) * AudioDecoder.SampleRate) <= _groupSeconds
-                   && _heldBytes + NeedLocked() <= _maxBytes);
+            while (_todo.Count > 0 && group.Count < share && _heldBytes + NeedLocked() <= _maxBytes && _options.Joins(group.Count, seconds, SecondsLocked()));
             return true;
         }
     }
 
-    // Known, and at most MaxGroupItemSeconds long.
-    private static bool Groupable(long need) => need > 0 && need <= DecodeAheadOptions.MaxGroupItemSeconds * AudioDecoder.SampleRate * sizeof(float);
+    // The next item's expected length (0: unknown).
+    private double SecondsLocked() => Math.Max(0, _items[_todo.Peek()].ExpectedSamples) / (double)AudioDecoder.SampleRate;
 
     private long NeedLocked() => Math.Max(0, _items[_todo.Peek()].ExpectedSamples) * sizeof(float);
 

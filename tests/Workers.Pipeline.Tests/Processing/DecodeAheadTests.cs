@@ -3,6 +3,7 @@ using Workers.Audio.Synthesis;
 using Workers.Pipeline.Processing;
 using Workers.Pipeline.Tests.Vad;
 using Workers.Pipeline.Vad;
+using Workers.Testing;
 
 namespace Workers.Pipeline.Tests.Processing;
 
@@ -46,22 +47,12 @@ public sealed class DecodeAheadTests(SileroFixture f)
         return (wav, flac);
     }
 
-    /// <summary>An ffmpeg that logs one line per start, then runs the real one.</summary>
-    private static string CountingFfmpeg(string dir, out string log)
-    {
-        log = Path.Combine(dir, "ffmpeg-starts.log");
-        var script = Path.Combine(dir, "ffmpeg");
-        File.WriteAllText(script, $"#!/bin/sh\necho \"$@\" >> '{log}'\nexec ffmpeg \"$@\"\n");
-        File.SetUnixFileMode(script, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        return script;
-    }
-
     [Fact]
     public void A_long_compressed_item_starts_one_ffmpeg_and_gives_the_segments_of_its_lossless_original()
     {
         var dir = NewDir("once");
         var (wav, flac) = SpeechFlac(dir, 150, 31); // 16 kHz FLAC: lossless, the very samples of the WAV
-        var ffmpeg = CountingFfmpeg(dir, out var log);
+        var ffmpeg = Scripts.CountingFfmpeg(dir, out var log);
         var temp = NewDir("temp");
 
         using var model = new SileroVadModel(f.Session, 8);
@@ -72,7 +63,7 @@ public sealed class DecodeAheadTests(SileroFixture f)
             .Process([new ProcessItem(0, flac, 0, 150)], null, CancellationToken.None, temp);
 
         Assert.Equal(5, fromFlac.Planner.Plan(150 * 16000).Length); // five sub-streams ...
-        Assert.Single(File.ReadAllLines(log));                      // ... one decode
+        Assert.Equal(1, Scripts.Starts(log));                        // ... one decode
         Assert.Empty(actual.Failures);
         Assert.NotEmpty(expected.Segments);
         Assert.Equal(expected.Segments, actual.Segments);
@@ -181,14 +172,14 @@ public sealed class DecodeAheadTests(SileroFixture f)
 
     private (ShardOutput Output, int Starts, int Grouped) RunCounting(string dir, List<ProcessItem> items, double groupSeconds)
     {
-        var ffmpeg = CountingFfmpeg(NewDir("ffmpeg"), out var log);
+        var ffmpeg = Scripts.CountingFfmpeg(NewDir("ffmpeg"), out var log);
         var temp = NewDir("temp");
         using var model = new SileroVadModel(f.Session, 8);
         using var batcher = new VadBatcher(model, Options);
         var processor = new ShardProcessor(batcher, Options, new AudioDecoderOptions { FfmpegPath = ffmpeg }, new DecodeAheadOptions { GroupSeconds = groupSeconds });
         var output = processor.Process(items, null, CancellationToken.None, temp);
         Assert.Empty(Directory.EnumerateFileSystemEntries(temp)); // the group's output files went with their items
-        return (output, File.Exists(log) ? File.ReadAllLines(log).Length : 0, processor.GroupedItems);
+        return (output, Scripts.Starts(log), processor.GroupedItems);
     }
 
     [Fact]

@@ -6,6 +6,7 @@ using Workers.Pipeline.Tests.Processing;
 using Workers.Pipeline.Vad;
 using Workers.Stages;
 using Workers.Stages.Models;
+using Workers.Testing;
 
 namespace Workers.Pipeline.Tests.Stages;
 
@@ -29,10 +30,7 @@ public sealed class SegmentStageRunnerTests(SileroFixture f) : IDisposable
         f.Speech.WriteWav(wav, 150, new Random(21));
         var flac = Path.Combine(_dir, "talk.flac");
         SpeechCorpusGenerator.Encode(wav, flac); // 16 kHz FLAC: lossless, the very samples of the WAV
-        var log = Path.Combine(_dir, "ffmpeg-starts.log");
-        var ffmpeg = Path.Combine(_dir, "ffmpeg");
-        File.WriteAllText(ffmpeg, $"#!/bin/sh\necho \"$@\" >> '{log}'\nexec ffmpeg \"$@\"\n");
-        File.SetUnixFileMode(ffmpeg, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var ffmpeg = Scripts.CountingFfmpeg(_dir, out var log);
         var model = Path.Combine(_dir, "energy.onnx");
         File.WriteAllBytes(model, ReferenceModels.EnergyProjection());
         using var stage = new ModelStage(model, new ModelStageOptions { Name = "energy", Model = "energy" });
@@ -48,7 +46,7 @@ public sealed class SegmentStageRunnerTests(SileroFixture f) : IDisposable
         var results = runner.Finish(CancellationToken.None);
 
         Assert.Empty(output.Failures);
-        Assert.Single(File.ReadAllLines(log)); // one ffmpeg decoded both items (a group of 150 s): the stages opened nothing
+        Assert.Equal(1, Scripts.Starts(log)); // one ffmpeg decoded both items (a group of 150 s): the stages opened nothing
         Assert.True(output.Segments.Count > 10, $"only {output.Segments.Count} segments");
         Assert.Equal(output.Segments.Select(s => (s.FileIndex, s.StartSeconds)).Order(), results.Select(r => (r.FileIndex, r.StartSeconds)).Order());
 
