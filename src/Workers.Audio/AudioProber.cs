@@ -5,7 +5,8 @@ namespace Workers.Audio;
 
 /// <summary>
 /// Finds the duration of audio files for shard planning. WAV files (recognised by their RIFF
-/// magic, whatever their name) are measured from their header; every other file is asked to
+/// magic, whatever their name) are measured from their header, and so are FLAC, Ogg Opus and MP3
+/// files whose headers state it exactly (<see cref="HeaderDuration"/>); every other file is asked to
 /// ffprobe. A file that cannot be measured gives an <see cref="AudioProbeResult"/> carrying
 /// the reason, never an exception, so one bad file never stops a scan of thousands. A header
 /// (WAV or what ffprobe reads) whose sample rate, channel count or duration is implausible for a
@@ -66,6 +67,13 @@ public sealed class AudioProber
                         ? Checked(path, seconds, size)
                         : AudioProbeResult.Failure(path, "no audio samples");
                 // ADPCM, mu-law and the like: the frame count is not in the header; ffprobe knows.
+            }
+            else if (HeaderDuration.TryRead(stream) is { } stated)
+            {
+                // FLAC, Ogg Opus, MP3 with a frame count: the header states it, as exactly as ffprobe would read it.
+                return _limits.CheckFormat(stated.SampleRate, stated.Channels) is { } implausible
+                    ? AudioProbeResult.Failure(path, implausible)
+                    : Checked(path, stated.Seconds, size);
             }
             looksLikeWav = Path.GetExtension(path).Equals(".wav", StringComparison.OrdinalIgnoreCase)
                 && !(got >= 4 && (magic.AsSpan(0, 4).SequenceEqual("RIFF"u8) || magic.AsSpan(0, 4).SequenceEqual("RF64"u8)));
