@@ -116,13 +116,17 @@ public sealed class AudioProber
         ArgumentNullException.ThrowIfNull(paths);
         ArgumentOutOfRangeException.ThrowIfNegative(maxParallelism);
         var results = new AudioProbeResult[paths.Count];
-        var options = new ParallelOptions
-        {
-            MaxDegreeOfParallelism = maxParallelism == 0 ? Environment.ProcessorCount * 2 : maxParallelism,
-            CancellationToken = ct,
-        };
-        await Parallel.ForEachAsync(Enumerable.Range(0, paths.Count), options,
-            async (i, token) => results[i] = await ProbeAsync(paths[i], token).ConfigureAwait(false)).ConfigureAwait(false);
+        int next = -1;
+        // Threads of their own, not pool threads: a probe opens its file on a pool thread and waits for it (the open is
+        // bounded by a timeout), and probes blocking pool threads starved the pool of the threads their opens needed
+        // until it grew: a process's first 720 FLAC probes took 1.5 s, the next 720 16 ms (measured).
+        var probers = Enumerable.Range(0, Math.Min(paths.Count, maxParallelism == 0 ? Environment.ProcessorCount * 2 : maxParallelism))
+            .Select(_ => Task.Factory.StartNew(() =>
+            {
+                for (int i; (i = Interlocked.Increment(ref next)) < paths.Count;)
+                    results[i] = ProbeAsync(paths[i], ct).GetAwaiter().GetResult();
+            }, ct, TaskCreationOptions.LongRunning, TaskScheduler.Default));
+        await Task.WhenAll(probers).ConfigureAwait(false);
         return results;
     }
 
