@@ -18,8 +18,9 @@ namespace Workers.Audio;
 /// </remarks>
 public static class HeaderDuration
 {
-    /// <summary>What a header said: the duration, and the format the limits check (rate and channels as stored).</summary>
-    public readonly record struct Result(double Seconds, int SampleRate, int Channels);
+    /// <summary>What a header said: the duration, the format the limits check (rate and channels as stored), and
+    /// the codec: "flac", "opus" or "mp3".</summary>
+    public readonly record struct Result(double Seconds, int SampleRate, int Channels, string Codec);
 
     // Ogg pages are at most 27 + 255 + 255 * 255 bytes: the last whole page lies in this much of the tail.
     private const int MaxOggPage = 27 + 255 + 255 * 255;
@@ -58,7 +59,7 @@ public static class HeaderDuration
         int rate = (int)(bits >> 44);
         int channels = (int)((bits >> 41) & 7) + 1;
         long samples = (long)(bits & 0xF_FFFF_FFFF);
-        return rate > 0 && samples > 0 ? new Result((double)samples / rate, rate, channels) : null;
+        return rate > 0 && samples > 0 ? new Result((double)samples / rate, rate, channels, "flac") : null;
     }
 
     /// <summary>
@@ -97,7 +98,7 @@ public static class HeaderDuration
             if (last is null || last.Granule == -1) continue;
             if (last.Serial != first.Serial) return null; // chained: another stream follows
             long samples = last.Granule - preSkip;
-            return samples > 0 ? new Result(samples / 48000.0, 48000, channels) : null;
+            return samples > 0 ? new Result(samples / 48000.0, 48000, channels, "opus") : null;
         }
         return null;
     }
@@ -125,7 +126,7 @@ public static class HeaderDuration
         Span<byte> count = stackalloc byte[4];
         if (ReadAt(stream, start + 4 + sideInfo + 8, count) < 4) return null;
         long frames = BinaryPrimitives.ReadUInt32BigEndian(count);
-        return frames > 0 ? new Result((double)(frames * samplesPerFrame) / rate, rate, mono ? 1 : 2) : null;
+        return frames > 0 ? new Result((double)(frames * samplesPerFrame) / rate, rate, mono ? 1 : 2, "mp3") : null;
     }
 
     private static int ReadAt(Stream stream, long position, Span<byte> buffer)

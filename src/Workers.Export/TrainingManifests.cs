@@ -45,7 +45,7 @@ public sealed class NemoManifestWriter(Stream output, string rootDir) : IDisposa
 /// <c>DIR/recordings.jsonl.gz</c>, one <c>Recording</c> per file with segments
 /// (<c>id</c> = the file's path in the corpus, <c>sources</c> = one <c>{"type": "file", "channels": [0..n-1],
 /// "source": absolute path}</c>, the file's own <c>sampling_rate</c>, <c>num_samples</c>, <c>duration</c>
-/// and <c>channel_ids</c>, read from the WAV header or ffprobe), and <c>DIR/supervisions.jsonl.gz</c>, one
+/// and <c>channel_ids</c>, read from the WAV, FLAC or MP3 header or ffprobe), and <c>DIR/supervisions.jsonl.gz</c>, one
 /// <c>SupervisionSegment</c> per speech segment (<c>id</c>, <c>recording_id</c>, <c>start</c>,
 /// <c>duration</c>, <c>channel</c> (0, or every channel of a multi-channel file: the VAD heard their mix)
 /// and <c>custom</c> = <c>{"shard": id, stage: result, ...}</c>). Both are written under temporary names
@@ -180,7 +180,8 @@ public sealed class LhotseManifestWriter : IDisposable
 /// <summary>A source file's own format: what a Lhotse <c>Recording</c> states.</summary>
 public sealed record RecordingInfo(int SampleRate, int Channels, long Samples)
 {
-    /// <summary>From the WAV header, or ffprobe (<c>num_samples</c> = duration x rate, rounded half up as Lhotse's <c>compute_num_samples</c>).</summary>
+    /// <summary>From the WAV, FLAC or MP3 header (<see cref="HeaderDuration"/>), or ffprobe (<c>num_samples</c> = duration x rate,
+    /// rounded half up as Lhotse's <c>compute_num_samples</c>).</summary>
     public static RecordingInfo? Read(string path, string ffprobe, out string? error)
     {
         error = null;
@@ -196,6 +197,10 @@ public sealed record RecordingInfo(int SampleRate, int Channels, long Samples)
                     var h = WavHeader.Read(stream, path);
                     if (h.FrameCount is long frames) return new RecordingInfo(h.SampleRate, h.Channels, frames);
                 }
+                // FLAC and MP3 headers state what ffprobe reads, without its start-up (40-90 ms a file). An Opus header's
+                // duration leaves out the pre-skip that ffprobe counts, and Lhotse with it: Opus still asks ffprobe.
+                else if (HeaderDuration.TryRead(stream) is { Codec: not "opus" } stated)
+                    return new RecordingInfo(stated.SampleRate, stated.Channels, (long)Math.Round(stated.Seconds * stated.SampleRate, MidpointRounding.AwayFromZero));
             }
             var psi = new ProcessStartInfo(ffprobe)
             {
