@@ -110,6 +110,23 @@ public sealed class HeaderDurationTests : IClassFixture<EncodedTones>, IDisposab
         Assert.Null(HeaderDuration.TryRead(new MemoryStream(opus)));
     }
 
+    [Fact]
+    public void Damaged_headers_give_an_answer_or_none_never_an_exception()
+    {
+        // Enqueue reads every file of a folder: a header reader that threw on odd bytes would fail the scan, not the file.
+        var random = new Random(20261207);
+        var files = new[] { File.ReadAllBytes(_tones.Flac), File.ReadAllBytes(_tones.Mp3), File.ReadAllBytes(Encode("fuzz.opus", ["-c:a", "libopus"])) };
+        foreach (var original in files)
+            for (int run = 0; run < 500; run++)
+            {
+                var bytes = (byte[])original.Clone();
+                for (int k = random.Next(1, 8); k > 0; k--) bytes[random.Next(Math.Min(bytes.Length, run % 2 == 0 ? 200 : bytes.Length))] = (byte)random.Next(256);
+                var cut = random.Next(3) == 0 ? bytes[..random.Next(bytes.Length)] : bytes;
+                if (HeaderDuration.TryRead(new MemoryStream(cut)) is { } stated)
+                    Assert.True(stated.Seconds > 0 && stated.SampleRate > 0 && stated.Channels > 0, stated.ToString());
+            }
+    }
+
     private string Encode(string name, string[] encode)
     {
         string path = _dir.File(name);
