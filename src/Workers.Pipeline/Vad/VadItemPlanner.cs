@@ -10,10 +10,12 @@ namespace Workers.Pipeline.Vad;
 /// warm-up windows' probabilities are discarded; by the time its own range starts the model has
 /// seen the preceding audio, and the context of its first kept window is the real preceding
 /// samples. L and the warm-up are whole windows, so every window lands on the same grid as in an
-/// unsplit run and the probabilities concatenate into one sequence for the whole item. They equal
-/// an unsplit run's exactly when the model forgets faster than the warm-up (Silero's recurrent
-/// state settles within a few seconds, hence the 5 s default); the segmentation rules then run
-/// over the whole item as upstream does.
+/// unsplit run and the probabilities concatenate into one sequence for the whole item; the
+/// segmentation rules then run over the whole item as upstream does. They come close to an
+/// unsplit run's, not equal to them: Silero's recurrent state does not settle to the unsplit
+/// run's (measured; the figures are on <see cref="VadOptions.WarmUpSeconds"/>), so a longer
+/// warm-up buys agreement steadily, and <see cref="VadOptions.SubStreamSeconds"/> null gives the
+/// unsplit segments exactly.
 /// </remarks>
 public sealed class VadItemPlanner
 {
