@@ -36,7 +36,7 @@ internal static class FfmpegGroup
         var clean = false;
         try
         {
-            clean = Run(options, arguments, outputs, ct);
+            clean = Run(options, arguments, outputs, MaxBytes(inputs), ct);
             if (!clean) return;
             for (var k = 0; k < inputs.Count; k++)
                 sources[inputs[k].Index] = new SampleFileSource(outputs[k], FfmpegAudioSource.SampleCap(inputs[k].StartSample, inputs[k].EndSample));
@@ -48,8 +48,27 @@ internal static class FfmpegGroup
         }
     }
 
-    // True when ffmpeg exited 0 and said nothing; kills it on cancellation (rethrown) or when its outputs stop growing.
-    private static bool Run(AudioDecoderOptions options, List<string> arguments, string[] outputs, CancellationToken ct)
+    /// <summary>
+    /// Bytes the group's outputs may hold together: every range's samples (its -t) and 1 MB. Each output is bounded by
+    /// its -t only while the file's timestamps are sane; one that restarts them could otherwise fill the shard's temp
+    /// folder (an ffmpeg told to decode 40 s wrote 30,000 s in 20 s that way, measured with amovie sources).
+    /// Unbounded when a range runs to the end of its file: nothing says how long that is.
+    /// </summary>
+    private static long MaxBytes(IReadOnlyList<Input> inputs)
+    {
+        long samples = 0;
+        foreach (var input in inputs)
+        {
+            long cap = FfmpegAudioSource.SampleCap(input.StartSample, input.EndSample);
+            if (cap == long.MaxValue) return long.MaxValue;
+            samples += cap;
+        }
+        return samples * sizeof(float) + (1 << 20);
+    }
+
+    // True when ffmpeg exited 0 and said nothing; kills it on cancellation (rethrown), when its outputs stop growing
+    // or when they grow past maxBytes.
+    private static bool Run(AudioDecoderOptions options, List<string> arguments, string[] outputs, long maxBytes, CancellationToken ct)
     {
         using var process = ExternalTool.TryStart(options.FfmpegPath, arguments, out _);
         if (process is null) return false; // opened alone, each file says why ffmpeg cannot start
@@ -61,10 +80,11 @@ internal static class FfmpegGroup
             while (!process.WaitForExit(50))
             {
                 ct.ThrowIfCancellationRequested();
-                if (options.ReadTimeout == Timeout.InfiniteTimeSpan) continue;
                 var now = Written(outputs);
+                if (now > maxBytes) return false; // more than its ranges hold: killed below, and each file decoded alone
                 if (now != written) { written = now; lastGrowth = Stopwatch.GetTimestamp(); }
-                else if (Stopwatch.GetElapsedTime(lastGrowth) >= options.ReadTimeout) return false; // hung: killed below
+                else if (options.ReadTimeout != Timeout.InfiniteTimeSpan && Stopwatch.GetElapsedTime(lastGrowth) >= options.ReadTimeout)
+                    return false; // hung: killed below
             }
             process.WaitForExit(); // and its output streams closed
             return process.ExitCode == 0 && stderr.Wait(TimeSpan.FromSeconds(5)) && stderr.Result.Trim().Length == 0;

@@ -105,6 +105,23 @@ public sealed class FfmpegGroupTests : IClassFixture<EncodedTones>, IDisposable
     }
 
     [Fact]
+    public void An_ffmpeg_that_writes_more_than_the_ranges_hold_is_killed_and_its_files_given_back()
+    {
+        // Output that never stops (timestamps that restart defeat -t): without a cap it grows until the disk is full.
+        string pidFile = _dir.File("pid");
+        string script = Script("endless", $"echo $$ > {pidFile}\nfor a in \"$@\"; do out=\"${{a#file:}}\"; done\nexec cat /dev/zero > \"$out\"\n");
+        var options = new AudioDecoderOptions { FfmpegPath = script, ReadTimeout = TimeSpan.FromSeconds(60) };
+
+        var watch = Stopwatch.StartNew();
+        var sources = AudioDecoder.OpenGroup([new(_tones.Flac, 0, 1.0), new(_tones.Mp3, 0, 2.0)], options, _out, CancellationToken.None);
+
+        Assert.All(sources, Assert.Null);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(30), $"took {watch.Elapsed}"); // not the 60 s read timeout
+        Assert.False(Directory.Exists($"/proc/{File.ReadAllText(pidFile).Trim()}"));
+        Assert.Empty(Directory.GetFiles(_out));
+    }
+
+    [Fact]
     public void Cancelling_kills_the_groups_ffmpeg()
     {
         string pidFile = _dir.File("pid");
