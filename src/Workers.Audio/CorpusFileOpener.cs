@@ -63,6 +63,9 @@ public static partial class CorpusFileOpener
     /// <param name="timeout">How long the open, and then each read of the stream, may take without result
     /// (Audio:ReadTimeout), at least <see cref="MinTimeout"/>; <see cref="Timeout.InfiniteTimeSpan"/> waits as long as the kernel does.</param>
     /// <returns>An unbuffered stream whose reads are bounded by <paramref name="timeout"/>.</returns>
+    /// <remarks>With a time limit, the open and each read run on a pool thread while the caller waits. Callers that
+    /// open many files at once call this from threads of their own (the item decoder's, <see cref="AudioProber.ProbeManyAsync"/>'s):
+    /// pool threads waiting here starve the pool of the threads their own opens need, until it grows.</remarks>
     /// <exception cref="CorpusFileRejectedException">Not a regular file, or outside <paramref name="confinedTo"/>.</exception>
     /// <exception cref="TimeoutException">The open did not return within <paramref name="timeout"/>.</exception>
     /// <exception cref="FileNotFoundException">The file does not exist (<see cref="DirectoryNotFoundException"/> for a missing folder).</exception>

@@ -18,9 +18,15 @@ namespace Workers.Audio;
 /// </remarks>
 public static class HeaderDuration
 {
-    /// <summary>What a header said: the duration, the format the limits check (rate and channels as stored), and
-    /// the codec: "flac", "opus" or "mp3".</summary>
-    public readonly record struct Result(double Seconds, int SampleRate, int Channels, string Codec);
+    /// <summary>The codecs whose headers are read.</summary>
+    public enum Codec { Flac, Opus, Mp3 }
+
+    /// <summary>What a header said: the exact sample count at the file's own rate (Opus: 48 kHz), the format the limits
+    /// check (rate and channels as stored), and the codec.</summary>
+    public readonly record struct Result(long Samples, int SampleRate, int Channels, Codec Format)
+    {
+        public double Seconds => (double)Samples / SampleRate;
+    }
 
     // Ogg pages are at most 27 + 255 + 255 * 255 bytes: the last whole page lies in this much of the tail.
     private const int MaxOggPage = 27 + 255 + 255 * 255;
@@ -59,7 +65,7 @@ public static class HeaderDuration
         int rate = (int)(bits >> 44);
         int channels = (int)((bits >> 41) & 7) + 1;
         long samples = (long)(bits & 0xF_FFFF_FFFF);
-        return rate > 0 && samples > 0 ? new Result((double)samples / rate, rate, channels, "flac") : null;
+        return rate > 0 && samples > 0 ? new Result(samples, rate, channels, Codec.Flac) : null;
     }
 
     /// <summary>
@@ -78,13 +84,13 @@ public static class HeaderDuration
         int preSkip = BinaryPrimitives.ReadUInt16LittleEndian(first.Body.AsSpan(10));
 
         // The comment header's pages, then the first page whose granule is set: the first audio page.
-        long at = first.End;
+        long at = first.Size;
         OggPage? page;
         do
         {
             page = OggPage.Read(stream, at);
             if (page is null || page.Serial != first.Serial || page.Bos) return null; // several streams, or cut short
-            at = page.End;
+            at += page.Size;
         }
         while (page.Granule is 0 or -1 && at < length);
         if (page.Granule <= 0 || page.Granule != page.OpusSamples()) return null; // starts later than zero: ffprobe knows how
@@ -98,7 +104,7 @@ public static class HeaderDuration
             if (last is null || last.Granule == -1) continue;
             if (last.Serial != first.Serial) return null; // chained: another stream follows
             long samples = last.Granule - preSkip;
-            return samples > 0 ? new Result(samples / 48000.0, 48000, channels, "opus") : null;
+            return samples > 0 ? new Result(samples, 48000, channels, Codec.Opus) : null;
         }
         return null;
     }
@@ -126,7 +132,7 @@ public static class HeaderDuration
         Span<byte> count = stackalloc byte[4];
         if (ReadAt(stream, start + 4 + sideInfo + 8, count) < 4) return null;
         long frames = BinaryPrimitives.ReadUInt32BigEndian(count);
-        return frames > 0 ? new Result((double)(frames * samplesPerFrame) / rate, rate, mono ? 1 : 2, "mp3") : null;
+        return frames > 0 ? new Result(frames * samplesPerFrame, rate, mono ? 1 : 2, Codec.Mp3) : null;
     }
 
     private static int ReadAt(Stream stream, long position, Span<byte> buffer)
@@ -136,7 +142,7 @@ public static class HeaderDuration
         return stream.ReadAtLeast(buffer, buffer.Length, throwOnEndOfStream: false);
     }
 
-    /// <summary>One Ogg page: header fields, its packets' body bytes, its end in the file.</summary>
+    /// <summary>One Ogg page: header fields, its packets' body bytes, its size.</summary>
     private sealed class OggPage
     {
         public bool Bos { get; private init; }
@@ -145,9 +151,11 @@ public static class HeaderDuration
         public long Granule { get; private init; }
         public uint Serial { get; private init; }
         public byte[] Body { get; private init; } = [];
-        public int PacketCount { get; private init; }
-        public long End { get; private set; }
+        /// <summary>Bytes of the whole page, header included.</summary>
+        public int Size { get; private init; }
+        /// <summary>Where each complete packet starts in <see cref="Body"/>, and where the last one ends.</summary>
         private int[] _packetStarts = [];
+        public int PacketCount => _packetStarts.Length - 1;
 
         public static OggPage? Read(Stream stream, long at)
         {
@@ -157,10 +165,7 @@ public static class HeaderDuration
             int size = 27 + header[26];
             for (int i = 0; i < header[26]; i++) size += header[27 + i];
             var page = new byte[size];
-            if (ReadAt(stream, at, page) < size) return null;
-            var parsed = Parse(page);
-            if (parsed is not null) parsed.End = at + size;
-            return parsed;
+            return ReadAt(stream, at, page) < size ? null : Parse(page);
         }
 
         /// <summary>The page at the start of <paramref name="bytes"/>, if its header is sound and its checksum holds.</summary>
@@ -170,12 +175,12 @@ public static class HeaderDuration
             int segments = bytes[26];
             if (bytes.Length < 27 + segments) return null;
             var lacing = bytes.Slice(27, segments);
-            int bodyLength = 0, packets = 0;
+            int bodyLength = 0;
             var starts = new List<int> { 0 };
             foreach (var l in lacing)
             {
                 bodyLength += l;
-                if (l < 255) { packets++; starts.Add(bodyLength); }
+                if (l < 255) starts.Add(bodyLength); // a lacing value under 255 ends a packet
             }
             int size = 27 + segments + bodyLength;
             if (bytes.Length < size || Crc(bytes[..size]) != BinaryPrimitives.ReadUInt32LittleEndian(bytes[22..])) return null;
@@ -186,9 +191,8 @@ public static class HeaderDuration
                 Granule = BinaryPrimitives.ReadInt64LittleEndian(bytes[6..]),
                 Serial = BinaryPrimitives.ReadUInt32LittleEndian(bytes[14..]),
                 Body = bytes.Slice(27 + segments, bodyLength).ToArray(),
-                PacketCount = packets,
+                Size = size,
                 _packetStarts = [.. starts],
-                End = size,
             };
         }
 

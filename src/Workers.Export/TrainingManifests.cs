@@ -199,8 +199,8 @@ public sealed record RecordingInfo(int SampleRate, int Channels, long Samples)
                 }
                 // FLAC and MP3 headers state what ffprobe reads, without its start-up (40-90 ms a file). An Opus header's
                 // duration leaves out the pre-skip that ffprobe counts, and Lhotse with it: Opus still asks ffprobe.
-                else if (HeaderDuration.TryRead(stream) is { Codec: not "opus" } stated)
-                    return new RecordingInfo(stated.SampleRate, stated.Channels, (long)Math.Round(stated.Seconds * stated.SampleRate, MidpointRounding.AwayFromZero));
+                else if (HeaderDuration.TryRead(stream) is { Format: not HeaderDuration.Codec.Opus } stated)
+                    return new RecordingInfo(stated.SampleRate, stated.Channels, stated.Samples);
             }
             var psi = new ProcessStartInfo(ffprobe)
             {
