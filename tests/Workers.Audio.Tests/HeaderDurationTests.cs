@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Workers.Audio.Tests.TestFiles;
+using Workers.Testing;
 
 namespace Workers.Audio.Tests;
 
@@ -38,7 +39,7 @@ public sealed class HeaderDurationTests : IClassFixture<EncodedTones>, IDisposab
     {
         string path = Encode(name, encode);
         if (id3) PrependId3(path);
-        var (seconds, rate, channels) = Ffprobe(path);
+        var (seconds, rate, channels) = Ffprobe.Format(path);
 
         using (var stream = File.OpenRead(path))
         {
@@ -149,16 +150,6 @@ public sealed class HeaderDurationTests : IClassFixture<EncodedTones>, IDisposab
         tag[3] = 3;
         tag[9] = 100;
         File.WriteAllBytes(path, [.. tag, .. File.ReadAllBytes(path)]);
-    }
-
-    private static (double Seconds, int Rate, int Channels) Ffprobe(string path)
-    {
-        using var p = Process.Start(new ProcessStartInfo("ffprobe", ["-v", "error", "-select_streams", "a:0", "-show_entries",
-            "stream=sample_rate,channels:format=duration", "-of", "default=nw=1", path]) { RedirectStandardOutput = true })!;
-        var fields = p.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('=')).ToDictionary(f => f[0], f => f[1]);
-        p.WaitForExit();
-        return (double.Parse(fields["duration"], CultureInfo.InvariantCulture), int.Parse(fields["sample_rate"], CultureInfo.InvariantCulture),
-            int.Parse(fields["channels"], CultureInfo.InvariantCulture));
     }
 
     /// <summary>Seconds of audio ffmpeg decodes from the file at its own rate (48 kHz for Opus).</summary>

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Workers.Testing;
 
 namespace Workers.Export.Tests;
 
@@ -33,15 +34,11 @@ public sealed class RecordingInfoTests : IDisposable
         Assert.Equal(new RecordingInfo(48000, 1, (long)Math.Round(3.0065 * 48000)), info); // 3 s and Opus's 6.5 ms pre-skip
     }
 
-    private RecordingInfo? FromFfprobe(string path)
+    private static RecordingInfo FromFfprobe(string path)
     {
         // What the export wrote before it read headers: ffprobe's duration x rate, rounded half up.
-        using var p = Process.Start(new ProcessStartInfo("ffprobe", ["-v", "error", "-select_streams", "a:0", "-show_entries",
-            "stream=sample_rate,channels:format=duration", "-of", "default=nw=1", path]) { RedirectStandardOutput = true })!;
-        var f = p.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split('=')).ToDictionary(x => x[0], x => x[1]);
-        p.WaitForExit();
-        int rate = int.Parse(f["sample_rate"]);
-        return new RecordingInfo(rate, int.Parse(f["channels"]), (long)Math.Round(double.Parse(f["duration"], System.Globalization.CultureInfo.InvariantCulture) * rate, MidpointRounding.AwayFromZero));
+        var (seconds, rate, channels) = Ffprobe.Format(path);
+        return new RecordingInfo(rate, channels, (long)Math.Round(seconds * rate, MidpointRounding.AwayFromZero));
     }
 
     private string Encode(string name, string encode)
