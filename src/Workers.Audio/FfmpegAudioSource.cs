@@ -154,6 +154,21 @@ internal sealed class FfmpegAudioSource : IAudioSource
         ]);
         if (skipSamples > 0)
             arguments.AddRange(["-ss", ExternalTool.Seconds((decimal)skipSamples / AudioDecoder.SampleRate)]);
+        AddOutputEnd(arguments, startSample, endSample, output);
+    }
+
+    /// <summary>
+    /// The output options that write filter-graph output <paramref name="label"/> (16 kHz mono float of the range, cut
+    /// in the graph: <see cref="FfmpegGroup.GraphSource"/>) to <paramref name="output"/>.
+    /// </summary>
+    internal static void AddGraphOutput(List<string> arguments, string label, string output)
+    {
+        arguments.AddRange(["-map", label]);
+        AddOutputEnd(arguments, 0, null, output);
+    }
+
+    private static void AddOutputEnd(List<string> arguments, long startSample, long? endSample, string output)
+    {
         if (endSample is long end)
             arguments.AddRange(["-t", ExternalTool.Seconds((decimal)(end - startSample) / AudioDecoder.SampleRate)]);
         // On a pipe ffmpeg flushes after every packet by default: a 5-minute MP3 took 11,486 writes of about 1.7 KB,

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.RegularExpressions;
 using Workers.Audio.Tests.TestFiles;
 using Workers.Testing;
 
@@ -33,11 +34,17 @@ public sealed class FfmpegGroupTests : IClassFixture<EncodedTones>, IDisposable
             new(_tones.StereoFlac, 0, 6),       // past the end
             new(_tones.Wav44k, 1, 1),           // empty
             new(_tones.MulawWav16k, 0.5, null),
+            new(_tones.Mp3, 0, 2.5),            // from its start, cut
         ];
         var (options, log) = CountingFfmpeg();
 
         var sources = AudioDecoder.OpenGroup(ranges, options, _out, CancellationToken.None);
-        Assert.Equal(1, Scripts.Starts(log)); // without groups: 5
+        Assert.Equal(1, Scripts.Starts(log)); // without groups: 6
+        // The FLACs and the MP3 decoded from their start are sources of the filter graph (their headers say one audio
+        // stream); the seeked MP3, the Vorbis file and the mu-law WAV are -i inputs.
+        var arguments = File.ReadAllText(log);
+        Assert.Equal(3, Regex.Count(arguments, "amovie="));
+        Assert.Equal(3, Regex.Count(arguments, " -i "));
 
         for (var i = 0; i < ranges.Length; i++)
         {
@@ -48,6 +55,39 @@ public sealed class FfmpegGroupTests : IClassFixture<EncodedTones>, IDisposable
             if (i != 5) Assert.NotEmpty(grouped);
         }
         Assert.Empty(Directory.GetFiles(_out)); // each output is deleted with its source
+    }
+
+    [Fact]
+    public void Sources_of_the_filter_graph_downmix_and_pick_streams_as_the_single_file_path_does()
+    {
+        // 5.1 with a different tone per channel (downmixed with rematrix_maxval 1), stereo Opus, and a Matroska file with
+        // two audio streams, of which -map 0:a:0 must take the first.
+        string surround = _dir.File("surround.flac");
+        Ffmpeg.Run(["-f", "lavfi", "-i", "aevalsrc=0.4*sin(300*2*PI*t)|0.3*sin(500*2*PI*t)|0.5*sin(700*2*PI*t)|0.2*sin(900*2*PI*t)|0.6*sin(1100*2*PI*t)|0.1*sin(1300*2*PI*t):s=48000:d=4:c=5.1", surround]);
+        string opus = _dir.File("stereo.opus");
+        Ffmpeg.Run(["-i", _tones.StereoWav44k, "-c:a", "libopus", "-b:a", "64k", opus]);
+        string twoStreams = _dir.File("two.mka");
+        Ffmpeg.Run(["-f", "lavfi", "-i", "sine=frequency=440:duration=3", "-f", "lavfi", "-i", "sine=frequency=880:duration=3", "-map", "0", "-map", "1", "-c:a", "flac", twoStreams]);
+        AudioRange[] ranges = [new(surround, 0, 5), new(opus, 0, 2.5), new(twoStreams, 0, 4), new(_tones.Flac, 0, 2.25)];
+        var (options, log) = CountingFfmpeg();
+
+        var sources = AudioDecoder.OpenGroup(ranges, options, _out, CancellationToken.None);
+
+        var arguments = File.ReadAllText(log);
+        Assert.Equal(3, Regex.Count(arguments, "amovie=")); // the Matroska file's header says nothing of its streams: an input
+        Assert.Equal(1, Regex.Count(arguments, " -i "));
+        var lengths = new int[ranges.Length];
+        for (var i = 0; i < ranges.Length; i++)
+        {
+            using var source = Assert.IsAssignableFrom<IAudioSource>(sources[i]);
+            float[] grouped = Signals.ReadAll(source, bufferSize: 777);
+            float[] alone = Signals.Decode(ranges[i].Path, ranges[i].StartSeconds, ranges[i].EndSeconds);
+            Assert.NotEmpty(grouped);
+            Assert.True(alone.AsSpan().SequenceEqual(grouped), $"{ranges[i]}: {grouped.Length} samples grouped, {alone.Length} alone, or different samples");
+            lengths[i] = grouped.Length;
+        }
+        Assert.Equal([64_000, 40_000, 48_000, 36_000], lengths); // to the file's end, or cut at the range's
+        Assert.Empty(Directory.GetFiles(_out));
     }
 
     [Theory]
