@@ -88,7 +88,14 @@ internal static class FfmpegGroup
         var path = CorpusFileOpener.DescriptorPath(input.Stream.SafeFileHandle);
         // Digits and slashes only, so nothing in it means anything to the graph's parser.
         if (!path.All(c => char.IsAsciiDigit(c) || c == '/' || char.IsAsciiLetterLower(c))) return null;
-        if (HeaderDuration.TryRead(input.Stream) is null) return null;
+        try
+        {
+            if (HeaderDuration.TryRead(input.Stream) is null) return null;
+        }
+        catch (Exception e) when (e is TimeoutException or UnauthorizedAccessException or ObjectDisposedException)
+        {
+            return null; // a hung read: as an input it stalls the group, which is given back and each file decoded alone, as before
+        }
         var rate = AudioDecoder.SampleRate.ToString(CultureInfo.InvariantCulture);
         var source = $"amovie=filename={path},aresample=rematrix_maxval=1,aformat=sample_fmts=flt:sample_rates={rate}:channel_layouts=mono";
         // Cut by sample count: an amovie source keeps the file's own timestamps (MP3's and Opus's start past zero), so an
