@@ -166,7 +166,7 @@ public sealed class PipelineBench(ModelFolder models, WorkersDatabase database, 
             Console.WriteLine("  whole run: wall time of `workers run --until-idle`, start-up included; limit = 1/(1/bare + 1/decode);");
             Console.WriteLine($"  bare and decode: each the mean of a measurement just before the whole run and one just after, warm, over at least {MinSeconds:0} s;");
             Console.WriteLine("  decode-bound: the same shards and core split with a model that costs nothing (the GPU-shaped case), warm, over at least the same time;");
-            Console.WriteLine($"  decode alone: as the pipeline decodes (16 kHz WAV: our reader; the rest: one ffmpeg per group of up to {fleet.Value.DecodeGroupSeconds:0} s of files of up to {DecodeAheadOptions.MaxGroupItemSeconds:0} s each, Fleet:DecodeGroupSeconds; longer ones one ffmpeg each), one decoder per core;");
+            Console.WriteLine($"  decode alone: as the pipeline decodes (16 kHz WAV: our reader; the rest: one ffmpeg per group of up to {fleet.Value.DecodeGroupSeconds:0} s of files of up to {DecodeAheadOptions.MaxGroupItemSeconds:0} s each, or of any length for FLAC, MP3 and Opus, Fleet:DecodeGroupSeconds; longer ones one ffmpeg each), one decoder per core;");
             Console.WriteLine("  vs ffmpeg: decode-bound against ffmpeg alone as the issue first measured it: one ffmpeg per file to 16 kHz mono float, one per core.");
             return ExitCodes.Ok;
         }
@@ -218,8 +218,8 @@ public sealed class PipelineBench(ModelFolder models, WorkersDatabase database, 
         {
             var (path, seconds) = files[i++];
             List<AudioRange> group = [new(path, 0, null)];
-            if (DecodeAheadOptions.IsGroupable(seconds))
-                for (; i < files.Count && options.Joins(group.Count, seconds, files[i].Seconds); i++)
+            if (DecodeAheadOptions.IsGroupable(seconds, path, 0))
+                for (; i < files.Count && options.Joins(group.Count, seconds, files[i].Seconds, files[i].Path, 0); i++)
                 {
                     group.Add(new AudioRange(files[i].Path, 0, null));
                     seconds += files[i].Seconds;

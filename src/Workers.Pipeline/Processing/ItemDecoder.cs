@@ -234,9 +234,10 @@ internal sealed class ItemDecoder : IDisposable
                     _memoryBytes += need;
                     PeakMemoryBytes = Math.Max(PeakMemoryBytes, _memoryBytes);
                 }
-                if (!DecodeAheadOptions.IsGroupable(itemSeconds)) break; // unknown length, or long: alone
+                if (!DecodeAheadOptions.IsGroupable(itemSeconds, _items[index].FullPath, _items[index].ReadStartSeconds)) break; // unknown length, or long: alone
             }
-            while (_todo.Count > 0 && group.Count < share && _heldBytes + NeedLocked() <= _maxBytes && _options.Joins(group.Count, seconds, SecondsLocked()));
+            while (_todo.Count > 0 && group.Count < share && _heldBytes + NeedLocked() <= _maxBytes
+                   && _options.Joins(group.Count, seconds, SecondsLocked(), _items[_todo.Peek()].FullPath, _items[_todo.Peek()].ReadStartSeconds));
             return true;
         }
     }

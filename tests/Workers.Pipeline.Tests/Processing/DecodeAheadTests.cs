@@ -205,17 +205,32 @@ public sealed class DecodeAheadTests(SileroFixture f)
     }
 
     [Fact]
-    public void Items_longer_than_the_group_item_limit_are_each_decoded_by_an_ffmpeg_of_their_own()
+    public void Items_longer_than_the_group_item_limit_are_grouped_only_from_the_start_of_a_flac_mp3_or_opus_file()
     {
         var dir = NewDir("group-long");
-        var (_, flac) = SpeechFlac(dir, 130, 41, 44100);
-        List<ProcessItem> items = [new(0, flac, 0, 130), new(1, flac, 0, 130), new(2, flac, 0, 130)];
+        var (wav, flac) = SpeechFlac(dir, 130, 41, 44100);
+        var ogg = Path.Combine(dir, "long.ogg"); // Vorbis: an input of a group, whose thread costs more than a start-up saves
+        SpeechCorpusGenerator.Encode(wav, ogg, 44100);
 
-        var run = RunCounting(dir, items, groupSeconds: 600); // 390 s would fit a group, but each is over 120 s
+        // From their start, FLACs over 120 s are filter-graph sources of one group: 390 s fit its 600 s.
+        List<ProcessItem> flacs = [new(0, flac, 0, 130), new(1, flac, 0, 130), new(2, flac, 0, 130)];
+        var grouped = RunCounting(dir, flacs, groupSeconds: 600);
+        var alone = RunCounting(dir, flacs, groupSeconds: 0);
+        Assert.Equal(1, grouped.Starts);
+        Assert.Equal(3, grouped.Grouped);
+        Assert.Empty(grouped.Output.Failures);
+        Assert.NotEmpty(alone.Output.Segments);
+        Assert.Equal(alone.Output.Segments, grouped.Output.Segments);
 
-        Assert.Equal(3, run.Starts);
-        Assert.Equal(0, run.Grouped);
-        Assert.Empty(run.Output.Failures);
+        // Ogg, and FLAC ranges that start past zero (an input seek), are each decoded by an ffmpeg of their own.
+        var oggs = RunCounting(dir, [new(0, ogg, 0, 130), new(1, ogg, 0, 130), new(2, ogg, 0, 130)], groupSeconds: 600);
+        var late = RunCounting(dir, [new(0, flac, 8, 130), new(1, flac, 8, 130), new(2, flac, 8, 130)], groupSeconds: 600);
+        foreach (var run in new[] { oggs, late })
+        {
+            Assert.Equal(3, run.Starts);
+            Assert.Equal(0, run.Grouped);
+            Assert.Empty(run.Output.Failures);
+        }
     }
 
     [Fact]
