@@ -56,6 +56,14 @@ public static class AudioDecoder
     }
 
     /// <summary>
+    /// The names of the files <see cref="OpenGroup"/> decodes in its ffmpeg's main thread, as filter-graph sources, when
+    /// their range starts at zero and their header says they hold one audio stream: the codecs <see cref="HeaderDuration"/>
+    /// reads (FLAC, MP3, Opus; an Ogg file may hold Vorbis). For a caller choosing what to group before it opens anything:
+    /// a misnamed file is decoded as an input instead, with the same samples, only slower.
+    /// </summary>
+    public static readonly IReadOnlyList<string> GraphSourceExtensions = [".flac", ".mp3", ".opus"];
+
+    /// <summary>
     /// Opens several ranges at once, for a caller about to decode them all: the ones ffmpeg decodes are
     /// decoded by one ffmpeg process together, into files in <paramref name="folder"/>, before this returns.
     /// ffmpeg's start-up costs about 90 ms of CPU on Debian 12 (it links 215 libraries), as much as decoding
