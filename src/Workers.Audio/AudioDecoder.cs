@@ -90,7 +90,8 @@ public static class AudioDecoder
                 {
                     var (startSample, endSample) = Check(ranges[i], options);
                     sources[i] = OpenDirect(ranges[i], startSample, endSample, options, out stream);
-                    if (stream is not null) group.Add(new FfmpegGroup.Input(i, ranges[i].Path, stream, startSample, endSample));
+                    if (stream is not null)
+                        group.Add(new FfmpegGroup.Input(i, ranges[i].Path, stream, startSample, endSample, FfmpegGroup.IsGraphSource(stream, startSample)));
                     stream = null;
                 }
                 catch (Exception e) when (e is not OperationCanceledException)

@@ -23,8 +23,17 @@ namespace Workers.Audio;
 /// </remarks>
 internal static class FfmpegGroup
 {
-    /// <summary>One file of the group: its index among the caller's ranges and its opened, checked stream.</summary>
-    internal readonly record struct Input(int Index, string Path, CorpusFileStream Stream, long StartSample, long? EndSample);
+    /// <summary>One file of the group: its index among the caller's ranges, its opened, checked stream, and whether it
+    /// is decoded as a source of the filter graph (<see cref="IsGraphSource"/>) rather than as an <c>-i</c> input.</summary>
+    internal readonly record struct Input(int Index, string Path, CorpusFileStream Stream, long StartSample, long? EndSample, bool GraphSource);
+
+    /// <summary>
+    /// Whether a range from <paramref name="startSample"/> of <paramref name="stream"/> can be a source of the filter graph:
+    /// it starts at zero, and the file's header says it holds one audio stream (<see cref="HeaderDuration"/>). Reads the
+    /// header, so it is asked where the file is opened: a read that times out leaves the file to be opened alone.
+    /// </summary>
+    internal static bool IsGraphSource(CorpusFileStream stream, long startSample) =>
+        startSample == 0 && HeaderDuration.TryRead(stream) is not null;
 
     private static long counter;
 
@@ -79,23 +88,15 @@ internal static class FfmpegGroup
 
     /// <summary>
     /// The filter-graph source that decodes <paramref name="input"/> to 16 kHz mono float as the single-file path's
-    /// output options do (<c>-ac 1 -rematrix_maxval 1 -ar 16000</c>), or null where it must be an <c>-i</c> input:
-    /// a range that starts past zero, or a file whose header does not say it holds a single audio stream.
+    /// output options do (<c>-ac 1 -rematrix_maxval 1 -ar 16000</c>), or null where it must be an <c>-i</c> input
+    /// (<see cref="Input.GraphSource"/> false).
     /// </summary>
     internal static string? GraphSource(Input input)
     {
-        if (input.StartSample != 0) return null;
+        if (!input.GraphSource) return null;
         var path = CorpusFileOpener.DescriptorPath(input.Stream.SafeFileHandle);
         // Digits and slashes only, so nothing in it means anything to the graph's parser.
         if (!path.All(c => char.IsAsciiDigit(c) || c == '/' || char.IsAsciiLetterLower(c))) return null;
-        try
-        {
-            if (HeaderDuration.TryRead(input.Stream) is null) return null;
-        }
-        catch (Exception e) when (e is TimeoutException or UnauthorizedAccessException or ObjectDisposedException)
-        {
-            return null; // a hung read: as an input it stalls the group, which is given back and each file decoded alone, as before
-        }
         var rate = AudioDecoder.SampleRate.ToString(CultureInfo.InvariantCulture);
         var source = $"amovie=filename={path},aresample=rematrix_maxval=1,aformat=sample_fmts=flt:sample_rates={rate}:channel_layouts=mono";
         // Cut by sample count: an amovie source keeps the file's own timestamps (MP3's and Opus's start past zero), so an

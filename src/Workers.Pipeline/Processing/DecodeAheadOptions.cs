@@ -64,7 +64,7 @@ public sealed class DecodeAheadOptions
     /// <paramref name="startSeconds"/>, may be decoded in a group at all.</summary>
     public static bool IsGroupable(double seconds, string path, double startSeconds) =>
         seconds > 0 && (seconds <= MaxGroupItemSeconds
-                        || (startSeconds == 0 && AudioDecoder.GraphSourceExtensions.Contains(Path.GetExtension(path).ToLowerInvariant())));
+                        || (startSeconds == 0 && AudioDecoder.GraphSourceExtensions.Contains(Path.GetExtension(path), StringComparer.OrdinalIgnoreCase)));
 
     /// <summary>
     /// The grouping rule: whether an item of <paramref name="seconds"/> of <paramref name="path"/>, read from

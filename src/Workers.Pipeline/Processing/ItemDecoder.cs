@@ -237,15 +237,17 @@ internal sealed class ItemDecoder : IDisposable
                 if (!DecodeAheadOptions.IsGroupable(itemSeconds, _items[index].FullPath, _items[index].ReadStartSeconds)) break; // unknown length, or long: alone
             }
             while (_todo.Count > 0 && group.Count < share && _heldBytes + NeedLocked() <= _maxBytes
-                   && _options.Joins(group.Count, seconds, SecondsLocked(), _items[_todo.Peek()].FullPath, _items[_todo.Peek()].ReadStartSeconds));
+                   && _options.Joins(group.Count, seconds, SecondsLocked(), NextLocked().FullPath, NextLocked().ReadStartSeconds));
             return true;
         }
     }
 
-    // The next item's expected length (0: unknown).
-    private double SecondsLocked() => Math.Max(0, _items[_todo.Peek()].ExpectedSamples) / (double)AudioDecoder.SampleRate;
+    private DecodeRequest NextLocked() => _items[_todo.Peek()];
 
-    private long NeedLocked() => Math.Max(0, _items[_todo.Peek()].ExpectedSamples) * sizeof(float);
+    // The next item's expected length (0: unknown).
+    private double SecondsLocked() => Math.Max(0, NextLocked().ExpectedSamples) / (double)AudioDecoder.SampleRate;
+
+    private long NeedLocked() => Math.Max(0, NextLocked().ExpectedSamples) * sizeof(float);
 
     // The next item fits the budget, or nothing is held (an item larger than the budget goes alone).
     private bool CanStartLocked() => _todo.Count > 0 && (_heldBytes == 0 || _heldBytes + NeedLocked() <= _maxBytes);
