@@ -50,18 +50,19 @@ public static class AudioDecoder
         options ??= AudioDecoderOptions.Default;
         var range = new AudioRange(path, startSeconds, endSeconds, corpusRoot);
         var (startSample, endSample) = Check(range, options);
-        if (OpenDirect(range, startSample, endSample, options, out var forFfmpeg) is { } direct)
+        if (OpenDirect(range, startSample, endSample, options, out var forFfmpeg, out _) is { } direct)
             return direct;
         return FfmpegAudioSource.Start(path, forFfmpeg, startSample, endSample, options); // owns the stream now: ffmpeg reads through its descriptor
     }
 
     /// <summary>
     /// The names of the files <see cref="OpenGroup"/> decodes in its ffmpeg's main thread, as filter-graph sources, when
-    /// their range starts at zero and their header says they hold one audio stream: the codecs <see cref="HeaderDuration"/>
-    /// reads (FLAC, MP3, Opus; an Ogg file may hold Vorbis). For a caller choosing what to group before it opens anything:
-    /// a misnamed file is decoded as an input instead, with the same samples, only slower.
+    /// their range starts at zero and their header says they hold one audio stream: WAV, and the codecs
+    /// <see cref="HeaderDuration"/> reads (FLAC, MP3, Opus; an Ogg file may hold Vorbis). For a caller choosing what to
+    /// group before it opens anything: a misnamed file is decoded as an input instead, with the same samples, only slower.
+    /// (A 16 kHz WAV is read directly, in a group or not.)
     /// </summary>
-    public static readonly IReadOnlyList<string> GraphSourceExtensions = [".flac", ".mp3", ".opus"];
+    public static readonly IReadOnlyList<string> GraphSourceExtensions = [".flac", ".mp3", ".opus", ".wav"];
 
     /// <summary>
     /// Opens several ranges at once, for a caller about to decode them all: the ones ffmpeg decodes are
@@ -89,9 +90,9 @@ public static class AudioDecoder
                 try
                 {
                     var (startSample, endSample) = Check(ranges[i], options);
-                    sources[i] = OpenDirect(ranges[i], startSample, endSample, options, out stream);
+                    sources[i] = OpenDirect(ranges[i], startSample, endSample, options, out stream, out var wav);
                     if (stream is not null)
-                        group.Add(new FfmpegGroup.Input(i, ranges[i].Path, stream, startSample, endSample, FfmpegGroup.IsGraphSource(stream, startSample)));
+                        group.Add(new FfmpegGroup.Input(i, ranges[i].Path, stream, startSample, endSample, FfmpegGroup.IsGraphSource(stream, startSample, wav)));
                     stream = null;
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
@@ -136,11 +137,13 @@ public static class AudioDecoder
 
     /// <summary>
     /// Opens the file once, through <see cref="CorpusFileOpener"/>: a 16 kHz WAV becomes its reader and an empty
-    /// range an empty source; anything else gives its checked stream (<paramref name="forFfmpeg"/>, the caller's now) to ffmpeg.
+    /// range an empty source; anything else gives its checked stream (<paramref name="forFfmpeg"/>, the caller's now) to ffmpeg,
+    /// with <paramref name="wav"/> true where that stream's WAV header was read (one audio stream, which ffmpeg decodes).
     /// </summary>
-    private static IAudioSource? OpenDirect(AudioRange range, long startSample, long? endSample, AudioDecoderOptions options, out CorpusFileStream? forFfmpeg)
+    private static IAudioSource? OpenDirect(AudioRange range, long startSample, long? endSample, AudioDecoderOptions options, out CorpusFileStream? forFfmpeg, out bool wav)
     {
         forFfmpeg = null;
+        wav = false;
         // Unbuffered: the WAV source reads in large blocks of its own.
         CorpusFileStream? stream = CorpusFileOpener.Open(range.Path, range.CorpusRoot, options.ReadTimeout);
         try
@@ -151,6 +154,7 @@ public static class AudioDecoder
             {
                 stream.Position = 0;
                 var header = WavHeader.Read(stream, range.Path);
+                wav = true;
                 if (header.CanDecodeDirectly && header.SampleRate == SampleRate)
                 {
                     var source = new WavAudioSource(stream, header, startSample, endSample);

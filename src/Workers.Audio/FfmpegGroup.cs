@@ -29,11 +29,12 @@ internal static class FfmpegGroup
 
     /// <summary>
     /// Whether a range from <paramref name="startSample"/> of <paramref name="stream"/> can be a source of the filter graph:
-    /// it starts at zero, and the file's header says it holds one audio stream (<see cref="HeaderDuration"/>). Reads the
-    /// header, so it is asked where the file is opened: a read that times out leaves the file to be opened alone.
+    /// it starts at zero, and the file's header says it holds one audio stream: a WAV (<paramref name="wav"/>, its header
+    /// already read) or a file whose duration <see cref="HeaderDuration"/> reads. Reads that header, so it is asked where
+    /// the file is opened: a read that times out leaves the file to be opened alone.
     /// </summary>
-    internal static bool IsGraphSource(CorpusFileStream stream, long startSample) =>
-        startSample == 0 && HeaderDuration.TryRead(stream) is not null;
+    internal static bool IsGraphSource(CorpusFileStream stream, long startSample, bool wav) =>
+        startSample == 0 && (wav || HeaderDuration.TryRead(stream) is not null);
 
     private static long counter;
 

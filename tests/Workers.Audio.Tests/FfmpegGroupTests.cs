@@ -68,13 +68,23 @@ public sealed class FfmpegGroupTests : IClassFixture<EncodedTones>, IDisposable
         Ffmpeg.Run(["-i", _tones.StereoWav44k, "-c:a", "libopus", "-b:a", "64k", opus]);
         string twoStreams = _dir.File("two.mka");
         Ffmpeg.Run(["-f", "lavfi", "-i", "sine=frequency=440:duration=3", "-f", "lavfi", "-i", "sine=frequency=880:duration=3", "-map", "0", "-map", "1", "-c:a", "flac", twoStreams]);
-        AudioRange[] ranges = [new(surround, 0, 5), new(opus, 0, 2.5), new(twoStreams, 0, 4), new(_tones.Flac, 0, 2.25)];
+        // WAVs ffmpeg decodes: stereo and four channels without a channel mask (layouts ffmpeg leaves unknown), 24-bit
+        // 5.1 with one, and mu-law.
+        string quad = new WavBuilder { SampleRate = 22050, Channels = 4 }.Write(_dir.File("quad.wav"),
+            Enumerable.Range(0, 22050 * 3 * 4).Select(i => 0.2 * (1 + i % 4) * Math.Sin(2 * Math.PI * (200 + 150 * (i % 4)) * (i / 4) / 22050.0)).ToArray());
+        string surroundWav = _dir.File("surround.wav");
+        Ffmpeg.Run(["-i", surround, "-c:a", "pcm_s24le", surroundWav]);
+        AudioRange[] ranges =
+        [
+            new(surround, 0, 5), new(opus, 0, 2.5), new(twoStreams, 0, 4), new(_tones.Flac, 0, 2.25),
+            new(_tones.StereoWav44k, 0, 4.5), new(quad, 0, null), new(surroundWav, 0, 1.75), new(_tones.MulawWav16k, 0, null),
+        ];
         var (options, log) = CountingFfmpeg();
 
         var sources = AudioDecoder.OpenGroup(ranges, options, _out, CancellationToken.None);
 
         var arguments = File.ReadAllText(log);
-        Assert.Equal(3, Regex.Count(arguments, "amovie=")); // the Matroska file's header says nothing of its streams: an input
+        Assert.Equal(7, Regex.Count(arguments, "amovie=")); // the Matroska file's header says nothing of its streams: an input
         Assert.Equal(1, Regex.Count(arguments, " -i "));
         var lengths = new int[ranges.Length];
         for (var i = 0; i < ranges.Length; i++)
@@ -86,7 +96,7 @@ public sealed class FfmpegGroupTests : IClassFixture<EncodedTones>, IDisposable
             Assert.True(alone.AsSpan().SequenceEqual(grouped), $"{ranges[i]}: {grouped.Length} samples grouped, {alone.Length} alone, or different samples");
             lengths[i] = grouped.Length;
         }
-        Assert.Equal([64_000, 40_000, 48_000, 36_000], lengths); // to the file's end, or cut at the range's
+        Assert.Equal([64_000, 40_000, 48_000, 36_000, 72_000, 48_000, 28_000, 80_000], lengths); // to the file's end, or cut at the range's
         Assert.Empty(Directory.GetFiles(_out));
     }
 
@@ -126,6 +136,30 @@ public sealed class FfmpegGroupTests : IClassFixture<EncodedTones>, IDisposable
             using var source = Assert.IsAssignableFrom<IAudioSource>(s);
             Assert.Equal(80_000, Signals.ReadAll(source).Length, 48.0); // MP3 within 3 ms
         }
+    }
+
+    [Fact]
+    public async Task A_file_whose_header_read_hangs_is_left_to_open_alone_and_the_rest_are_grouped()
+    {
+        // Whether a FLAC is a filter-graph source is read from its header where the group opens it; on a hung mount
+        // that read times out, and the file takes the path of any file that cannot be opened.
+        using var mount = HungMount.Start();
+        var (counting, log) = CountingFfmpeg();
+        var options = new AudioDecoderOptions { FfmpegPath = counting.FfmpegPath, ReadTimeout = TimeSpan.FromSeconds(1) };
+        var watch = Stopwatch.StartNew();
+
+        var sources = await Task.Run(() => AudioDecoder.OpenGroup([new(_tones.Flac, 0, null), new(mount.HeaderHangs, 0, null), new(_tones.Mp3, 0, null)],
+            options, _out, CancellationToken.None)).WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.Null(sources[1]);
+        Assert.Equal(1, Scripts.Starts(log));
+        Assert.Equal(2, Regex.Count(File.ReadAllText(log), "amovie="));
+        foreach (var s in new[] { sources[0], sources[2] })
+        {
+            using var source = Assert.IsAssignableFrom<IAudioSource>(s);
+            Assert.Equal(80_000, Signals.ReadAll(source).Length, 48.0); // MP3 within 3 ms
+        }
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"took {watch.Elapsed}"); // one read timeout, not a stalled group
     }
 
     [Fact]

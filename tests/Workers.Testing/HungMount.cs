@@ -11,6 +11,8 @@ namespace Workers.Testing;
 /// <item><c>read-hangs.wav</c>: a 16 kHz mono 16-bit WAV header of <see cref="DataSeconds"/> s is read
 ///   normally (direct I/O, so the kernel asks exactly for what the reader asks); any read of the
 ///   audio after it never returns.</item>
+/// <item><c>header-hangs.flac</c>: its first 12 bytes (the FLAC magic and the start of STREAMINFO, what
+///   sniffing a format reads) are read normally; any read past them never returns.</item>
 /// </list>
 /// Dispose ends the server; the kernel then fails the stuck calls (ENOTCONN) and they return.
 /// </summary>
@@ -24,7 +26,8 @@ public sealed class HungMount : IDisposable
         RATE, SECONDS = 16000, int(sys.argv[2])
         DATA = RATE * 2 * SECONDS
         HEADER = b'RIFF' + struct.pack('<I', 36 + DATA) + b'WAVEfmt ' + struct.pack('<IHHIIHH', 16, 1, 1, RATE, RATE * 2, 2, 16) + b'data' + struct.pack('<I', DATA)
-        FILES = {'/open-hangs.wav': len(HEADER) + DATA, '/read-hangs.wav': len(HEADER) + DATA}
+        FLAC = b'fLaC' + bytes([0x80, 0, 0, 34]) + bytes([0x10, 0, 0x10, 0])
+        FILES = {'/open-hangs.wav': len(HEADER) + DATA, '/read-hangs.wav': len(HEADER) + DATA, '/header-hangs.flac': 1 << 20}
         forever = threading.Event()
         class Hung(Operations):
             def getattr(self, path, fh=None):
@@ -40,6 +43,10 @@ public sealed class HungMount : IDisposable
                     forever.wait()
                 return 0
             def read(self, path, size, offset, fh):
+                if path == '/header-hangs.flac':
+                    if offset + size <= len(FLAC):
+                        return FLAC[offset:offset + size]
+                    forever.wait()
                 if offset + size <= len(HEADER):
                     return HEADER[offset:offset + size]
                 forever.wait()
@@ -63,6 +70,8 @@ public sealed class HungMount : IDisposable
     public string OpenHangs => Path.Combine(MountPoint, "open-hangs.wav");
 
     public string ReadHangs => Path.Combine(MountPoint, "read-hangs.wav");
+
+    public string HeaderHangs => Path.Combine(MountPoint, "header-hangs.flac");
 
     /// <summary>Mounts it; fails with what to install when FUSE is not available.</summary>
     public static HungMount Start()

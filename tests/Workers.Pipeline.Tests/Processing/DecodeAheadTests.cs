@@ -205,22 +205,28 @@ public sealed class DecodeAheadTests(SileroFixture f)
     }
 
     [Fact]
-    public void Items_longer_than_the_group_item_limit_are_grouped_only_from_the_start_of_a_flac_mp3_or_opus_file()
+    public void Items_longer_than_the_group_item_limit_are_grouped_only_from_the_start_of_a_wav_flac_mp3_or_opus_file()
     {
         var dir = NewDir("group-long");
         var (wav, flac) = SpeechFlac(dir, 130, 41, 44100);
         var ogg = Path.Combine(dir, "long.ogg"); // Vorbis: an input of a group, whose thread costs more than a start-up saves
         SpeechCorpusGenerator.Encode(wav, ogg, 44100);
+        var wav44k = Path.Combine(dir, "long44k.wav");
+        SpeechCorpusGenerator.Encode(wav, wav44k, 44100);
 
-        // From their start, FLACs over 120 s are filter-graph sources of one group: 390 s fit its 600 s.
-        List<ProcessItem> flacs = [new(0, flac, 0, 130), new(1, flac, 0, 130), new(2, flac, 0, 130)];
-        var grouped = RunCounting(dir, flacs, groupSeconds: 600);
-        var alone = RunCounting(dir, flacs, groupSeconds: 0);
-        Assert.Equal(1, grouped.Starts);
-        Assert.Equal(3, grouped.Grouped);
-        Assert.Empty(grouped.Output.Failures);
-        Assert.NotEmpty(alone.Output.Segments);
-        Assert.Equal(alone.Output.Segments, grouped.Output.Segments);
+        // From their start, FLACs and 44.1 kHz WAVs over 120 s are filter-graph sources of one group: 390 s fit its 600 s.
+        foreach (var file in new[] { flac, wav44k })
+        {
+            List<ProcessItem> items = [new(0, file, 0, 130), new(1, file, 0, 130), new(2, file, 0, 130)];
+            var grouped = RunCounting(dir, items, groupSeconds: 600);
+            var alone = RunCounting(dir, items, groupSeconds: 0);
+            Assert.Equal(1, grouped.Starts);
+            Assert.Equal(3, grouped.Grouped);
+            Assert.Equal(3, alone.Starts);
+            Assert.Empty(grouped.Output.Failures);
+            Assert.NotEmpty(alone.Output.Segments);
+            Assert.Equal(alone.Output.Segments, grouped.Output.Segments);
+        }
 
         // Ogg, and FLAC ranges that start past zero (an input seek), are each decoded by an ffmpeg of their own.
         var oggs = RunCounting(dir, [new(0, ogg, 0, 130), new(1, ogg, 0, 130), new(2, ogg, 0, 130)], groupSeconds: 600);
