@@ -57,6 +57,8 @@ public sealed class CompleteInterruptedTests(PostgresFixture pg, ITestOutputHelp
         var text = File.ReadAllText(log);
         Assert.Contains("Database unavailable", text); // the killed session's error, retried
         Assert.Contains("Completed shard", text);
+        // How full its batches ran: what says a shard was too small to feed a GPU.
+        Assert.Matches(@"Completed shard \d+ attempt \d+: .*; [1-9][0-9]*\.\d rows a model call, long items split to fill 16 of \d+", text); // 16: a CPU worker's
     }
 
     [Fact]

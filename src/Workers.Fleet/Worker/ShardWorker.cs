@@ -303,7 +303,7 @@ public sealed partial class ShardWorker(
         var rate = output.AudioSeconds / Math.Max(1e-9, seconds);
         try { await registry.ShardDoneAsync(_who.Worker, output.AudioSeconds, rate, CancellationToken.None); }
         catch (Exception e) when (PostgresErrors.IsTransient(e)) { /* counters only; the shard itself is recorded */ }
-        LogCompleted(shard.Id, shard.Attempt, segments.Count, failures.Count, output.AudioSeconds, seconds, rate);
+        LogCompleted(shard.Id, shard.Attempt, segments.Count, failures.Count, output.AudioSeconds, seconds, rate, output.RowsPerStep, output.SplitRows, output.FinalRunSize);
     }
 
     /// <summary>Checkpoint 4: the shard failed as a whole; recorded (retry with backoff, or dead) unless the database cannot be reached.</summary>
@@ -364,8 +364,8 @@ public sealed partial class ShardWorker(
     [LoggerMessage(LogLevel.Information, "Claimed shard {Shard} attempt {Attempt}: {Items} item(s), {Seconds:0.0} s of audio")]
     private partial void LogClaimed(long shard, int attempt, int items, double seconds);
 
-    [LoggerMessage(LogLevel.Information, "Completed shard {Shard} attempt {Attempt}: {Segments} segment(s), {Failures} failed item(s), {Audio:0.0} s audio in {Wall:0.0} s ({Rate:0}x realtime)")]
-    private partial void LogCompleted(long shard, int attempt, int segments, int failures, double audio, double wall, double rate);
+    [LoggerMessage(LogLevel.Information, "Completed shard {Shard} attempt {Attempt}: {Segments} segment(s), {Failures} failed item(s), {Audio:0.0} s audio in {Wall:0.0} s ({Rate:0}x realtime); {Rows:0.0} rows a model call, long items split to fill {SplitRows} of {Batch}")]
+    private partial void LogCompleted(long shard, int attempt, int segments, int failures, double audio, double wall, double rate, double rows, int splitRows, int batch);
 
     [LoggerMessage(LogLevel.Warning, "Lease lost on shard {Shard} attempt {Attempt}: its results are discarded, nothing was written")]
     private partial void LogLeaseLost(long shard, int attempt);
