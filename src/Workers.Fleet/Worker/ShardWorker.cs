@@ -303,7 +303,7 @@ public sealed partial class ShardWorker(
         var rate = output.AudioSeconds / Math.Max(1e-9, seconds);
         try { await registry.ShardDoneAsync(_who.Worker, output.AudioSeconds, rate, CancellationToken.None); }
         catch (Exception e) when (PostgresErrors.IsTransient(e)) { /* counters only; the shard itself is recorded */ }
-        LogCompleted(shard.Id, shard.Attempt, segments.Count, failures.Count, output.AudioSeconds, seconds, rate, output.RowsPerStep, output.SplitRows, output.FinalRunSize);
+        LogCompleted(shard.Id, shard.Attempt, segments.Count, failures.Count, output.AudioSeconds, seconds, rate, output.RowsPerCall, output.SplitRows, output.FinalRunSize);
     }
 
     /// <summary>Checkpoint 4: the shard failed as a whole; recorded (retry with backoff, or dead) unless the database cannot be reached.</summary>

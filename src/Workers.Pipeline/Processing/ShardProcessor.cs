@@ -28,19 +28,18 @@ public sealed record ShardOutput(IReadOnlyList<FoundSegment> Segments, IReadOnly
     /// capacity unless <see cref="OomRetries"/> lowered it.</summary>
     public int FinalRunSize { get; init; }
 
-    /// <summary>Rows the model scored, the warm-ups of split items included.</summary>
-    public long ModelRows { get; init; }
+    /// <summary>The batcher's model calls for this shard (<see cref="VadBatcher.ModelCalls"/>).</summary>
+    public long ModelCalls { get; init; }
 
-    /// <summary>Batcher steps that scored them (one model call each, unless <see cref="OomRetries"/> split one):
-    /// <see cref="ModelRows"/> / <see cref="ModelSteps"/> is how full the batch ran, its capacity at best. On a GPU a
-    /// thin batch costs about what a full one does, so this is the figure that says a shard was too small to feed it.</summary>
-    public long ModelSteps { get; init; }
+    /// <summary>Rows those calls scored, the warm-ups of split items included (<see cref="VadBatcher.ModelRows"/>).</summary>
+    public long ModelRows { get; init; }
 
     /// <summary>The rows long items were split to fill (<see cref="ShardProcessor.SplitRows"/>).</summary>
     public int SplitRows { get; init; }
 
-    /// <summary>Rows a step on the mean (0 when nothing was scored).</summary>
-    public double RowsPerStep => ModelSteps == 0 ? 0 : (double)ModelRows / ModelSteps;
+    /// <summary>Rows a model call on the mean (0 when nothing was scored): how full the batch ran. On a GPU a thin batch
+    /// costs about what a full one does, so this is the figure that says a shard was too small to feed it.</summary>
+    public double RowsPerCall => ModelCalls == 0 ? 0 : (double)ModelRows / ModelCalls;
 }
 
 /// <summary>
@@ -123,7 +122,7 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
         var open = items.Count; // items without their final result yet
         double done = 0;
         var oomRetries = 0;
-        long modelRows = 0, modelSteps = 0;
+        long callsBefore = batcher.ModelCalls, rowsBefore = batcher.ModelRows;
 
         // An item's final failure, or a retry when the decoder may do better next time.
         void Failed(int index, Exception error)
@@ -163,8 +162,7 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
 
             try
             {
-                var scored = batcher.Step(completed);
-                if (scored > 0) { modelRows += scored; modelSteps++; }
+                batcher.Step(completed);
             }
             catch (Exception e) when (batcher.MaxRunSize > 1 && e is OnnxOutOfMemoryException or OutOfMemoryException)
             {
@@ -210,7 +208,7 @@ public sealed partial class ShardProcessor(VadBatcher batcher, VadOptions option
         segments.Sort((a, b) => a.FileIndex != b.FileIndex ? a.FileIndex.CompareTo(b.FileIndex) : a.StartSeconds.CompareTo(b.StartSeconds));
         return new ShardOutput(segments, failures, done)
         {
-            OomRetries = oomRetries, FinalRunSize = batcher.MaxRunSize, Warnings = warnings, ModelRows = modelRows, ModelSteps = modelSteps, SplitRows = SplitRows,
+            OomRetries = oomRetries, FinalRunSize = batcher.MaxRunSize, Warnings = warnings, ModelCalls = batcher.ModelCalls - callsBefore, ModelRows = batcher.ModelRows - rowsBefore, SplitRows = SplitRows,
         };
     }
 

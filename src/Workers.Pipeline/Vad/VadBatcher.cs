@@ -94,6 +94,13 @@ public sealed class VadBatcher : IDisposable
 
     public VadItemPlanner Planner { get; }
 
+    /// <summary>Model calls that returned, over this batcher's life.</summary>
+    public long ModelCalls { get; private set; }
+
+    /// <summary>Rows those calls scored, the warm-ups of split items included: <see cref="ModelRows"/> /
+    /// <see cref="ModelCalls"/> is how full the batch ran, its capacity at best.</summary>
+    public long ModelRows { get; private set; }
+
     /// <summary>Windows each sub-stream of the items enqueued from now on keeps (but the last); null
     /// never splits. Set it per shard to split no further than the batch needs
     /// (<see cref="VadOptions.SplitRows"/>); it never goes below <see cref="VadItemPlanner.SubStreamWindows"/>.</summary>
@@ -165,6 +172,8 @@ public sealed class VadBatcher : IDisposable
                 _probabilities.AsSpan(_scored, n),
                 n);
             _scored += n;
+            ModelCalls++;
+            ModelRows += n;
         }
         _filled = false;
 

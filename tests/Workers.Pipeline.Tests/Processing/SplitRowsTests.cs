@@ -12,7 +12,7 @@ namespace Workers.Pipeline.Tests.Processing;
 [Collection(SileroCollection.Name)]
 public sealed class SplitRowsTests(SileroFixture f)
 {
-    private (int LargestBatch, long Windows, long Calls, double RowsPerStep, IReadOnlyList<FoundSegment> Segments) Run(string wav, double seconds, int? optionRows, int? callerRows)
+    private (int LargestBatch, long Windows, long Calls, double RowsPerCall, IReadOnlyList<FoundSegment> Segments) Run(string wav, double seconds, int? optionRows, int? callerRows)
     {
         var options = new VadOptions { SubStreamSeconds = 10, WarmUpSeconds = 1, SplitRows = optionRows };
         // Remembers 3 windows only, far less than the 1 s warm-up: its probabilities do not depend on where a stream starts.
@@ -20,12 +20,12 @@ public sealed class SplitRowsTests(SileroFixture f)
         using var batcher = new VadBatcher(model, options);
         var output = new ShardProcessor(batcher, options, null, null, callerRows).Process([new ProcessItem(0, wav, 0, seconds)], null, CancellationToken.None);
         Assert.Empty(output.Failures);
-        // What the shard reports of its batches is what the model was given: rows, and one call a step.
+        // What the shard reports of its batches is what the model was given: rows and calls.
         Assert.Equal(model.Windows, output.ModelRows);
-        Assert.Equal(model.Calls, output.ModelSteps);
-        Assert.InRange(output.RowsPerStep, 1, model.Inner.LargestBatch);
+        Assert.Equal(model.Calls, output.ModelCalls);
+        Assert.InRange(output.RowsPerCall, 1, model.Inner.LargestBatch);
         Assert.Equal(optionRows ?? callerRows ?? 16, output.SplitRows);
-        return (model.Inner.LargestBatch, model.Windows, model.Calls, output.RowsPerStep, output.Segments);
+        return (model.Inner.LargestBatch, model.Windows, model.Calls, output.RowsPerCall, output.Segments);
     }
 
     [Fact]
@@ -42,7 +42,7 @@ public sealed class SplitRowsTests(SileroFixture f)
         var setting = Run(wav, 120, 4, 6);      // the setting wins over the worker's default
 
         Assert.Equal(12, full.LargestBatch);
-        Assert.Equal(full.Windows / (double)full.Calls, full.RowsPerStep, 9);
+        Assert.Equal(full.Windows / (double)full.Calls, full.RowsPerCall, 9);
         Assert.Equal(4, four.LargestBatch);
         Assert.Equal(6, caller.LargestBatch);
         Assert.Equal(4, setting.LargestBatch);
