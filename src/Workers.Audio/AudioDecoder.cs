@@ -56,13 +56,21 @@ public static class AudioDecoder
     }
 
     /// <summary>
-    /// The names of the files <see cref="OpenGroup"/> decodes in its ffmpeg's main thread, as filter-graph sources, when
-    /// their range starts at zero and their header says they hold one audio stream: WAV, and the codecs
-    /// <see cref="HeaderDuration"/> reads (FLAC, MP3, Opus; an Ogg file may hold Vorbis). For a caller choosing what to
-    /// group before it opens anything: a misnamed file is decoded as an input instead, with the same samples, only slower.
-    /// (A 16 kHz WAV is read directly, in a group or not.)
+    /// Whether <paramref name="path"/> is named as a file <see cref="OpenGroup"/> decodes in its ffmpeg's main thread, as a
+    /// filter-graph source, when its range starts at zero and its header says it holds one audio stream: WAV, and the
+    /// codecs <see cref="HeaderDuration"/> reads (FLAC, MP3, Opus; an Ogg file may hold Vorbis). For a caller choosing
+    /// what to group before it opens anything: a misnamed file is decoded as an input instead, with the same samples,
+    /// only slower. (A 16 kHz WAV is read directly, in a group or not.)
     /// </summary>
-    public static readonly IReadOnlyList<string> GraphSourceExtensions = [".flac", ".mp3", ".opus", ".wav"];
+    public static bool IsGraphSourceName(string path)
+    {
+        var extension = Path.GetExtension(path.AsSpan());
+        foreach (var e in GraphSourceExtensions)
+            if (extension.Equals(e, StringComparison.OrdinalIgnoreCase)) return true;
+        return false;
+    }
+
+    private static readonly string[] GraphSourceExtensions = [".flac", ".mp3", ".opus", ".wav"];
 
     /// <summary>
     /// Opens several ranges at once, for a caller about to decode them all: the ones ffmpeg decodes are

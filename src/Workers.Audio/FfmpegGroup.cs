@@ -10,7 +10,7 @@ namespace Workers.Audio;
 /// mono f32le to a file of its own, holding the very samples the single-file path gives.
 /// </summary>
 /// <remarks>
-/// A file decoded from its start whose header says it holds one audio stream (FLAC, MP3 with a Xing/Info
+/// A file decoded from its start whose header says it holds one audio stream (WAV, and FLAC, MP3 with a Xing/Info
 /// frame, single-stream Ogg Opus: <see cref="HeaderDuration"/>) is an <c>amovie</c> source of the filter
 /// graph, resampled and downmixed there as the single-file path's output options do. ffmpeg gives every
 /// <c>-i</c> input a demuxer thread of its own and passes each packet to the main thread; an <c>amovie</c>
@@ -96,7 +96,7 @@ internal static class FfmpegGroup
     {
         if (!input.GraphSource) return null;
         var path = CorpusFileOpener.DescriptorPath(input.Stream.SafeFileHandle);
-        // Digits and slashes only, so nothing in it means anything to the graph's parser.
+        // Digits, slashes and lower-case letters only (/proc/N/fd/M), so nothing in it means anything to the graph's parser.
         if (!path.All(c => char.IsAsciiDigit(c) || c == '/' || char.IsAsciiLetterLower(c))) return null;
         var rate = AudioDecoder.SampleRate.ToString(CultureInfo.InvariantCulture);
         var source = $"amovie=filename={path},aresample=rematrix_maxval=1,aformat=sample_fmts=flt:sample_rates={rate}:channel_layouts=mono";

@@ -55,7 +55,7 @@ public sealed class WorkerOptions
     /// one ffmpeg process, so its start-up (about 90 ms of CPU: Debian's ffmpeg links 215 libraries) is paid
     /// once per group, not per item; a corpus of 10-second MP3s decodes about 5 times faster. The group's items
     /// come out together, so a larger group delays the first. Items over 120 s are decoded alone, where grouping
-    /// was measured to gain nothing, unless they are FLAC, MP3 or Opus read from their start, which a group decodes
+    /// was measured to gain nothing, unless they are WAV, FLAC, MP3 or Opus read from their start, which a group decodes
     /// in its main thread (<see cref="Workers.Pipeline.Processing.DecodeAheadOptions.MaxGroupItemSeconds"/>). 0: one ffmpeg per item.
     /// </summary>
     /// <value>The default value is 600 seconds. Setting: <c>Fleet:DecodeGroupSeconds</c>.</value>

@@ -50,7 +50,7 @@ public sealed class DecodeAheadOptions
 
     /// <summary>
     /// Longer items are decoded alone, streamed from their own ffmpeg, unless they are read from their file's start and
-    /// named as a file a group decodes as a filter-graph source (<see cref="AudioDecoder.GraphSourceExtensions"/>). One core decoding
+    /// named as a file a group decodes as a filter-graph source (<see cref="AudioDecoder.IsGraphSourceName"/>). One core decoding
     /// 12 files took, one ffmpeg each against groups of 12, 1.16-1.21 s against 0.57-0.60 s for 30-second MP3s,
     /// 1.29-1.35 against 0.61-0.62 for 60-second FLAC, 1.61-1.81 against 1.12-1.35 for 60-second MP3, but longer for
     /// 5-minute files as <c>-i</c> inputs (MP3 4.25-4.71 s against 4.98-5.32, 44.1 kHz WAV 1.81-1.87 against
@@ -65,7 +65,7 @@ public sealed class DecodeAheadOptions
     /// <paramref name="startSeconds"/>, may be decoded in a group at all.</summary>
     public static bool IsGroupable(double seconds, string path, double startSeconds) =>
         seconds > 0 && (seconds <= MaxGroupItemSeconds
-                        || (startSeconds == 0 && AudioDecoder.GraphSourceExtensions.Contains(Path.GetExtension(path), StringComparer.OrdinalIgnoreCase)));
+                        || (startSeconds == 0 && AudioDecoder.IsGraphSourceName(path)));
 
     /// <summary>
     /// The grouping rule: whether an item of <paramref name="seconds"/> of <paramref name="path"/>, read from
