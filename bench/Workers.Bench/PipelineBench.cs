@@ -2,8 +2,10 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.Options;
+using Npgsql;
 using Workers.Audio;
 using Workers.Audio.Synthesis;
+using Workers.Bench.Sql;
 using Workers.Cli.Commands;
 using Workers.Cli.Hosting;
 using Workers.Core.Options;
@@ -12,6 +14,7 @@ using Workers.Onnx;
 using Workers.Pipeline.Processing;
 using Workers.Pipeline.Vad;
 using Workers.Postgres.Corpora;
+using Workers.Postgres.Sql;
 
 namespace Workers.Bench;
 
@@ -134,13 +137,16 @@ public sealed class PipelineBench(ModelFolder models, WorkersDatabase database, 
                 var queue = $"bench-{format.Name}-{Guid.NewGuid():N}"[..24];
                 var rc = await enqueue.RunAsync(new EnqueueCommand.Request(corpus, queue, EnqueueShardMinutes, "vad", queue, 0, false, Json: false), ct);
                 if (rc != 0) return rc;
+                var launched = await ReadClockAsync(db, ct);
                 var sw = Stopwatch.StartNew();
                 rc = await launcher.RunWorkersAsync(workers, coresPerWorker, queue, untilIdle: true, ct, workersDll);
                 sw.Stop();
                 if (rc != 0) return rc;
                 var info = await new CorpusStatusReader(db).GetStatusAsync(queue, ct);
+                var spans = await RunSpansAsync(db, info.Corpus.Id, launched, ct);
                 await new CorpusAdmin(db, time).DeleteAsync(info.Corpus.Id, ct);
                 var whole = info.ProcessedSeconds / sw.Elapsed.TotalSeconds;
+                var inShards = spans.ShardSeconds > 0 ? info.ProcessedSeconds / spans.ShardSeconds : 0;
 
                 var (bareAfter, medianAfter, decodeAfter) = Limits(groups, audio, env, model, batchSize, decoder, cores, decodeFolder, ct);
                 var bare = (bareBefore + bareAfter) / 2;
@@ -153,19 +159,25 @@ public sealed class PipelineBench(ModelFolder models, WorkersDatabase database, 
                 // one ffmpeg per group of files (Fleet:DecodeGroupSeconds); both are printed.
                 var ffmpegDecode = Rate(audio, () => Parallel.ForEach(files, new ParallelOptions { MaxDegreeOfParallelism = cores, CancellationToken = ct }, f => FfmpegDecodeAll(f.Path)));
 
-                var row = new Row(format.Name, info.ProcessedSeconds / 3600, whole, bare, decodeRate, 1 / (1 / bare + 1 / decodeRate), decodeBound, ffmpegDecode, info.Segments, info.FailedFilesTotal);
+                var row = new Row(format.Name, info.ProcessedSeconds / 3600, whole, bare, decodeRate, 1 / (1 / bare + 1 / decodeRate), spans.StartupSeconds, inShards,
+                    decodeBound, ffmpegDecode, info.Segments, info.FailedFilesTotal);
                 rows.Add(row);
-                Console.Error.WriteLine($"bench: {format.Name}: whole {row.Whole:N0}x, limit {row.Limit:N0}x, ratio {row.Ratio:0.00}; decode-bound {row.DecodeBound:N0}x vs decode {row.Decode:N0}x, vs ffmpeg {row.FfmpegDecode:N0}x; "
+                Console.Error.WriteLine($"bench: {format.Name}: whole {row.Whole:N0}x, limit {row.Limit:N0}x, ratio {row.Ratio:0.00}; "
+                                        + $"start-up {row.StartupSeconds:0.00} s a worker, in shards {row.InShards:N0}x, ratio {row.InShardsRatio:0.00}; decode-bound {row.DecodeBound:N0}x vs decode {row.Decode:N0}x, vs ffmpeg {row.FfmpegDecode:N0}x; "
                                         + $"bare {bareBefore:N0}x before, {bareAfter:N0}x after (at the median run {medianBefore:N0}x and {medianAfter:N0}x); decode {decodeBefore:N0}x before, {decodeAfter:N0}x after");
                 Directory.Delete(corpus, true);
             }
 
             Console.WriteLine();
             Console.WriteLine($"whole pipeline vs its limit, {workers} CPU worker(s) x {coresPerWorker} core(s), batch {batchSize}, {cores} cores; x realtime; load after: {LoadAverage()}");
-            Console.WriteLine("  format   hours   whole run   bare infer   decode alone      limit   ratio   decode-bound   vs decode   vs ffmpeg   segments   failed files");
+            Console.WriteLine("  format   hours   whole run   bare infer   decode alone      limit   ratio   start-up s   in shards   ratio   decode-bound   vs decode   vs ffmpeg   segments   failed files");
             foreach (var r in rows)
-                Console.WriteLine($"  {r.Format,-6}   {r.Hours,5:0.00}   {r.Whole,9:N0}   {r.Bare,10:N0}   {r.Decode,12:N0}   {r.Limit,8:N0}   {r.Ratio,5:0.00}   {r.DecodeBound,12:N0}   {r.DecodeBound / r.Decode,9:0.00}   {r.DecodeBound / r.FfmpegDecode,9:0.00}   {r.Segments,8:N0}   {r.FailedFiles,12:N0}");
+                Console.WriteLine($"  {r.Format,-6}   {r.Hours,5:0.00}   {r.Whole,9:N0}   {r.Bare,10:N0}   {r.Decode,12:N0}   {r.Limit,8:N0}   {r.Ratio,5:0.00}   {r.StartupSeconds,10:0.00}   {r.InShards,9:N0}   {r.InShardsRatio,5:0.00}   "
+                                  + $"{r.DecodeBound,12:N0}   {r.DecodeBound / r.Decode,9:0.00}   {r.DecodeBound / r.FfmpegDecode,9:0.00}   {r.Segments,8:N0}   {r.FailedFiles,12:N0}");
             Console.WriteLine("  whole run: wall time of `workers run --until-idle`, start-up included; limit = 1/(1/bare + 1/decode);");
+            Console.WriteLine("  start-up s: from launching the workers to a worker's first claim, the mean of the workers; in shards: the audio over the span from");
+            Console.WriteLine("  the first claim to the last shard's end, and its ratio to the limit (both on the database's clock): the whole run less the processes'");
+            Console.WriteLine("  start and exit, which a node pays once for days of audio and this run once per format;");
             Console.WriteLine($"  bare and decode: each the mean of a measurement just before the whole run and one just after, warm, over at least {MinSeconds:0} s;");
             Console.WriteLine("  bare: audio scored over the wall time of all its runs (the median run's rate is on the bench's stderr line);");
             Console.WriteLine("  decode-bound: the same shards and core split with a model that costs nothing (the GPU-shaped case), warm, over at least the same time;");
@@ -179,10 +191,45 @@ public sealed class PipelineBench(ModelFolder models, WorkersDatabase database, 
         }
     }
 
-    private sealed record Row(string Format, double Hours, double Whole, double Bare, double Decode, double Limit, double DecodeBound, double FfmpegDecode, long Segments, long FailedFiles)
+    private sealed record Row(string Format, double Hours, double Whole, double Bare, double Decode, double Limit, double StartupSeconds, double InShards,
+        double DecodeBound, double FfmpegDecode, long Segments, long FailedFiles)
     {
         public double Ratio => Whole / Limit;
+        public double InShardsRatio => InShards / Limit;
     }
+
+    /// <summary>What a whole run's shard attempts say about it: the workers that claimed, their mean start-up (launch to
+    /// first claim) and the span from the first claim to the last finish, in seconds.</summary>
+    private sealed record RunSpans(long Workers, double StartupSeconds, double ShardSeconds);
+
+    /// <summary>The database's clock (where a run's claims are stamped), read just before the workers are launched.</summary>
+    private static async Task<DateTime> ReadClockAsync(NpgsqlDataSource db, CancellationToken ct)
+    {
+        await using var cmd = BenchSql.Command(db, "BenchClockRead");
+        return await Clock.SingleAsync(cmd, ct);
+    }
+
+    private static async Task<RunSpans> RunSpansAsync(NpgsqlDataSource db, long corpus, DateTime launched, CancellationToken ct)
+    {
+        await using var cmd = BenchSql.Command(db, "PipelineRunSpans");
+        cmd.Parameters.AddWithValue("corpus", corpus);
+        cmd.Parameters.AddWithValue("launched", launched);
+        return await Spans.SingleAsync(cmd, ct);
+    }
+
+    private static readonly RowMap<DateTime> Clock = new("BenchClockRead", c =>
+    {
+        var now = c.Column<DateTime>("now");
+        return r => r.Get(now);
+    });
+
+    private static readonly RowMap<RunSpans> Spans = new("PipelineRunSpans", c =>
+    {
+        var workers = c.Column<long>("workers");
+        var startup = c.Column<double>("startup_seconds");
+        var shards = c.Column<double>("shard_seconds");
+        return r => new RunSpans(r.Get(workers), r.Get(startup), r.Get(shards));
+    });
 
     /// <summary>Encodes each distinct file once in <paramref name="format"/>, then copies them round-robin into <paramref name="count"/> files.</summary>
     private static List<(string Path, double Seconds)> MakeCorpus(List<(string Path, double Seconds)> baseFiles, (string Name, string Extension, string[]? Encode) format, string corpus, int count)

@@ -17,6 +17,7 @@ public sealed class BenchSqlTests(PostgresFixture pg)
     {
         ["c"] = 0L, ["succ"] = 0, ["application_name"] = "none", ["pid"] = 0, ["nodes"] = new[] { "soak-0" },
         ["queue"] = "none", ["ids"] = new[] { 0L }, ["reference"] = 0L, ["other"] = 0L, ["name"] = "none",
+        ["corpus"] = 0L, ["launched"] = new DateTime(2026, 12, 7, 0, 0, 0, DateTimeKind.Utc),
     };
 
     /// <summary>Statements that cannot run in a transaction (ALTER SYSTEM): checked for their text only.</summary>
@@ -28,8 +29,8 @@ public sealed class BenchSqlTests(PostgresFixture pg)
     public void Every_bench_file_has_its_statements()
     {
         Assert.Equal(
-            ["BackendTerminate", "BenchStateCount", "BenchStateSeed", "BenchWorkersDelete", "ConnectionsCount", "CorpusIdByName", "LoadRunCheck", "MaxConnectionsShow",
-             "SegmentsCount", "ShardsCount", "ShardsOpenCount", "ShardsOpenInQueueCount", "SoakBackendPick", "SoakChangedFileCheck", "SoakClockOffsetMax",
+            ["BackendTerminate", "BenchClockRead", "BenchStateCount", "BenchStateSeed", "BenchWorkersDelete", "ConnectionsCount", "CorpusIdByName", "LoadRunCheck", "MaxConnectionsShow",
+             "PipelineRunSpans", "SegmentsCount", "ShardsCount", "ShardsOpenCount", "ShardsOpenInQueueCount", "SoakBackendPick", "SoakChangedFileCheck", "SoakClockOffsetMax",
              "SoakReport", "SoakSegmentDifferences", "SoakWorkersRunning", "StandbySynchronousCount", "StandbySynchronousSet"],
             BenchSql.Names.Order(StringComparer.Ordinal));
         Assert.Throws<KeyNotFoundException>(() => BenchSql.Get("NoSuchStatement"));
