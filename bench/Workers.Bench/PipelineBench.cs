@@ -198,15 +198,15 @@ public sealed class PipelineBench(ModelFolder models, WorkersDatabase database, 
         public double InShardsRatio => InShards / Limit;
     }
 
-    /// <summary>What a whole run's shard attempts say about it: the workers that claimed, their mean start-up (launch to
-    /// first claim) and the span from the first claim to the last finish, in seconds.</summary>
-    private sealed record RunSpans(long Workers, double StartupSeconds, double ShardSeconds);
+    /// <summary>What a whole run's shard attempts say about it: its workers' mean start-up (launch to first claim) and the
+    /// span from the first claim to the last finish, in seconds.</summary>
+    private sealed record RunSpans(double StartupSeconds, double ShardSeconds);
 
     /// <summary>The database's clock (where a run's claims are stamped), read just before the workers are launched.</summary>
     private static async Task<DateTime> ReadClockAsync(NpgsqlDataSource db, CancellationToken ct)
     {
-        await using var cmd = BenchSql.Command(db, "BenchClockRead");
-        return await Clock.SingleAsync(cmd, ct);
+        await using var conn = await db.OpenConnectionAsync(ct);
+        return await DbClock.ReadAsync(conn, ct);
     }
 
     private static async Task<RunSpans> RunSpansAsync(NpgsqlDataSource db, long corpus, DateTime launched, CancellationToken ct)
@@ -217,18 +217,11 @@ public sealed class PipelineBench(ModelFolder models, WorkersDatabase database, 
         return await Spans.SingleAsync(cmd, ct);
     }
 
-    private static readonly RowMap<DateTime> Clock = new("BenchClockRead", c =>
-    {
-        var now = c.Column<DateTime>("now");
-        return r => r.Get(now);
-    });
-
     private static readonly RowMap<RunSpans> Spans = new("PipelineRunSpans", c =>
     {
-        var workers = c.Column<long>("workers");
         var startup = c.Column<double>("startup_seconds");
         var shards = c.Column<double>("shard_seconds");
-        return r => new RunSpans(r.Get(workers), r.Get(startup), r.Get(shards));
+        return r => new RunSpans(r.Get(startup), r.Get(shards));
     });
 
     /// <summary>Encodes each distinct file once in <paramref name="format"/>, then copies them round-robin into <paramref name="count"/> files.</summary>

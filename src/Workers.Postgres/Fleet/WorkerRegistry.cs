@@ -96,13 +96,12 @@ public sealed class WorkerRegistry(NpgsqlDataSource db, TimeProvider time)
         var best = new ClockReading(0, double.PositiveInfinity);
         for (var i = 0; i < samples; i++)
         {
-            await using var cmd = new NpgsqlCommand(SqlCatalog.Get("DatabaseClock"), conn);
             var sent = time.GetUtcNow();
-            var database = await DatabaseClock.SingleAsync(cmd, ct);
+            var database = await DbClock.ReadAsync(conn, ct);
             var received = time.GetUtcNow();
             var half = (received - sent).TotalMilliseconds / 2;
             if (half < best.UncertaintyMs)
-                best = new ClockReading((sent.UtcDateTime.AddMilliseconds(half) - DateTime.SpecifyKind(database, DateTimeKind.Utc)).TotalMilliseconds, half);
+                best = new ClockReading((sent.UtcDateTime.AddMilliseconds(half) - database).TotalMilliseconds, half);
         }
         return best;
     }
@@ -201,12 +200,6 @@ public sealed class WorkerRegistry(NpgsqlDataSource db, TimeProvider time)
         var offset = c.Column<double>("clock_offset_ms");
         return r => r.Get(offset);
     }
-
-    private static readonly RowMap<DateTime> DatabaseClock = new("DatabaseClock", c =>
-    {
-        var now = c.Column<DateTime>("clock_timestamp");
-        return r => r.Get(now);
-    });
 
     private static readonly RowMap<(long Claims, double Seconds, double? MaxMs, double? LastMs)> ClaimLatencyTotals = new("WorkerClaimLatency", c =>
     {

@@ -25,4 +25,18 @@ public static class DbClock
     /// <summary>The <c>@client_now</c> parameter of the skew measurement: this process's own clock, always (not pinned away).</summary>
     public static NpgsqlParameter ClientNow(TimeProvider time) =>
         new("client_now", NpgsqlDbType.TimestampTz) { Value = time.GetUtcNow().UtcDateTime };
+
+    /// <summary>The database's clock now (<c>clock_timestamp()</c>, not the transaction's start), in UTC: one round trip on
+    /// <paramref name="connection"/>. The worker's start-up skew check samples it; the pipeline bench stamps a launch with it.</summary>
+    public static async Task<DateTime> ReadAsync(NpgsqlConnection connection, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(SqlCatalog.Get("DatabaseClock"), connection);
+        return DateTime.SpecifyKind(await DatabaseClock.SingleAsync(cmd, ct), DateTimeKind.Utc);
+    }
+
+    private static readonly RowMap<DateTime> DatabaseClock = new("DatabaseClock", c =>
+    {
+        var now = c.Column<DateTime>("clock_timestamp");
+        return r => r.Get(now);
+    });
 }

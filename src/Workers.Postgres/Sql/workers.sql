@@ -17,7 +17,7 @@ ON CONFLICT (id) DO UPDATE SET state = 'running', heartbeat_at = EXCLUDED.heartb
 RETURNING clock_offset_ms;
 
 -- name: DatabaseClock
--- The database's clock, for the worker's start-up skew check (WorkerRegistry.MeasureClockAsync).
+-- The database's clock (DbClock.ReadAsync): the worker's start-up skew check, and the pipeline bench's launch stamp.
 SELECT clock_timestamp();
 
 -- name: WorkerHeartbeat

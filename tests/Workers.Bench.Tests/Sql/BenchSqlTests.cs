@@ -29,7 +29,7 @@ public sealed class BenchSqlTests(PostgresFixture pg)
     public void Every_bench_file_has_its_statements()
     {
         Assert.Equal(
-            ["BackendTerminate", "BenchClockRead", "BenchStateCount", "BenchStateSeed", "BenchWorkersDelete", "ConnectionsCount", "CorpusIdByName", "LoadRunCheck", "MaxConnectionsShow",
+            ["BackendTerminate", "BenchStateCount", "BenchStateSeed", "BenchWorkersDelete", "ConnectionsCount", "CorpusIdByName", "LoadRunCheck", "MaxConnectionsShow",
              "PipelineRunSpans", "SegmentsCount", "ShardsCount", "ShardsOpenCount", "ShardsOpenInQueueCount", "SoakBackendPick", "SoakChangedFileCheck", "SoakClockOffsetMax",
              "SoakReport", "SoakSegmentDifferences", "SoakWorkersRunning", "StandbySynchronousCount", "StandbySynchronousSet"],
             BenchSql.Names.Order(StringComparer.Ordinal));
