@@ -45,14 +45,15 @@ public sealed class BenchCommand(WorkersDatabase database, IOptions<QueueOptions
         var stageSeconds = new Option<double>("--stage-seconds") { Description = "Seconds of speech segments for the model-stage row (0 skips it).", DefaultValueFactory = _ => 600 };
         var fileSeconds = new Option<double>("--file-seconds") { Description = "The length of every file of the corpus, dividing a 30-minute shard: 300 (the issue's figures), or e.g. 10 for a corpus of short clips, where ffmpeg's start-up weighs most.", DefaultValueFactory = _ => PipelineBench.DefaultFileSeconds };
         var workersFrom = new Option<string?>("--workers") { Description = "A folder holding the workers.dll the whole run's worker processes run, e.g. a node's `dotnet publish src/Workers.Cli -c Release -r linux-x64 -o DIR` (ReadyToRun, as nodes run it); default: this build's own." };
+        var rounds = new Option<int>("--rounds") { Description = "Whole runs per format, alternating with the measurements of the limits; the row is the round of median ratio, with the lowest and highest beside it. This machine's speed drifts by a tenth within minutes: 3 or more for a figure to report.", DefaultValueFactory = _ => 1 };
         var pipeline = new Command("pipeline", "Per format (16 kHz WAV, 44.1 kHz WAV, FLAC, MP3, Ogg/Opus): the whole run's x-realtime against its limit 1/(1/bare inference + 1/decode alone), measured in the same run, and the decode-bound figure (a model that costs nothing) against decode alone; then a model stage at several BatchSeconds against the same model bare.")
         {
-            hoursPerFormat, formats, workers, stageSeconds, workersFrom, fileSeconds,
+            hoursPerFormat, formats, workers, stageSeconds, workersFrom, fileSeconds, rounds,
         };
         pipeline.SetAction((pr, ct) => CommandRunner.RunAsync<PipelineBench>(async (h, ct) =>
         {
             var chosen = pr.GetValue(formats)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            var rc = chosen.Length == 0 ? 0 : await h.RunAsync(pr.GetValue(hoursPerFormat), chosen, pr.GetValue(workers), ct, pr.GetValue(workersFrom), pr.GetValue(fileSeconds));
+            var rc = chosen.Length == 0 ? 0 : await h.RunAsync(pr.GetValue(hoursPerFormat), chosen, pr.GetValue(workers), ct, pr.GetValue(workersFrom), pr.GetValue(fileSeconds), pr.GetValue(rounds));
             // The model-stage row (issue 15), in its own file to keep PipelineBench as issue 10 left it.
             if (rc == 0 && pr.GetValue(stageSeconds) > 0) ModelStageBench.Run(pr.GetValue(stageSeconds), threads: 1, Console.Out);
             return rc;

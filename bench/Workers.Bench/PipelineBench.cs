@@ -65,7 +65,7 @@ public sealed class PipelineBench(ModelFolder models, WorkersDatabase database, 
 
     /// <param name="workersFolder">Where the worker processes' workers.dll is (a published build); null: this build's.</param>
     /// <param name="fileSeconds">The length of every file of the corpus (a whole number of them fills a 30-minute shard).</param>
-    public async Task<int> RunAsync(double hours, IReadOnlyList<string> formats, int workers, CancellationToken ct, string? workersFolder = null, double fileSeconds = DefaultFileSeconds)
+    public async Task<int> RunAsync(double hours, IReadOnlyList<string> formats, int workers, CancellationToken ct, string? workersFolder = null, double fileSeconds = DefaultFileSeconds, int rounds = 1)
     {
         string? workersDll = null;
         if (workersFolder is not null)
@@ -77,12 +77,13 @@ public sealed class PipelineBench(ModelFolder models, WorkersDatabase database, 
         var unknown = formats.Where(f => Formats.All(x => x.Name != f)).ToList();
         var filesPerShard = (int)Math.Round(ShardMinutes * 60 / fileSeconds);
         var badFileSeconds = !(fileSeconds >= 1) || Math.Abs(filesPerShard * fileSeconds - ShardMinutes * 60) > 1e-6;
-        if (unknown.Count > 0 || hours <= 0 || workers < 1 || badFileSeconds)
+        if (unknown.Count > 0 || hours <= 0 || workers < 1 || badFileSeconds || rounds < 1)
             throw new ArgumentException(string.Join(" ", new[]
             {
                 unknown.Count > 0 ? $"Unknown format(s) {string.Join(", ", unknown)}: choose from {string.Join(", ", Formats.Select(f => f.Name))}." : null,
                 hours <= 0 ? $"--hours must be positive (is {hours})." : null,
                 workers < 1 ? $"--cpu-workers must be at least 1 (is {workers})." : null,
+                rounds < 1 ? $"--rounds must be at least 1 (is {rounds})." : null,
                 badFileSeconds ? $"--file-seconds must divide a 30-minute shard into whole files, at least 1 s each, e.g. 10, 60 or 300 (is {fileSeconds})." : null,
             }.Where(x => x is not null)));
 
@@ -125,32 +126,40 @@ public sealed class PipelineBench(ModelFolder models, WorkersDatabase database, 
                 var files = MakeCorpus(baseFiles, format, corpus, fileCount);
                 var audio = files.Sum(f => f.Seconds);
 
-                // The limits, measured before the whole run and again after it, each figure the mean of the two: on a
-                // shared machine the cores' speed drifts by a tenth within minutes, and a limit taken only before the
-                // run judged it against a moment it did not run in.
+                // The limits, measured before each whole run and again after it, each figure the mean of the two: on a shared
+                // machine the cores' speed drifts by a tenth within minutes, and a limit taken only before the run judged it
+                // against a moment it did not run in. Rounds alternate: limits, run, limits, run, limits; each run is judged
+                // by the two measurements beside it (shared with its neighbours), and the row is the round of median ratio.
                 var groups = Groups(files, new DecodeAheadOptions { GroupSeconds = fleet.Value.DecodeGroupSeconds });
                 var decodeFolder = Path.Combine(dir, "decode-alone");
                 Directory.CreateDirectory(decodeFolder);
-                var (bareBefore, medianBefore, decodeBefore) = Limits(groups, audio, env, model, batchSize, decoder, cores, decodeFolder, ct);
-
-                // The whole run: enqueue, then workers until idle, start-up included.
-                var queue = $"bench-{format.Name}-{Guid.NewGuid():N}"[..24];
-                var rc = await enqueue.RunAsync(new EnqueueCommand.Request(corpus, queue, EnqueueShardMinutes, "vad", queue, 0, false, Json: false), ct);
-                if (rc != 0) return rc;
-                var launched = await ReadClockAsync(db, ct);
-                var sw = Stopwatch.StartNew();
-                rc = await launcher.RunWorkersAsync(workers, coresPerWorker, queue, untilIdle: true, ct, workersDll);
-                sw.Stop();
-                if (rc != 0) return rc;
-                var info = await new CorpusStatusReader(db).GetStatusAsync(queue, ct);
-                var spans = await RunSpansAsync(db, info.Corpus.Id, launched, ct);
-                await new CorpusAdmin(db, time).DeleteAsync(info.Corpus.Id, ct);
-                var whole = info.ProcessedSeconds / sw.Elapsed.TotalSeconds;
-                var inShards = spans.ShardSeconds > 0 ? info.ProcessedSeconds / spans.ShardSeconds : 0;
-
-                var (bareAfter, medianAfter, decodeAfter) = Limits(groups, audio, env, model, batchSize, decoder, cores, decodeFolder, ct);
-                var bare = (bareBefore + bareAfter) / 2;
-                var decodeRate = (decodeBefore + decodeAfter) / 2;
+                var limits = new List<(double Bare, double BareMedian, double Decode)> { Limits(groups, audio, env, model, batchSize, decoder, cores, decodeFolder, ct) };
+                var runs = new List<Round>();
+                for (var k = 0; k < rounds; k++)
+                {
+                    // The whole run: enqueue, then workers until idle, start-up included.
+                    var queue = $"bench-{format.Name}-{Guid.NewGuid():N}"[..24];
+                    var rc = await enqueue.RunAsync(new EnqueueCommand.Request(corpus, queue, EnqueueShardMinutes, "vad", queue, 0, false, Json: false), ct);
+                    if (rc != 0) return rc;
+                    var launched = await ReadClockAsync(db, ct);
+                    var sw = Stopwatch.StartNew();
+                    rc = await launcher.RunWorkersAsync(workers, coresPerWorker, queue, untilIdle: true, ct, workersDll);
+                    sw.Stop();
+                    if (rc != 0) return rc;
+                    var info = await new CorpusStatusReader(db).GetStatusAsync(queue, ct);
+                    var spans = await RunSpansAsync(db, info.Corpus.Id, launched, ct);
+                    await new CorpusAdmin(db, time).DeleteAsync(info.Corpus.Id, ct);
+                    limits.Add(Limits(groups, audio, env, model, batchSize, decoder, cores, decodeFolder, ct));
+                    var (before, after) = (limits[k], limits[k + 1]);
+                    var round = new Round(info.ProcessedSeconds, info.ProcessedSeconds / sw.Elapsed.TotalSeconds, (before.Bare + after.Bare) / 2, (before.Decode + after.Decode) / 2,
+                        spans.StartupSeconds, spans.ShardSeconds > 0 ? info.ProcessedSeconds / spans.ShardSeconds : 0, info.Segments, info.FailedFilesTotal);
+                    runs.Add(round);
+                    Console.Error.WriteLine($"bench: {format.Name}: round {k + 1} of {rounds}: whole {round.Whole:N0}x, limit {round.Limit:N0}x, ratio {round.Ratio:0.00}; "
+                                            + $"start-up {round.StartupSeconds:0.00} s a worker, in shards {round.InShards:N0}x; "
+                                            + $"bare {before.Bare:N0}x before, {after.Bare:N0}x after (at the median run {before.BareMedian:N0}x and {after.BareMedian:N0}x); decode {before.Decode:N0}x before, {after.Decode:N0}x after");
+                }
+                // The median round (of an even count, the lower of the middle two): one slow or fast moment of the machine moves the range, not the row.
+                var median = runs.OrderBy(r => r.Ratio).ElementAt((runs.Count - 1) / 2);
 
                 // Decode-bound: the same split, a model that costs nothing; warm, over at least MinSeconds, as decode alone.
                 var decodeBound = DecodeBound(files, workers, batchSize, split.Decoders, fleet.Value.DecodeGroupSeconds, vad, decoder, Path.Combine(dir, "decode-bound"), ct);
@@ -159,26 +168,25 @@ public sealed class PipelineBench(ModelFolder models, WorkersDatabase database, 
                 // one ffmpeg per group of files (Fleet:DecodeGroupSeconds); both are printed.
                 var ffmpegDecode = Rate(audio, () => Parallel.ForEach(files, new ParallelOptions { MaxDegreeOfParallelism = cores, CancellationToken = ct }, f => FfmpegDecodeAll(f.Path)));
 
-                var row = new Row(format.Name, info.ProcessedSeconds / 3600, whole, bare, decodeRate, 1 / (1 / bare + 1 / decodeRate), spans.StartupSeconds, inShards,
-                    decodeBound, ffmpegDecode, info.Segments, info.FailedFilesTotal);
+                var row = new Row(format.Name, median, decodeBound, ffmpegDecode, runs.Count, runs.Min(r => r.Ratio), runs.Max(r => r.Ratio));
                 rows.Add(row);
-                Console.Error.WriteLine($"bench: {format.Name}: whole {row.Whole:N0}x, limit {row.Limit:N0}x, ratio {row.Ratio:0.00}; "
-                                        + $"start-up {row.StartupSeconds:0.00} s a worker, in shards {row.InShards:N0}x, ratio {row.InShardsRatio:0.00}; decode-bound {row.DecodeBound:N0}x vs decode {row.Decode:N0}x, vs ffmpeg {row.FfmpegDecode:N0}x; "
-                                        + $"bare {bareBefore:N0}x before, {bareAfter:N0}x after (at the median run {medianBefore:N0}x and {medianAfter:N0}x); decode {decodeBefore:N0}x before, {decodeAfter:N0}x after");
+                Console.Error.WriteLine($"bench: {format.Name}: ratio {row.Ratio:0.00} (the median of {runs.Count} round(s), {row.LowestRatio:0.00}-{row.HighestRatio:0.00}); decode-bound {row.DecodeBound:N0}x vs decode {row.Decode:N0}x, vs ffmpeg {row.FfmpegDecode:N0}x");
                 Directory.Delete(corpus, true);
             }
 
             Console.WriteLine();
             Console.WriteLine($"whole pipeline vs its limit, {workers} CPU worker(s) x {coresPerWorker} core(s), batch {batchSize}, {cores} cores; x realtime; load after: {LoadAverage()}");
-            Console.WriteLine("  format   hours   whole run   bare infer   decode alone      limit   ratio   start-up s   in shards   ratio   decode-bound   vs decode   vs ffmpeg   segments   failed files");
+            Console.WriteLine("  format   hours   whole run   bare infer   decode alone      limit   ratio   rounds   lowest-highest   start-up s   in shards   ratio   decode-bound   vs decode   vs ffmpeg   segments   failed files");
             foreach (var r in rows)
-                Console.WriteLine($"  {r.Format,-6}   {r.Hours,5:0.00}   {r.Whole,9:N0}   {r.Bare,10:N0}   {r.Decode,12:N0}   {r.Limit,8:N0}   {r.Ratio,5:0.00}   {r.StartupSeconds,10:0.00}   {r.InShards,9:N0}   {r.InShardsRatio,5:0.00}   "
+                Console.WriteLine($"  {r.Format,-6}   {r.Hours,5:0.00}   {r.Whole,9:N0}   {r.Bare,10:N0}   {r.Decode,12:N0}   {r.Limit,8:N0}   {r.Ratio,5:0.00}   {r.Rounds,6}   {r.LowestRatio,7:0.00}-{r.HighestRatio,-6:0.00}   {r.StartupSeconds,10:0.00}   {r.InShards,9:N0}   {r.InShardsRatio,5:0.00}   "
                                   + $"{r.DecodeBound,12:N0}   {r.DecodeBound / r.Decode,9:0.00}   {r.DecodeBound / r.FfmpegDecode,9:0.00}   {r.Segments,8:N0}   {r.FailedFiles,12:N0}");
             Console.WriteLine("  whole run: wall time of `workers run --until-idle`, start-up included; limit = 1/(1/bare + 1/decode);");
             Console.WriteLine("  start-up s: from launching the workers to a worker's first claim, the mean of the workers; in shards: the audio over the span from");
             Console.WriteLine("  the first claim to the last shard's end, and its ratio to the limit (both on the database's clock): the whole run less the processes'");
             Console.WriteLine("  start and exit, which a node pays once for days of audio and this run once per format;");
             Console.WriteLine($"  bare and decode: each the mean of a measurement just before the whole run and one just after, warm, over at least {MinSeconds:0} s;");
+            Console.WriteLine("  rounds: whole runs per format (--rounds), alternating with the measurements of bare and decode, each run judged by the two");
+            Console.WriteLine("  beside it; the row is the round of median ratio (of an even count, the lower middle one), lowest-highest the ratios of all rounds;");
             Console.WriteLine("  bare: audio scored over the wall time of all its runs (the median run's rate is on the bench's stderr line);");
             Console.WriteLine("  decode-bound: the same shards and core split with a model that costs nothing (the GPU-shaped case), warm, over at least the same time;");
             Console.WriteLine($"  decode alone: as the pipeline decodes (16 kHz WAV: our reader; the rest: one ffmpeg per group of up to {fleet.Value.DecodeGroupSeconds:0} s of files of up to {DecodeAheadOptions.MaxGroupItemSeconds:0} s each, or of any length for WAV, FLAC, MP3 and Opus read from their start, Fleet:DecodeGroupSeconds; longer ones one ffmpeg each), one decoder per core;");
@@ -191,11 +199,26 @@ public sealed class PipelineBench(ModelFolder models, WorkersDatabase database, 
         }
     }
 
-    private sealed record Row(string Format, double Hours, double Whole, double Bare, double Decode, double Limit, double StartupSeconds, double InShards,
-        double DecodeBound, double FfmpegDecode, long Segments, long FailedFiles)
+    /// <summary>One whole run and the limits measured beside it (bare and decode: the means of the measurements before and after).</summary>
+    private sealed record Round(double ProcessedSeconds, double Whole, double Bare, double Decode, double StartupSeconds, double InShards, long Segments, long FailedFiles)
     {
+        public double Limit => 1 / (1 / Bare + 1 / Decode);
         public double Ratio => Whole / Limit;
+    }
+
+    private sealed record Row(string Format, Round Median, double DecodeBound, double FfmpegDecode, int Rounds, double LowestRatio, double HighestRatio)
+    {
+        public double Hours => Median.ProcessedSeconds / 3600;
+        public double Whole => Median.Whole;
+        public double Bare => Median.Bare;
+        public double Decode => Median.Decode;
+        public double Limit => Median.Limit;
+        public double Ratio => Median.Ratio;
+        public double StartupSeconds => Median.StartupSeconds;
+        public double InShards => Median.InShards;
         public double InShardsRatio => InShards / Limit;
+        public long Segments => Median.Segments;
+        public long FailedFiles => Median.FailedFiles;
     }
 
     /// <summary>What a whole run's shard attempts say about it: its workers' mean start-up (launch to first claim) and the
