@@ -99,7 +99,8 @@ internal static class FfmpegGroup
         // Digits, slashes and lower-case letters only (/proc/N/fd/M), so nothing in it means anything to the graph's parser.
         if (!path.All(c => char.IsAsciiDigit(c) || c == '/' || char.IsAsciiLetterLower(c))) return null;
         var rate = AudioDecoder.SampleRate.ToString(CultureInfo.InvariantCulture);
-        var source = $"amovie=filename={path},aresample=rematrix_maxval=1,aformat=sample_fmts=flt:sample_rates={rate}:channel_layouts=mono";
+        // One decoder thread, as an -i input gets (FfmpegAudioSource.DecoderThreads).
+        var source = $"amovie=filename={path}:dec_threads={FfmpegAudioSource.DecoderThreads},aresample=rematrix_maxval=1,aformat=sample_fmts=flt:sample_rates={rate}:channel_layouts=mono";
         // Cut by sample count: an amovie source keeps the file's own timestamps (MP3's and Opus's start past zero), so an
         // output -t would cut it up to the encoder's delay early (18 ms of MP3, 6.5 ms of Opus, measured).
         return input.EndSample is long end ? $"{source},atrim=end_sample={end.ToString(CultureInfo.InvariantCulture)}" : source;

@@ -217,6 +217,20 @@ public sealed class FfmpegAudioSourceTests : IClassFixture<EncodedTones>, IDispo
     }
 
     [Fact]
+    public void Ffmpeg_decodes_with_one_thread_not_a_frame_thread_per_core()
+    {
+        // FLAC's decoder is frame-threaded: by default ffmpeg starts as many decoding threads as the machine has cores (6
+        // threads in all on 2 cores, more on more), beside the worker's decoder threads that its share of the cores counts.
+        using var source = AudioDecoder.Open(_tones.Flac);
+        Assert.True(source.Read(new float[16_000]) > 0);
+        int pid = ((FfmpegAudioSource)source).ProcessId; // blocked on its full pipe: its decoder is open, its threads started
+
+        var threads = Directory.GetDirectories($"/proc/{pid}/task").Length;
+
+        Assert.InRange(threads, 1, 3);
+    }
+
+    [Fact]
     public void Dispose_kills_a_running_ffmpeg()
     {
         var source = AudioDecoder.Open(_tones.Flac);

@@ -45,6 +45,9 @@ public sealed class FfmpegGroupTests : IClassFixture<EncodedTones>, IDisposable
         var arguments = File.ReadAllText(log);
         Assert.Equal(3, Regex.Count(arguments, "amovie="));
         Assert.Equal(3, Regex.Count(arguments, " -i "));
+        // Every file decodes on one thread, as the worker's core budget counts it (FLAC's decoder would take a thread per core).
+        Assert.Equal(3, Regex.Count(arguments, "amovie=filename=[^,]*:dec_threads=1,"));
+        Assert.Equal(3, Regex.Count(arguments, " -threads 1 -i "));
 
         for (var i = 0; i < ranges.Length; i++)
         {
