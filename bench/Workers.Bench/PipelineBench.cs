@@ -158,8 +158,6 @@ public sealed class PipelineBench(ModelFolder models, WorkersDatabase database, 
                                             + $"start-up {round.StartupSeconds:0.00} s a worker, in shards {round.InShards:N0}x; "
                                             + $"bare {before.Bare:N0}x before, {after.Bare:N0}x after (at the median run {before.BareMedian:N0}x and {after.BareMedian:N0}x); decode {before.Decode:N0}x before, {after.Decode:N0}x after");
                 }
-                // The median round (of an even count, the lower of the middle two): one slow or fast moment of the machine moves the range, not the row.
-                var median = runs.OrderBy(r => r.Ratio).ElementAt((runs.Count - 1) / 2);
 
                 // Decode-bound: the same split, a model that costs nothing; warm, over at least MinSeconds, as decode alone.
                 var decodeBound = DecodeBound(files, workers, batchSize, split.Decoders, fleet.Value.DecodeGroupSeconds, vad, decoder, Path.Combine(dir, "decode-bound"), ct);
@@ -168,9 +166,9 @@ public sealed class PipelineBench(ModelFolder models, WorkersDatabase database, 
                 // one ffmpeg per group of files (Fleet:DecodeGroupSeconds); both are printed.
                 var ffmpegDecode = Rate(audio, () => Parallel.ForEach(files, new ParallelOptions { MaxDegreeOfParallelism = cores, CancellationToken = ct }, f => FfmpegDecodeAll(f.Path)));
 
-                var row = new Row(format.Name, median, decodeBound, ffmpegDecode, runs.Count, runs.Min(r => r.Ratio), runs.Max(r => r.Ratio));
+                var row = new Row(format.Name, runs, decodeBound, ffmpegDecode);
                 rows.Add(row);
-                Console.Error.WriteLine($"bench: {format.Name}: ratio {row.Ratio:0.00} (the median of {runs.Count} round(s), {row.LowestRatio:0.00}-{row.HighestRatio:0.00}); decode-bound {row.DecodeBound:N0}x vs decode {row.Decode:N0}x, vs ffmpeg {row.FfmpegDecode:N0}x");
+                Console.Error.WriteLine($"bench: {format.Name}: ratio {row.Median.Ratio:0.00} (the median of {runs.Count} round(s), {row.LowestRatio:0.00}-{row.HighestRatio:0.00}); decode-bound {row.DecodeBound:N0}x vs decode {row.Median.Decode:N0}x, vs ffmpeg {row.FfmpegDecode:N0}x");
                 Directory.Delete(corpus, true);
             }
 
@@ -178,8 +176,11 @@ public sealed class PipelineBench(ModelFolder models, WorkersDatabase database, 
             Console.WriteLine($"whole pipeline vs its limit, {workers} CPU worker(s) x {coresPerWorker} core(s), batch {batchSize}, {cores} cores; x realtime; load after: {LoadAverage()}");
             Console.WriteLine("  format   hours   whole run   bare infer   decode alone      limit   ratio   rounds   lowest-highest   start-up s   in shards   ratio   decode-bound   vs decode   vs ffmpeg   segments   failed files");
             foreach (var r in rows)
-                Console.WriteLine($"  {r.Format,-6}   {r.Hours,5:0.00}   {r.Whole,9:N0}   {r.Bare,10:N0}   {r.Decode,12:N0}   {r.Limit,8:N0}   {r.Ratio,5:0.00}   {r.Rounds,6}   {r.LowestRatio,7:0.00}-{r.HighestRatio,-6:0.00}   {r.StartupSeconds,10:0.00}   {r.InShards,9:N0}   {r.InShardsRatio,5:0.00}   "
-                                  + $"{r.DecodeBound,12:N0}   {r.DecodeBound / r.Decode,9:0.00}   {r.DecodeBound / r.FfmpegDecode,9:0.00}   {r.Segments,8:N0}   {r.FailedFiles,12:N0}");
+            {
+                var m = r.Median;
+                Console.WriteLine($"  {r.Format,-6}   {m.ProcessedSeconds / 3600,5:0.00}   {m.Whole,9:N0}   {m.Bare,10:N0}   {m.Decode,12:N0}   {m.Limit,8:N0}   {m.Ratio,5:0.00}   {r.Rounds.Count,6}   {r.LowestRatio,7:0.00}-{r.HighestRatio,-6:0.00}   {m.StartupSeconds,10:0.00}   {m.InShards,9:N0}   {m.InShardsRatio,5:0.00}   "
+                                  + $"{r.DecodeBound,12:N0}   {r.DecodeBound / m.Decode,9:0.00}   {r.DecodeBound / r.FfmpegDecode,9:0.00}   {m.Segments,8:N0}   {m.FailedFiles,12:N0}");
+            }
             Console.WriteLine("  whole run: wall time of `workers run --until-idle`, start-up included; limit = 1/(1/bare + 1/decode);");
             Console.WriteLine("  start-up s: from launching the workers to a worker's first claim, the mean of the workers; in shards: the audio over the span from");
             Console.WriteLine("  the first claim to the last shard's end, and its ratio to the limit (both on the database's clock): the whole run less the processes'");
@@ -204,21 +205,16 @@ public sealed class PipelineBench(ModelFolder models, WorkersDatabase database, 
     {
         public double Limit => 1 / (1 / Bare + 1 / Decode);
         public double Ratio => Whole / Limit;
+        public double InShardsRatio => InShards / Limit;
     }
 
-    private sealed record Row(string Format, Round Median, double DecodeBound, double FfmpegDecode, int Rounds, double LowestRatio, double HighestRatio)
+    /// <summary>A format's rounds and its decode-bound figures; its table row is the round of median ratio (of an even count,
+    /// the lower of the middle two): one slow or fast moment of the machine moves the range, not the row.</summary>
+    private sealed record Row(string Format, IReadOnlyList<Round> Rounds, double DecodeBound, double FfmpegDecode)
     {
-        public double Hours => Median.ProcessedSeconds / 3600;
-        public double Whole => Median.Whole;
-        public double Bare => Median.Bare;
-        public double Decode => Median.Decode;
-        public double Limit => Median.Limit;
-        public double Ratio => Median.Ratio;
-        public double StartupSeconds => Median.StartupSeconds;
-        public double InShards => Median.InShards;
-        public double InShardsRatio => InShards / Limit;
-        public long Segments => Median.Segments;
-        public long FailedFiles => Median.FailedFiles;
+        public Round Median { get; } = Rounds.OrderBy(r => r.Ratio).ElementAt((Rounds.Count - 1) / 2);
+        public double LowestRatio => Rounds.Min(r => r.Ratio);
+        public double HighestRatio => Rounds.Max(r => r.Ratio);
     }
 
     /// <summary>What a whole run's shard attempts say about it: its workers' mean start-up (launch to first claim) and the
